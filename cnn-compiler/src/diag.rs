@@ -1,0 +1,127 @@
+//! Diagnostics: stable codes, spans, help lines; rendered like rustc or as JSON.
+
+use crate::ir::Span;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Stable diagnostic codes (`cnnc explain CODE`). Never renumber: tools and tests
+/// depend on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    // errors
+    Syntax,
+    MissingInput,
+    WindowTooBig,
+    ZeroOrEmpty,
+    NeedsImage,
+    NeedsVector,
+    OptionTwice,
+    TooLarge,
+    DuplicateModel,
+    // warnings
+    SoftmaxNotLast,
+    DoubleActivation,
+    StrideSkipsInput,
+}
+
+/// A diagnostic, independent of how it is shown (terminal, JSON, `compile_error!`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: Code,
+    /// One line, lowercase start, no trailing period (rustc style).
+    pub message: String,
+    /// The offending token: where the caret goes.
+    pub span: Span,
+    /// Label under the caret (e.g. "this 5x5 window needs at least 5x5 input").
+    pub label: String,
+    /// Secondary spans with labels (e.g. where the shape came from).
+    pub related: Vec<(Span, String)>,
+    /// `note:` lines (e.g. the shape trail).
+    pub notes: Vec<String>,
+    /// `help:` line: a concrete way out.
+    pub help: Option<String>,
+}
+
+impl Code {
+    /// Every code, in order.
+    pub const ALL: [Code; 12] = [
+        Code::Syntax,
+        Code::MissingInput,
+        Code::WindowTooBig,
+        Code::ZeroOrEmpty,
+        Code::NeedsImage,
+        Code::NeedsVector,
+        Code::OptionTwice,
+        Code::TooLarge,
+        Code::DuplicateModel,
+        Code::SoftmaxNotLast,
+        Code::DoubleActivation,
+        Code::StrideSkipsInput,
+    ];
+
+    /// The stable code shown as `error[E003]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Syntax => "E001",
+            Code::MissingInput => "E002",
+            Code::WindowTooBig => "E003",
+            Code::ZeroOrEmpty => "E004",
+            Code::NeedsImage => "E005",
+            Code::NeedsVector => "E006",
+            Code::OptionTwice => "E007",
+            Code::TooLarge => "E008",
+            Code::DuplicateModel => "E009",
+            Code::SoftmaxNotLast => "W001",
+            Code::DoubleActivation => "W002",
+            Code::StrideSkipsInput => "W003",
+        }
+    }
+
+    /// Short name, as in the language reference's table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::Syntax => "syntax",
+            Code::MissingInput => "missing input",
+            Code::WindowTooBig => "window too big",
+            Code::ZeroOrEmpty => "zero or empty",
+            Code::NeedsImage => "needs image",
+            Code::NeedsVector => "needs vector",
+            Code::OptionTwice => "option twice",
+            Code::TooLarge => "too large",
+            Code::DuplicateModel => "duplicate model",
+            Code::SoftmaxNotLast => "softmax not last",
+            Code::DoubleActivation => "two activations in a row",
+            Code::StrideSkipsInput => "stride skips input",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Code::SoftmaxNotLast | Code::DoubleActivation | Code::StrideSkipsInput => {
+                Severity::Warning
+            }
+            _ => Severity::Error,
+        }
+    }
+
+    /// Parses `E003`, `e003` or the short name.
+    pub fn parse(s: &str) -> Option<Code> {
+        let s = s.trim();
+        Code::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s) || c.name().eq_ignore_ascii_case(s))
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}

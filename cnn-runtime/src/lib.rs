@@ -1,0 +1,18 @@
+//! The shared ndarray runtime of `cnn`: layer kernels (forward and backward side
+//! by side), losses, optimizers, initialisers, weights and data I/O, the
+//! [`Model`] trait, training loops, and an interpreter for checked models.
+//!
+//! Layout is NHWC (channels last) as in Keras; conv kernels are
+//! `(KH, KW, CIN, COUT)`, dense kernels `(IN, OUT)`.
+
+pub mod error;
+pub mod model;
+pub mod optim;
+pub mod spec;
+
+pub use error::{Error, Result};
+pub use model::{Model, Param, ParamMut};
+pub use optim::Optimizer;
+pub use spec::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};
+
+pub use ndarray;

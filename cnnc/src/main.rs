@@ -1,0 +1,63 @@
+//! `cnnc`: the command-line compiler of the cnn model language.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod build;
+mod check;
+mod train;
+mod viz;
+
+#[derive(Parser)]
+#[command(name = "cnnc", version, about = "Compile, check, train and run .cnn models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check .cnn files; diagnostics on stderr, exit 1 when any error.
+    Check(check::CheckArgs),
+    /// Print a Keras-style summary (layers, output shapes, parameters, FLOPs).
+    Summary(check::SummaryArgs),
+    /// Explain a diagnostic code (e.g. `cnnc explain E003`).
+    Explain(check::ExplainArgs),
+    /// Write the Rust code the `cnn!` macro generates for a model.
+    Build(build::BuildArgs),
+    /// Train a model (interpreted, no code generation).
+    Train(train::TrainArgs),
+    /// Evaluate a model's loss and accuracy.
+    Eval(train::EvalArgs),
+    /// Run a model on inputs and write its outputs.
+    Predict(train::PredictArgs),
+    /// Draw feature maps and filters of a trained model as PNG grids.
+    Viz(viz::VizArgs),
+    /// Draw a model's architecture as an SVG diagram.
+    Diagram(viz::DiagramArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => check::check(a),
+        Command::Summary(a) => check::summary(a),
+        Command::Explain(a) => check::explain(a),
+        Command::Build(a) => build::build(a),
+        Command::Train(a) => train::train(a),
+        Command::Eval(a) => train::eval(a),
+        Command::Predict(a) => train::predict(a),
+        Command::Viz(a) => viz::viz(a),
+        Command::Diagram(a) => viz::diagram(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a command returns: an exit code, or an error printed as `error: ...`.
+pub type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
