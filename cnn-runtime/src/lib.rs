@@ -5,6 +5,7 @@
 //! Layout is NHWC (channels last) as in Keras; conv kernels are
 //! `(KH, KW, CIN, COUT)`, dense kernels `(IN, OUT)`.
 
+pub mod data;
 pub mod error;
 pub mod model;
 pub mod optim;
