@@ -1,5 +1,8 @@
 //! Data sets: in-memory images and labels, and their loaders.
 
+pub mod folder;
+pub mod shapes;
+
 use ndarray::Array4;
 
 /// Images (NHWC, f32) with one class label each.

@@ -1,0 +1,112 @@
+//! The built-in `shapes` data set: determinism, split sizes, class balance, value range.
+
+use cnn_runtime::data::shapes::{shapes, try_shapes, CLASSES};
+use cnn_runtime::data::Dataset;
+
+fn class_counts(d: &Dataset) -> Vec<usize> {
+    let mut counts = vec![0; CLASSES.len()];
+    for &l in &d.labels {
+        counts[l] += 1;
+    }
+    counts
+}
+
+#[test]
+fn same_seed_same_images_other_seed_other_images() {
+    let (a_train, a_test) = shapes(40, [24, 20, 3], 7);
+    let (b_train, b_test) = shapes(40, [24, 20, 3], 7);
+    assert_eq!(a_train.images, b_train.images);
+    assert_eq!(a_train.labels, b_train.labels);
+    assert_eq!(a_test.images, b_test.images);
+    assert_eq!(a_test.labels, b_test.labels);
+    let (c_train, _) = shapes(40, [24, 20, 3], 8);
+    assert_ne!(a_train.images, c_train.images);
+}
+
+#[test]
+fn split_sizes_shapes_and_class_names() {
+    let (train, test) = shapes(23, [16, 12, 3], 1);
+    assert_eq!(train.images.dim(), (23, 16, 12, 3));
+    assert_eq!(train.len(), 23);
+    assert_eq!(test.images.dim(), (5, 16, 12, 3)); // ceil(23 / 5)
+    assert_eq!(test.len(), 5);
+    let names: Vec<&str> = train.classes.iter().map(String::as_str).collect();
+    assert_eq!(names, ["circle", "square", "triangle", "cross", "line"]);
+    assert_eq!(test.classes, train.classes);
+}
+
+#[test]
+fn classes_are_balanced_and_shuffled() {
+    let (train, test) = shapes(2000, [8, 8, 1], 3);
+    assert_eq!(class_counts(&train), vec![400; 5]);
+    assert_eq!(class_counts(&test), vec![80; 5]);
+    // Not in the periodic order 0,1,2,3,4,0,...: a model fed batches in order
+    // would otherwise see a fixed pattern.
+    let periodic = train.labels.iter().enumerate().all(|(i, &l)| l == i % 5);
+    assert!(!periodic);
+    let (odd, _) = shapes(13, [8, 8, 1], 3);
+    let counts = class_counts(&odd);
+    assert!(counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1, "{counts:?}");
+}
+
+#[test]
+fn values_are_in_unit_range_and_images_are_not_flat() {
+    let (train, _) = shapes(50, [32, 32, 3], 11);
+    assert!(train.images.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
+    for img in train.images.outer_iter() {
+        let (lo, hi) = img.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        // shape against background: clear contrast in every image
+        assert!(hi - lo > 0.25, "an image is nearly flat: {lo}..{hi}");
+    }
+}
+
+#[test]
+fn train_and_test_images_differ() {
+    let (train, test) = shapes(20, [16, 16, 3], 5);
+    for t in test.images.outer_iter() {
+        for x in train.images.outer_iter() {
+            assert_ne!(t, x);
+        }
+    }
+}
+
+#[test]
+fn grayscale_and_odd_sizes() {
+    let (train, test) = shapes(10, [28, 28, 1], 2);
+    assert_eq!(train.images.dim(), (10, 28, 28, 1));
+    assert_eq!(test.images.dim(), (2, 28, 28, 1));
+    // tiny and non-square images and unusual channel counts do not panic
+    for input in [[1, 1, 1], [3, 50, 3], [50, 2, 1], [5, 5, 4]] {
+        let (t, _) = shapes(6, input, 9);
+        assert_eq!(t.images.dim(), (6, input[0], input[1], input[2]));
+        assert!(t.images.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+    let (empty, empty_test) = shapes(0, [8, 8, 3], 0);
+    assert!(empty.is_empty() && empty_test.is_empty());
+}
+
+#[test]
+fn the_classes_differ_in_how_much_they_cover() {
+    // A weak but real learnability check: with the same seed stream the mean share
+    // of pixels that differ from the image's background differs between a line and a
+    // circle. Measured as the share of pixels far from the median luma.
+    let (train, _) = shapes(500, [32, 32, 1], 4);
+    let mut share = [0f64; 5];
+    for (img, &l) in train.images.outer_iter().zip(&train.labels) {
+        let mut v: Vec<f32> = img.iter().copied().collect();
+        v.sort_by(f32::total_cmp);
+        let median = v[v.len() / 2];
+        let far = img.iter().filter(|&&x| (x - median).abs() > 0.2).count();
+        share[l] += far as f64 / v.len() as f64 / 100.0;
+    }
+    let (circle, line) = (share[0], share[4]);
+    assert!(circle > 2.0 * line, "circle {circle} vs line {line}");
+}
+
+#[test]
+fn too_large_or_zero_sized_requests_are_errors() {
+    assert!(try_shapes(10, [0, 8, 3], 0).is_err());
+    assert!(try_shapes(usize::MAX / 2, [150, 150, 3], 0).is_err());
+    let (t, v) = shapes(usize::MAX / 2, [150, 150, 3], 0);
+    assert!(t.is_empty() && v.is_empty());
+}
