@@ -1,4 +1,14 @@
 //! Optimizers with Keras's defaults.
+//!
+//! The update rules are Keras 3's, written out so that a run here and a run in
+//! Keras take the same steps from the same gradients:
+//!
+//! - [`Sgd`]: `p -= lr * g`; with momentum `m`: `v = m * v - lr * g; p += v`;
+//!   Nesterov: `v = m * v - lr * g; p += m * v - lr * g`.
+//! - [`Adam`]: Keras 3's form, where the bias correction is folded into the step
+//!   size and `epsilon` is added to the *uncorrected* `sqrt(v)`:
+//!   `alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)`, `m += (g - m) * (1 - b1)`,
+//!   `v += (g^2 - v) * (1 - b2)`, `p -= alpha * m / (sqrt(v) + eps)`.
 
 /// Updates parameters in place from their gradients.
 ///
@@ -12,4 +22,170 @@ pub trait Optimizer {
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]);
     /// The learning rate in use.
     fn learning_rate(&self) -> f32;
+}
+
+/// Per-slot state vectors, each allocated on the slot's first update and reused
+/// after (a slot whose tensor changes length gets a fresh, zeroed state).
+#[derive(Debug, Clone, Default)]
+struct SlotState {
+    slots: Vec<Vec<f32>>,
+}
+
+impl SlotState {
+    fn get(&mut self, slot: usize, len: usize) -> &mut [f32] {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, Vec::new);
+        }
+        let s = &mut self.slots[slot];
+        if s.len() != len {
+            *s = vec![0.0; len];
+        }
+        s
+    }
+}
+
+/// Stochastic gradient descent, optionally with (Nesterov) momentum.
+/// Keras defaults: `lr = 0.01`, `momentum = 0`, `nesterov = false`.
+#[derive(Debug, Clone)]
+pub struct Sgd {
+    pub lr: f32,
+    pub momentum: f32,
+    pub nesterov: bool,
+    velocity: SlotState,
+}
+
+impl Default for Sgd {
+    fn default() -> Self {
+        Sgd::new(0.01)
+    }
+}
+
+impl Sgd {
+    /// Plain SGD with learning rate `lr`.
+    pub fn new(lr: f32) -> Self {
+        Sgd { lr, momentum: 0.0, nesterov: false, velocity: SlotState::default() }
+    }
+    /// SGD with momentum (`nesterov` selects Nesterov's variant).
+    pub fn with_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
+        Sgd { lr, momentum, nesterov, velocity: SlotState::default() }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn begin_step(&mut self) {}
+
+    fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) {
+        let lr = self.lr;
+        if self.momentum == 0.0 {
+            // Keras skips the velocity entirely without momentum: no state at all.
+            for (p, &g) in param.iter_mut().zip(grad) {
+                *p -= lr * g;
+            }
+            return;
+        }
+        let m = self.momentum;
+        let v = self.velocity.get(slot, param.len());
+        if self.nesterov {
+            for ((p, &g), v) in param.iter_mut().zip(grad).zip(v.iter_mut()) {
+                *v = m * *v - lr * g;
+                *p += m * *v - lr * g;
+            }
+        } else {
+            for ((p, &g), v) in param.iter_mut().zip(grad).zip(v.iter_mut()) {
+                *v = m * *v - lr * g;
+                *p += *v;
+            }
+        }
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+}
+
+/// Adam as Keras 3 computes it. Keras defaults: `lr = 0.001`, `beta1 = 0.9`,
+/// `beta2 = 0.999`, `eps = 1e-7`.
+#[derive(Debug, Clone)]
+pub struct Adam {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Steps begun so far (`t` of the bias correction).
+    step: u64,
+    /// The step size of the current step, bias correction included.
+    alpha: f32,
+    m: SlotState,
+    v: SlotState,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Adam::new(0.001)
+    }
+}
+
+impl Adam {
+    /// Adam with learning rate `lr` and Keras's other defaults.
+    pub fn new(lr: f32) -> Self {
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            step: 0,
+            alpha: 0.0,
+            m: SlotState::default(),
+            v: SlotState::default(),
+        }
+    }
+    /// Number of steps begun so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+}
+
+impl Optimizer for Adam {
+    fn begin_step(&mut self) {
+        self.step += 1;
+        // The powers in f64 so that they stay accurate for long runs; the result is
+        // the same f32 step size Keras computes up to rounding.
+        let t = self.step.min(i32::MAX as u64) as i32;
+        let b1t = (self.beta1 as f64).powi(t);
+        let b2t = (self.beta2 as f64).powi(t);
+        self.alpha = (self.lr as f64 * (1.0 - b2t).sqrt() / (1.0 - b1t)) as f32;
+    }
+
+    fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) {
+        if self.step == 0 {
+            // `update` without `begin_step`: behave as the first step.
+            self.begin_step();
+        }
+        let (b1, b2, eps, alpha) = (self.beta1, self.beta2, self.eps, self.alpha);
+        let m = self.m.get(slot, param.len());
+        let v = self.v.get(slot, param.len());
+        for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m += (g - *m) * (1.0 - b1);
+            *v += (g * g - *v) * (1.0 - b2);
+            *p -= alpha * *m / (v.sqrt() + eps);
+        }
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_allocated_once_per_slot() {
+        let mut s = SlotState::default();
+        s.get(2, 3)[0] = 5.0;
+        assert_eq!(s.slots.len(), 3);
+        assert_eq!(s.get(2, 3)[0], 5.0, "state kept across calls");
+        assert!(s.slots[0].is_empty(), "untouched slots allocate nothing");
+    }
 }

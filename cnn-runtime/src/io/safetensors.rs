@@ -1,0 +1,73 @@
+//! `.safetensors` files through the `safetensors` crate, which validates the
+//! header (size cap, offsets contiguous and inside the file, sizes matching
+//! shapes) before any tensor is touched.
+
+use crate::{Error, Result};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A tensor read from a file: name, shape, `f32` data (row-major).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Reads every tensor of a `.safetensors` file as `f32` (`F32` stored as is,
+/// `F64` rounded; other dtypes are refused), in file order, with the
+/// `__metadata__` map (empty when absent).
+pub fn read_safetensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_safetensors(&bytes, path)
+}
+
+/// As [`read_safetensors`], from bytes in memory (`path` names them in errors).
+pub fn parse_safetensors(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Vec<NamedTensor>, HashMap<String, String>)> {
+    let fmt = |m: String| Error::format(path, m);
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| fmt(format!("not a valid safetensors file: {e:?}")))?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| fmt(format!("not a valid safetensors file: {e:?}")))?;
+    // Keep the file's order (offset order) so that messages and listings are stable.
+    let mut views: Vec<(String, TensorView<'_>)> = st.tensors();
+    views.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
+    let mut out = Vec::with_capacity(views.len());
+    for (name, v) in views {
+        let data: Vec<f32> = match v.dtype() {
+            Dtype::F32 => v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F64 => v
+                .data()
+                .chunks_exact(8)
+                .map(|c| {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(c);
+                    f64::from_le_bytes(a) as f32
+                })
+                .collect(),
+            d => return Err(fmt(format!("tensor '{name}': dtype {d:?} is not supported (F32 or F64)"))),
+        };
+        out.push((name, v.shape().to_vec(), data));
+    }
+    Ok((out, meta.metadata().clone().unwrap_or_default()))
+}
+
+/// The bytes of a `.safetensors` file holding `f32` tensors and `metadata`.
+pub fn safetensors_bytes(
+    tensors: &[(String, Vec<usize>, &[f32])],
+    metadata: &HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let raw: Vec<Vec<u8>> =
+        tensors.iter().map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let mut views = Vec::with_capacity(tensors.len());
+    for ((name, shape, _), bytes) in tensors.iter().zip(&raw) {
+        let v = TensorView::new(Dtype::F32, shape.clone(), bytes)
+            .map_err(|e| Error::Invalid(format!("tensor '{name}': {e:?}")))?;
+        views.push((name.clone(), v));
+    }
+    let meta = if metadata.is_empty() { None } else { Some(metadata.clone()) };
+    safetensors::serialize(views, &meta).map_err(|e| Error::Invalid(format!("safetensors: {e:?}")))
+}
