@@ -7,13 +7,14 @@
 
 pub mod data;
 pub mod error;
+pub mod io;
 pub mod model;
 pub mod optim;
 pub mod spec;
 
 pub use error::{Error, Result};
 pub use model::{Model, Param, ParamMut};
-pub use optim::Optimizer;
+pub use optim::{Adam, Optimizer, Sgd};
 pub use spec::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};
 
 pub use ndarray;
