@@ -202,8 +202,10 @@ pub struct Layer {
     pub params: Option<ParamShapes>,
     /// Number of parameters (kernel + bias), 0 for layers without any.
     pub param_count: u64,
-    /// Forward FLOPs per sample: multiply-adds x 2 (plus one op per element for
-    /// pools and activations).
+    /// Forward FLOPs per sample. conv: `2*OH*OW*F*KH*KW*Cin` and dense: `2*in*N`
+    /// (multiply-adds x 2; the bias add and a fused activation are not counted);
+    /// pools: one op per window cell per output value (`OH*OW*C*PH*PW`); an
+    /// activation statement: one op per value; flatten: 0.
     pub flops: u64,
     /// The whole statement in the source.
     pub span: Span,

@@ -4,10 +4,15 @@
 //! `cnn!` macro and the `cnnc` command. Data flows one way:
 //! text -> [`ast`] -> [`check`] -> [`ir::Model`] -> [`codegen`] tokens.
 
+pub mod ast;
+pub mod check;
 pub mod diag;
 pub mod ir;
+pub mod parse;
+pub mod render;
 
 pub use diag::{Code, Diagnostic, Severity};
+pub use render::{render, to_json};
 
 /// Everything the front end found in one source text.
 #[derive(Debug, Clone, Default)]
@@ -21,7 +26,9 @@ pub struct Compiled {
 impl Compiled {
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 }
 
@@ -31,6 +38,36 @@ impl Compiled {
 /// `cnnc` passes the file stem in UpperCamelCase; the macro's expression form passes
 /// a name of its own. Never panics, whatever the input.
 pub fn compile(source: &str, default_name: &str) -> Compiled {
-    let _ = (source, default_name);
-    Compiled::default()
+    match parse::parse(source) {
+        Ok(file) => {
+            let (models, diagnostics) = check::check_file(source, &file, default_name);
+            Compiled {
+                models,
+                diagnostics,
+            }
+        }
+        Err(d) => Compiled {
+            models: Vec::new(),
+            diagnostics: vec![d],
+        },
+    }
+}
+
+/// The model name for a bare body read from a file: the file stem in
+/// UpperCamelCase (`lenet5` -> `Lenet5`, `shapes_small` -> `ShapesSmall`), made a
+/// valid Rust identifier (`Model` is put in front of a leading digit; other
+/// characters separate words).
+pub fn model_name_from_stem(stem: &str) -> String {
+    let mut out = String::new();
+    for word in stem.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut chars = word.chars();
+        if let Some(f) = chars.next() {
+            out.push(f.to_ascii_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "Model");
+    }
+    out
 }

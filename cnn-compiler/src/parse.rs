@@ -1,0 +1,261 @@
+//! Source text -> [`ast::File`], with pest, keeping a byte span on every node.
+//!
+//! Parse errors are translated from pest's rule names into the user's words
+//! ("expected `}` to close model LeNet5, found end of file").
+
+use crate::ast::{File, ModelAst, Stmt, Token, TokenKind};
+use crate::diag::{Code, Diagnostic, Severity};
+use crate::ir::Span;
+use pest::iterators::Pair;
+use pest::Parser;
+
+// The grammar lives at the repository root (`grammar/cnn.pest`), next to its
+// conformance corpus, because it defines the language for every front door, not
+// just this crate. pest_derive resolves the path relative to this crate's `src/`.
+// Consequence: `cargo package` of cnn-compiler alone would not find it; publishing
+// would need a build step that copies the grammar into the crate (not a concern
+// for this workspace).
+#[derive(pest_derive::Parser)]
+#[grammar = "../../grammar/cnn.pest"]
+struct CnnParser;
+
+fn span_of(p: &Pair<'_, Rule>) -> Span {
+    let s = p.as_span();
+    Span::new(s.start(), s.end())
+}
+
+/// Parses `source` into a syntax tree, or returns the one syntax error pest found.
+pub fn parse(source: &str) -> Result<File, Diagnostic> {
+    let mut pairs = CnnParser::parse(Rule::file, source).map_err(|e| syntax_error(source, &e))?;
+    let file = pairs.next().expect("the file rule always yields one pair");
+    let mut models = Vec::new();
+    for p in file.into_inner() {
+        match p.as_rule() {
+            Rule::models => {
+                for m in p.into_inner() {
+                    models.push(model(m));
+                }
+            }
+            Rule::body => {
+                let span = span_of(&p);
+                models.push(ModelAst {
+                    public: false,
+                    name: None,
+                    header_span: span,
+                    span,
+                    stmts: body(p),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(File { models })
+}
+
+fn model(p: Pair<'_, Rule>) -> ModelAst {
+    let span = span_of(&p);
+    let mut public = false;
+    let mut name = None;
+    let mut header_end = span.start;
+    let mut stmts = Vec::new();
+    for q in p.into_inner() {
+        match q.as_rule() {
+            Rule::pub_kw => public = true,
+            Rule::name => {
+                let s = span_of(&q);
+                header_end = s.end;
+                name = Some((q.as_str().to_string(), s));
+            }
+            Rule::body => stmts = body(q),
+            _ => {}
+        }
+    }
+    ModelAst {
+        public,
+        name,
+        header_span: Span::new(span.start, header_end),
+        span,
+        stmts,
+    }
+}
+
+fn body(p: Pair<'_, Rule>) -> Vec<Stmt> {
+    p.into_inner()
+        .filter(|q| q.as_rule() == Rule::stmt)
+        .map(stmt)
+        .collect()
+}
+
+fn stmt(p: Pair<'_, Rule>) -> Stmt {
+    let span = span_of(&p);
+    let mut toks = p.into_inner().map(|q| {
+        let kind = match q.as_rule() {
+            Rule::int => TokenKind::Int,
+            Rule::dims => TokenKind::Dims,
+            Rule::decimal => TokenKind::Decimal,
+            Rule::word | Rule::layer_name => TokenKind::Word,
+            _ => TokenKind::Bad,
+        };
+        Token {
+            kind,
+            text: q.as_str().to_string(),
+            span: span_of(&q),
+        }
+    });
+    let head = toks.next().expect("a statement has at least one token");
+    Stmt {
+        head,
+        args: toks.collect(),
+        span,
+    }
+}
+
+/// The offending text at `pos`: a token up to the next separator, or one char.
+fn found_at(source: &str, pos: usize) -> (String, Span) {
+    let rest = &source[pos..];
+    if rest.is_empty() {
+        return ("end of file".to_string(), Span::new(pos, pos));
+    }
+    let first = rest.chars().next().unwrap_or(' ');
+    let len = if first.is_alphanumeric() || first == '_' {
+        rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len())
+    } else {
+        first.len_utf8()
+    };
+    let text = &rest[..len];
+    (
+        format!("`{}`", text.escape_debug()),
+        Span::new(pos, pos + len),
+    )
+}
+
+fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
+    let pos = match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    }
+    .min(source.len());
+    let (found, span) = found_at(source, pos);
+    let mk = |message: String, label: &str, help: Option<String>| Diagnostic {
+        severity: Severity::Error,
+        code: Code::Syntax,
+        message,
+        span,
+        label: label.to_string(),
+        related: Vec::new(),
+        notes: Vec::new(),
+        help,
+    };
+    if source[pos..].starts_with("/*") {
+        return mk(
+            "unterminated block comment".into(),
+            "this comment is never closed",
+            Some("close the comment with `*/`".into()),
+        );
+    }
+    let positives: Vec<Rule> = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    let mut expected: Vec<&str> = Vec::new();
+    let mut push = |s: &'static str| {
+        if !expected.contains(&s) {
+            expected.push(s);
+        }
+    };
+    for r in &positives {
+        match r {
+            Rule::name => push("a model name"),
+            Rule::lbrace => push("`{`"),
+            Rule::rbrace => push("`}`"),
+            Rule::semi => push("`;`"),
+            Rule::stmt | Rule::layer_name => push("a layer such as conv, maxpool, dense"),
+            Rule::dims | Rule::int | Rule::decimal | Rule::word | Rule::bad => push("an argument"),
+            Rule::model | Rule::model_kw | Rule::pub_kw => push("`model NAME { ... }`"),
+            Rule::EOI => push("the end of the file"),
+            _ => {}
+        }
+    }
+    let expected_text = match expected.len() {
+        0 => "something else".to_string(),
+        1 => expected[0].to_string(),
+        n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+    };
+    let help = if found == "`}`" && !positives.contains(&Rule::rbrace) {
+        Some("remove this `}`: it closes no model block".to_string())
+    } else if found == "`{`" && !positives.contains(&Rule::lbrace) {
+        Some("`{` only opens a model block: write `model NAME { ... }`".to_string())
+    } else if positives.contains(&Rule::name) {
+        Some("name the model with a Rust identifier, e.g. `model LeNet5 { ... }`".to_string())
+    } else if positives.contains(&Rule::rbrace) && span.start == source.len() {
+        Some("close the model block with `}`".to_string())
+    } else if positives.contains(&Rule::lbrace) {
+        Some("the statements of a model go inside `{ ... }`".to_string())
+    } else if positives.contains(&Rule::EOI)
+        && (source[pos..].starts_with("model") || source[pos..].starts_with("pub"))
+    {
+        Some(
+            "a file holds either model blocks or one bare model body, not both: \
+             wrap the statements above in `model NAME { ... }`"
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    mk(
+        format!("expected {expected_text}, found {found}"),
+        "unexpected here",
+        help,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_body_and_tokens() {
+        let f = parse("input 28x28x1; conv 6 5x5 same tanh; maxpool 2 ;").unwrap();
+        assert_eq!(f.models.len(), 1);
+        let m = &f.models[0];
+        assert!(m.name.is_none());
+        assert_eq!(m.stmts.len(), 3);
+        assert_eq!(m.stmts[1].head.text, "conv");
+        assert_eq!(m.stmts[1].head.span, Span::new(15, 19));
+        let kinds: Vec<_> = m.stmts[1].args.iter().map(|t| t.kind).collect();
+        use TokenKind::*;
+        assert_eq!(kinds, vec![Int, Dims, Word, Word]);
+        assert_eq!(m.stmts[1].text(), "conv 6 5x5 same tanh");
+    }
+
+    #[test]
+    fn model_blocks_and_comments() {
+        let src = "// c\npub model A { input 1x1x1 } /* x */ model B { input 2x2x1; flatten; }";
+        let f = parse(src).unwrap();
+        assert_eq!(f.models.len(), 2);
+        assert!(f.models[0].public);
+        assert_eq!(f.models[1].name.as_ref().unwrap().0, "B");
+        assert_eq!(f.models[1].stmts.len(), 2);
+    }
+
+    #[test]
+    fn bad_tokens_are_kept() {
+        let f = parse("input 5x; conv -1 3x3x").unwrap();
+        let s = &f.models[0].stmts;
+        assert_eq!(s[0].args[0].kind, TokenKind::Bad);
+        assert_eq!(s[1].args[0].kind, TokenKind::Bad);
+        assert_eq!(s[1].args[1].kind, TokenKind::Bad);
+    }
+
+    #[test]
+    fn errors_in_words() {
+        let e = parse("model A { input 1x1x1").unwrap_err();
+        assert!(e.message.contains("`}`"), "{}", e.message);
+        assert!(!e.message.contains("rbrace"));
+        let e = parse("input 1x1x1; }").unwrap_err();
+        assert_eq!(e.span, Span::new(13, 14));
+        let e = parse("/* open").unwrap_err();
+        assert!(e.message.contains("unterminated"));
+    }
+}

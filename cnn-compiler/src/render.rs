@@ -1,0 +1,137 @@
+//! Showing diagnostics: rustc-style text (via codespan-reporting) and JSON.
+//!
+//! Shared by `cnnc` and the tests so that what is snapshotted is what users see.
+
+use crate::diag::{Diagnostic, Severity};
+use crate::ir::Span;
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label, Severity as CsSeverity};
+use codespan_reporting::files::{Files, SimpleFile};
+use codespan_reporting::term::{self, termcolor};
+
+/// Clamps a span into the source and onto char boundaries, so that rendering can
+/// never fail on a span that came from elsewhere (e.g. the macro's token map).
+fn clamp(source: &str, s: Span) -> std::ops::Range<usize> {
+    let fix = |mut i: usize| {
+        i = i.min(source.len());
+        while !source.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = fix(s.start);
+    let end = fix(s.end).max(start);
+    start..end
+}
+
+fn to_codespan(source: &str, d: &Diagnostic) -> CsDiagnostic<()> {
+    let sev = match d.severity {
+        Severity::Error => CsSeverity::Error,
+        Severity::Warning => CsSeverity::Warning,
+    };
+    let mut labels = vec![Label::primary((), clamp(source, d.span)).with_message(d.label.clone())];
+    for (s, l) in &d.related {
+        labels.push(Label::secondary((), clamp(source, *s)).with_message(l.clone()));
+    }
+    let mut notes: Vec<String> = d.notes.iter().map(|n| format!("note: {n}")).collect();
+    if let Some(h) = &d.help {
+        notes.push(format!("help: {h}"));
+    }
+    CsDiagnostic::new(sev)
+        .with_code(d.code.as_str())
+        .with_message(d.message.clone())
+        .with_labels(labels)
+        .with_notes(notes)
+}
+
+/// Renders diagnostics like rustc: `error[E003]: ...`, `--> file:line:col`, the
+/// source line with carets under the offending token, notes and a help line.
+/// `color` adds ANSI colours (for terminals). Each diagnostic ends with a blank line.
+pub fn render(file_name: &str, source: &str, diags: &[Diagnostic], color: bool) -> String {
+    let file = SimpleFile::new(file_name, source);
+    let config = term::Config {
+        chars: term::Chars::ascii(),
+        ..Default::default()
+    };
+    let mut buf = if color {
+        termcolor::Buffer::ansi()
+    } else {
+        termcolor::Buffer::no_color()
+    };
+    for d in diags {
+        let cs = to_codespan(source, d);
+        if term::emit(&mut buf, &config, &file, &cs).is_err() {
+            // Unreachable with clamped spans; fall back to a plain line rather than panic.
+            let _ = std::io::Write::write_all(
+                &mut buf,
+                format!(
+                    "{}[{}]: {}\n",
+                    severity_word(d.severity),
+                    d.code.as_str(),
+                    d.message
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    String::from_utf8_lossy(buf.as_slice()).into_owned()
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// 1-based line and column (in chars) of a byte offset.
+pub fn line_col(source: &str, pos: usize) -> (usize, usize) {
+    let file = SimpleFile::new("", source);
+    let r = clamp(source, Span::new(pos, pos));
+    match file.location((), r.start) {
+        Ok(l) => (l.line_number, l.column_number),
+        Err(_) => (1, 1),
+    }
+}
+
+/// The diagnostics as a JSON array, for editors and tests:
+/// `[{"severity", "code", "name", "message", "file", "line", "column", "end_line",
+/// "end_column", "span": {"start", "end"}, "label", "related": [{"line", "column",
+/// "span", "label"}], "notes": [..], "help"}]`. Lines and columns are 1-based,
+/// columns count chars; spans are byte offsets.
+pub fn to_json(file_name: &str, source: &str, diags: &[Diagnostic]) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            let (line, column) = line_col(source, d.span.start);
+            let (end_line, end_column) = line_col(source, d.span.end);
+            let related: Vec<serde_json::Value> = d
+                .related
+                .iter()
+                .map(|(s, l)| {
+                    let (line, column) = line_col(source, s.start);
+                    serde_json::json!({
+                        "line": line, "column": column,
+                        "span": {"start": s.start, "end": s.end}, "label": l,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "severity": severity_word(d.severity),
+                "code": d.code.as_str(),
+                "name": d.code.name(),
+                "message": d.message,
+                "file": file_name,
+                "line": line,
+                "column": column,
+                "end_line": end_line,
+                "end_column": end_column,
+                "span": {"start": d.span.start, "end": d.span.end},
+                "label": d.label,
+                "related": related,
+                "notes": d.notes,
+                "help": d.help,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}
