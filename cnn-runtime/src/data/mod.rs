@@ -1,6 +1,7 @@
 //! Data sets: in-memory images and labels, and their loaders.
 
 pub mod folder;
+pub mod idx;
 pub mod shapes;
 
 use ndarray::Array4;
@@ -22,5 +23,91 @@ impl Dataset {
     }
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+}
+
+/// Where a data set comes from, as given to `cnnc --data`:
+/// `mnist:DIR` (IDX files, gzipped or not), `shapes[:COUNT]` (the built-in
+/// synthetic shapes, `COUNT` training images, default 1000) or `folder:DIR`
+/// (one sub-folder per class).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSource {
+    Mnist(std::path::PathBuf),
+    Shapes(usize),
+    Folder(std::path::PathBuf),
+}
+
+/// A data set split for training: the training part and, when the source has
+/// one, a held-out part (MNIST's test set, the shapes' test split, a folder's
+/// validation split).
+#[derive(Debug, Clone)]
+pub struct Splits {
+    pub train: Dataset,
+    pub test: Option<Dataset>,
+    /// Files the loader skipped, one `path: reason` line each (folders only).
+    pub skipped: Vec<String>,
+}
+
+/// Default number of training images of `shapes` without `:COUNT`.
+pub const DEFAULT_SHAPES: usize = 1000;
+/// Share of a folder's images held out for validation when training.
+pub const FOLDER_VALIDATION_SPLIT: f32 = 0.2;
+
+impl std::str::FromStr for DataSource {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<DataSource> {
+        let bad = |m: &str| crate::Error::Invalid(format!("--data {s}: {m}"));
+        let (kind, arg) = match s.split_once(':') {
+            Some((k, a)) => (k, Some(a)),
+            None => (s, None),
+        };
+        match (kind, arg) {
+            ("mnist", Some(d)) if !d.is_empty() => Ok(DataSource::Mnist(d.into())),
+            ("folder", Some(d)) if !d.is_empty() => Ok(DataSource::Folder(d.into())),
+            ("mnist" | "folder", _) => Err(bad("give a directory, as in mnist:DIR or folder:DIR")),
+            ("shapes", None) => Ok(DataSource::Shapes(DEFAULT_SHAPES)),
+            ("shapes", Some(n)) => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(DataSource::Shapes(n)),
+                _ => Err(bad("the count after shapes: must be a positive integer")),
+            },
+            _ => Err(bad("expected mnist:DIR, shapes[:COUNT] or folder:DIR")),
+        }
+    }
+}
+
+impl DataSource {
+    /// Loads the data for training at the model's `input` size. `seed` drives
+    /// the synthetic data and the folder split.
+    pub fn load_train(&self, input: [usize; 3], seed: u64) -> crate::Result<Splits> {
+        match self {
+            DataSource::Mnist(dir) => Ok(Splits {
+                train: idx::load_mnist(dir, true)?,
+                test: Some(idx::load_mnist(dir, false)?),
+                skipped: Vec::new(),
+            }),
+            DataSource::Shapes(n) => {
+                let (train, test) = shapes::try_shapes(*n, input, seed)?;
+                Ok(Splits { train, test: Some(test), skipped: Vec::new() })
+            }
+            DataSource::Folder(dir) => {
+                let f = folder::load_folder(dir, input, FOLDER_VALIDATION_SPLIT, seed)?;
+                let test = (!f.validation.is_empty()).then_some(f.validation);
+                Ok(Splits { train: f.train, test, skipped: f.skipped })
+            }
+        }
+    }
+
+    /// Loads the data to evaluate on: MNIST's test set, the shapes' test split
+    /// (same `seed` as training gives the same images), or every image of a folder.
+    pub fn load_eval(&self, input: [usize; 3], seed: u64) -> crate::Result<(Dataset, Vec<String>)> {
+        match self {
+            DataSource::Mnist(dir) => Ok((idx::load_mnist(dir, false)?, Vec::new())),
+            DataSource::Shapes(n) => Ok((shapes::try_shapes(*n, input, seed)?.1, Vec::new())),
+            DataSource::Folder(dir) => {
+                let f = folder::load_folder(dir, input, 0.0, seed)?;
+                Ok((f.train, f.skipped))
+            }
+        }
     }
 }
