@@ -11,10 +11,12 @@ pub mod io;
 pub mod model;
 pub mod optim;
 pub mod spec;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use model::{Model, Param, ParamMut};
 pub use optim::{Adam, Optimizer, Sgd};
+pub use train::{evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, Progress};
 pub use spec::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};
 
 pub use ndarray;

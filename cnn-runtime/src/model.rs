@@ -43,6 +43,13 @@ pub trait Model {
         labels: &[usize],
         opt: &mut dyn Optimizer,
     ) -> Result<f32>;
+    /// The output of the most recent forward pass (the one inside
+    /// [`Model::train_batch`] included), one row per sample, when the model keeps
+    /// it. `fit` scores training accuracy from it; without it (the default) `fit`
+    /// needs a second forward pass per step.
+    fn last_output(&self) -> Option<ArrayView2<'_, f32>> {
+        None
+    }
     /// The parameters, in layer order, kernel before bias.
     fn params(&self) -> Vec<Param<'_>>;
     /// The parameters, writable.
