@@ -1,0 +1,109 @@
+//! Fully connected layer, `y = act(x W + b)` with `W: (inputs, units)`.
+
+use super::activation::activation_forward_inplace;
+use crate::gemm::{gemm_par, Strided};
+use crate::{Activation, DenseSpec};
+
+fn check(spec: &DenseSpec, batch: usize, x: usize, k: usize, y: usize) {
+    assert_eq!(x, batch * spec.inputs, "dense: x has the wrong length");
+    assert_eq!(
+        k,
+        spec.inputs * spec.units,
+        "dense: kernel has the wrong length"
+    );
+    assert_eq!(y, batch * spec.units, "dense: output has the wrong length");
+}
+
+/// Forward pass.
+///
+/// # Panics
+/// When a slice length does not match the spec and batch.
+pub fn dense_forward(
+    spec: &DenseSpec,
+    act: Activation,
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    check(spec, batch, x.len(), kernel.len(), y.len());
+    assert_eq!(bias.len(), spec.units, "dense: bias has the wrong length");
+    let (i, u) = (spec.inputs, spec.units);
+    gemm_par(
+        batch,
+        u,
+        i,
+        &Strided::row_major(x, i),
+        0,
+        &Strided::row_major(kernel, u),
+        y,
+        u,
+        false,
+    );
+    for row in y.chunks_exact_mut(u.max(1)) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+    activation_forward_inplace(act, u, y);
+}
+
+/// Backward pass from `dz = dL/d(pre-activation)`; overwrites `dkernel`, `dbias`
+/// and, when given, `dx`.
+///
+/// # Panics
+/// When a slice length does not match the spec and batch.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward(
+    spec: &DenseSpec,
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    dz: &[f32],
+    dx: Option<&mut [f32]>,
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    check(spec, batch, x.len(), kernel.len(), dz.len());
+    assert_eq!(
+        dkernel.len(),
+        kernel.len(),
+        "dense: dkernel has the wrong length"
+    );
+    assert_eq!(dbias.len(), spec.units, "dense: dbias has the wrong length");
+    let (i, u) = (spec.inputs, spec.units);
+    // dW = x^T dz
+    gemm_par(
+        i,
+        u,
+        batch,
+        &Strided::transposed(x, i),
+        0,
+        &Strided::row_major(dz, u),
+        dkernel,
+        u,
+        false,
+    );
+    dbias.fill(0.0);
+    for row in dz.chunks_exact(u.max(1)) {
+        for (d, v) in dbias.iter_mut().zip(row) {
+            *d += v;
+        }
+    }
+    if let Some(dx) = dx {
+        assert_eq!(dx.len(), x.len(), "dense: dx has the wrong length");
+        // dx = dz W^T
+        gemm_par(
+            batch,
+            i,
+            u,
+            &Strided::row_major(dz, u),
+            0,
+            &Strided::transposed(kernel, u),
+            dx,
+            i,
+            false,
+        );
+    }
+}
