@@ -7,8 +7,13 @@
 
 pub mod data;
 pub mod error;
+pub mod gemm;
+pub mod init;
+pub mod interp;
 pub mod io;
+pub mod loss;
 pub mod model;
+pub mod ops;
 pub mod optim;
 pub mod spec;
 pub mod train;
@@ -16,7 +21,7 @@ pub mod train;
 pub use error::{Error, Result};
 pub use model::{Model, Param, ParamMut};
 pub use optim::{Adam, Optimizer, Sgd};
-pub use train::{evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, Progress};
 pub use spec::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};
+pub use train::{evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, Progress};
 
 pub use ndarray;
