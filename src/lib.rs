@@ -11,3 +11,5 @@
 pub use cnn_runtime as runtime;
 pub use cnn_runtime::Error;
 pub use ndarray;
+
+pub mod lower;
