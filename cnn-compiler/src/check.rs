@@ -1010,7 +1010,7 @@ impl Checker<'_> {
             ),
         };
         let message = match suggestion {
-            Some(sug) => format!("unknown layer `{word}`: did you mean `{sug}`?"),
+            Some(sug) if lower == sug => format!("unknown layer `{word}`: keywords are lowercase"),
             None => format!("unknown layer `{word}`"),
         };
         self.push(diag(Code::Syntax, message, t.span, "unknown layer").help(help));
@@ -1383,10 +1383,10 @@ impl Checker<'_> {
                 } else {
                     let sug = did_you_mean(w, options);
                     let message = match sug {
-                        Some(sug) => {
-                            format!("unknown option `{w}` of `{kw}`: did you mean `{sug}`?")
+                        Some(sug) if ACTIVATIONS.contains(&sug) => {
+                            format!("unknown activation `{w}`")
                         }
-                        None => format!("unknown option `{w}` of `{kw}`"),
+                        _ => format!("unknown option `{w}` of `{kw}`"),
                     };
                     let help = match sug {
                         Some(sug) => format!("did you mean `{sug}`?"),

@@ -7,9 +7,11 @@
 pub mod ast;
 pub mod check;
 pub mod diag;
+pub mod explain;
 pub mod ir;
 pub mod parse;
 pub mod render;
+pub mod summary;
 
 pub use diag::{Code, Diagnostic, Severity};
 pub use render::{render, to_json};

@@ -93,45 +93,75 @@ pub fn line_col(source: &str, pos: usize) -> (usize, usize) {
     }
 }
 
-/// The diagnostics as a JSON array, for editors and tests:
-/// `[{"severity", "code", "name", "message", "file", "line", "column", "end_line",
-/// "end_column", "span": {"start", "end"}, "label", "related": [{"line", "column",
-/// "span", "label"}], "notes": [..], "help"}]`. Lines and columns are 1-based,
-/// columns count chars; spans are byte offsets.
-pub fn to_json(file_name: &str, source: &str, diags: &[Diagnostic]) -> serde_json::Value {
-    let items: Vec<serde_json::Value> = diags
+/// A span as line/column (1-based; columns count chars) plus byte offsets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JsonRelated {
+    pub line: usize,
+    pub column: usize,
+    pub span: Span,
+    pub label: String,
+}
+
+/// One diagnostic in JSON form (fields serialize in this order).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JsonDiagnostic {
+    /// `error` or `warning`
+    pub severity: &'static str,
+    /// `E003`
+    pub code: &'static str,
+    /// `window too big`
+    pub name: &'static str,
+    pub message: String,
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    /// byte offsets
+    pub span: Span,
+    pub label: String,
+    pub related: Vec<JsonRelated>,
+    pub notes: Vec<String>,
+    pub help: Option<String>,
+}
+
+/// The diagnostics in JSON form, for editors and tests (serialize the result
+/// with `serde_json`). Lines and columns are 1-based, columns count chars; spans
+/// are byte offsets.
+pub fn to_json(file_name: &str, source: &str, diags: &[Diagnostic]) -> Vec<JsonDiagnostic> {
+    diags
         .iter()
         .map(|d| {
             let (line, column) = line_col(source, d.span.start);
             let (end_line, end_column) = line_col(source, d.span.end);
-            let related: Vec<serde_json::Value> = d
-                .related
-                .iter()
-                .map(|(s, l)| {
-                    let (line, column) = line_col(source, s.start);
-                    serde_json::json!({
-                        "line": line, "column": column,
-                        "span": {"start": s.start, "end": s.end}, "label": l,
+            JsonDiagnostic {
+                severity: severity_word(d.severity),
+                code: d.code.as_str(),
+                name: d.code.name(),
+                message: d.message.clone(),
+                file: file_name.to_string(),
+                line,
+                column,
+                end_line,
+                end_column,
+                span: d.span,
+                label: d.label.clone(),
+                related: d
+                    .related
+                    .iter()
+                    .map(|(s, l)| {
+                        let (line, column) = line_col(source, s.start);
+                        JsonRelated {
+                            line,
+                            column,
+                            span: *s,
+                            label: l.clone(),
+                        }
                     })
-                })
-                .collect();
-            serde_json::json!({
-                "severity": severity_word(d.severity),
-                "code": d.code.as_str(),
-                "name": d.code.name(),
-                "message": d.message,
-                "file": file_name,
-                "line": line,
-                "column": column,
-                "end_line": end_line,
-                "end_column": end_column,
-                "span": {"start": d.span.start, "end": d.span.end},
-                "label": d.label,
-                "related": related,
-                "notes": d.notes,
-                "help": d.help,
-            })
+                    .collect(),
+                notes: d.notes.clone(),
+                help: d.help.clone(),
+            }
         })
-        .collect();
-    serde_json::Value::Array(items)
+        .collect()
 }
