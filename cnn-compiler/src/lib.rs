@@ -5,7 +5,9 @@
 //! text -> [`ast`] -> [`check`] -> [`ir::Model`] -> [`codegen`] tokens.
 
 pub mod ast;
+pub mod build;
 pub mod check;
+pub mod codegen;
 pub mod diag;
 pub mod explain;
 pub mod ir;

@@ -1,2 +1,270 @@
 //! The `cnn!` macro. Kept thin: it turns its tokens back into source text, hands
 //! that to `cnn-compiler`, and returns the generated code or `compile_error!`s.
+//!
+//! Three forms, told apart by the first token:
+//!
+//! - item form, `cnn! { pub model Name { ... } model Other { ... } }`: defines one
+//!   struct (and its impl) per model, `pub` when written `pub model`;
+//! - include form, `cnn!(include "models/lenet5.cnn");`: the same for the models
+//!   of a file (path relative to `CARGO_MANIFEST_DIR`); a bare model body is named
+//!   after the file (`Lenet5`). The crate is rebuilt when the file changes;
+//! - expression form, `cnn!(input 28x28x1; conv 8 3x3 relu; ...)` (anything else):
+//!   a block expression that defines a hidden struct and evaluates to a model
+//!   initialised with seed 0 (`.reinit(seed)` draws other weights).
+//!
+//! Errors become `compile_error!`s on the offending tokens (each with its code,
+//! the shape trail and a help line); every error of the input is reported.
+//! Warnings do not fail the build: each one becomes a use of a `#[deprecated]`
+//! item placed on the offending token, so that rustc prints it as a warning there.
+
+use cnn_compiler::{codegen, Diagnostic, Severity};
+use proc_macro::TokenStream;
+use proc_macro2::{Delimiter, Span, TokenStream as TokenStream2, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+
+/// Defines CNN models from the `cnn` model language. See the crate docs of `cnn`.
+#[proc_macro]
+pub fn cnn(input: TokenStream) -> TokenStream {
+    expand(input.into()).into()
+}
+
+/// Name of the hidden struct of the expression form.
+const EXPR_MODEL_NAME: &str = "CnnModel";
+
+fn expand(input: TokenStream2) -> TokenStream2 {
+    let tokens: Vec<TokenTree> = input.clone().into_iter().collect();
+    match tokens.first() {
+        Some(TokenTree::Ident(i)) if i == "include" => expand_include(&tokens),
+        Some(TokenTree::Ident(i)) if i == "pub" || i == "model" => expand_source(input, false),
+        _ => expand_source(input, true),
+    }
+}
+
+/// Source text rebuilt from tokens, with the span of each token's text.
+struct SourceMap {
+    text: String,
+    /// `(start, end, span)` of every token in `text`, in order.
+    tokens: Vec<(usize, usize, Span)>,
+}
+
+impl SourceMap {
+    fn new(input: TokenStream2) -> Self {
+        let mut m = SourceMap {
+            text: String::new(),
+            tokens: Vec::new(),
+        };
+        m.walk(input);
+        m
+    }
+
+    fn push(&mut self, s: &str, span: Span) {
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        let start = self.text.len();
+        self.text.push_str(s);
+        self.tokens.push((start, self.text.len(), span));
+    }
+
+    fn walk(&mut self, input: TokenStream2) {
+        for tt in input {
+            match tt {
+                TokenTree::Group(g) => {
+                    let (open, close) = match g.delimiter() {
+                        Delimiter::Brace => ("{", "}"),
+                        Delimiter::Parenthesis => ("(", ")"),
+                        Delimiter::Bracket => ("[", "]"),
+                        // An invisible group (a `macro_rules!` fragment): only its contents.
+                        Delimiter::None => ("", ""),
+                    };
+                    if !open.is_empty() {
+                        self.push(open, g.span_open());
+                    }
+                    self.walk(g.stream());
+                    if !close.is_empty() {
+                        self.push(close, g.span_close());
+                    }
+                }
+                // Literals keep their written form: `5x5` is an integer with suffix `x5`.
+                TokenTree::Literal(l) => self.push(&l.to_string(), l.span()),
+                TokenTree::Ident(i) => self.push(&i.to_string(), i.span()),
+                TokenTree::Punct(p) => self.push(&p.as_char().to_string(), p.span()),
+            }
+        }
+    }
+
+    /// The first and last token overlapping `start..end` (the nearest token for
+    /// an empty range, the last token at the end of the input).
+    fn spans(&self, start: usize, end: usize) -> (Span, Span) {
+        let hit: Vec<&(usize, usize, Span)> = self
+            .tokens
+            .iter()
+            .filter(|(s, e, _)| {
+                if start == end {
+                    *s <= start && start < *e
+                } else {
+                    *s < end && start < *e
+                }
+            })
+            .collect();
+        if let (Some(f), Some(l)) = (hit.first(), hit.last()) {
+            return (f.2, l.2);
+        }
+        // No token there: the next token after the point, else the last one.
+        let next = self
+            .tokens
+            .iter()
+            .find(|(s, _, _)| *s >= start)
+            .or(self.tokens.last());
+        next.map_or((Span::call_site(), Span::call_site()), |t| (t.2, t.2))
+    }
+
+    /// The source text of a span (for related-span notes).
+    fn snippet(&self, start: usize, end: usize) -> &str {
+        self.text
+            .get(start.min(self.text.len())..end.min(self.text.len()))
+            .unwrap_or("")
+    }
+}
+
+/// The message of a diagnostic as rustc will show it after `error: `.
+fn message(d: &Diagnostic, map: Option<&SourceMap>) -> String {
+    let mut s = format!("[{}] {}", d.code.as_str(), d.message);
+    if !d.label.is_empty() {
+        s.push_str(&format!("\n  | {}", d.label));
+    }
+    for (span, label) in &d.related {
+        match map
+            .map(|m| m.snippet(span.start, span.end))
+            .filter(|t| !t.is_empty())
+        {
+            Some(text) => s.push_str(&format!("\n  = note: `{text}`: {label}")),
+            None => s.push_str(&format!("\n  = note: {label}")),
+        }
+    }
+    for n in &d.notes {
+        s.push_str(&format!("\n  = note: {n}"));
+    }
+    if let Some(h) = &d.help {
+        s.push_str(&format!("\n  = help: {h}"));
+    }
+    s
+}
+
+/// A `compile_error!` covering the tokens from `first` to `last`.
+fn error_at(first: Span, last: Span, msg: &str) -> TokenStream2 {
+    let a = proc_macro2::Ident::new("a", first);
+    let b = proc_macro2::Ident::new("b", last);
+    syn::Error::new_spanned(quote!(#a #b), msg).to_compile_error()
+}
+
+/// A warning rustc prints at `span` without failing the build: the use of a
+/// `#[deprecated]` unit struct whose note is the message.
+fn warning_at(span: Span, msg: &str, n: usize) -> TokenStream2 {
+    let ty = format_ident!("cnn_warning_{}", n);
+    let used = proc_macro2::Ident::new(&ty.to_string(), span);
+    let note = format!("\n{msg}");
+    let use_stmt = quote_spanned!(span=> let _ = #used;);
+    quote! {
+        const _: () = {
+            #[deprecated(note = #note)]
+            #[allow(non_camel_case_types)]
+            struct #ty;
+            #use_stmt
+        };
+    }
+}
+
+/// Item and expression forms: the macro's own tokens are the source.
+fn expand_source(input: TokenStream2, expr: bool) -> TokenStream2 {
+    let map = SourceMap::new(input);
+    let compiled = cnn_compiler::compile(&map.text, EXPR_MODEL_NAME);
+    let mut out = TokenStream2::new();
+    for (n, d) in compiled.diagnostics.iter().enumerate() {
+        let (first, last) = map.spans(d.span.start, d.span.end);
+        let msg = message(d, Some(&map));
+        match d.severity {
+            Severity::Error => out.extend(error_at(first, last, &msg)),
+            Severity::Warning => out.extend(warning_at(first, &msg, n)),
+        }
+    }
+    if compiled.has_errors() {
+        return if expr { quote!({ #out }) } else { out };
+    }
+    let opts = codegen::Options::default();
+    if expr {
+        match compiled.models.as_slice() {
+            [m] => {
+                let code = codegen::generate_expr(m, &opts);
+                quote!({ #out #code })
+            }
+            _ => {
+                let e = syn::Error::new(Span::call_site(), "the expression form of cnn! takes one bare model body (`input HxWxC; ...`); use the item form `cnn! { model Name { ... } }` for named models");
+                e.to_compile_error()
+            }
+        }
+    } else {
+        out.extend(codegen::generate_all(&compiled.models, &opts));
+        out
+    }
+}
+
+/// `cnn!(include "path.cnn")`.
+fn expand_include(tokens: &[TokenTree]) -> TokenStream2 {
+    let lit = match tokens {
+        [_, TokenTree::Literal(l)] => l.clone(),
+        [_, TokenTree::Literal(l), TokenTree::Punct(p)] if p.as_char() == ';' => l.clone(),
+        _ => {
+            let span = tokens.get(1).map_or_else(|| tokens[0].span(), |t| t.span());
+            return syn::Error::new(span, "expected `include \"path/to/model.cnn\"`")
+                .to_compile_error();
+        }
+    };
+    let span = lit.span();
+    let rel = match syn::parse2::<syn::LitStr>(TokenTree::Literal(lit).into()) {
+        Ok(s) => s.value(),
+        Err(_) => {
+            return syn::Error::new(span, "expected a string literal path").to_compile_error()
+        }
+    };
+    let base = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let path = base.join(&rel);
+    let source = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            return syn::Error::new(span, format!("cannot read {}: {e}", path.display()))
+                .to_compile_error();
+        }
+    };
+    let abs = path.display().to_string();
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    let compiled = cnn_compiler::compile(&source, &cnn_compiler::model_name_from_stem(stem));
+    // Rebuild when the file changes (the stable way to track a file from a proc-macro).
+    let mut out = quote!(
+        const _: &[u8] = ::core::include_bytes!(#abs);
+    );
+    for (n, d) in compiled.diagnostics.iter().enumerate() {
+        // Spans cannot point into the file: the message names file, line and
+        // column and quotes the line, and goes on the path literal.
+        let rendered = cnn_compiler::render(&rel, &source, std::slice::from_ref(d), false);
+        let msg = format!(
+            "[{}] {}\n{}",
+            d.code.as_str(),
+            d.message,
+            rendered.trim_end()
+        );
+        match d.severity {
+            Severity::Error => out.extend(syn::Error::new(span, msg).to_compile_error()),
+            Severity::Warning => out.extend(warning_at(span, &msg, n)),
+        }
+    }
+    if !compiled.has_errors() {
+        out.extend(codegen::generate_all(
+            &compiled.models,
+            &codegen::Options::default(),
+        ));
+    }
+    out
+}

@@ -1,0 +1,1052 @@
+//! The code generator: a checked [`ir::Model`] becomes a specialized Rust struct
+//! and its impl, as a [`proc_macro2::TokenStream`].
+//!
+//! The generated code does not reimplement any kernel: it calls the runtime's ops
+//! (`cnn_runtime::ops::*`, `loss`, `init`) with every shape, stride and padding
+//! split written as a literal constant, so the optimizer sees fixed sizes and the
+//! code never recomputes a shape. Buffers live in the struct and are sized once per
+//! batch size (they grow when a larger batch comes), so a training step in steady
+//! state allocates nothing.
+//!
+//! The generated code reaches the runtime through one path, [`Options::support_path`]
+//! (by default `::cnn::__private`, a hidden module of the facade crate that
+//! re-exports `cnn_runtime` as `runtime` and `ndarray`). The same code works from
+//! the `cnn!` macro and from `cnnc build` output pulled in with `include!`, since
+//! both are compiled in a crate that depends on `cnn`.
+//!
+//! Buffer plan: buffer 0 holds a copy of the input batch; every layer except
+//! `flatten` writes its post-activation output to a buffer of its own (`flatten` is a
+//! no-op on NHWC row-major data, so its output *is* its input buffer). Each buffer has
+//! a gradient twin. Activations are fused into the producing conv/dense call; when
+//! the model ends in softmax, training runs the last layer without it and fuses the
+//! softmax with the cross-entropy (log-softmax on the logits).
+
+use crate::ir::{self, Activation, Op, Shape};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+use std::fmt::Write as _;
+
+/// How to generate code.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Path of the support module the generated code calls into: it must
+    /// re-export the runtime crate as `runtime` and `ndarray` as `ndarray`.
+    pub support_path: String,
+    /// Forces every generated struct public (`Some(true)`) or private
+    /// (`Some(false)`); `None` follows the model (`pub model` or not).
+    pub public: Option<bool>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            support_path: "::cnn::__private".to_string(),
+            public: None,
+        }
+    }
+}
+
+/// Generates the struct and impl of every model, in order.
+pub fn generate_all(models: &[ir::Model], opts: &Options) -> TokenStream {
+    models.iter().map(|m| generate(m, opts)).collect()
+}
+
+/// Generates a block expression that defines the model's struct privately and
+/// evaluates to `Name::new(0)` (the macro's expression form: an anonymous model
+/// initialised with seed 0; call `reinit(seed)` for another seed).
+pub fn generate_expr(model: &ir::Model, opts: &Options) -> TokenStream {
+    let opts = Options {
+        public: Some(true),
+        ..opts.clone()
+    };
+    let items = generate(model, &opts);
+    let name = format_ident!("{}", model.name);
+    quote! {
+        {
+            #items
+            #name::new(0)
+        }
+    }
+}
+
+/// Generates `struct Name { .. }` and its impl (inherent methods and
+/// `impl Model`) for one checked model.
+///
+/// Never panics: an IR that breaks the checker's invariants (which the checker
+/// does not produce) gives a `compile_error!` instead of code.
+pub fn generate(model: &ir::Model, opts: &Options) -> TokenStream {
+    match Generator::new(model, opts).and_then(|g| g.emit()) {
+        Ok(ts) => ts,
+        Err(msg) => {
+            let msg = format!("cnn codegen: {msg}");
+            quote! { ::core::compile_error!(#msg); }
+        }
+    }
+}
+
+/// Formats generated tokens as Rust source (prettyplease), with a header comment.
+pub fn to_source(tokens: &TokenStream) -> Result<String, String> {
+    let file: syn::File =
+        syn::parse2(tokens.clone()).map_err(|e| format!("generated code does not parse: {e}"))?;
+    Ok(prettyplease::unparse(&file))
+}
+
+/// One layer and the buffers it reads and writes.
+struct LayerPlan<'a> {
+    layer: &'a ir::Layer,
+    /// Buffer holding this layer's input.
+    inb: usize,
+    /// Buffer holding this layer's (post-activation) output.
+    outb: usize,
+}
+
+struct Generator<'a> {
+    model: &'a ir::Model,
+    opts: &'a Options,
+    plan: Vec<LayerPlan<'a>>,
+    /// Per-sample length of each buffer (0 = the input copy).
+    buf_len: Vec<usize>,
+    /// Position of the first layer with parameters (layers before it need no
+    /// backward pass unless the input gradient is asked for).
+    first_param: usize,
+    /// Per-sample length of the pre-activation gradient scratch.
+    dz_len: usize,
+}
+
+fn lit(n: usize) -> Literal {
+    Literal::usize_suffixed(n)
+}
+
+fn channels(shape: Shape) -> usize {
+    match shape {
+        Shape::Image { c, .. } => c,
+        Shape::Vector { n } => n,
+    }
+}
+
+fn image(shape: Shape, what: &str) -> Result<(usize, usize, usize), String> {
+    match shape {
+        Shape::Image { h, w, c } => Ok((h, w, c)),
+        Shape::Vector { n } => Err(format!(
+            "{what} has a vector shape of {n} where an image is needed"
+        )),
+    }
+}
+
+impl<'a> Generator<'a> {
+    fn new(model: &'a ir::Model, opts: &'a Options) -> Result<Self, String> {
+        if syn::parse_str::<syn::Ident>(&model.name).is_err() {
+            return Err(format!(
+                "model name `{}` is not a Rust identifier",
+                model.name
+            ));
+        }
+        let mut buf_len = vec![model.input.len()];
+        let mut plan = Vec::with_capacity(model.layers.len());
+        let mut cur = 0usize;
+        let mut prev_out = model.input;
+        let mut dz_len = 0usize;
+        let mut first_param = model.layers.len();
+        for (pos, layer) in model.layers.iter().enumerate() {
+            if layer.input != prev_out {
+                return Err(format!(
+                    "layer {} input {} differs from the previous output {}",
+                    layer.index, layer.input, prev_out
+                ));
+            }
+            if layer.input.len() == 0 || layer.output.len() == 0 {
+                return Err(format!("layer {} has an empty shape", layer.index));
+            }
+            prev_out = layer.output;
+            let inb = cur;
+            let outb = match layer.op {
+                Op::Flatten => {
+                    if layer.input.len() != layer.output.len() {
+                        return Err("flatten changes the number of values".into());
+                    }
+                    cur
+                }
+                _ => {
+                    buf_len.push(layer.output.len());
+                    buf_len.len() - 1
+                }
+            };
+            cur = outb;
+            if matches!(layer.op, Op::Conv(_) | Op::Dense(_)) {
+                first_param = first_param.min(pos);
+                let act = layer.op.activation().unwrap_or(Activation::Linear);
+                let last = pos + 1 == model.layers.len();
+                if act != Activation::Linear || last {
+                    dz_len = dz_len.max(layer.output.len());
+                }
+                if layer.params.is_none() {
+                    return Err(format!("layer {} has no parameter shapes", layer.index));
+                }
+            }
+            plan.push(LayerPlan { layer, inb, outb });
+        }
+        Ok(Generator {
+            model,
+            opts,
+            plan,
+            buf_len,
+            first_param,
+            dz_len,
+        })
+    }
+
+    fn out_buf(&self) -> usize {
+        self.plan.last().map_or(0, |p| p.outb)
+    }
+
+    fn ends_in_softmax(&self) -> bool {
+        self.model.layers.last().and_then(|l| l.op.activation()) == Some(Activation::Softmax)
+    }
+
+    fn act_tokens(&self, a: Activation) -> TokenStream {
+        let rt = self.rt();
+        match a {
+            Activation::Linear => quote!(#rt::Activation::Linear),
+            Activation::Relu => quote!(#rt::Activation::Relu),
+            Activation::Sigmoid => quote!(#rt::Activation::Sigmoid),
+            Activation::Tanh => quote!(#rt::Activation::Tanh),
+            Activation::Softmax => quote!(#rt::Activation::Softmax),
+        }
+    }
+
+    fn support(&self) -> TokenStream {
+        match syn::parse_str::<syn::Path>(&self.opts.support_path) {
+            Ok(p) => quote!(#p),
+            Err(_) => quote!(::cnn::__private),
+        }
+    }
+
+    fn rt(&self) -> TokenStream {
+        let sp = self.support();
+        quote!(#sp::runtime)
+    }
+
+    fn buf(i: usize) -> proc_macro2::Ident {
+        format_ident!("buf{}", i)
+    }
+    fn dbuf(i: usize) -> proc_macro2::Ident {
+        format_ident!("dbuf{}", i)
+    }
+
+    /// `self.bufN[..b * LEN]`
+    fn slice(&self, i: usize) -> TokenStream {
+        let f = Self::buf(i);
+        let n = lit(self.buf_len[i]);
+        quote!(self.#f[..b * #n])
+    }
+    fn dslice(&self, i: usize) -> TokenStream {
+        let f = Self::dbuf(i);
+        let n = lit(self.buf_len[i]);
+        quote!(self.#f[..b * #n])
+    }
+
+    /// The `const Lk: Spec = ...;` of a layer, if it has one.
+    fn spec_const(&self, p: &LayerPlan) -> Result<TokenStream, String> {
+        let rt = self.rt();
+        let l = p.layer;
+        let name = format_ident!("L{}", l.index);
+        Ok(match &l.op {
+            Op::Conv(c) => {
+                let (ih, iw, ic) = image(l.input, "conv input")?;
+                let (oh, ow, oc) = image(l.output, "conv output")?;
+                let [kh, kw] = c.kernel.map(lit);
+                let [sh, sw] = c.stride.map(lit);
+                let [dh, dw] = c.dilation.map(lit);
+                let (ih, iw, ic, oh, ow, oc) =
+                    (lit(ih), lit(iw), lit(ic), lit(oh), lit(ow), lit(oc));
+                let (pt, pl) = (lit(c.pad.top), lit(c.pad.left));
+                quote! {
+                    const #name: #rt::Conv2dSpec = #rt::Conv2dSpec {
+                        in_h: #ih, in_w: #iw, in_c: #ic, out_h: #oh, out_w: #ow, out_c: #oc,
+                        kh: #kh, kw: #kw, sh: #sh, sw: #sw, dh: #dh, dw: #dw,
+                        pad_top: #pt, pad_left: #pl,
+                    };
+                }
+            }
+            Op::Pool(pl) => {
+                let (ih, iw, ic) = image(l.input, "pool input")?;
+                let (oh, ow, oc) = image(l.output, "pool output")?;
+                if ic != oc {
+                    return Err("pool changes the channel count".into());
+                }
+                let kind = match pl.kind {
+                    ir::PoolKind::Max => quote!(#rt::PoolKind::Max),
+                    ir::PoolKind::Avg => quote!(#rt::PoolKind::Avg),
+                    ir::PoolKind::Min => quote!(#rt::PoolKind::Min),
+                };
+                let [ph, pw] = pl.window.map(lit);
+                let [sh, sw] = pl.stride.map(lit);
+                let (ih, iw, ic, oh, ow) = (lit(ih), lit(iw), lit(ic), lit(oh), lit(ow));
+                let (pt, pleft) = (lit(pl.pad.top), lit(pl.pad.left));
+                quote! {
+                    const #name: #rt::Pool2dSpec = #rt::Pool2dSpec {
+                        kind: #kind, in_h: #ih, in_w: #iw, c: #ic, out_h: #oh, out_w: #ow,
+                        ph: #ph, pw: #pw, sh: #sh, sw: #sw, pad_top: #pt, pad_left: #pleft,
+                    };
+                }
+            }
+            Op::Dense(d) => {
+                let inputs = match l.input {
+                    Shape::Vector { n } => n,
+                    Shape::Image { .. } => return Err("dense on an image".into()),
+                };
+                if l.output.len() != d.units {
+                    return Err("dense output differs from its units".into());
+                }
+                let (i, u) = (lit(inputs), lit(d.units));
+                quote! {
+                    const #name: #rt::DenseSpec = #rt::DenseSpec { inputs: #i, units: #u };
+                }
+            }
+            Op::Flatten | Op::Activation(_) => quote!(),
+        })
+    }
+
+    /// Forward code of one layer. `logits` (a bool in scope) leaves the final
+    /// softmax out (training with the fused cross-entropy).
+    fn forward_layer(&self, pos: usize, p: &LayerPlan) -> TokenStream {
+        let rt = self.rt();
+        let ops = quote!(#rt::ops);
+        let l = p.layer;
+        let name = format_ident!("L{}", l.index);
+        let last = pos + 1 == self.plan.len();
+        let x = self.slice(p.inb);
+        let y = self.slice(p.outb);
+        let act_of = |a: Activation| {
+            let t = self.act_tokens(a);
+            if last && a == Activation::Softmax {
+                let lin = self.act_tokens(Activation::Linear);
+                quote!(if logits { #lin } else { #t })
+            } else {
+                t
+            }
+        };
+        match &l.op {
+            Op::Conv(c) => {
+                let act = act_of(c.activation);
+                let (k, bias) = (
+                    format_ident!("w{}_k", l.index),
+                    format_ident!("w{}_b", l.index),
+                );
+                quote! {
+                    #ops::conv2d::conv2d_forward(&Self::#name, #act, b, &#x, &self.#k, &self.#bias, &mut #y, &mut self.conv_scratch);
+                }
+            }
+            Op::Dense(d) => {
+                let act = act_of(d.activation);
+                let (k, bias) = (
+                    format_ident!("w{}_k", l.index),
+                    format_ident!("w{}_b", l.index),
+                );
+                quote! {
+                    #ops::dense::dense_forward(&Self::#name, #act, b, &#x, &self.#k, &self.#bias, &mut #y);
+                }
+            }
+            Op::Pool(pl) => {
+                let arg = if pl.kind == ir::PoolKind::Avg {
+                    quote!(&mut [])
+                } else {
+                    let f = format_ident!("arg{}", l.index);
+                    let n = lit(l.output.len());
+                    quote!(&mut self.#f[..b * #n])
+                };
+                quote! {
+                    #ops::pool2d::pool2d_forward(&Self::#name, b, &#x, &mut #y, #arg);
+                }
+            }
+            Op::Flatten => quote!(),
+            Op::Activation(a) => {
+                let act = self.act_tokens(*a);
+                let ch = lit(channels(l.output));
+                let call = quote! {
+                    #ops::activation::activation_forward(#act, #ch, &#x, &mut #y);
+                };
+                if last && *a == Activation::Softmax {
+                    // Training keeps the logits (this layer's input) for the fused loss.
+                    quote!(if !logits { #call })
+                } else {
+                    call
+                }
+            }
+        }
+    }
+
+    /// Backward code of one layer: from the gradient of its output (`dbuf[outb]`)
+    /// to its parameter gradients and the gradient of its input (`dbuf[inb]`).
+    /// In scope: `b`, `ce` (the fused softmax cross-entropy already wrote the last
+    /// layer's dz / dlogits) and `input_grad` (compute dL/dx too).
+    fn backward_layer(&self, pos: usize, p: &LayerPlan) -> TokenStream {
+        let rt = self.rt();
+        let ops = quote!(#rt::ops);
+        let l = p.layer;
+        let name = format_ident!("L{}", l.index);
+        let last = pos + 1 == self.plan.len();
+        let x = self.slice(p.inb);
+        let y = self.slice(p.outb);
+        let dy = self.dslice(p.outb);
+        let dx_slice = self.dslice(p.inb);
+        // dL/d(input) is needed by the layers below, unless none of them (nor the
+        // caller) wants it.
+        let dx_opt = if pos > self.first_param {
+            quote!(Some(&mut #dx_slice))
+        } else {
+            quote!(if input_grad { Some(&mut #dx_slice) } else { None })
+        };
+        let n_out = lit(l.output.len());
+        let dz = quote!(self.dz[..b * #n_out]);
+        let block = match &l.op {
+            Op::Conv(_) | Op::Dense(_) => {
+                let act = l.op.activation().unwrap_or(Activation::Linear);
+                let ch = lit(channels(l.output));
+                let acttok = self.act_tokens(act);
+                let (dz_src, pre) = if act == Activation::Linear {
+                    // dL/dz = dL/dy: no activation to go through.
+                    (quote!(&#dy), quote!())
+                } else {
+                    let bw = quote! {
+                        #ops::activation::activation_backward(#acttok, #ch, &#y, &#dy, &mut #dz);
+                    };
+                    let pre = if last && act == Activation::Softmax {
+                        quote!(if !ce { #bw })
+                    } else {
+                        bw
+                    };
+                    (quote!(&#dz), pre)
+                };
+                let (k, gk, gb) = (
+                    format_ident!("w{}_k", l.index),
+                    format_ident!("g{}_k", l.index),
+                    format_ident!("g{}_b", l.index),
+                );
+                let call = match &l.op {
+                    Op::Conv(_) => quote! {
+                        #ops::conv2d::conv2d_backward(&Self::#name, b, &#x, &self.#k, #dz_src, #dx_opt, &mut self.#gk, &mut self.#gb, &mut self.conv_scratch);
+                    },
+                    _ => quote! {
+                        #ops::dense::dense_backward(&Self::#name, b, &#x, &self.#k, #dz_src, #dx_opt, &mut self.#gk, &mut self.#gb);
+                    },
+                };
+                quote!(#pre #call)
+            }
+            Op::Pool(pl) => {
+                let arg = if pl.kind == ir::PoolKind::Avg {
+                    quote!(&[])
+                } else {
+                    let f = format_ident!("arg{}", l.index);
+                    quote!(&self.#f[..b * #n_out])
+                };
+                quote! {
+                    #ops::pool2d::pool2d_backward(&Self::#name, b, &#dy, #arg, &mut #dx_slice);
+                }
+            }
+            Op::Flatten => return quote!(),
+            Op::Activation(a) => {
+                let act = self.act_tokens(*a);
+                let ch = lit(channels(l.output));
+                let call = quote! {
+                    #ops::activation::activation_backward(#act, #ch, &#y, &#dy, &mut #dx_slice);
+                };
+                if last && *a == Activation::Softmax {
+                    quote!(if !ce { #call })
+                } else {
+                    call
+                }
+            }
+        };
+        if pos < self.first_param {
+            quote!(if input_grad { #block })
+        } else {
+            block
+        }
+    }
+
+    fn emit(&self) -> Result<TokenStream, String> {
+        let sp = self.support();
+        let rt = self.rt();
+        let nd = quote!(#sp::ndarray);
+        let m = self.model;
+        let name = format_ident!("{}", m.name);
+        let public = self.opts.public.unwrap_or(m.public);
+        let vis = if public { quote!(pub) } else { quote!() };
+        let (ih, iw, ic) = image(m.input, "the model input")?;
+        let (ih_l, iw_l, ic_l) = (lit(ih), lit(iw), lit(ic));
+        let in_len = lit(m.input.len());
+        let out = m.output();
+        let out_len = self.buf_len[self.out_buf()];
+        let out_len_l = lit(out_len);
+        let out_dims: Vec<Literal> = out.dims().into_iter().map(lit).collect();
+        let out_rank = lit(out_dims.len());
+        let ends_softmax = self.ends_in_softmax();
+        let nbuf = self.buf_len.len();
+        let out_b = self.out_buf();
+        let out_buf_f = Self::buf(out_b);
+        let out_dbuf_f = Self::dbuf(out_b);
+
+        // --- fields and their initialisers / growth ---
+        let bufs: Vec<_> = (0..nbuf).map(Self::buf).collect();
+        let dbufs: Vec<_> = (0..nbuf).map(Self::dbuf).collect();
+        let buf_lens: Vec<Literal> = self.buf_len.iter().map(|&n| lit(n)).collect();
+        let mut param_fields = Vec::new();
+        let mut param_init = Vec::new();
+        let mut reinit = Vec::new();
+        let mut params_list = Vec::new();
+        let mut params_mut_list = Vec::new();
+        let mut grads_list = Vec::new();
+        let mut updates = Vec::new();
+        let mut slot = 0usize;
+        let mut arg_fields = Vec::new();
+        let mut arg_grow = Vec::new();
+        for p in &self.plan {
+            let l = p.layer;
+            if let Op::Pool(pl) = &l.op {
+                if pl.kind != ir::PoolKind::Avg {
+                    let f = format_ident!("arg{}", l.index);
+                    let n = lit(l.output.len());
+                    arg_fields.push(f.clone());
+                    arg_grow.push(quote!(self.#f.resize(b * #n, 0);));
+                }
+            }
+            let Some(ps) = &l.params else { continue };
+            let kn: usize = ps.kernel.iter().product();
+            let bn: usize = ps.bias.iter().product();
+            let (k, bias) = (
+                format_ident!("w{}_k", l.index),
+                format_ident!("w{}_b", l.index),
+            );
+            let (gk, gb) = (
+                format_ident!("g{}_k", l.index),
+                format_ident!("g{}_b", l.index),
+            );
+            param_fields.extend([k.clone(), bias.clone(), gk.clone(), gb.clone()]);
+            let (kn_l, bn_l) = (lit(kn), lit(bn));
+            param_init.push(quote! {
+                #k: ::std::vec![0.0f32; #kn_l], #bias: ::std::vec![0.0f32; #bn_l],
+                #gk: ::std::vec![0.0f32; #kn_l], #gb: ::std::vec![0.0f32; #bn_l],
+            });
+            // Keras's Glorot-uniform fans: conv (KH*KW*CIN, KH*KW*COUT), dense (IN, OUT).
+            let (fan_in, fan_out) = match &l.op {
+                Op::Conv(c) => {
+                    let (_, _, cin) = image(l.input, "conv input")?;
+                    let rf = c.kernel[0] * c.kernel[1];
+                    (rf * cin, rf * c.filters)
+                }
+                Op::Dense(d) => (l.input.len(), d.units),
+                _ => return Err("parameters on a layer without weights".into()),
+            };
+            let (fi, fo) = (lit(fan_in), lit(fan_out));
+            reinit.push(quote! {
+                #rt::init::glorot_uniform(&mut rng, #fi, #fo, &mut self.#k);
+                self.#bias.fill(0.0);
+            });
+            let kname = format!("layer{}.kernel", l.index);
+            let bname = format!("layer{}.bias", l.index);
+            let kshape: Vec<Literal> = ps.kernel.iter().map(|&d| lit(d)).collect();
+            let bshape: Vec<Literal> = ps.bias.iter().map(|&d| lit(d)).collect();
+            params_list.push(quote! {
+                #rt::Param { name: ::std::string::String::from(#kname), shape: ::std::vec![#(#kshape),*], data: &self.#k },
+                #rt::Param { name: ::std::string::String::from(#bname), shape: ::std::vec![#(#bshape),*], data: &self.#bias },
+            });
+            params_mut_list.push(quote! {
+                #rt::ParamMut { name: ::std::string::String::from(#kname), shape: ::std::vec![#(#kshape),*], data: &mut self.#k },
+                #rt::ParamMut { name: ::std::string::String::from(#bname), shape: ::std::vec![#(#bshape),*], data: &mut self.#bias },
+            });
+            grads_list.push(quote! {
+                #rt::Param { name: ::std::string::String::from(#kname), shape: ::std::vec![#(#kshape),*], data: &self.#gk },
+                #rt::Param { name: ::std::string::String::from(#bname), shape: ::std::vec![#(#bshape),*], data: &self.#gb },
+            });
+            let (s0, s1) = (lit(slot), lit(slot + 1));
+            slot += 2;
+            updates.push(quote! {
+                opt.update(#s0, &mut self.#k, &self.#gk);
+                opt.update(#s1, &mut self.#bias, &self.#gb);
+            });
+        }
+        let dz_len = lit(self.dz_len);
+        let max_len = lit(self
+            .buf_len
+            .iter()
+            .copied()
+            .chain([self.dz_len])
+            .max()
+            .unwrap_or(1));
+        let specs = self
+            .plan
+            .iter()
+            .map(|p| self.spec_const(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fwd: Vec<TokenStream> = self
+            .plan
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.forward_layer(i, p))
+            .collect();
+        let bwd: Vec<TokenStream> = self
+            .plan
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, p)| self.backward_layer(i, p))
+            .collect();
+
+        // --- the loss: where the logits are and where dlogits go ---
+        let out_is_vector = matches!(out, Shape::Vector { .. });
+        let last_op = m.layers.last().map(|l| &l.op);
+        let (logits_slice, dlogits_slice) = match last_op {
+            Some(Op::Activation(Activation::Softmax)) => {
+                let p = self.plan.last().ok_or("no layers")?;
+                (self.slice(p.inb), self.dslice(p.inb))
+            }
+            Some(Op::Conv(_) | Op::Dense(_)) if ends_softmax => {
+                let n = lit(out_len);
+                (self.slice(out_b), quote!(self.dz[..b * #n]))
+            }
+            _ => (self.slice(out_b), self.dslice(out_b)),
+        };
+        let train_body = if out_is_vector {
+            quote! {
+                let b = self.__load_input(&x)?;
+                if labels.len() != b {
+                    return Err(#rt::Error::Labels(::std::format!(
+                        "{} labels for a batch of {}", labels.len(), b)));
+                }
+                self.__reserve_grad(b)?;
+                self.__forward(b, true);
+                // Invalidate the forward state: the output buffer now holds logits.
+                self.fwd_batch = 0;
+                let loss = #rt::loss::SoftmaxCrossEntropy::forward_backward(
+                    &#logits_slice, #out_len_l, labels, &mut #dlogits_slice)?;
+                if !loss.is_finite() {
+                    return Err(#rt::Error::NonFinite(::std::format!("training loss {}", loss)));
+                }
+                self.__backward(b, true, false);
+                opt.begin_step();
+                #(#updates)*
+                Ok(loss)
+            }
+        } else {
+            let msg = format!(
+                "train_step needs a model with a vector output (classes); {} ends on an image {}",
+                m.name, out
+            );
+            quote! {
+                let _ = (x, labels, opt);
+                Err(#rt::Error::Invalid(::std::string::String::from(#msg)))
+            }
+        };
+
+        let (forward_ret, forward_conv) = if let Shape::Image { h, w, c } = out {
+            let (h, w, c) = (lit(h), lit(w), lit(c));
+            (
+                quote!(#nd::Array4<f32>),
+                quote! {
+                    let y = self.forward_view(x)?;
+                    let b = y.nrows();
+                    y.to_owned().into_shape_with_order((b, #h, #w, #c))
+                        .map_err(|e| #rt::Error::Invalid(::std::format!("{}", e)))
+                },
+            )
+        } else {
+            (
+                quote!(#nd::Array2<f32>),
+                quote!(Ok(self.forward_view(x)?.to_owned())),
+            )
+        };
+
+        let summary = summary_text(m);
+        let doc = format!(
+            "The `{}` model, generated by the cnn compiler: input {}, output {}, {} parameters.\n\n```text\n{}```",
+            m.name, m.input, out, m.total_params, summary
+        );
+        let total_params = m.total_params;
+        let total_flops = m.total_flops;
+        let n_params = lit(slot);
+
+        Ok(quote! {
+            #[doc = #doc]
+            #[allow(dead_code, non_snake_case, clippy::all)]
+            #vis struct #name {
+                #( #param_fields: ::std::vec::Vec<f32>, )*
+                #( #bufs: ::std::vec::Vec<f32>, )*
+                #( #dbufs: ::std::vec::Vec<f32>, )*
+                #( #arg_fields: ::std::vec::Vec<u32>, )*
+                dz: ::std::vec::Vec<f32>,
+                conv_scratch: #rt::ops::conv2d::Conv2dScratch,
+                /// Batch size the forward buffers are sized for.
+                cap: usize,
+                /// Batch size the gradient buffers are sized for.
+                grad_cap: usize,
+                /// Batch of the last `forward` (0: none, or the state was consumed).
+                fwd_batch: usize,
+            }
+
+            #[allow(dead_code, non_snake_case, clippy::all, unused_variables, unused_mut)]
+            impl #name {
+                /// Per-sample input shape `[H, W, C]`.
+                pub const INPUT_SHAPE: [usize; 3] = [#ih_l, #iw_l, #ic_l];
+                /// Per-sample output shape (`[N]` or `[H, W, C]`).
+                pub const OUTPUT_SHAPE: [usize; #out_rank] = [#(#out_dims),*];
+                /// Whether the last layer applies softmax (fused with the cross-entropy in training).
+                pub const ENDS_IN_SOFTMAX: bool = #ends_softmax;
+                /// Number of parameters (kernels and biases).
+                pub const TOTAL_PARAMS: u64 = #total_params;
+                /// Forward FLOPs per sample.
+                pub const TOTAL_FLOPS: u64 = #total_flops;
+                /// Number of parameter tensors (optimizer slots).
+                pub const PARAM_TENSORS: usize = #n_params;
+                const SUMMARY: &'static str = #summary;
+                #(#specs)*
+
+                /// A model with Keras's default initialisation (Glorot-uniform kernels,
+                /// zero biases), drawn from one RNG seeded with `seed`, in layer order.
+                pub fn new(seed: u64) -> Self {
+                    let mut m = #name {
+                        #(#param_init)*
+                        #( #bufs: ::std::vec::Vec::new(), )*
+                        #( #dbufs: ::std::vec::Vec::new(), )*
+                        #( #arg_fields: ::std::vec::Vec::new(), )*
+                        dz: ::std::vec::Vec::new(),
+                        conv_scratch: ::core::default::Default::default(),
+                        cap: 0,
+                        grad_cap: 0,
+                        fwd_batch: 0,
+                    };
+                    m.reinit(seed);
+                    m
+                }
+
+                /// Draws fresh weights for `seed`, exactly as `new(seed)` does.
+                pub fn reinit(&mut self, seed: u64) {
+                    let mut rng = #rt::init::model_rng(seed);
+                    #(#reinit)*
+                    self.fwd_batch = 0;
+                }
+
+                /// A Keras-style table: layers, output shapes, parameters, FLOPs.
+                pub fn summary() -> &'static str {
+                    Self::SUMMARY
+                }
+
+                fn __check_batch(b: usize) -> #rt::Result<()> {
+                    if b == 0 {
+                        return Err(#rt::Error::Invalid(::std::string::String::from("empty batch")));
+                    }
+                    // Every buffer length below is b * (per-sample length): refuse sizes that overflow.
+                    if b.checked_mul(#max_len).is_none() {
+                        return Err(#rt::Error::Invalid(::std::format!("batch of {} is too large", b)));
+                    }
+                    Ok(())
+                }
+
+                /// Sizes the forward buffers for a batch of `b` (grows only).
+                fn __reserve(&mut self, b: usize) -> #rt::Result<()> {
+                    Self::__check_batch(b)?;
+                    if b > self.cap {
+                        #( self.#bufs.resize(b * #buf_lens, 0.0); )*
+                        #(#arg_grow)*
+                        self.cap = b;
+                    }
+                    Ok(())
+                }
+
+                /// Sizes the gradient buffers for a batch of `b` (grows only).
+                fn __reserve_grad(&mut self, b: usize) -> #rt::Result<()> {
+                    Self::__check_batch(b)?;
+                    if b > self.grad_cap {
+                        #( self.#dbufs.resize(b * #buf_lens, 0.0); )*
+                        self.dz.resize(b * #dz_len, 0.0);
+                        self.grad_cap = b;
+                    }
+                    Ok(())
+                }
+
+                /// Checks the input's shape and copies it into buffer 0; returns the batch size.
+                fn __load_input(&mut self, x: &#nd::ArrayView4<'_, f32>) -> #rt::Result<usize> {
+                    let s = x.shape();
+                    if s[1..] != Self::INPUT_SHAPE[..] {
+                        return Err(#rt::Error::Shape {
+                            expected: ::std::format!("(batch, {}, {}, {})", #ih_l, #iw_l, #ic_l),
+                            got: ::std::format!("({}, {}, {}, {})", s[0], s[1], s[2], s[3]),
+                        });
+                    }
+                    let b = s[0];
+                    self.__reserve(b)?;
+                    let dst = &mut self.buf0[..b * #in_len];
+                    match x.as_slice() {
+                        Some(src) => dst.copy_from_slice(src),
+                        None => {
+                            for (d, s) in dst.iter_mut().zip(x.iter()) {
+                                *d = *s;
+                            }
+                        }
+                    }
+                    Ok(b)
+                }
+
+                /// Runs every layer on the batch in buffer 0. With `logits`, a final
+                /// softmax is left out (the training loss applies it).
+                fn __forward(&mut self, b: usize, logits: bool) {
+                    #(#fwd)*
+                }
+
+                /// Runs every layer backward from the gradient in the output's
+                /// gradient buffer (or, with `ce`, from the fused loss's dlogits).
+                fn __backward(&mut self, b: usize, ce: bool, input_grad: bool) {
+                    #(#bwd)*
+                }
+
+                /// Forward pass; the output (one flattened row per sample) is a view of
+                /// the model's own buffer, so repeated calls with one batch size allocate nothing.
+                pub fn forward_view(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
+                    let b = self.__load_input(&x)?;
+                    self.__forward(b, false);
+                    self.fwd_batch = b;
+                    #nd::ArrayView2::from_shape((b, #out_len_l), &self.#out_buf_f[..b * #out_len_l])
+                        .map_err(|e| #rt::Error::Invalid(::std::format!("{}", e)))
+                }
+
+                /// Forward pass returning an owned output (`(B, N)`, or `(B, H, W, C)` for
+                /// an image output). Wrong input shapes give `Err`.
+                pub fn forward(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#forward_ret> {
+                    #forward_conv
+                }
+
+                /// Backward pass from `dy` = dL/d(output) (post-activation, shaped like the
+                /// output, batch first), after a `forward` on the same batch. Parameter
+                /// gradients are overwritten (not accumulated): see `grads()`; the input
+                /// gradient is kept too: see `input_grad()`.
+                pub fn backward<D: #nd::Dimension>(&mut self, dy: #nd::ArrayView<'_, f32, D>) -> #rt::Result<()> {
+                    let b = self.fwd_batch;
+                    if b == 0 {
+                        return Err(#rt::Error::Invalid(::std::string::String::from("backward needs a forward pass on the same batch first")));
+                    }
+                    if dy.ndim() < 1 || dy.shape()[0] != b || dy.len() != b * #out_len_l {
+                        return Err(#rt::Error::Shape {
+                            expected: ::std::format!("({}, {:?})", b, Self::OUTPUT_SHAPE),
+                            got: ::std::format!("{:?}", dy.shape()),
+                        });
+                    }
+                    self.__reserve_grad(b)?;
+                    {
+                        let dst = &mut self.#out_dbuf_f[..b * #out_len_l];
+                        match dy.as_slice() {
+                            Some(src) => dst.copy_from_slice(src),
+                            None => {
+                                for (d, s) in dst.iter_mut().zip(dy.iter()) {
+                                    *d = *s;
+                                }
+                            }
+                        }
+                    }
+                    self.__backward(b, false, true);
+                    Ok(())
+                }
+
+                /// One training step: forward, mean softmax cross-entropy against
+                /// `labels` (computed from the logits; fused with a final softmax),
+                /// backward, one optimizer update. Returns the batch's mean loss.
+                pub fn train_step<O: #rt::Optimizer + ?Sized>(&mut self, x: #nd::ArrayView4<'_, f32>, labels: &[usize], opt: &mut O) -> #rt::Result<f32> {
+                    #train_body
+                }
+
+                /// Gradients of the last `backward` / `train_step`, named and ordered as `params()`.
+                pub fn grads(&self) -> ::std::vec::Vec<#rt::Param<'_>> {
+                    ::std::vec![#(#grads_list)*]
+                }
+
+                /// dL/dx of the last `backward`, one flattened row per sample.
+                pub fn input_grad(&self) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
+                    let b = self.fwd_batch.min(self.grad_cap);
+                    #nd::ArrayView2::from_shape((b, #in_len), &self.dbuf0[..b * #in_len])
+                        .map_err(|e| #rt::Error::Invalid(::std::format!("{}", e)))
+                }
+
+                /// Writes the weights (`.safetensors` or `.npz`, by extension).
+                pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> #rt::Result<()> {
+                    #rt::io::weights::save_weights(self, path.as_ref(), &::core::default::Default::default())
+                }
+
+                /// Reads weights written by `save` (or a Keras model's, same names and layout);
+                /// returns the file's metadata (class names). The model is unchanged on error.
+                pub fn load(&mut self, path: impl ::core::convert::AsRef<::std::path::Path>) -> #rt::Result<#rt::io::weights::WeightsMeta> {
+                    self.fwd_batch = 0;
+                    #rt::io::weights::load_weights(self, path.as_ref())
+                }
+            }
+
+            #[allow(clippy::all)]
+            impl #rt::Model for #name {
+                fn input_shape(&self) -> [usize; 3] {
+                    Self::INPUT_SHAPE
+                }
+                fn output_shape(&self) -> ::std::vec::Vec<usize> {
+                    Self::OUTPUT_SHAPE.to_vec()
+                }
+                fn ends_in_softmax(&self) -> bool {
+                    Self::ENDS_IN_SOFTMAX
+                }
+                fn forward_batch(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
+                    self.forward_view(x)
+                }
+                fn train_batch(&mut self, x: #nd::ArrayView4<'_, f32>, labels: &[usize], opt: &mut dyn #rt::Optimizer) -> #rt::Result<f32> {
+                    self.train_step(x, labels, opt)
+                }
+                fn params(&self) -> ::std::vec::Vec<#rt::Param<'_>> {
+                    ::std::vec![#(#params_list)*]
+                }
+                fn params_mut(&mut self) -> ::std::vec::Vec<#rt::ParamMut<'_>> {
+                    self.fwd_batch = 0;
+                    ::std::vec![#(#params_mut_list)*]
+                }
+            }
+        })
+    }
+}
+
+/// Formats `n` with thousands separators (`61706` -> `61,706`).
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The statement of a layer, with defaults left out (`conv 6 5x5 tanh`).
+pub fn layer_text(op: &Op) -> String {
+    fn pair(p: [usize; 2]) -> String {
+        if p[0] == p[1] {
+            p[0].to_string()
+        } else {
+            format!("{}x{}", p[0], p[1])
+        }
+    }
+    let act = |a: Activation| {
+        if a == Activation::Linear {
+            String::new()
+        } else {
+            format!(" {}", a.keyword())
+        }
+    };
+    match op {
+        Op::Conv(c) => {
+            let mut s = format!("conv {} {}x{}", c.filters, c.kernel[0], c.kernel[1]);
+            if c.stride != [1, 1] {
+                let _ = write!(s, " stride {}", pair(c.stride));
+            }
+            if c.padding == ir::Padding::Same {
+                s.push_str(" same");
+            }
+            if c.dilation != [1, 1] {
+                let _ = write!(s, " dilation {}", pair(c.dilation));
+            }
+            s + &act(c.activation)
+        }
+        Op::Pool(p) => {
+            let mut s = format!("{} {}", p.kind.keyword(), pair(p.window));
+            if p.stride != p.window {
+                let _ = write!(s, " stride {}", pair(p.stride));
+            }
+            if p.padding == ir::Padding::Same {
+                s.push_str(" same");
+            }
+            s
+        }
+        Op::Flatten => "flatten".into(),
+        Op::Dense(d) => format!("dense {}", d.units) + &act(d.activation),
+        Op::Activation(a) => a.keyword().into(),
+    }
+}
+
+/// The Keras-style summary table of a model (what the generated `summary()`
+/// returns): one row per layer with its output shape, parameters and FLOPs, then
+/// the totals.
+pub fn summary_text(m: &ir::Model) -> String {
+    let shape = |s: Shape| match s {
+        Shape::Image { h, w, c } => format!("(None, {h}, {w}, {c})"),
+        Shape::Vector { n } => format!("(None, {n})"),
+    };
+    let mut rows = vec![(
+        "input".to_string(),
+        shape(m.input),
+        "0".to_string(),
+        "0".to_string(),
+    )];
+    for l in &m.layers {
+        rows.push((
+            format!("layer{} {}", l.index, layer_text(&l.op)),
+            shape(l.output),
+            thousands(l.param_count),
+            thousands(l.flops),
+        ));
+    }
+    let head = (
+        "Layer".to_string(),
+        "Output shape".to_string(),
+        "Params".to_string(),
+        "FLOPs".to_string(),
+    );
+    let w0 = rows
+        .iter()
+        .map(|r| r.0.len())
+        .chain([head.0.len()])
+        .max()
+        .unwrap_or(0);
+    let w1 = rows
+        .iter()
+        .map(|r| r.1.len())
+        .chain([head.1.len()])
+        .max()
+        .unwrap_or(0);
+    let w2 = rows
+        .iter()
+        .map(|r| r.2.len())
+        .chain([head.2.len()])
+        .max()
+        .unwrap_or(0);
+    let w3 = rows
+        .iter()
+        .map(|r| r.3.len())
+        .chain([head.3.len()])
+        .max()
+        .unwrap_or(0);
+    let width = w0 + w1 + w2 + w3 + 9;
+    let mut s = String::new();
+    let _ = writeln!(s, "Model: \"{}\"", m.name);
+    let line = |s: &mut String, c: char| {
+        let _ = writeln!(s, "{}", c.to_string().repeat(width));
+    };
+    line(&mut s, '━');
+    let _ = writeln!(
+        s,
+        " {:<w0$}   {:<w1$}   {:>w2$}   {:>w3$}",
+        head.0, head.1, head.2, head.3
+    );
+    line(&mut s, '━');
+    for r in &rows {
+        let _ = writeln!(
+            s,
+            " {:<w0$}   {:<w1$}   {:>w2$}   {:>w3$}",
+            r.0, r.1, r.2, r.3
+        );
+    }
+    line(&mut s, '━');
+    let bytes = m.total_params as f64 * 4.0;
+    let size = if bytes >= 1024.0 * 1024.0 {
+        format!("{:.2} MiB", bytes / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2} KiB", bytes / 1024.0)
+    };
+    let _ = writeln!(s, " Total params: {} ({size})", thousands(m.total_params));
+    let _ = writeln!(s, " Trainable params: {}", thousands(m.total_params));
+    let _ = writeln!(s, " Forward FLOPs per sample: {}", thousands(m.total_flops));
+    s
+}
