@@ -1011,7 +1011,7 @@ impl Checker<'_> {
         };
         let message = match suggestion {
             Some(sug) if lower == sug => format!("unknown layer `{word}`: keywords are lowercase"),
-            None => format!("unknown layer `{word}`"),
+            _ => format!("unknown layer `{word}`"),
         };
         self.push(diag(Code::Syntax, message, t.span, "unknown layer").help(help));
     }
