@@ -371,7 +371,18 @@ impl Checker<'_> {
 
     fn model(&mut self, m: &ModelAst, name: String) -> Option<ir::Model> {
         let stmts = self.split_statements(&m.stmts);
-        let resolved: Vec<Option<Resolved>> = stmts.iter().map(|s| self.resolve(s)).collect();
+        let resolved: Vec<Option<Resolved>> = stmts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                // A shape without `input` as the first statement is reported once,
+                // as a missing input (below), not also as "not a layer".
+                if i == 0 && s.head.kind == TokenKind::Dims {
+                    return None;
+                }
+                self.resolve(s)
+            })
+            .collect();
 
         // `input` must come first, exactly once.
         let mut cur: Option<Cur> = None;
@@ -450,6 +461,7 @@ impl Checker<'_> {
         let mut total_params: u64 = 0;
         let mut total_flops: u64 = 0;
         let mut failed = input_shape.is_none();
+        let mut kind: Option<(bool, String, Span)> = None;
         for (i, (s, r)) in stmts.iter().zip(&resolved).enumerate().skip(1) {
             let index = i - 1;
             if s.head.text == "input" {
@@ -467,6 +479,23 @@ impl Checker<'_> {
                 failed = true;
                 continue;
             }
+            // What kind of value (image or vector) leaves this statement, as far
+            // as it is known even when the exact shape is not: lets the checker
+            // still report `needs image` / `needs vector` after an earlier error.
+            let before = cur.as_ref().map_or(kind.clone(), |c| {
+                Some((
+                    matches!(c.shape, Shape::Vector { .. }),
+                    c.origin.clone(),
+                    c.origin_span,
+                ))
+            });
+            let after = match s.head.text.as_str() {
+                "flatten" | "dense" => Some((true, self.origin(s), s.span)),
+                "conv" | "maxpool" | "avgpool" | "minpool" => Some((false, self.origin(s), s.span)),
+                w if activation_of(w).is_some() => before.clone(),
+                _ => None,
+            };
+            kind = after;
             let Some(r) = r else {
                 cur = None;
                 failed = true;
@@ -474,6 +503,9 @@ impl Checker<'_> {
             };
             let Some(c) = cur.take() else {
                 failed = true;
+                if let Some((is_vector, origin, origin_span)) = before {
+                    self.kind_only(s, r, is_vector, &origin, origin_span);
+                }
                 continue;
             };
             match self.layer(index, s, r, &c, &trail) {
@@ -589,6 +621,42 @@ impl Checker<'_> {
                     }
                 }
             }
+        }
+    }
+
+    fn origin(&self, s: &Stmt) -> String {
+        format!("after {} on line {}", s.text(), self.line(s.span))
+    }
+
+    /// After an earlier error the exact shape is unknown, but whether it is an
+    /// image or a vector may be: report `needs image` / `needs vector` then.
+    fn kind_only(&mut self, s: &Stmt, r: &Resolved, is_vector: bool, origin: &str, from: Span) {
+        let kw = s.head.span;
+        let kwt = s.head.text.as_str();
+        match r {
+            Resolved::Conv { .. } | Resolved::Pool { .. } if is_vector => self.push(
+                diag(
+                    Code::NeedsImage,
+                    format!("`{kwt}` needs an image HxWxC, but it gets a vector"),
+                    kw,
+                    "this layer needs HxWxC",
+                )
+                .related(from, "the input becomes a vector here")
+                .help(format!(
+                    "this layer needs HxWxC; it gets a vector ({origin}): move it before the flatten"
+                )),
+            ),
+            Resolved::Dense { .. } if !is_vector => self.push(
+                diag(
+                    Code::NeedsVector,
+                    "`dense` needs a vector, but it gets an image",
+                    kw,
+                    "this layer needs a flat vector",
+                )
+                .related(from, "the image comes from here")
+                .help("insert `flatten;` before this layer"),
+            ),
+            _ => {}
         }
     }
 
@@ -1282,7 +1350,11 @@ impl Checker<'_> {
                 if v == 0 {
                     self.zero(
                         t.span,
-                        format!("zero or empty: `{}` with 0 {what}", s.head.text),
+                        format!(
+                            "zero or empty: `{}` with 0 {}",
+                            s.head.text,
+                            what.trim_start_matches("number of ")
+                        ),
                         &format!("use at least one, e.g. `{example}`"),
                     );
                     return None;
@@ -1542,6 +1614,12 @@ impl Checker<'_> {
                     _ => {
                         ok = false;
                         if pool.is_some() && w == "dilation" {
+                            if s.args
+                                .get(i)
+                                .is_some_and(|v| matches!(v.kind, TokenKind::Int | TokenKind::Dims))
+                            {
+                                i += 1;
+                            }
                             self.push(
                                 diag(
                                     Code::Syntax,
@@ -1572,7 +1650,11 @@ impl Checker<'_> {
                         Code::StrideSkipsInput,
                         format!(
                             "stride {} is larger than the {} window: some input cells are never read",
-                            st.v.map(|v| v.to_string()).join("x"),
+                            if st.v[0] == st.v[1] {
+                                st.v[0].to_string()
+                            } else {
+                                fmt2(st.v)
+                            },
                             fmt2(eff)
                         ),
                         st.span,

@@ -136,8 +136,14 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
         pest::error::InputLocation::Span((s, _)) => s,
     }
     .min(source.len());
-    let (found, span) = found_at(source, pos);
-    let mk = |message: String, label: &str, help: Option<String>| Diagnostic {
+    let (found, mut span) = found_at(source, pos);
+    if pos == source.len() {
+        // At the end of the file, point just after the last token (as rustc does
+        // for an unclosed delimiter), not at an empty last line.
+        let end = source.trim_end().len();
+        span = Span::new(end, end);
+    }
+    let mk = |message: String, label: &str, help: Option<String>, span: Span| Diagnostic {
         severity: Severity::Error,
         code: Code::Syntax,
         message,
@@ -152,6 +158,7 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
             "unterminated block comment".into(),
             "this comment is never closed",
             Some("close the comment with `*/`".into()),
+            span,
         );
     }
     let positives: Vec<Rule> = match &e.variant {
@@ -182,13 +189,13 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
         1 => expected[0].to_string(),
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
-    let help = if found == "`}`" && !positives.contains(&Rule::rbrace) {
+    let help = if positives.contains(&Rule::name) {
+        Some("name the model with a Rust identifier, e.g. `model LeNet5 { ... }`".to_string())
+    } else if found == "`}`" && !positives.contains(&Rule::rbrace) {
         Some("remove this `}`: it closes no model block".to_string())
     } else if found == "`{`" && !positives.contains(&Rule::lbrace) {
         Some("`{` only opens a model block: write `model NAME { ... }`".to_string())
-    } else if positives.contains(&Rule::name) {
-        Some("name the model with a Rust identifier, e.g. `model LeNet5 { ... }`".to_string())
-    } else if positives.contains(&Rule::rbrace) && span.start == source.len() {
+    } else if positives.contains(&Rule::rbrace) && pos == source.len() {
         Some("close the model block with `}`".to_string())
     } else if positives.contains(&Rule::lbrace) {
         Some("the statements of a model go inside `{ ... }`".to_string())
@@ -201,12 +208,13 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
                 .to_string(),
         )
     } else {
-        None
+        Some("statements look like `conv 32 3x3 same relu;`, separated by `;`".to_string())
     };
     mk(
         format!("expected {expected_text}, found {found}"),
         "unexpected here",
         help,
+        span,
     )
 }
 
