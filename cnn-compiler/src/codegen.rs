@@ -567,6 +567,16 @@ impl<'a> Generator<'a> {
             });
         }
         let dz_len = lit(self.dz_len);
+        let layer_arms: Vec<TokenStream> = self
+            .plan
+            .iter()
+            .map(|p| {
+                let i = lit(p.layer.index);
+                let f = Self::buf(p.outb);
+                let n = lit(self.buf_len[p.outb]);
+                quote!(#i => (&self.#f, #n),)
+            })
+            .collect();
         let max_len = lit(self
             .buf_len
             .iter()
@@ -607,6 +617,21 @@ impl<'a> Generator<'a> {
             }
             _ => (self.slice(out_b), self.dslice(out_b)),
         };
+        // After the fused loss, apply the softmax the training forward left out, so
+        // that the output buffer holds this step's probabilities (`last_output`).
+        let finish_softmax = match (last_op, self.plan.last()) {
+            (Some(Op::Activation(Activation::Softmax)), Some(p)) => {
+                let (x, y) = (self.slice(p.inb), self.slice(p.outb));
+                let ch = lit(channels(out));
+                quote!(#rt::ops::activation::activation_forward(#rt::Activation::Softmax, #ch, &#x, &mut #y);)
+            }
+            (Some(Op::Conv(_) | Op::Dense(_)), Some(p)) if ends_softmax => {
+                let y = self.slice(p.outb);
+                let ch = lit(channels(out));
+                quote!(#rt::ops::activation::activation_forward_inplace(#rt::Activation::Softmax, #ch, &mut #y);)
+            }
+            _ => quote!(),
+        };
         let train_body = if out_is_vector {
             quote! {
                 let b = self.__load_input(&x)?;
@@ -616,7 +641,7 @@ impl<'a> Generator<'a> {
                 }
                 self.__reserve_grad(b)?;
                 self.__forward(b, true);
-                // Invalidate the forward state: the output buffer now holds logits.
+                // The output buffer holds logits until `finish_softmax` below.
                 self.fwd_batch = 0;
                 let loss = #rt::loss::SoftmaxCrossEntropy::forward_backward(
                     &#logits_slice, #out_len_l, labels, &mut #dlogits_slice)?;
@@ -624,6 +649,8 @@ impl<'a> Generator<'a> {
                     return Err(#rt::Error::NonFinite(::std::format!("training loss {}", loss)));
                 }
                 self.__backward(b, true, false);
+                #finish_softmax
+                self.fwd_batch = b;
                 opt.begin_step();
                 #(#updates)*
                 Ok(loss)
@@ -865,6 +892,18 @@ impl<'a> Generator<'a> {
                         .map_err(|e| #rt::Error::Invalid(::std::format!("{}", e)))
                 }
 
+                /// Post-activation output of layer `i` (0-based statement after `input`) from
+                /// the last forward pass, one flattened row per sample.
+                pub fn layer_output(&self, i: usize) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
+                    let b = self.fwd_batch;
+                    let (buf, n): (&[f32], usize) = match i {
+                        #(#layer_arms)*
+                        _ => return Err(#rt::Error::Invalid(::std::format!("no layer {}", i))),
+                    };
+                    #nd::ArrayView2::from_shape((b, n), &buf[..b * n])
+                        .map_err(|e| #rt::Error::Invalid(::std::format!("{}", e)))
+                }
+
                 /// Writes the weights (`.safetensors` or `.npz`, by extension).
                 pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> #rt::Result<()> {
                     #rt::io::weights::save_weights(self, path.as_ref(), &::core::default::Default::default())
@@ -897,6 +936,13 @@ impl<'a> Generator<'a> {
                 }
                 fn params(&self) -> ::std::vec::Vec<#rt::Param<'_>> {
                     ::std::vec![#(#params_list)*]
+                }
+                fn last_output(&self) -> ::core::option::Option<#nd::ArrayView2<'_, f32>> {
+                    let b = self.fwd_batch;
+                    if b == 0 {
+                        return None;
+                    }
+                    #nd::ArrayView2::from_shape((b, #out_len_l), &self.#out_buf_f[..b * #out_len_l]).ok()
                 }
                 fn params_mut(&mut self) -> ::std::vec::Vec<#rt::ParamMut<'_>> {
                     self.fwd_batch = 0;

@@ -161,7 +161,7 @@ fn error_at(first: Span, last: Span, msg: &str) -> TokenStream2 {
 /// A warning rustc prints at `span` without failing the build: the use of a
 /// `#[deprecated]` unit struct whose note is the message.
 fn warning_at(span: Span, msg: &str, n: usize) -> TokenStream2 {
-    let ty = format_ident!("cnn_warning_{}", n);
+    let ty = format_ident!("cnn_model_warning_{}", n);
     let used = proc_macro2::Ident::new(&ty.to_string(), span);
     let note = format!("\n{msg}");
     let use_stmt = quote_spanned!(span=> let _ = #used;);

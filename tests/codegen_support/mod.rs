@@ -1,0 +1,297 @@
+//! Shared helpers of the generated-code tests (`parity_*`, `alloc_generated`):
+//! a trait over the inherent methods every generated model has, and the Keras
+//! oracle checks.
+#![allow(dead_code)]
+
+use cnn::ndarray::{ArrayD, ArrayView4, ArrayViewD};
+use cnn::runtime::{Model, Optimizer, Result};
+use std::path::{Path, PathBuf};
+
+/// The inherent API of a generated model, as a trait so that one checker serves
+/// every generated struct (`impl_net!(Type)` implements it).
+pub trait Net: Model {
+    fn backward_dy(&mut self, dy: ArrayViewD<'_, f32>) -> Result<()>;
+    /// `(name, values)` of every parameter gradient, in `params()` order.
+    fn grads_list(&self) -> Vec<(String, Vec<f32>)>;
+    fn input_grad_vec(&self) -> Vec<f32>;
+    fn layer_out(&self, i: usize) -> Vec<f32>;
+    fn load_path(&mut self, p: &Path) -> Result<()>;
+    fn train(
+        &mut self,
+        x: ArrayView4<'_, f32>,
+        labels: &[usize],
+        opt: &mut dyn Optimizer,
+    ) -> Result<f32>;
+}
+
+/// Implements [`Net`] for a generated model type by forwarding to its methods.
+#[macro_export]
+macro_rules! impl_net {
+    ($t:ty) => {
+        impl $crate::codegen_support::Net for $t {
+            fn backward_dy(
+                &mut self,
+                dy: ::cnn::ndarray::ArrayViewD<'_, f32>,
+            ) -> ::cnn::runtime::Result<()> {
+                self.backward(dy)
+            }
+            fn grads_list(&self) -> Vec<(String, Vec<f32>)> {
+                self.grads()
+                    .into_iter()
+                    .map(|p| (p.name, p.data.to_vec()))
+                    .collect()
+            }
+            fn input_grad_vec(&self) -> Vec<f32> {
+                self.input_grad()
+                    .expect("input_grad")
+                    .iter()
+                    .copied()
+                    .collect()
+            }
+            fn layer_out(&self, i: usize) -> Vec<f32> {
+                self.layer_output(i)
+                    .expect("layer_output")
+                    .iter()
+                    .copied()
+                    .collect()
+            }
+            fn load_path(&mut self, p: &::std::path::Path) -> ::cnn::runtime::Result<()> {
+                self.load(p).map(|_| ())
+            }
+            fn train(
+                &mut self,
+                x: ::cnn::ndarray::ArrayView4<'_, f32>,
+                labels: &[usize],
+                opt: &mut dyn ::cnn::runtime::Optimizer,
+            ) -> ::cnn::runtime::Result<f32> {
+                self.train_step(x, labels, opt)
+            }
+        }
+    };
+}
+
+/// An optimizer that changes nothing and keeps a copy of each gradient it is
+/// handed: it exposes exactly what `train_step` computed.
+#[derive(Default)]
+pub struct Capture {
+    pub grads: Vec<Vec<f32>>,
+    pub steps: usize,
+}
+
+impl Optimizer for Capture {
+    fn begin_step(&mut self) {
+        self.steps += 1;
+    }
+    fn update(&mut self, slot: usize, _param: &mut [f32], grad: &[f32]) {
+        if self.grads.len() <= slot {
+            self.grads.resize(slot + 1, Vec::new());
+        }
+        self.grads[slot] = grad.to_vec();
+    }
+    fn learning_rate(&self) -> f32 {
+        0.0
+    }
+}
+
+/// `../shared/oracle/goldens` relative to the repository root.
+pub fn goldens() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oracle/goldens")
+}
+
+pub fn read_f32(npz: &mut ndarray_npy::NpzReader<std::fs::File>, key: &str) -> ArrayD<f32> {
+    npz.by_name(key).unwrap_or_else(|e| panic!("{key}: {e}"))
+}
+
+/// Forward tolerance: `|a - b| <= 1e-5 * max(1, |b|)`.
+pub fn assert_forward(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
+        let tol = 1e-5 * b.abs().max(1.0);
+        assert!(
+            (a - b).abs() <= tol,
+            "{what}[{i}]: got {a}, want {b} (tol {tol})"
+        );
+    }
+}
+
+/// Gradient tolerance: `|a - b| <= 1e-4 * max|want|` (exact zeros stay zero).
+pub fn assert_grad(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
+        let tol = 1e-4 * scale;
+        assert!(
+            (a - b).abs() <= tol,
+            "{what}[{i}]: got {a}, want {b} (tol {tol})"
+        );
+    }
+}
+
+/// Runs one oracle case (not seed_150) on a generated model.
+pub fn check_case<N: Net>(m: &mut N, case: &str) {
+    let dir = goldens().join(case);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    m.load_path(&dir.join("weights.npz"))
+        .expect("load weights.npz");
+    let mut io =
+        ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("io.npz")).expect("io.npz"))
+            .expect("npz");
+    let x = read_f32(&mut io, "x")
+        .into_dimensionality::<cnn::ndarray::Ix4>()
+        .expect("x is 4-D");
+    let y = read_f32(&mut io, "y");
+    let out: Vec<f32> = m
+        .forward_batch(x.view())
+        .expect("forward")
+        .iter()
+        .copied()
+        .collect();
+    assert_forward(
+        &format!("{case}: y"),
+        &out,
+        y.as_slice().expect("contiguous"),
+    );
+    let layers = summary["layers"].as_array().expect("layers").len();
+    for i in 0..layers {
+        let want = read_f32(&mut io, &format!("layer{i}.out"));
+        assert_forward(
+            &format!("{case}: layer{i}.out"),
+            &m.layer_out(i),
+            want.as_slice().expect("contiguous"),
+        );
+    }
+    // Linear loss sum(y * g): dL/dy = g.
+    let g = read_f32(&mut io, "g");
+    m.backward_dy(g.view()).expect("backward");
+    for (name, got) in m.grads_list() {
+        let want = read_f32(&mut io, &format!("{name}.grad"));
+        assert_grad(
+            &format!("{case}: {name}.grad"),
+            &got,
+            want.as_slice().expect("contiguous"),
+        );
+    }
+    let dx = read_f32(&mut io, "dx");
+    assert_grad(
+        &format!("{case}: dx"),
+        &m.input_grad_vec(),
+        dx.as_slice().expect("contiguous"),
+    );
+    if summary["has_ce"].as_bool() == Some(true) {
+        let labels: cnn::ndarray::ArrayD<i64> = io.by_name("labels").expect("labels");
+        let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+        let ce: cnn::ndarray::ArrayD<f32> = io.by_name("ce_loss").expect("ce_loss");
+        let mut cap = Capture::default();
+        let loss = m.train(x.view(), &labels, &mut cap).expect("train_step");
+        assert_forward(
+            &format!("{case}: ce_loss"),
+            &[loss],
+            &[ce.iter().copied().next().expect("scalar")],
+        );
+        let names: Vec<String> = m.params().into_iter().map(|p| p.name).collect();
+        assert_eq!(
+            cap.grads.len(),
+            names.len(),
+            "one update per parameter tensor"
+        );
+        for (name, got) in names.iter().zip(&cap.grads) {
+            let want = read_f32(&mut io, &format!("{name}.ce_grad"));
+            assert_grad(
+                &format!("{case}: {name}.ce_grad"),
+                got,
+                want.as_slice().expect("contiguous"),
+            );
+        }
+        // The output after a training step is the step's forward output (probabilities).
+        let last: Vec<f32> = m
+            .last_output()
+            .expect("last_output")
+            .iter()
+            .copied()
+            .collect();
+        assert_forward(
+            &format!("{case}: last_output after train_step"),
+            &last,
+            y.as_slice().expect("contiguous"),
+        );
+    }
+}
+
+fn lowbias32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb352d);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846ca68b);
+    h ^= h >> 16;
+    h
+}
+
+/// Element `k` of a seed_150 tensor (FORMAT.md's formula; exact in f32).
+fn formula_value(k: u32, seed: u32, exp: i32) -> f32 {
+    let h = lowbias32(k.wrapping_add(seed.wrapping_mul(0x9e3779b9)));
+    ((h >> 16) as f32 - 32768.0) * 2f32.powi(-(15 + exp))
+}
+
+/// seed_150: weights from the formula, forward output against Keras's `y`, and
+/// each layer's output sum against the stored one.
+pub fn check_seed150<N: Net>(m: &mut N, case: &str) {
+    let dir = goldens().join(case);
+    let formula: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("weights_formula.json")).expect("formula"),
+    )
+    .expect("json");
+    for p in m.params_mut() {
+        let t = &formula["tensors"][&p.name];
+        let seed = t["seed"].as_u64().expect("seed") as u32;
+        let exp = t["exp"].as_i64().expect("exp") as i32;
+        let shape: Vec<usize> = t["shape"]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(shape, p.shape, "{}", p.name);
+        for (k, v) in p.data.iter_mut().enumerate() {
+            *v = formula_value(k as u32, seed, exp);
+        }
+        let first8: Vec<f32> = t["first8"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(&p.data[..first8.len()], &first8[..], "{} first8", p.name);
+    }
+    let mut io =
+        ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("io.npz")).expect("io.npz"))
+            .expect("npz");
+    let x = read_f32(&mut io, "x")
+        .into_dimensionality::<cnn::ndarray::Ix4>()
+        .expect("x is 4-D");
+    let y = read_f32(&mut io, "y");
+    let out: Vec<f32> = m
+        .forward_batch(x.view())
+        .expect("forward")
+        .iter()
+        .copied()
+        .collect();
+    assert_forward(
+        &format!("{case}: y"),
+        &out,
+        y.as_slice().expect("contiguous"),
+    );
+    for i in 0..7 {
+        let want = read_f32(&mut io, &format!("layer{i}.out_sum"));
+        let want_abs = read_f32(&mut io, &format!("layer{i}.out_abs_sum"));
+        let got: f64 = m.layer_out(i).iter().map(|&v| v as f64).sum();
+        let scale = want_abs.iter().copied().next().unwrap() as f64;
+        let want = want.iter().copied().next().unwrap() as f64;
+        assert!(
+            (got - want).abs() <= 1e-5 * scale.max(1.0),
+            "{case}: layer{i} sum {got} vs {want}"
+        );
+    }
+}
