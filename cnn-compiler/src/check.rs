@@ -299,6 +299,15 @@ pub(crate) fn check_file(
     (models, diags)
 }
 
+/// Long tokens (a 10,000-digit number) are cut in messages.
+fn abbreviate(t: &str) -> String {
+    if t.len() <= 24 {
+        return t.to_string();
+    }
+    let cut = (0..=20).rev().find(|i| t.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}... ({} characters)", &t[..cut], t.chars().count())
+}
+
 fn upper_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -1149,7 +1158,7 @@ impl Checker<'_> {
                 self.push(
                     diag(
                         Code::TooLarge,
-                        format!("too large: {what} {t}"),
+                        format!("too large: {what} {}", abbreviate(t)),
                         span,
                         "number too large",
                     )
@@ -1464,7 +1473,12 @@ impl Checker<'_> {
                         Some(sug) => format!("did you mean `{sug}`?"),
                         None => format!("`{kw}` is written `{form}`"),
                     };
-                    self.push(diag(Code::Syntax, message, t.span, "unknown option").help(help));
+                    let label = if message.starts_with("unknown activation") {
+                        "unknown activation"
+                    } else {
+                        "unknown option"
+                    };
+                    self.push(diag(Code::Syntax, message, t.span, label).help(help));
                 }
             }
             _ => {
