@@ -878,7 +878,7 @@ impl Checker<'_> {
                         ))
                     }
                     Resolved::Pool { kind, .. } => {
-                        let flops = elems.checked_mul(window_cells).unwrap_or(u64::MAX);
+                        let flops = elems.saturating_mul(window_cells);
                         let op = ir::Op::Pool(ir::Pool {
                             kind: *kind,
                             window: [window.v[0] as usize, window.v[1] as usize],
@@ -1511,13 +1511,9 @@ impl Checker<'_> {
         let mut pos = 0;
         let filters = if pool.is_none() {
             pos = 1;
-            let f = self.count(s, 0, "number of filters", "conv 32 3x3");
-            if f.is_none() {
-                // `conv 3x3` with the count forgotten: the window check below would
-                // only repeat the same problem.
-                return None;
-            }
-            f
+            // `conv 3x3` with the count forgotten: the window check below would
+            // only repeat the same problem, so stop here.
+            Some(self.count(s, 0, "number of filters", "conv 32 3x3")?)
         } else {
             None
         };

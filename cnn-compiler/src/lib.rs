@@ -52,7 +52,7 @@ pub fn compile(source: &str, default_name: &str) -> Compiled {
         }
         Err(d) => Compiled {
             models: Vec::new(),
-            diagnostics: vec![d],
+            diagnostics: vec![*d],
         },
     }
 }

@@ -25,8 +25,9 @@ fn span_of(p: &Pair<'_, Rule>) -> Span {
 }
 
 /// Parses `source` into a syntax tree, or returns the one syntax error pest found.
-pub fn parse(source: &str) -> Result<File, Diagnostic> {
-    let mut pairs = CnnParser::parse(Rule::file, source).map_err(|e| syntax_error(source, &e))?;
+pub fn parse(source: &str) -> Result<File, Box<Diagnostic>> {
+    let mut pairs =
+        CnnParser::parse(Rule::file, source).map_err(|e| Box::new(syntax_error(source, &e)))?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let mut models = Vec::new();
     for p in file.into_inner() {
