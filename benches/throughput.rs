@@ -1,1 +1,468 @@
-fn main() {}
+//! Throughput benchmark of the runtime kernels and the interpreter.
+//!
+//! `cargo bench --bench throughput` prints a table; with `CNN_BENCH_JSON=FILE` it
+//! also appends one JSON line per figure:
+//! `{"workload": NAME, "items_per_s": X, "gflops": Y, "peak_fraction": Z}`.
+//! The peak is measured in the same run (`fma_peak`: a register-only FMA loop on
+//! every core), so the fractions stay meaningful on a busy or different machine.
+//!
+//! More workloads (e.g. generated-code twins, `*_generated`) are added in
+//! `benches/generated.rs` through [`Workloads::add`].
+
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use cnn::ndarray::Array4;
+use cnn::runtime::interp::Sequential;
+use cnn::runtime::ops::{conv2d_backward, conv2d_forward, Conv2dScratch};
+use cnn::runtime::{
+    gemm, Activation, Conv2dSpec, DenseSpec, LayerSpec, Model, Optimizer, Pool2dSpec, PoolKind,
+};
+
+mod generated;
+
+/// One benchmark: `run` does one iteration of `items` items and `flops` flops.
+pub struct Workload {
+    pub name: String,
+    pub items: f64,
+    pub flops: f64,
+    pub run: Box<dyn FnMut()>,
+}
+
+/// The list of workloads to run, in order.
+#[derive(Default)]
+pub struct Workloads(Vec<Workload>);
+
+impl Workloads {
+    /// Registers a workload.
+    pub fn add(&mut self, name: &str, items: f64, flops: f64, run: impl FnMut() + 'static) {
+        self.0.push(Workload {
+            name: name.to_string(),
+            items,
+            flops,
+            run: Box::new(run),
+        });
+    }
+}
+
+// ---------------------------------------------------------------- layer helpers
+
+/// Output size and pad-before for one axis (TensorFlow "same" split).
+pub fn axis(n: usize, k: usize, s: usize, same: bool) -> (usize, usize) {
+    if same {
+        let out = n.div_ceil(s);
+        let total = ((out - 1) * s + k).saturating_sub(n);
+        (out, total / 2)
+    } else {
+        ((n - k) / s + 1, 0)
+    }
+}
+
+/// A conv layer spec on an `h x w x c` input; returns the spec and its output shape.
+pub fn conv(
+    shape: [usize; 3],
+    f: usize,
+    k: usize,
+    s: usize,
+    same: bool,
+    act: Activation,
+) -> (LayerSpec, [usize; 3]) {
+    let (oh, pt) = axis(shape[0], k, s, same);
+    let (ow, pl) = axis(shape[1], k, s, same);
+    let spec = Conv2dSpec {
+        in_h: shape[0],
+        in_w: shape[1],
+        in_c: shape[2],
+        out_h: oh,
+        out_w: ow,
+        out_c: f,
+        kh: k,
+        kw: k,
+        sh: s,
+        sw: s,
+        dh: 1,
+        dw: 1,
+        pad_top: pt,
+        pad_left: pl,
+    };
+    (LayerSpec::Conv2d { spec, act }, [oh, ow, f])
+}
+
+/// A valid pool with window = stride = `p`.
+pub fn pool(shape: [usize; 3], kind: PoolKind, p: usize) -> (LayerSpec, [usize; 3]) {
+    let (oh, _) = axis(shape[0], p, p, false);
+    let (ow, _) = axis(shape[1], p, p, false);
+    let spec = Pool2dSpec {
+        kind,
+        in_h: shape[0],
+        in_w: shape[1],
+        c: shape[2],
+        out_h: oh,
+        out_w: ow,
+        ph: p,
+        pw: p,
+        sh: p,
+        sw: p,
+        pad_top: 0,
+        pad_left: 0,
+    };
+    (LayerSpec::Pool2d(spec), [oh, ow, shape[2]])
+}
+
+pub fn dense(inputs: usize, units: usize, act: Activation) -> LayerSpec {
+    LayerSpec::Dense {
+        spec: DenseSpec { inputs, units },
+        act,
+    }
+}
+
+/// Forward flops (2 per multiply-add) of one sample.
+pub fn forward_flops(layers: &[LayerSpec]) -> f64 {
+    layers
+        .iter()
+        .map(|l| match l {
+            LayerSpec::Conv2d { spec: s, .. } => {
+                2.0 * (s.out_h * s.out_w * s.out_c * s.kh * s.kw * s.in_c) as f64
+            }
+            LayerSpec::Dense { spec: d, .. } => 2.0 * (d.inputs * d.units) as f64,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// LeNet-5 on 28x28x1 (first conv `same`).
+pub fn lenet() -> ([usize; 3], Vec<LayerSpec>) {
+    use Activation::*;
+    let input = [28, 28, 1];
+    let (c1, s) = conv(input, 6, 5, 1, true, Tanh);
+    let (p1, s) = pool(s, PoolKind::Avg, 2);
+    let (c2, s) = conv(s, 16, 5, 1, false, Tanh);
+    let (p2, s) = pool(s, PoolKind::Avg, 2);
+    let flat = s[0] * s[1] * s[2];
+    (
+        input,
+        vec![
+            c1,
+            p1,
+            c2,
+            p2,
+            LayerSpec::Flatten { len: flat },
+            dense(flat, 120, Tanh),
+            dense(120, 84, Tanh),
+            dense(84, 10, Softmax),
+        ],
+    )
+}
+
+/// The 150x150x3 course model.
+pub fn seed150() -> ([usize; 3], Vec<LayerSpec>) {
+    use Activation::*;
+    let input = [150, 150, 3];
+    let (c1, s) = conv(input, 32, 3, 1, true, Relu);
+    let (p1, s) = pool(s, PoolKind::Max, 2);
+    let (c2, s) = conv(s, 32, 4, 1, false, Linear);
+    let (p2, s) = pool(s, PoolKind::Max, 2);
+    let flat = s[0] * s[1] * s[2];
+    (
+        input,
+        vec![
+            c1,
+            p1,
+            c2,
+            p2,
+            LayerSpec::Flatten { len: flat },
+            dense(flat, 256, Relu),
+            dense(256, 5, Softmax),
+        ],
+    )
+}
+
+/// Deterministic pseudo-random values in [-1, 1).
+pub fn noise(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Plain SGD (kept local so the bench does not depend on optimizer internals).
+pub struct PlainSgd(pub f32);
+
+impl Optimizer for PlainSgd {
+    fn begin_step(&mut self) {}
+    fn update(&mut self, _slot: usize, param: &mut [f32], grad: &[f32]) {
+        for (p, g) in param.iter_mut().zip(grad) {
+            *p -= self.0 * g;
+        }
+    }
+    fn learning_rate(&self) -> f32 {
+        self.0
+    }
+}
+
+/// An interpreted model workload: training steps (softmax CE, SGD) or inference.
+pub fn model_workload(
+    w: &mut Workloads,
+    name: &str,
+    model: ([usize; 3], Vec<LayerSpec>),
+    batch: usize,
+    train: bool,
+) {
+    let (input, layers) = model;
+    let flops = forward_flops(&layers) * batch as f64 * if train { 3.0 } else { 1.0 };
+    let mut net = Sequential::new(input, layers, 1).expect("model");
+    let classes = net.output_shape().iter().product::<usize>();
+    let x = Array4::from_shape_vec(
+        (batch, input[0], input[1], input[2]),
+        noise(batch * input.iter().product::<usize>(), 7),
+    )
+    .expect("x");
+    let labels: Vec<usize> = (0..batch).map(|i| i % classes).collect();
+    let mut opt = PlainSgd(0.01);
+    w.add(name, batch as f64, flops, move || {
+        if train {
+            black_box(
+                net.train_batch(x.view(), &labels, &mut opt)
+                    .expect("train step"),
+            );
+        } else {
+            black_box(net.forward(x.view()).expect("forward")[[0, 0]]);
+        }
+    });
+}
+
+fn builtin(w: &mut Workloads) {
+    // GEMM 1024^3.
+    let n = 1024;
+    let a = noise(n * n, 1);
+    let b = noise(n * n, 2);
+    let mut c = vec![0f32; n * n];
+    w.add("sgemm_1024", 1.0, 2.0 * (n * n * n) as f64, move || {
+        gemm::sgemm(n, n, n, &a, &b, &mut c);
+        black_box(c[0]);
+    });
+
+    // conv 3x3 same, 64 -> 64, 56x56, batch 8.
+    let batch = 8;
+    let (spec, _) = conv([56, 56, 64], 64, 3, 1, true, Activation::Linear);
+    let LayerSpec::Conv2d { spec, .. } = spec else {
+        unreachable!()
+    };
+    let fwd = 2.0 * (batch * 56 * 56 * 64 * 64 * 9) as f64;
+    let x = noise(batch * 56 * 56 * 64, 3);
+    let k = noise(9 * 64 * 64, 4);
+    let bias = noise(64, 5);
+    let mut y = vec![0f32; batch * 56 * 56 * 64];
+    let mut scratch = Conv2dScratch::default();
+    {
+        let (x, k, bias) = (x.clone(), k.clone(), bias.clone());
+        w.add("conv64_fwd_b8", batch as f64, fwd, move || {
+            conv2d_forward(
+                &spec,
+                Activation::Relu,
+                batch,
+                &x,
+                &k,
+                &bias,
+                &mut y,
+                &mut scratch,
+            );
+            black_box(y[0]);
+        });
+    }
+    let mut y = vec![0f32; batch * 56 * 56 * 64];
+    let mut dx = vec![0f32; x.len()];
+    let mut dk = vec![0f32; k.len()];
+    let mut db = vec![0f32; 64];
+    let dz = noise(y.len(), 6);
+    let mut scratch = Conv2dScratch::default();
+    w.add("conv64_fwdbwd_b8", batch as f64, 3.0 * fwd, move || {
+        conv2d_forward(
+            &spec,
+            Activation::Linear,
+            batch,
+            &x,
+            &k,
+            &bias,
+            &mut y,
+            &mut scratch,
+        );
+        conv2d_backward(
+            &spec,
+            batch,
+            &x,
+            &k,
+            &dz,
+            Some(&mut dx),
+            &mut dk,
+            &mut db,
+            &mut scratch,
+        );
+        black_box((y[0], dx[0], dk[0]));
+    });
+
+    model_workload(w, "lenet_train_b64", lenet(), 64, true);
+    model_workload(w, "lenet_infer_b256", lenet(), 256, false);
+    model_workload(w, "seed150_infer_b8", seed150(), 8, false);
+    model_workload(w, "seed150_train_b8", seed150(), 8, true);
+}
+
+// ---------------------------------------------------------------- FMA peak
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_512(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    // 12 independent chains cover FMA latency x throughput.
+    let mut acc = [_mm512_set1_ps(1.0); 12];
+    let m = _mm512_set1_ps(0.999_999);
+    let a = _mm512_set1_ps(1e-7);
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm512_fmadd_ps(*v, m, a);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for v in acc {
+        s = _mm512_add_ps(s, v);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop_256(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    let m = _mm256_set1_ps(0.999_999);
+    let a = _mm256_set1_ps(1e-7);
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(*v, m, a);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for v in acc {
+        s = _mm256_add_ps(s, v);
+    }
+    let mut o = [0f32; 8];
+    _mm256_storeu_ps(o.as_mut_ptr(), s);
+    o.iter().sum()
+}
+
+/// GFLOP/s of the FMA loop on every core (best of 3), and the vector width used.
+fn fma_peak() -> (f64, &'static str) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let wide = std::arch::is_x86_feature_detected!("avx512f");
+        let fma = std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("avx2");
+        if wide || fma {
+            let lanes = if wide { 16.0 } else { 8.0 };
+            let iters: u64 = 20_000_000;
+            let mut best = 0f64;
+            for _ in 0..3 {
+                let t = Instant::now();
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        s.spawn(move || unsafe {
+                            black_box(if wide {
+                                fma_loop_512(iters)
+                            } else {
+                                fma_loop_256(iters)
+                            })
+                        });
+                    }
+                });
+                let g = threads as f64 * iters as f64 * 12.0 * lanes * 2.0
+                    / t.elapsed().as_secs_f64()
+                    / 1e9;
+                best = best.max(g);
+            }
+            return (best, if wide { "avx512" } else { "avx2" });
+        }
+    }
+    (f64::NAN, "none")
+}
+
+// ---------------------------------------------------------------- driver
+
+/// Seconds per iteration: best of 5 repetitions of ~0.25 s each (after warm-up).
+fn time(run: &mut dyn FnMut()) -> f64 {
+    run();
+    let t = Instant::now();
+    run();
+    let one = t.elapsed().as_secs_f64().max(1e-7);
+    let per_rep = ((0.25 / one).ceil() as usize).clamp(1, 100_000);
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..per_rep {
+            run();
+        }
+        best = best.min(t.elapsed().as_secs_f64() / per_rep as f64);
+        if t.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    best
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; an optional positional filter selects workloads.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut json = std::env::var_os("CNN_BENCH_JSON").map(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.to_string_lossy()))
+    });
+    let (peak, isa) = fma_peak();
+    println!(
+        "threads: {}   FMA peak ({isa}, all cores): {peak:.1} GFLOP/s",
+        cnn::runtime::ops::parallel::num_threads()
+    );
+    if let Some(f) = json.as_mut() {
+        writeln!(f, "{{\"workload\": \"fma_peak\", \"items_per_s\": 0, \"gflops\": {peak:.3}, \"peak_fraction\": 1.0}}").expect("write json");
+    }
+    let mut w = Workloads::default();
+    builtin(&mut w);
+    generated::register(&mut w);
+    println!(
+        "{:<24} {:>14} {:>10} {:>8} {:>12}",
+        "workload", "items/s", "GFLOP/s", "% peak", "ms/iter"
+    );
+    for mut wl in w.0 {
+        if filter
+            .as_ref()
+            .is_some_and(|f| !wl.name.contains(f.as_str()))
+        {
+            continue;
+        }
+        let secs = time(&mut *wl.run);
+        let ips = wl.items / secs;
+        let gf = wl.flops / secs / 1e9;
+        let frac = gf / peak;
+        println!(
+            "{:<24} {:>14.1} {:>10.1} {:>7.1}% {:>12.3}",
+            wl.name,
+            ips,
+            gf,
+            100.0 * frac,
+            secs * 1e3
+        );
+        if let Some(f) = json.as_mut() {
+            writeln!(f, "{{\"workload\": \"{}\", \"items_per_s\": {ips:.3}, \"gflops\": {gf:.3}, \"peak_fraction\": {frac:.5}}}", wl.name).expect("write json");
+        }
+    }
+}

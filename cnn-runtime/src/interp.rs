@@ -80,6 +80,8 @@ pub struct Sequential {
     max_len: usize,
     /// Whether `dx` holds the input gradient of the last backward pass.
     have_dx: bool,
+    /// Whether the layer outputs belong to the loaded batch (a backward needs them).
+    have_fwd: bool,
 }
 
 fn checked_len(dims: &[usize]) -> Result<usize> {
@@ -227,6 +229,7 @@ impl Sequential {
             z: Vec::new(),
             max_len,
             have_dx: false,
+            have_fwd: false,
         })
     }
 
@@ -290,12 +293,14 @@ impl Sequential {
         }
         self.batch = batch;
         self.have_dx = false;
+        self.have_fwd = false;
         Ok(batch)
     }
 
     /// Runs every layer on the loaded input. The last layer, when it applies
     /// softmax, writes its pre-activation values to `logits` first.
     fn run_forward(&mut self) {
+        self.have_fwd = true;
         let b = self.batch;
         let nl = self.layers.len();
         let (x, logits) = (&self.x, &mut self.logits);
@@ -482,7 +487,7 @@ impl Sequential {
     /// [`Self::input_grad`]).
     pub fn backward(&mut self, dy: ArrayView2<'_, f32>) -> Result<()> {
         let (b, ol) = (self.batch, self.out_len());
-        if b == 0 {
+        if b == 0 || !self.have_fwd {
             return Err(Error::Invalid("backward before forward".into()));
         }
         if dy.shape() != [b, ol] {
@@ -666,5 +671,97 @@ impl Model for Sequential {
             });
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DenseSpec;
+    use ndarray::{Array2, Array4};
+
+    struct Sgd;
+    impl Optimizer for Sgd {
+        fn begin_step(&mut self) {}
+        fn update(&mut self, _: usize, p: &mut [f32], g: &[f32]) {
+            for (p, g) in p.iter_mut().zip(g) {
+                *p -= 0.1 * g;
+            }
+        }
+        fn learning_rate(&self) -> f32 {
+            0.1
+        }
+    }
+
+    fn tiny() -> Sequential {
+        let layers = vec![
+            LayerSpec::Flatten { len: 4 },
+            LayerSpec::Dense {
+                spec: DenseSpec {
+                    inputs: 4,
+                    units: 3,
+                },
+                act: Activation::Softmax,
+            },
+        ];
+        Sequential::new([2, 2, 1], layers, 5).unwrap()
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let mut m = tiny();
+        let x = Array4::<f32>::zeros((2, 2, 2, 1));
+        assert!(
+            m.backward(Array2::<f32>::zeros((2, 3)).view()).is_err(),
+            "backward before forward"
+        );
+        assert!(matches!(
+            m.forward(Array4::<f32>::zeros((2, 3, 2, 1)).view()),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            m.train_batch(x.view(), &[0], &mut Sgd),
+            Err(Error::Labels(_))
+        ));
+        assert!(matches!(
+            m.train_batch(x.view(), &[0, 3], &mut Sgd),
+            Err(Error::Labels(_))
+        ));
+        m.forward(x.view()).unwrap();
+        assert!(matches!(
+            m.backward(Array2::<f32>::zeros((2, 4)).view()),
+            Err(Error::Shape { .. })
+        ));
+        let nan = Array4::from_elem((2, 2, 2, 1), f32::NAN);
+        assert!(matches!(
+            m.train_batch(nan.view(), &[0, 1], &mut Sgd),
+            Err(Error::NonFinite(_))
+        ));
+        // Inconsistent specs are refused at construction.
+        let bad = vec![LayerSpec::Dense {
+            spec: DenseSpec {
+                inputs: 5,
+                units: 3,
+            },
+            act: Activation::Relu,
+        }];
+        assert!(Sequential::new([2, 2, 1], bad, 0).is_err());
+    }
+
+    #[test]
+    fn training_reduces_the_loss_and_params_are_named() {
+        let mut m = tiny();
+        let names: Vec<String> = m.params().iter().map(|p| p.name.clone()).collect();
+        assert_eq!(names, ["layer1.kernel", "layer1.bias"]);
+        let x = Array4::from_shape_vec((2, 2, 2, 1), vec![1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+            .unwrap();
+        let first = m.train_batch(x.view(), &[0, 2], &mut Sgd).unwrap();
+        let mut last = first;
+        for _ in 0..50 {
+            last = m.train_batch(x.view(), &[0, 2], &mut Sgd).unwrap();
+        }
+        assert!(last < 0.5 * first, "{first} -> {last}");
+        assert_eq!(m.output_shape(), vec![3]);
+        assert!(m.ends_in_softmax());
     }
 }

@@ -7,7 +7,7 @@ use crate::{Error, Result};
 pub struct SoftmaxCrossEntropy;
 
 fn check_labels(len: usize, classes: usize, labels: &[usize]) -> Result<usize> {
-    if classes == 0 || len % classes != 0 {
+    if classes == 0 || !len.is_multiple_of(classes) {
         return Err(Error::Invalid(format!(
             "cross-entropy: {len} logits are not a multiple of {classes} classes"
         )));

@@ -51,14 +51,12 @@ impl Im2col<'_> {
         let r = m % ohw;
         let (oh, ow) = (r / s.out_w, r % s.out_w);
         let img = &self.x[n * s.in_h * s.in_w * s.in_c..(n + 1) * s.in_h * s.in_w * s.in_c];
-        let mut kk = kk0;
-        let end = kk0 + len;
+        let ab = kk0 / s.in_c;
+        let mut ci = kk0 % s.in_c;
+        let (mut a, mut b) = (ab / s.kw, ab % s.kw);
         let mut t = 0;
-        while kk < end {
-            let ab = kk / s.in_c;
-            let ci = kk % s.in_c;
-            let seg = (s.in_c - ci).min(end - kk);
-            let (a, b) = (ab / s.kw, ab % s.kw);
+        while t < len {
+            let seg = (s.in_c - ci).min(len - t);
             let ih = (oh * s.sh + a * s.dh) as isize - s.pad_top as isize;
             let iw = (ow * s.sw + b * s.dw) as isize - s.pad_left as isize;
             if ih >= 0 && iw >= 0 && (ih as usize) < s.in_h && (iw as usize) < s.in_w {
@@ -78,8 +76,65 @@ impl Im2col<'_> {
                     out[(t + q) * stride] = 0.0;
                 }
             }
-            kk += seg;
             t += seg;
+            ci = 0;
+            b += 1;
+            if b == s.kw {
+                b = 0;
+                a += 1;
+            }
+        }
+    }
+
+    /// Packs rows `r0..r0+nr` (output pixels) x columns `c0..c0+kc` into
+    /// `dst[p * w + i]`: per kernel tap, one offset per pixel, then contiguous
+    /// writes across the pixels of the panel.
+    fn pack_pixels(&self, r0: usize, nr: usize, c0: usize, kc: usize, w: usize, dst: &mut [f32]) {
+        const MAXW: usize = 64;
+        debug_assert!(w <= MAXW);
+        let s = self.s;
+        let ohw = s.out_h * s.out_w;
+        let sample = s.in_h * s.in_w * s.in_c;
+        let mut ih0 = [0isize; MAXW];
+        let mut iw0 = [0isize; MAXW];
+        let mut base = [0usize; MAXW];
+        for i in 0..nr {
+            let m = r0 + i;
+            let r = m % ohw;
+            ih0[i] = ((r / s.out_w) * s.sh) as isize - s.pad_top as isize;
+            iw0[i] = ((r % s.out_w) * s.sw) as isize - s.pad_left as isize;
+            base[i] = (m / ohw) * sample;
+        }
+        let mut off = [usize::MAX; MAXW];
+        let ab0 = c0 / s.in_c;
+        let mut ci = c0 % s.in_c;
+        let (mut a, mut b) = (ab0 / s.kw, ab0 % s.kw);
+        let mut p = 0;
+        let x = self.x;
+        while p < kc {
+            let seg = (s.in_c - ci).min(kc - p);
+            for i in 0..nr {
+                let ih = ih0[i] + (a * s.dh) as isize;
+                let iw = iw0[i] + (b * s.dw) as isize;
+                off[i] = if ih >= 0 && iw >= 0 && (ih as usize) < s.in_h && (iw as usize) < s.in_w {
+                    base[i] + ((ih as usize) * s.in_w + iw as usize) * s.in_c + ci
+                } else {
+                    usize::MAX
+                };
+            }
+            for q in 0..seg {
+                let d = &mut dst[(p + q) * w..(p + q) * w + nr];
+                for (dv, &o) in d.iter_mut().zip(&off[..nr]) {
+                    *dv = if o == usize::MAX { 0.0 } else { x[o + q] };
+                }
+            }
+            p += seg;
+            ci = 0;
+            b += 1;
+            if b == s.kw {
+                b = 0;
+                a += 1;
+            }
         }
     }
 }
@@ -96,9 +151,7 @@ impl Source for Im2col<'_> {
                 self.run(c0 + p, r0, nr, &mut dst[p * w..p * w + nr], 1);
             }
         } else {
-            for i in 0..nr {
-                self.run(r0 + i, c0, kc, &mut dst[i..], w);
-            }
+            self.pack_pixels(r0, nr, c0, kc, w, dst);
         }
     }
 

@@ -91,7 +91,7 @@ fn worker_loop(shared: &'static Shared, tid: usize) {
                 break e;
             }
             spins = spins.wrapping_add(1);
-            if spins % 256 == 0 && start.elapsed() >= Duration::from_micros(300) {
+            if spins.is_multiple_of(256) && start.elapsed() >= Duration::from_micros(300) {
                 thread::park_timeout(Duration::from_millis(50));
             } else {
                 std::hint::spin_loop();
