@@ -1,27 +1,404 @@
-//! `cnnc train`, `cnnc eval`, `cnnc predict`.
+//! `cnnc train`, `cnnc eval`, `cnnc predict`: run a `.cnn` model with the
+//! interpreter (no code generation): the file is checked by the compiler, lowered
+//! with `cnn::lower`, and trained or run on the runtime.
+
 use crate::CmdResult;
-use clap::Args;
-use std::path::PathBuf;
+use clap::{Args, ValueEnum};
+use cnn::runtime::data::{folder, DataSource, Dataset};
+use cnn::runtime::interp::Sequential;
+use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
+use cnn::runtime::{evaluate, fit, predict as run_predict, Adam, FitOptions, Model, Optimizer, Progress, Sgd};
+use cnn_compiler::{compile, ir, model_name_from_stem, Severity};
+use ndarray::{Array4, Axis, Ix4};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Batch size of evaluation and prediction (memory only; results do not depend on it).
+const EVAL_BATCH: usize = 256;
+
+/// The optimizers `train` offers, with Keras's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerKind {
+    /// Plain SGD (default learning rate 0.01).
+    Sgd,
+    /// SGD with momentum 0.9 (default learning rate 0.01).
+    Momentum,
+    /// Adam (default learning rate 0.001).
+    Adam,
+}
+
+/// Where the examples come from: `--data SOURCE` or `--x X.npy --labels L.npy`.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// A data set: `mnist:DIR` (IDX files, gzipped or not), `shapes[:COUNT]`
+    /// (synthetic shapes) or `folder:DIR` (one sub-folder per class)
+    #[arg(long, value_name = "SOURCE", conflicts_with_all = ["x", "labels"])]
+    pub data: Option<String>,
+    /// Inputs as a float .npy array of shape (N, H, W, C)
+    #[arg(long, value_name = "X.npy", requires = "labels")]
+    pub x: Option<PathBuf>,
+    /// Integer class labels as a .npy array of shape (N,)
+    #[arg(long, value_name = "L.npy", requires = "x")]
+    pub labels: Option<PathBuf>,
+    /// Use only the first N examples (of the training set for `train`, of the
+    /// evaluation set for `eval`), e.g. for quick checks
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
 
 #[derive(Args)]
 pub struct TrainArgs {
+    /// The .cnn model file
     pub file: PathBuf,
-}
-#[derive(Args)]
-pub struct EvalArgs {
-    pub file: PathBuf,
-}
-#[derive(Args)]
-pub struct PredictArgs {
-    pub file: PathBuf,
+    /// Which model of the file (when it defines several)
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Start from these weights (.safetensors or .npz) instead of a fresh initialisation
+    #[arg(long, value_name = "W")]
+    pub init: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Passes over the training data
+    #[arg(long, value_name = "E", conflicts_with = "steps")]
+    pub epochs: Option<usize>,
+    /// Exactly S optimizer steps (batches taken in order, continuing into a new pass)
+    #[arg(long, value_name = "S")]
+    pub steps: Option<usize>,
+    /// Examples per step
+    #[arg(long, value_name = "B", default_value_t = 32)]
+    pub batch: usize,
+    /// The update rule
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerKind,
+    /// Learning rate (default: 0.01 for sgd and momentum, 0.001 for adam)
+    #[arg(long, value_name = "LR")]
+    pub lr: Option<f32>,
+    /// Seed of the initialisation, the shuffling and synthetic data
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Keep the data's order (no shuffling between epochs)
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Write the trained weights here (.safetensors or .npz)
+    #[arg(long, value_name = "OUT")]
+    pub save: Option<PathBuf>,
+    /// Draw the loss and accuracy curves as an SVG
+    #[arg(long, value_name = "CURVE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
-pub fn train(_a: TrainArgs) -> CmdResult {
-    Err("not built yet".into())
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The .cnn model file
+    pub file: PathBuf,
+    /// Which model of the file (when it defines several)
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// The weights to evaluate (.safetensors or .npz)
+    #[arg(long, value_name = "W")]
+    pub weights: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Seed of synthetic data (`shapes`): use the one training used
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
 }
-pub fn eval(_a: EvalArgs) -> CmdResult {
-    Err("not built yet".into())
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// The .cnn model file
+    pub file: PathBuf,
+    /// Which model of the file (when it defines several)
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// The weights to use (.safetensors or .npz)
+    #[arg(long, value_name = "W")]
+    pub weights: PathBuf,
+    /// Inputs: a float .npy array (N, H, W, C) or (H, W, C), or one image file
+    /// (.png, .jpg), resized to the model's input
+    #[arg(long, value_name = "X")]
+    pub input: PathBuf,
+    /// Write the outputs here as .npy, shape (N, ...output shape); without it the
+    /// top classes are printed
+    #[arg(long, value_name = "Y.npy")]
+    pub output: Option<PathBuf>,
 }
-pub fn predict(_a: PredictArgs) -> CmdResult {
-    Err("not built yet".into())
+
+/// Compiles `file` and picks the model to run. `Err(code)` when diagnostics
+/// were printed (compile errors) and the command should exit with it.
+fn load_model(file: &Path, name: Option<&str>) -> Result<Result<ir::Model, ExitCode>, String> {
+    let source =
+        std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut compiled = compile(&source, &model_name_from_stem(&stem));
+    if !compiled.diagnostics.is_empty() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!(
+            "{}",
+            cnn_compiler::render::render(&file.display().to_string(), &source, &compiled.diagnostics, color)
+        );
+    }
+    if compiled.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        return Ok(Err(ExitCode::FAILURE));
+    }
+    let names: Vec<&str> = compiled.models.iter().map(|m| m.name.as_str()).collect();
+    let pick = match name {
+        Some(n) => compiled.models.iter().position(|m| m.name == n).ok_or_else(|| {
+            format!("{}: no model named {n}; the file defines {}", file.display(), names.join(", "))
+        })?,
+        None if compiled.models.len() == 1 => 0,
+        None if compiled.models.is_empty() => return Err(format!("{}: defines no model", file.display())),
+        None => {
+            return Err(format!(
+                "{} defines several models ({}): choose one with --model NAME",
+                file.display(),
+                names.join(", ")
+            ))
+        }
+    };
+    Ok(Ok(compiled.models.swap_remove(pick)))
+}
+
+fn shape_str(s: &[usize]) -> String {
+    s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+}
+
+/// Reads `--x` / `--labels` into a data set, checking them against the model.
+fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, String> {
+    let input = model.input_shape();
+    let classes = model.output_shape().iter().product::<usize>();
+    let xa = io::read_npy(x).map_err(|e| e.to_string())?;
+    let xa = xa.into_f32(x, "--x").map_err(|e| e.to_string())?;
+    let images: Array4<f32> = xa.into_dimensionality::<Ix4>().map_err(|_| {
+        format!("{}: --x must have shape (N, H, W, C); the model takes {}", x.display(), shape_str(&input))
+    })?;
+    if images.shape()[1..] != input[..] {
+        return Err(format!(
+            "{}: samples are {}, but the model takes {}",
+            x.display(),
+            shape_str(&images.shape()[1..]),
+            shape_str(&input)
+        ));
+    }
+    let la = io::read_npy(labels).map_err(|e| e.to_string())?;
+    let labels_v = la.into_labels(labels, Some(classes)).map_err(|e| e.to_string())?;
+    if labels_v.len() != images.shape()[0] {
+        return Err(format!(
+            "{} holds {} labels for {} samples in {}",
+            labels.display(),
+            labels_v.len(),
+            images.shape()[0],
+            x.display()
+        ));
+    }
+    Ok(Dataset { images, labels: labels_v, classes: Vec::new() })
+}
+
+/// The first `n` examples of `d` (all when it has fewer).
+fn take(d: Dataset, n: Option<usize>) -> Dataset {
+    match n {
+        Some(n) if n < d.len() => Dataset {
+            images: d.images.slice_axis(Axis(0), ndarray::Slice::from(..n)).to_owned(),
+            labels: d.labels[..n].to_vec(),
+            classes: d.classes,
+        },
+        _ => d,
+    }
+}
+
+fn percent(a: f32) -> String {
+    format!("{:.2}%", 100.0 * a)
+}
+
+fn warn_classes(d: &Dataset, model: &dyn Model) {
+    let outputs = model.output_shape().iter().product::<usize>();
+    if !d.classes.is_empty() && d.classes.len() != outputs {
+        eprintln!(
+            "warning: the data has {} classes but the model has {outputs} outputs",
+            d.classes.len()
+        );
+    }
+}
+
+fn report_skipped(skipped: &[String]) {
+    for s in skipped {
+        eprintln!("warning: skipped {s}");
+    }
+}
+
+/// `cnnc train`.
+pub fn train(a: TrainArgs) -> CmdResult {
+    let m = match load_model(&a.file, a.model.as_deref())? {
+        Ok(m) => m,
+        Err(code) => return Ok(code),
+    };
+    let mut net: Sequential = cnn::lower::interpreter(&m, a.seed)?;
+    let mut classes = Vec::new();
+    if let Some(w) = &a.init {
+        classes = load_weights(&mut net, w)?.classes;
+    }
+    let (train, test) = match (&a.data.data, &a.data.x, &a.data.labels) {
+        (Some(src), _, _) => {
+            let src: DataSource = src.parse()?;
+            let splits = src.load_train(net.input_shape(), a.seed)?;
+            report_skipped(&splits.skipped);
+            (splits.train, splits.test)
+        }
+        (None, Some(x), Some(l)) => (load_arrays(x, l, &net)?, None),
+        _ => return Err("give the training data: --data SOURCE, or --x X.npy --labels L.npy".into()),
+    };
+    let train = take(train, a.data.limit);
+    warn_classes(&train, &net);
+    if !train.classes.is_empty() {
+        classes = train.classes.clone();
+    }
+    let lr = a.lr.unwrap_or(match a.optimizer {
+        OptimizerKind::Adam => 0.001,
+        _ => 0.01,
+    });
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(format!("--lr must be a positive number, got {lr}").into());
+    }
+    let mut opt: Box<dyn Optimizer> = match a.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd::new(lr)),
+        OptimizerKind::Momentum => Box::new(Sgd::with_momentum(lr, 0.9, false)),
+        OptimizerKind::Adam => Box::new(Adam::new(lr)),
+    };
+    let opts = FitOptions {
+        epochs: a.epochs.unwrap_or(1),
+        steps: a.steps,
+        batch_size: a.batch,
+        shuffle: !a.no_shuffle,
+        seed: a.seed,
+        validation: test.as_ref(),
+        progress: Progress::Auto,
+    };
+    eprintln!(
+        "training {} on {} examples ({} parameters), {:?} lr {lr}, batch {}",
+        m.name,
+        train.len(),
+        m.total_params,
+        a.optimizer,
+        a.batch
+    );
+    let start = Instant::now();
+    let history = fit(&mut net, &train, &opts, opt.as_mut())?;
+    let steps: usize = history.epochs.iter().map(|e| e.steps).sum();
+    eprintln!("trained {steps} steps in {:.1}s", start.elapsed().as_secs_f64());
+    if let Some(last) = history.epochs.last() {
+        println!("loss: {:.6}", last.loss);
+        println!("accuracy: {}", percent(last.accuracy));
+        if let Some(acc) = last.val_accuracy {
+            println!("test accuracy: {}", percent(acc));
+        }
+    }
+    if let Some(out) = &a.save {
+        save_weights(&net, out, &WeightsMeta { classes })?;
+        eprintln!("saved weights to {}", out.display());
+    }
+    if let Some(p) = &a.plot {
+        history.plot_svg(p)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cnnc eval`.
+pub fn eval(a: EvalArgs) -> CmdResult {
+    let m = match load_model(&a.file, a.model.as_deref())? {
+        Ok(m) => m,
+        Err(code) => return Ok(code),
+    };
+    let mut net = cnn::lower::interpreter(&m, 0)?;
+    load_weights(&mut net, &a.weights)?;
+    let data = match (&a.data.data, &a.data.x, &a.data.labels) {
+        (Some(src), _, _) => {
+            let src: DataSource = src.parse()?;
+            let (d, skipped) = src.load_eval(net.input_shape(), a.seed)?;
+            report_skipped(&skipped);
+            d
+        }
+        (None, Some(x), Some(l)) => load_arrays(x, l, &net)?,
+        _ => return Err("give the evaluation data: --data SOURCE, or --x X.npy --labels L.npy".into()),
+    };
+    let data = take(data, a.data.limit);
+    warn_classes(&data, &net);
+    let start = Instant::now();
+    let e = evaluate(&mut net, &data, EVAL_BATCH)?;
+    eprintln!("evaluated {} examples in {:.1}s", data.len(), start.elapsed().as_secs_f64());
+    println!("loss: {:.6}", e.loss);
+    println!("accuracy: {}", percent(e.accuracy));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_image(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+        Some("png" | "jpg" | "jpeg")
+    )
+}
+
+/// `cnnc predict`.
+pub fn predict(a: PredictArgs) -> CmdResult {
+    let m = match load_model(&a.file, a.model.as_deref())? {
+        Ok(m) => m,
+        Err(code) => return Ok(code),
+    };
+    let mut net = cnn::lower::interpreter(&m, 0)?;
+    let meta = load_weights(&mut net, &a.weights)?;
+    let input = net.input_shape();
+    let x: Array4<f32> = if is_image(&a.input) {
+        folder::load_image(&a.input, input)?.insert_axis(Axis(0))
+    } else {
+        let arr = io::read_npy(&a.input)?.into_f32(&a.input, "--input")?;
+        let arr = if arr.ndim() == 3 { arr.insert_axis(Axis(0)) } else { arr };
+        let x = arr.into_dimensionality::<Ix4>().map_err(|_| {
+            format!(
+                "{}: --input must have shape (N, H, W, C) or (H, W, C); the model takes {}",
+                a.input.display(),
+                shape_str(&input)
+            )
+        })?;
+        if x.shape()[1..] != input[..] {
+            return Err(format!(
+                "{}: samples are {}, but the model takes {}",
+                a.input.display(),
+                shape_str(&x.shape()[1..]),
+                shape_str(&input)
+            )
+            .into());
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            let per = input.iter().product::<usize>();
+            return Err(format!("{}: sample {} holds a non-finite value", a.input.display(), i / per).into());
+        }
+        x
+    };
+    let y = run_predict(&mut net, x.view(), EVAL_BATCH)?;
+    if let Some(out) = &a.output {
+        let mut shape = vec![y.nrows()];
+        shape.extend(net.output_shape());
+        io::write_npy(out, &shape, y.as_slice().unwrap_or(&y.iter().copied().collect::<Vec<_>>()))?;
+        eprintln!("wrote {} outputs to {}", y.nrows(), out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    // No output file: print the top classes of each sample.
+    let name = |i: usize| meta.classes.get(i).cloned().unwrap_or_else(|| format!("class {i}"));
+    for (k, row) in y.outer_iter().enumerate() {
+        let mut idx: Vec<usize> = (0..row.len()).collect();
+        idx.sort_by(|&i, &j| row[j].total_cmp(&row[i]));
+        if y.nrows() > 1 {
+            println!("sample {k}:");
+        }
+        for &i in idx.iter().take(5) {
+            if net.ends_in_softmax() {
+                println!("  {:<20} {:6.2}%", name(i), 100.0 * row[i]);
+            } else {
+                println!("  {:<20} {:.6}", name(i), row[i]);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
