@@ -8,7 +8,9 @@ use std::fs;
 use std::path::Path;
 
 fn solid(path: &Path, w: u32, h: u32, rgb: [u8; 3], format: ImageFormat) {
-    RgbImage::from_pixel(w, h, Rgb(rgb)).save_with_format(path, format).unwrap();
+    RgbImage::from_pixel(w, h, Rgb(rgb))
+        .save_with_format(path, format)
+        .unwrap();
 }
 
 /// a/: 3 red PNGs + 1 red JPEG; b/: 2 blue PNGs + a corrupt PNG, a truncated PNG,
@@ -19,11 +21,27 @@ fn make_folder(root: &Path) {
     }
     solid(&root.join("a/1.png"), 10, 20, [255, 0, 0], ImageFormat::Png);
     solid(&root.join("a/2.png"), 33, 7, [255, 0, 0], ImageFormat::Png);
-    solid(&root.join("a/nested/3.png"), 5, 5, [255, 0, 0], ImageFormat::Png);
-    solid(&root.join("a/4.jpg"), 16, 16, [255, 0, 0], ImageFormat::Jpeg);
+    solid(
+        &root.join("a/nested/3.png"),
+        5,
+        5,
+        [255, 0, 0],
+        ImageFormat::Png,
+    );
+    solid(
+        &root.join("a/4.jpg"),
+        16,
+        16,
+        [255, 0, 0],
+        ImageFormat::Jpeg,
+    );
     solid(&root.join("b/1.png"), 12, 12, [0, 0, 255], ImageFormat::Png);
     solid(&root.join("b/2.PNG"), 40, 30, [0, 0, 255], ImageFormat::Png);
-    fs::write(root.join("b/corrupt.png"), b"\x89PNG\r\n\x1a\n this is not a png at all").unwrap();
+    fs::write(
+        root.join("b/corrupt.png"),
+        b"\x89PNG\r\n\x1a\n this is not a png at all",
+    )
+    .unwrap();
     let good = fs::read(root.join("b/2.PNG")).unwrap();
     fs::write(root.join("b/truncated.png"), &good[..good.len() / 2]).unwrap();
     fs::write(root.join("b/notes.txt"), "some notes").unwrap();
@@ -57,8 +75,17 @@ fn loads_classes_images_and_reports_what_it_skipped() {
         assert!(img.iter().all(|v| (0.0..=1.0).contains(v)));
     }
     let skipped = data.skipped.join("\n");
-    for needle in ["corrupt.png", "truncated.png", "notes.txt", "README", "empty"] {
-        assert!(skipped.contains(needle), "`{needle}` not reported in:\n{skipped}");
+    for needle in [
+        "corrupt.png",
+        "truncated.png",
+        "notes.txt",
+        "README",
+        "empty",
+    ] {
+        assert!(
+            skipped.contains(needle),
+            "`{needle}` not reported in:\n{skipped}"
+        );
     }
     assert!(!skipped.contains(".hidden"), "{skipped}");
     assert_eq!(data.skipped.len(), 5, "{skipped}");
@@ -81,7 +108,13 @@ fn validation_split_is_seeded_and_disjoint() {
         c.train.labels != a.train.labels || c.validation.labels != a.validation.labels
     });
     assert!(differs);
-    let mut all: Vec<usize> = a.train.labels.iter().chain(&a.validation.labels).copied().collect();
+    let mut all: Vec<usize> = a
+        .train
+        .labels
+        .iter()
+        .chain(&a.validation.labels)
+        .copied()
+        .collect();
     all.sort();
     assert_eq!(all, [0, 0, 0, 0, 1, 1]);
 }
@@ -94,9 +127,16 @@ fn converts_to_the_models_channel_count() {
     assert_eq!(gray.train.images.dim(), (6, 6, 5, 1));
     for (img, &label) in gray.train.images.outer_iter().zip(&gray.train.labels) {
         // luma of pure red / pure blue as the image crate computes it (Rec. 709)
-        let expected = if label == 0 { 54.0 / 255.0 } else { 18.0 / 255.0 };
+        let expected = if label == 0 {
+            54.0 / 255.0
+        } else {
+            18.0 / 255.0
+        };
         let v = img[[2, 2, 0]];
-        assert!((v - expected).abs() < 0.03, "label {label}: {v} vs {expected}");
+        assert!(
+            (v - expected).abs() < 0.03,
+            "label {label}: {v} vs {expected}"
+        );
     }
     let rgba = load_image(&dir.path().join("a/1.png"), [3, 3, 4]).unwrap();
     assert_eq!(rgba.dim(), (3, 3, 4));
@@ -111,7 +151,10 @@ fn bilinear_resize_uses_half_pixel_centres() {
     let dir = tempfile::tempdir().unwrap();
     // 1 x 2 gray image [0, 255] upscaled to 1 x 4: tf.image.resize gives 0, .25, .75, 1
     let path = dir.path().join("ramp.png");
-    image::GrayImage::from_raw(2, 1, vec![0, 255]).unwrap().save(&path).unwrap();
+    image::GrayImage::from_raw(2, 1, vec![0, 255])
+        .unwrap()
+        .save(&path)
+        .unwrap();
     let up = load_image(&path, [1, 4, 1]).unwrap();
     let got: Vec<f32> = up.iter().copied().collect();
     for (g, e) in got.iter().zip([0.0, 0.25, 0.75, 1.0]) {
@@ -119,7 +162,10 @@ fn bilinear_resize_uses_half_pixel_centres() {
     }
     // 1 x 4 [0, 100, 200, 255] down to 1 x 2: each output averages two inputs
     let path = dir.path().join("down.png");
-    image::GrayImage::from_raw(4, 1, vec![0, 100, 200, 255]).unwrap().save(&path).unwrap();
+    image::GrayImage::from_raw(4, 1, vec![0, 100, 200, 255])
+        .unwrap()
+        .save(&path)
+        .unwrap();
     let down = load_image(&path, [1, 2, 1]).unwrap();
     assert!((down[[0, 0, 0]] - 50.0 / 255.0).abs() < 1e-6);
     assert!((down[[0, 1, 0]] - 227.5 / 255.0).abs() < 1e-6);
@@ -143,7 +189,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -174,10 +224,20 @@ fn a_decompression_bomb_is_refused_not_allocated() {
     let err = load_image(&bomb, [8, 8, 3]).unwrap_err().to_string();
     // refused by the size limits, before any pixel data is read
     assert!(err.contains("limit"), "{err}");
-    solid(&dir.path().join("cls/ok.png"), 4, 4, [1, 2, 3], ImageFormat::Png);
+    solid(
+        &dir.path().join("cls/ok.png"),
+        4,
+        4,
+        [1, 2, 3],
+        ImageFormat::Png,
+    );
     let data = load_folder(dir.path(), [8, 8, 3], 0.0, 0).unwrap();
     assert_eq!(data.train.len(), 1);
-    assert!(data.skipped.iter().any(|s| s.contains("bomb.png")), "{:?}", data.skipped);
+    assert!(
+        data.skipped.iter().any(|s| s.contains("bomb.png")),
+        "{:?}",
+        data.skipped
+    );
 }
 
 #[test]
@@ -190,7 +250,9 @@ fn folders_without_images_are_errors() {
     fs::create_dir(dir.path().join("cat")).unwrap();
     fs::create_dir(dir.path().join("dog")).unwrap();
     fs::write(dir.path().join("cat/broken.jpg"), b"\xff\xd8\xff garbage").unwrap();
-    let err = load_folder(dir.path(), [8, 8, 3], 0.0, 0).unwrap_err().to_string();
+    let err = load_folder(dir.path(), [8, 8, 3], 0.0, 0)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no readable"), "{err}");
     // missing folder, bad split
     assert!(load_folder(&dir.path().join("missing"), [8, 8, 3], 0.0, 0).is_err());

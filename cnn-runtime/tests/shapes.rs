@@ -46,15 +46,23 @@ fn classes_are_balanced_and_shuffled() {
     assert!(!periodic);
     let (odd, _) = shapes(13, [8, 8, 1], 3);
     let counts = class_counts(&odd);
-    assert!(counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1, "{counts:?}");
+    assert!(
+        counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1,
+        "{counts:?}"
+    );
 }
 
 #[test]
 fn values_are_in_unit_range_and_images_are_not_flat() {
     let (train, _) = shapes(50, [32, 32, 3], 11);
-    assert!(train.images.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
+    assert!(train
+        .images
+        .iter()
+        .all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
     for img in train.images.outer_iter() {
-        let (lo, hi) = img.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = img
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         // shape against background: clear contrast in every image
         assert!(hi - lo > 0.25, "an image is nearly flat: {lo}..{hi}");
     }

@@ -89,7 +89,10 @@ pub fn load_folder(
     class_dirs.sort();
     let classes: Vec<String> = class_dirs
         .iter()
-        .map(|p| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+        .map(|p| {
+            p.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        })
         .collect();
 
     // Every candidate file with its label, in sorted order per class.
@@ -142,7 +145,11 @@ pub fn load_folder(
         return Err(Error::Invalid(format!(
             "{}: no readable PNG or JPEG images in the class folders{}",
             dir.display(),
-            if skipped.is_empty() { String::new() } else { format!(" ({} skipped)", skipped.len()) }
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} skipped)", skipped.len())
+            }
         )));
     }
 
@@ -182,7 +189,9 @@ pub fn load_image(path: &Path, input: [usize; 3]) -> Result<Array3<f32>> {
 fn check_input(input: [usize; 3]) -> Result<()> {
     let [h, w, c] = input;
     if h == 0 || w == 0 {
-        return Err(Error::Invalid(format!("image size {h}x{w}x{c} has a zero side")));
+        return Err(Error::Invalid(format!(
+            "image size {h}x{w}x{c} has a zero side"
+        )));
     }
     if !matches!(c, 1 | 3 | 4) {
         return Err(Error::Invalid(format!(
@@ -219,7 +228,14 @@ fn decode(path: &Path) -> Result<DynamicImage> {
 
 /// Bilinear resize of `src` (`sh x sw x c`, u8) to `dh x dw x c` f32 in `[0, 1]`,
 /// with half-pixel centres (`tf.image.resize(..., "bilinear")`, no antialias).
-fn resize_bilinear(src: &[u8], sh: usize, sw: usize, c: usize, dh: usize, dw: usize) -> Array3<f32> {
+fn resize_bilinear(
+    src: &[u8],
+    sh: usize,
+    sw: usize,
+    c: usize,
+    dh: usize,
+    dw: usize,
+) -> Array3<f32> {
     // For each output coordinate: the two source indices and the weight of the second.
     fn taps(dst: usize, src: usize) -> Vec<(usize, usize, f32)> {
         let scale = src as f32 / dst as f32;
@@ -281,10 +297,15 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, skipped: &mut Vec<Stri
 }
 
 fn is_hidden(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
-fn to_dataset(samples: Vec<(Array3<f32>, usize)>, input: [usize; 3], classes: &[String]) -> Dataset {
+fn to_dataset(
+    samples: Vec<(Array3<f32>, usize)>,
+    input: [usize; 3],
+    classes: &[String],
+) -> Dataset {
     let [h, w, c] = input;
     let mut images = Array4::<f32>::zeros((samples.len(), h, w, c));
     let mut labels = Vec::with_capacity(samples.len());
@@ -292,7 +313,11 @@ fn to_dataset(samples: Vec<(Array3<f32>, usize)>, input: [usize; 3], classes: &[
         slot.assign(&img);
         labels.push(label);
     }
-    Dataset { images, labels, classes: classes.to_vec() }
+    Dataset {
+        images,
+        labels,
+        classes: classes.to_vec(),
+    }
 }
 
 fn progress_bar(len: u64) -> ProgressBar {

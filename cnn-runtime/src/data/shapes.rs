@@ -68,7 +68,10 @@ pub fn try_shapes(count: usize, input: [usize; 3], seed: u64) -> Result<(Dataset
             )))
         }
     }
-    Ok((render_split(count, input, seed, 0), render_split(test_count, input, seed, 1)))
+    Ok((
+        render_split(count, input, seed, 0),
+        render_split(test_count, input, seed, 1),
+    ))
 }
 
 fn class_names() -> Vec<String> {
@@ -99,7 +102,11 @@ fn render_split(n: usize, input: [usize; 3], seed: u64, split: u64) -> Dataset {
         });
     let images = Array4::from_shape_vec((n, h, w, c), values)
         .unwrap_or_else(|_| Array4::zeros((0, h, w, c)));
-    Dataset { images, labels, classes: class_names() }
+    Dataset {
+        images,
+        labels,
+        classes: class_names(),
+    }
 }
 
 /// Relative luminance (Rec. 709 weights) of an RGB colour.
@@ -219,4 +226,3 @@ fn colour_channels(rgb: [f32; 3], c: usize) -> Vec<f32> {
         (0..c).map(|k| rgb[k % 3]).collect()
     }
 }
-
