@@ -45,6 +45,9 @@ struct SourceMap {
     text: String,
     /// `(start, end, span)` of every token in `text`, in order.
     tokens: Vec<(usize, usize, Span)>,
+    /// Line (1-based) and column (0-based) where `text` ends, in the Rust file.
+    line: usize,
+    col: usize,
 }
 
 impl SourceMap {
@@ -52,18 +55,42 @@ impl SourceMap {
         let mut m = SourceMap {
             text: String::new(),
             tokens: Vec::new(),
+            line: 1,
+            col: 0,
         };
         m.walk(input);
         m
     }
 
+    /// Appends a token's text. Where the compiler reports token positions, the
+    /// text keeps the source layout (same line numbers as the Rust file, same
+    /// columns), so that "on line N" in messages is the user's line N; otherwise
+    /// tokens are separated by one space.
     fn push(&mut self, s: &str, span: Span) {
-        if !self.text.is_empty() {
+        let (start, end) = (span.start(), span.end());
+        if start.line > 0 && start.line >= self.line {
+            if start.line > self.line {
+                let breaks = start.line - self.line;
+                // The first token also starts on its own line number: lines before
+                // the macro are empty.
+                self.text.extend(std::iter::repeat_n('\n', breaks));
+                self.col = 0;
+            }
+            let pad = start
+                .column
+                .saturating_sub(self.col)
+                .max(usize::from(!self.text.is_empty() && self.col > 0));
+            self.text.extend(std::iter::repeat_n(' ', pad));
+        } else if !self.text.is_empty() {
             self.text.push(' ');
         }
-        let start = self.text.len();
+        let at = self.text.len();
         self.text.push_str(s);
-        self.tokens.push((start, self.text.len(), span));
+        self.tokens.push((at, self.text.len(), span));
+        if end.line > 0 {
+            self.line = end.line;
+            self.col = end.column;
+        }
     }
 
     fn walk(&mut self, input: TokenStream2) {
