@@ -24,14 +24,9 @@ pub fn activation_forward(act: Activation, channels: usize, z: &[f32], y: &mut [
 pub fn activation_forward_inplace(act: Activation, channels: usize, y: &mut [f32]) {
     match act {
         Activation::Linear => {}
-        Activation::Relu => {
-            for v in y.iter_mut() {
-                // `max` would turn NaN into 0 and hide a diverging model.
-                if *v < 0.0 {
-                    *v = 0.0;
-                }
-            }
-        }
+        // A select, not `max` (which would turn NaN into 0 and hide a diverging
+        // model), written branch-free so it vectorises.
+        Activation::Relu => map_inplace(y, |v| if v < 0.0 { 0.0 } else { v }),
         Activation::Sigmoid => map_inplace(y, sigmoid),
         Activation::Tanh => map_inplace(y, tanh),
         Activation::Softmax => {

@@ -17,123 +17,151 @@ use crate::{Activation, Conv2dSpec};
 /// Reusable buffers of the convolution kernels; grows on demand, never shrinks.
 #[derive(Default)]
 pub struct Conv2dScratch {
+    /// The input with its zero padding made explicit (unused for valid convs).
+    xpad: Vec<f32>,
+    /// Offset of each im2col column `kk` from its window's top-left cell.
+    toff: Vec<usize>,
     /// Column-gradient blocks, one region per thread part.
     dcol: Vec<f32>,
     /// Partial kernel gradients of parts 1.. (part 0 writes the output directly).
     dk_part: Vec<f32>,
     /// Partial bias gradients of parts 1...
     db_part: Vec<f32>,
+    /// The kernel packed in column panels for the direct (indirect-GEMM) path.
+    kpack: Vec<f32>,
 }
 
-fn grow(v: &mut Vec<f32>, len: usize) {
+fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
     if v.len() < len {
-        v.resize(len, 0.0);
+        v.resize(len, T::default());
     }
 }
 
-/// The implicit im2col matrix of a batch (or its transpose).
+/// Padded input geometry: `(hp, wp)`, the smallest padded image holding every
+/// window (`pad_top`/`pad_left` before, the rest after).
+fn padded_dims(s: &Conv2dSpec) -> (usize, usize) {
+    let need_h = (s.out_h - 1) * s.sh + (s.kh - 1) * s.dh + 1;
+    let need_w = (s.out_w - 1) * s.sw + (s.kw - 1) * s.dw + 1;
+    (
+        (s.in_h + s.pad_top).max(need_h),
+        (s.in_w + s.pad_left).max(need_w),
+    )
+}
+
+/// Makes the padded input (or borrows `x` when there is no padding) and the
+/// column offset table; returns the im2col view.
+fn prepare<'a>(
+    s: &'a Conv2dSpec,
+    batch: usize,
+    x: &'a [f32],
+    xpad: &'a mut Vec<f32>,
+    toff: &'a mut Vec<usize>,
+    transposed: bool,
+) -> Im2col<'a> {
+    let (hp, wp) = padded_dims(s);
+    let c = s.in_c;
+    toff.clear();
+    for a in 0..s.kh {
+        for b in 0..s.kw {
+            for ci in 0..c {
+                toff.push((a * s.dh * wp + b * s.dw) * c + ci);
+            }
+        }
+    }
+    let xp: &'a [f32] = if hp == s.in_h && wp == s.in_w {
+        x
+    } else {
+        let sample = hp * wp * c;
+        grow(xpad, batch * sample);
+        let row = wp * c;
+        let (pl, il) = (s.pad_left * c, s.in_w * c);
+        let xpp = SendPtr(xpad.as_mut_ptr());
+        let parts = parallel::parts_for(batch * sample * 8, batch);
+        parallel::run(parts, &|t| {
+            for n in parallel::split(batch, parts, t) {
+                // SAFETY: sample n of the padded buffer belongs to this part only.
+                let dst = unsafe { xpp.slice(n * sample, sample) };
+                for h in 0..hp {
+                    let r = &mut dst[h * row..(h + 1) * row];
+                    if h < s.pad_top || h >= s.pad_top + s.in_h {
+                        r.fill(0.0);
+                    } else {
+                        let src = ((n * s.in_h) + h - s.pad_top) * il;
+                        r[..pl].fill(0.0);
+                        r[pl..pl + il].copy_from_slice(&x[src..src + il]);
+                        r[pl + il..].fill(0.0);
+                    }
+                }
+            }
+        });
+        &xpad[..batch * sample]
+    };
+    Im2col {
+        s,
+        xp,
+        toff,
+        hp,
+        wp,
+        transposed,
+    }
+}
+
+/// The implicit im2col matrix of a batch (or its transpose), over the padded input.
 ///
 /// `col[m, kk]` with `m = (n * OH + oh) * OW + ow` and `kk = (a * KW + b) * CIN + c`
-/// is `x[n, oh*SH + a*DH - PT, ow*SW + b*DW - PL, c]`, or 0 in the padding.
+/// is `xpad[n, oh*SH + a*DH, ow*SW + b*DW, c]`.
 struct Im2col<'a> {
     s: &'a Conv2dSpec,
-    x: &'a [f32],
+    xp: &'a [f32],
+    toff: &'a [usize],
+    hp: usize,
+    wp: usize,
     transposed: bool,
 }
 
 impl Im2col<'_> {
+    /// Offset of the top-left cell of pixel `m`'s window.
+    #[inline(always)]
+    fn pixel_base(&self, m: usize) -> usize {
+        let s = self.s;
+        let ohw = s.out_h * s.out_w;
+        let (n, r) = (m / ohw, m % ohw);
+        let (oh, ow) = (r / s.out_w, r % s.out_w);
+        ((n * self.hp + oh * s.sh) * self.wp + ow * s.sw) * s.in_c
+    }
+
     /// `out[t * stride] = col[m, kk0 + t]` for `t < len`.
     #[inline]
     fn run(&self, m: usize, kk0: usize, len: usize, out: &mut [f32], stride: usize) {
-        let s = self.s;
-        let ohw = s.out_h * s.out_w;
-        let n = m / ohw;
-        let r = m % ohw;
-        let (oh, ow) = (r / s.out_w, r % s.out_w);
-        let img = &self.x[n * s.in_h * s.in_w * s.in_c..(n + 1) * s.in_h * s.in_w * s.in_c];
-        let ab = kk0 / s.in_c;
-        let mut ci = kk0 % s.in_c;
-        let (mut a, mut b) = (ab / s.kw, ab % s.kw);
-        let mut t = 0;
-        while t < len {
-            let seg = (s.in_c - ci).min(len - t);
-            let ih = (oh * s.sh + a * s.dh) as isize - s.pad_top as isize;
-            let iw = (ow * s.sw + b * s.dw) as isize - s.pad_left as isize;
-            if ih >= 0 && iw >= 0 && (ih as usize) < s.in_h && (iw as usize) < s.in_w {
-                let base = ((ih as usize) * s.in_w + iw as usize) * s.in_c + ci;
-                let src = &img[base..base + seg];
-                if stride == 1 {
-                    out[t..t + seg].copy_from_slice(src);
-                } else {
-                    for (q, &v) in src.iter().enumerate() {
-                        out[(t + q) * stride] = v;
-                    }
-                }
-            } else if stride == 1 {
-                out[t..t + seg].fill(0.0);
-            } else {
-                for q in 0..seg {
-                    out[(t + q) * stride] = 0.0;
-                }
+        let pb = self.pixel_base(m);
+        let src = &self.xp[pb..];
+        let toff = &self.toff[kk0..kk0 + len];
+        if stride == 1 {
+            for (o, &t) in out[..len].iter_mut().zip(toff) {
+                *o = src[t];
             }
-            t += seg;
-            ci = 0;
-            b += 1;
-            if b == s.kw {
-                b = 0;
-                a += 1;
+        } else {
+            for (q, &t) in toff.iter().enumerate() {
+                out[q * stride] = src[t];
             }
         }
     }
 
     /// Packs rows `r0..r0+nr` (output pixels) x columns `c0..c0+kc` into
-    /// `dst[p * w + i]`: per kernel tap, one offset per pixel, then contiguous
-    /// writes across the pixels of the panel.
+    /// `dst[p * w + i]`: contiguous writes across the pixels of the panel.
     fn pack_pixels(&self, r0: usize, nr: usize, c0: usize, kc: usize, w: usize, dst: &mut [f32]) {
         const MAXW: usize = 64;
         debug_assert!(w <= MAXW);
-        let s = self.s;
-        let ohw = s.out_h * s.out_w;
-        let sample = s.in_h * s.in_w * s.in_c;
-        let mut ih0 = [0isize; MAXW];
-        let mut iw0 = [0isize; MAXW];
-        let mut base = [0usize; MAXW];
-        for i in 0..nr {
-            let m = r0 + i;
-            let r = m % ohw;
-            ih0[i] = ((r / s.out_w) * s.sh) as isize - s.pad_top as isize;
-            iw0[i] = ((r % s.out_w) * s.sw) as isize - s.pad_left as isize;
-            base[i] = (m / ohw) * sample;
+        let mut pb = [0usize; MAXW];
+        for (i, b) in pb[..nr].iter_mut().enumerate() {
+            *b = self.pixel_base(r0 + i);
         }
-        let mut off = [usize::MAX; MAXW];
-        let ab0 = c0 / s.in_c;
-        let mut ci = c0 % s.in_c;
-        let (mut a, mut b) = (ab0 / s.kw, ab0 % s.kw);
-        let mut p = 0;
-        let x = self.x;
-        while p < kc {
-            let seg = (s.in_c - ci).min(kc - p);
-            for i in 0..nr {
-                let ih = ih0[i] + (a * s.dh) as isize;
-                let iw = iw0[i] + (b * s.dw) as isize;
-                off[i] = if ih >= 0 && iw >= 0 && (ih as usize) < s.in_h && (iw as usize) < s.in_w {
-                    base[i] + ((ih as usize) * s.in_w + iw as usize) * s.in_c + ci
-                } else {
-                    usize::MAX
-                };
-            }
-            for q in 0..seg {
-                let d = &mut dst[(p + q) * w..(p + q) * w + nr];
-                for (dv, &o) in d.iter_mut().zip(&off[..nr]) {
-                    *dv = if o == usize::MAX { 0.0 } else { x[o + q] };
-                }
-            }
-            p += seg;
-            ci = 0;
-            b += 1;
-            if b == s.kw {
-                b = 0;
-                a += 1;
+        let pb = &pb[..nr];
+        let xp = self.xp;
+        for (p, &t) in self.toff[c0..c0 + kc].iter().enumerate() {
+            let d = &mut dst[p * w..p * w + nr];
+            for (dv, &b) in d.iter_mut().zip(pb) {
+                *dv = xp[b + t];
             }
         }
     }
@@ -210,7 +238,6 @@ pub fn conv2d_forward(
     y: &mut [f32],
     scratch: &mut Conv2dScratch,
 ) {
-    let _ = scratch;
     let s = spec;
     check_sizes(s, batch, x.len(), kernel.len(), y.len());
     assert_eq!(bias.len(), s.out_c, "conv2d: bias has the wrong length");
@@ -220,11 +247,14 @@ pub fn conv2d_forward(
     if m == 0 || n == 0 {
         return;
     }
-    let col = Im2col {
-        s,
-        x,
-        transposed: false,
-    };
+    if gemm::has_avx512() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            direct_forward(s, act, batch, x, kernel, bias, y, scratch);
+            return;
+        }
+    }
+    let col = prepare(s, batch, x, &mut scratch.xpad, &mut scratch.toff, false);
     let kmat = Strided::row_major(kernel, n);
     let tiles = m.div_ceil(MR);
     let parts = parallel::parts_for(2 * m * n * kk, tiles);
@@ -241,6 +271,198 @@ pub fn conv2d_forward(
         gemm::gemm(r1 - r0, n, kk, &col, r0, &kmat, ys, n, false);
         epilogue(ys, bias, act);
     });
+}
+
+/// Forward pass as an indirect GEMM: the microkernel broadcasts its A values
+/// straight from the padded image through per-pixel base offsets and the column
+/// offset table, so A is never packed (packing cost as much as the FMAs for
+/// small layers). Only the kernel (B) is packed, once per call.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn direct_forward(
+    s: &Conv2dSpec,
+    act: Activation,
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+    scratch: &mut Conv2dScratch,
+) {
+    // Tile shapes keep accumulators + B vectors + broadcasts within the 32 zmm
+    // registers and the per-row pointers within the general registers (measured:
+    // 14x32 spilled both and ran at half speed).
+    match s.out_c {
+        0..=16 => direct_forward_mr_nv::<12, 1>(s, act, batch, x, kernel, bias, y, scratch),
+        17..=32 => direct_forward_mr_nv::<10, 2>(s, act, batch, x, kernel, bias, y, scratch),
+        33..=48 => direct_forward_mr_nv::<8, 3>(s, act, batch, x, kernel, bias, y, scratch),
+        _ => direct_forward_mr_nv::<6, 4>(s, act, batch, x, kernel, bias, y, scratch),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
+    s: &Conv2dSpec,
+    act: Activation,
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+    scratch: &mut Conv2dScratch,
+) {
+    let nrw = NV * 16;
+    let m = batch * s.out_h * s.out_w;
+    let kk = s.kh * s.kw * s.in_c;
+    let n = s.out_c;
+    let panels = n.div_ceil(nrw);
+    let Conv2dScratch {
+        xpad, toff, kpack, ..
+    } = scratch;
+    grow(kpack, panels * kk * nrw);
+    for jp in 0..panels {
+        let j0 = jp * nrw;
+        let nc = (n - j0).min(nrw);
+        for p in 0..kk {
+            let d = &mut kpack[(jp * kk + p) * nrw..(jp * kk + p + 1) * nrw];
+            d[..nc].copy_from_slice(&kernel[p * n + j0..p * n + j0 + nc]);
+            d[nc..].fill(0.0);
+        }
+    }
+    // Bias panels after the kernel panels, zero-padded like them.
+    let boff = panels * kk * nrw;
+    grow(kpack, boff + panels * nrw);
+    for jp in 0..panels {
+        let j0 = jp * nrw;
+        let nc = (n - j0).min(nrw);
+        let d = &mut kpack[boff + j0..boff + j0 + nrw];
+        d[..nc].copy_from_slice(&bias[j0..j0 + nc]);
+        d[nc..].fill(0.0);
+    }
+    let kpack: &[f32] = kpack;
+    // Bias and relu are applied in the microkernel; other activations after.
+    let relu = act == Activation::Relu;
+    let rest = if relu || act == Activation::Linear {
+        Activation::Linear
+    } else {
+        act
+    };
+    let col = prepare(s, batch, x, xpad, toff, false);
+    let tiles = m.div_ceil(DMR);
+    let parts = parallel::parts_for(2 * m * n * kk, tiles);
+    let yp = SendPtr(y.as_mut_ptr());
+    parallel::run(parts, &|t| {
+        let tr = parallel::split(tiles, parts, t);
+        // Epilogue every few tiles, while the rows are still in cache.
+        const CHUNK: usize = 8;
+        let mut tile = tr.start;
+        while tile < tr.end {
+            let tend = (tile + CHUNK).min(tr.end);
+            let r0 = tile * DMR;
+            let r1 = (tend * DMR).min(m);
+            for tt in tile..tend {
+                let rs = tt * DMR;
+                let mr = (m - rs).min(DMR);
+                let mut pb = [0usize; DMR];
+                for (i, b) in pb.iter_mut().enumerate() {
+                    // Rows past the end reuse the last pixel; they are not stored.
+                    *b = col.pixel_base((rs + i).min(m - 1));
+                }
+                for jp in 0..panels {
+                    let j0 = jp * nrw;
+                    let nc = (n - j0).min(nrw);
+                    // SAFETY: AVX-512F was detected; offsets stay inside the padded
+                    // image (windows fit by construction of `padded_dims`), the
+                    // panel holds kk * nrw values, and rows rs..rs+mr, columns
+                    // j0..j0+nc of y belong to this part.
+                    unsafe {
+                        direct_tile::<DMR, NV>(
+                            kk,
+                            col.toff.as_ptr(),
+                            col.xp.as_ptr(),
+                            &pb,
+                            kpack[jp * kk * nrw..].as_ptr(),
+                            kpack[boff + j0..].as_ptr(),
+                            relu,
+                            yp.0.add(rs * n + j0),
+                            n,
+                            mr,
+                            nc,
+                        );
+                    }
+                }
+            }
+            if rest != Activation::Linear {
+                // SAFETY: rows r0..r1 belong to this part.
+                let ys = unsafe { yp.slice(r0 * n, (r1 - r0) * n) };
+                activation_forward_inplace(rest, n, ys);
+            }
+            tile = tend;
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_tile<const DMR: usize, const NV: usize>(
+    kk: usize,
+    toff: *const usize,
+    xp: *const f32,
+    pb: &[usize; DMR],
+    bp: *const f32,
+    bias: *const f32,
+    relu: bool,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nc: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); NV]; DMR];
+    for row in acc.iter_mut() {
+        for (v, a) in row.iter_mut().enumerate() {
+            *a = _mm512_loadu_ps(bias.add(v * 16));
+        }
+    }
+    let mut ptrs = [xp; DMR];
+    for i in 0..DMR {
+        ptrs[i] = xp.add(pb[i]);
+    }
+    for p in 0..kk {
+        let t = *toff.add(p);
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            *b = _mm512_loadu_ps(bp.add((p * NV + v) * 16));
+        }
+        for i in 0..DMR {
+            let a = _mm512_set1_ps(*ptrs[i].add(t));
+            for v in 0..NV {
+                acc[i][v] = _mm512_fmadd_ps(a, bv[v], acc[i][v]);
+            }
+        }
+    }
+    for v in 0..NV {
+        let left = nc.saturating_sub(v * 16);
+        if left == 0 {
+            break;
+        }
+        let mask: __mmask16 = if left >= 16 {
+            0xffff
+        } else {
+            ((1u32 << left) - 1) as u16
+        };
+        for (i, row) in acc.iter().enumerate().take(mr) {
+            let mut val = row[v];
+            if relu {
+                // Zero where val < 0 (ordered compare: NaN stays NaN).
+                let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(val, _mm512_setzero_ps());
+                val = _mm512_mask_mov_ps(val, neg, _mm512_setzero_ps());
+            }
+            _mm512_mask_storeu_ps(c.add(i * ldc + v * 16), mask, val);
+        }
+    }
 }
 
 /// Adds the bias to every row and applies the activation, in place.
@@ -284,21 +506,25 @@ pub fn conv2d_backward(
     let kk = s.kh * s.kw * s.in_c;
     let n = s.out_c;
     let flops = 2 * m * n * kk;
+    let Conv2dScratch {
+        xpad,
+        toff,
+        dcol,
+        dk_part,
+        db_part,
+        ..
+    } = scratch;
 
     // Parameter gradients: split the pixel (reduction) axis by whole samples.
     let parts = parallel::parts_for(flops, batch);
-    grow(&mut scratch.dk_part, parts.saturating_sub(1) * kk * n);
-    grow(&mut scratch.db_part, parts.saturating_sub(1) * n);
+    grow(dk_part, parts.saturating_sub(1) * kk * n);
+    grow(db_part, parts.saturating_sub(1) * n);
     {
-        let colt = Im2col {
-            s,
-            x,
-            transposed: true,
-        };
+        let colt = prepare(s, batch, x, xpad, toff, true);
         let dkp = SendPtr(dkernel.as_mut_ptr());
         let dbp = SendPtr(dbias.as_mut_ptr());
-        let partp = SendPtr(scratch.dk_part.as_mut_ptr());
-        let dbpartp = SendPtr(scratch.db_part.as_mut_ptr());
+        let partp = SendPtr(dk_part.as_mut_ptr());
+        let dbpartp = SendPtr(db_part.as_mut_ptr());
         parallel::run(parts, &|t| {
             let sr = parallel::split(batch, parts, t);
             let (p0, p1) = (sr.start * ohw, sr.end * ohw);
@@ -334,11 +560,11 @@ pub fn conv2d_backward(
         for t in 1..parts {
             for (d, v) in dkernel
                 .iter_mut()
-                .zip(&scratch.dk_part[(t - 1) * kk * n..t * kk * n])
+                .zip(&dk_part[(t - 1) * kk * n..t * kk * n])
             {
                 *d += v;
             }
-            for (d, v) in dbias.iter_mut().zip(&scratch.db_part[(t - 1) * n..t * n]) {
+            for (d, v) in dbias.iter_mut().zip(&db_part[(t - 1) * n..t * n]) {
                 *d += v;
             }
         }
@@ -354,10 +580,10 @@ pub fn conv2d_backward(
     let parts = parallel::parts_for(flops, batch);
     // Blocks of about 256 KiB of dcol: they stay in L2 between GEMM and scatter.
     let rb = ((64 * 1024 / kk).max(MR) / MR * MR).min(m.div_ceil(MR) * MR);
-    grow(&mut scratch.dcol, parts * rb * kk);
+    grow(dcol, parts * rb * kk);
     let kt = Strided::transposed(kernel, n);
     let dxp = SendPtr(dx.as_mut_ptr());
-    let dcolp = SendPtr(scratch.dcol.as_mut_ptr());
+    let dcolp = SendPtr(dcol.as_mut_ptr());
     let sample = s.in_h * s.in_w * s.in_c;
     parallel::run(parts, &|t| {
         let sr = parallel::split(batch, parts, t);
