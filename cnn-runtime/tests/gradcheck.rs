@@ -238,6 +238,7 @@ fn conv_same_odd_sizes_and_strides() {
         (6, 6, 3, 5, 1, 1, 1, 1, 1, 1, false),
         (5, 4, 3, 4, 5, 4, 1, 1, 1, 1, false),
         (6, 6, 33, 40, 3, 3, 1, 1, 1, 1, true),
+        (6, 5, 5, 70, 3, 3, 1, 1, 1, 1, true),
     ] {
         check_conv(
             conv_spec(h, w, c, f, kh, kw, sh, sw, dh, dw, sm),
