@@ -124,6 +124,7 @@ fn help(shared: &Shared, epoch: u64) {
 }
 
 fn worker_loop(shared: &'static Shared) {
+    crate::gemm::warm_thread();
     let mut seen = shared.state.load(Ordering::Acquire) >> EPOCH_SHIFT;
     loop {
         // Spin a little (kernels come in quick succession during a step), then park.
