@@ -85,7 +85,10 @@ fn lower_layer(l: &ir::Layer) -> LayerSpec {
         }),
         ir::Op::Flatten => LayerSpec::Flatten { len: l.input.len() },
         ir::Op::Dense(d) => LayerSpec::Dense {
-            spec: DenseSpec { inputs: l.input.len(), units: d.units },
+            spec: DenseSpec {
+                inputs: l.input.len(),
+                units: d.units,
+            },
             act: act(d.activation),
         },
         ir::Op::Activation(a) => LayerSpec::Activation {
@@ -110,7 +113,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn golden(case: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oracle/goldens").join(case)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/oracle/goldens")
+            .join(case)
     }
 
     fn compile_case(case: &str) -> ir::Model {
@@ -137,7 +142,10 @@ mod tests {
         match lower(&m)[..] {
             [LayerSpec::Conv2d { spec, .. }] => {
                 assert_eq!((spec.kh, spec.kw, spec.sh, spec.sw), (5, 3, 2, 1));
-                assert_eq!((spec.pad_top, spec.pad_left, spec.out_h, spec.out_w), (2, 1, 4, 7));
+                assert_eq!(
+                    (spec.pad_top, spec.pad_left, spec.out_h, spec.out_w),
+                    (2, 1, 4, 7)
+                );
             }
             ref other => panic!("{other:?}"),
         }
@@ -147,14 +155,33 @@ mod tests {
         assert!(matches!(specs[5], LayerSpec::Flatten { len: 120 }));
         assert!(matches!(
             specs[7],
-            LayerSpec::Dense { spec: DenseSpec { inputs: 84, units: 10 }, act: Activation::Softmax }
+            LayerSpec::Dense {
+                spec: DenseSpec {
+                    inputs: 84,
+                    units: 10
+                },
+                act: Activation::Softmax
+            }
         ));
-        assert!(matches!(specs[1], LayerSpec::Pool2d(Pool2dSpec { kind: PoolKind::Avg, ph: 2, out_h: 14, .. })));
+        assert!(matches!(
+            specs[1],
+            LayerSpec::Pool2d(Pool2dSpec {
+                kind: PoolKind::Avg,
+                ph: 2,
+                out_h: 14,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn interpreted_oracle_model_reproduces_keras_output() {
-        for case in ["cls_small", "lenet5", "same_avgpool3_s2_in7", "conv_softmax_channels"] {
+        for case in [
+            "cls_small",
+            "lenet5",
+            "same_avgpool3_s2_in7",
+            "conv_softmax_channels",
+        ] {
             let m = compile_case(case);
             let mut net = interpreter(&m, 0).unwrap();
             cnn_runtime::io::load_weights(&mut net, &golden(case).join("weights.npz")).unwrap();

@@ -63,11 +63,21 @@ impl Default for Sgd {
 impl Sgd {
     /// Plain SGD with learning rate `lr`.
     pub fn new(lr: f32) -> Self {
-        Sgd { lr, momentum: 0.0, nesterov: false, velocity: SlotState::default() }
+        Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            velocity: SlotState::default(),
+        }
     }
     /// SGD with momentum (`nesterov` selects Nesterov's variant).
     pub fn with_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
-        Sgd { lr, momentum, nesterov, velocity: SlotState::default() }
+        Sgd {
+            lr,
+            momentum,
+            nesterov,
+            velocity: SlotState::default(),
+        }
     }
 }
 
@@ -164,7 +174,12 @@ impl Optimizer for Adam {
         let (b1, b2, eps, alpha) = (self.beta1, self.beta2, self.eps, self.alpha);
         let m = self.m.get(slot, param.len());
         let v = self.v.get(slot, param.len());
-        for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+        for (((p, &g), m), v) in param
+            .iter_mut()
+            .zip(grad)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+        {
             *m += (g - *m) * (1.0 - b1);
             *v += (g * g - *v) * (1.0 - b2);
             *p -= alpha * *m / (v.sqrt() + eps);

@@ -167,9 +167,13 @@ fn score_batch(out: ArrayView2<'_, f32>, labels: &[usize], softmax: bool) -> Res
     let mut loss = 0.0f64;
     let mut right = 0;
     for (row, &l) in out.outer_iter().zip(labels) {
-        let row = row.as_slice().ok_or_else(|| Error::Invalid("model output is not contiguous".into()))?;
+        let row = row
+            .as_slice()
+            .ok_or_else(|| Error::Invalid("model output is not contiguous".into()))?;
         if row.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite("the model's output holds NaN or infinity".into()));
+            return Err(Error::NonFinite(
+                "the model's output holds NaN or infinity".into(),
+            ));
         }
         if argmax(row) == l {
             right += 1;
@@ -186,7 +190,14 @@ fn score_batch(out: ArrayView2<'_, f32>, labels: &[usize], softmax: bool) -> Res
 }
 
 /// Copies the samples `idx` of `data` into the first rows of `xbuf` / `lbuf`.
-fn gather(data: &[f32], per: usize, labels: &[usize], idx: &[usize], xbuf: &mut [f32], lbuf: &mut [usize]) {
+fn gather(
+    data: &[f32],
+    per: usize,
+    labels: &[usize],
+    idx: &[usize],
+    xbuf: &mut [f32],
+    lbuf: &mut [usize],
+) {
     for (k, &i) in idx.iter().enumerate() {
         xbuf[k * per..(k + 1) * per].copy_from_slice(&data[i * per..(i + 1) * per]);
         lbuf[k] = labels[i];
@@ -194,7 +205,10 @@ fn gather(data: &[f32], per: usize, labels: &[usize], idx: &[usize], xbuf: &mut 
 }
 
 fn bar(len: u64, template: &str) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         pb.set_style(style.progress_chars("=> "));
     }
@@ -225,15 +239,25 @@ pub fn fit(
     }
     let steps_per_pass = n.div_ceil(opts.batch_size);
     let (passes, total_steps) = match opts.steps {
-        Some(0) => return Err(Error::Invalid("the number of steps must be at least 1".into())),
+        Some(0) => {
+            return Err(Error::Invalid(
+                "the number of steps must be at least 1".into(),
+            ))
+        }
         Some(s) => (s.div_ceil(steps_per_pass), s),
-        None if opts.epochs == 0 => return Err(Error::Invalid("the number of epochs must be at least 1".into())),
+        None if opts.epochs == 0 => {
+            return Err(Error::Invalid(
+                "the number of epochs must be at least 1".into(),
+            ))
+        }
         None => (opts.epochs, opts.epochs.saturating_mul(steps_per_pass)),
     };
     let [h, w, c] = model.input_shape();
     let per = h * w * c;
     let images = data.images.as_standard_layout();
-    let flat = images.as_slice().ok_or_else(|| Error::Invalid("images are not contiguous".into()))?;
+    let flat = images
+        .as_slice()
+        .ok_or_else(|| Error::Invalid("images are not contiguous".into()))?;
     let bs = opts.batch_size.min(n);
     let mut xbuf = Array4::<f32>::zeros((bs, h, w, c));
     let mut lbuf = vec![0usize; bs];
@@ -250,7 +274,10 @@ pub fn fit(
         }
         let steps_now = steps_per_pass.min(total_steps - done);
         let pb = (progress == Progress::Bar).then(|| {
-            let pb = bar(steps_now as u64, "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})");
+            let pb = bar(
+                steps_now as u64,
+                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})",
+            );
             pb.set_prefix(format!("{epoch}/{passes}"));
             pb
         });
@@ -344,7 +371,12 @@ pub fn evaluate(model: &mut dyn Model, data: &Dataset, batch_size: usize) -> Res
     evaluate_inner(model, data, batch_size, Progress::Auto)
 }
 
-fn evaluate_inner(model: &mut dyn Model, data: &Dataset, batch_size: usize, progress: Progress) -> Result<Evaluation> {
+fn evaluate_inner(
+    model: &mut dyn Model,
+    data: &Dataset,
+    batch_size: usize,
+    progress: Progress,
+) -> Result<Evaluation> {
     let n = data.len();
     if n == 0 {
         return Err(Error::Invalid("the evaluation data is empty".into()));
@@ -353,10 +385,18 @@ fn evaluate_inner(model: &mut dyn Model, data: &Dataset, batch_size: usize, prog
         return Err(Error::Invalid("the batch size must be at least 1".into()));
     }
     let softmax = model.ends_in_softmax();
-    let pb = (progress.resolve() == Progress::Bar)
-        .then(|| bar(n.div_ceil(batch_size) as u64, "evaluating [{bar:30}] {pos}/{len} ({eta})"));
+    let pb = (progress.resolve() == Progress::Bar).then(|| {
+        bar(
+            n.div_ceil(batch_size) as u64,
+            "evaluating [{bar:30}] {pos}/{len} ({eta})",
+        )
+    });
     let (mut loss, mut right) = (0.0f64, 0usize);
-    for (k, chunk) in data.images.axis_chunks_iter(Axis(0), batch_size).enumerate() {
+    for (k, chunk) in data
+        .images
+        .axis_chunks_iter(Axis(0), batch_size)
+        .enumerate()
+    {
         let labels = &data.labels[k * batch_size..k * batch_size + chunk.len_of(Axis(0))];
         let out = model.forward_batch(chunk)?;
         let (l, r) = score_batch(out, labels, softmax)?;
@@ -369,12 +409,19 @@ fn evaluate_inner(model: &mut dyn Model, data: &Dataset, batch_size: usize, prog
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    Ok(Evaluation { loss: (loss / n as f64) as f32, accuracy: right as f32 / n as f32 })
+    Ok(Evaluation {
+        loss: (loss / n as f64) as f32,
+        accuracy: right as f32 / n as f32,
+    })
 }
 
 /// The model's outputs for every sample of `x`, one row each, computed in
 /// batches of `batch_size`.
-pub fn predict(model: &mut dyn Model, x: ArrayView4<'_, f32>, batch_size: usize) -> Result<Array2<f32>> {
+pub fn predict(
+    model: &mut dyn Model,
+    x: ArrayView4<'_, f32>,
+    batch_size: usize,
+) -> Result<Array2<f32>> {
     let input = model.input_shape();
     if x.shape()[1..] != input[..] {
         return Err(Error::Shape {
@@ -419,16 +466,37 @@ impl History {
             let n = self.epochs.len() as f32;
             let x_max = n.max(2.0);
             let pick = |f: &dyn Fn(&EpochStats) -> Option<f32>| -> Vec<(f32, f32)> {
-                self.epochs.iter().filter_map(|e| f(e).map(|v| (e.epoch as f32, v))).collect()
+                self.epochs
+                    .iter()
+                    .filter_map(|e| f(e).map(|v| (e.epoch as f32, v)))
+                    .collect()
             };
             let train_loss = pick(&|e| Some(e.loss));
             let val_loss = pick(&|e| e.val_loss);
             let train_acc = pick(&|e| Some(e.accuracy * 100.0));
             let val_acc = pick(&|e| e.val_accuracy.map(|a| a * 100.0));
-            let loss_max = train_loss.iter().chain(&val_loss).map(|p| p.1).fold(0.0f32, f32::max).max(1e-3) * 1.1;
+            let loss_max = train_loss
+                .iter()
+                .chain(&val_loss)
+                .map(|p| p.1)
+                .fold(0.0f32, f32::max)
+                .max(1e-3)
+                * 1.1;
             for (area, title, y_range, series, y_label) in [
-                (&left, "loss", 0.0..loss_max, [(&train_loss, "train"), (&val_loss, "validation")], "cross-entropy"),
-                (&right, "accuracy", 0.0..100.0, [(&train_acc, "train"), (&val_acc, "validation")], "%"),
+                (
+                    &left,
+                    "loss",
+                    0.0..loss_max,
+                    [(&train_loss, "train"), (&val_loss, "validation")],
+                    "cross-entropy",
+                ),
+                (
+                    &right,
+                    "accuracy",
+                    0.0..100.0,
+                    [(&train_acc, "train"), (&val_acc, "validation")],
+                    "%",
+                ),
             ] {
                 let mut chart = ChartBuilder::on(area)
                     .caption(title, ("sans-serif", 20))
@@ -448,7 +516,10 @@ impl History {
                         continue;
                     }
                     chart
-                        .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                        .draw_series(LineSeries::new(
+                            points.iter().copied(),
+                            color.stroke_width(2),
+                        ))
                         .map_err(|e| err(e.to_string()))?
                         .label(name)
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));

@@ -28,7 +28,9 @@ impl Params {
             .enumerate()
             .map(|(k, (n, s))| {
                 let len = s.iter().product::<usize>();
-                let data = (0..len).map(|i| (k * 1000 + i) as f32 * 0.25 - 3.0).collect();
+                let data = (0..len)
+                    .map(|i| (k * 1000 + i) as f32 * 0.25 - 3.0)
+                    .collect();
                 (n.to_string(), s.to_vec(), data)
             })
             .collect();
@@ -60,13 +62,21 @@ impl Model for Params {
     fn params(&self) -> Vec<Param<'_>> {
         self.tensors
             .iter()
-            .map(|(n, s, d)| Param { name: n.clone(), shape: s.clone(), data: d })
+            .map(|(n, s, d)| Param {
+                name: n.clone(),
+                shape: s.clone(),
+                data: d,
+            })
             .collect()
     }
     fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
         self.tensors
             .iter_mut()
-            .map(|(n, s, d)| ParamMut { name: n.clone(), shape: s.clone(), data: d })
+            .map(|(n, s, d)| ParamMut {
+                name: n.clone(),
+                shape: s.clone(),
+                data: d,
+            })
             .collect()
     }
 }
@@ -98,7 +108,10 @@ fn npy_round_trip_and_ndarray_npy_agree() {
 
     // i64 labels, 0-d scalars, u8, and files written by ndarray-npy.
     write_npy(&p, &[3], &[0i64, 4, 2]).unwrap();
-    assert_eq!(read_npy(&p).unwrap().into_labels(&p, Some(5)).unwrap(), vec![0, 4, 2]);
+    assert_eq!(
+        read_npy(&p).unwrap().into_labels(&p, Some(5)).unwrap(),
+        vec![0, 4, 2]
+    );
     write_npy(&p, &[], &[7.5f32]).unwrap();
     let s = read_npy(&p).unwrap();
     assert!(s.shape.is_empty() && s.data == NpyData::F32(vec![7.5]));
@@ -108,13 +121,20 @@ fn npy_round_trip_and_ndarray_npy_agree() {
     ndarray_npy::write_npy(&q, &ndarray::arr2(&[[1i32, 2], [3, 4]])).unwrap();
     let b = read_npy(&q).unwrap();
     assert_eq!((b.dtype, b.shape.clone()), (DType::I32, vec![2, 2]));
-    assert!(b.into_labels(&q, None).unwrap_err().to_string().contains("(N,)"));
+    assert!(b
+        .into_labels(&q, None)
+        .unwrap_err()
+        .to_string()
+        .contains("(N,)"));
     // Fortran order is turned into C order.
     let f = ndarray::arr2(&[[1.0f64, 2.0, 3.0], [4.0, 5.0, 6.0]]).reversed_axes();
     ndarray_npy::write_npy(&q, &f).unwrap();
     let r = read_npy(&q).unwrap().into_f32(&q, "x").unwrap();
     assert_eq!(r.shape(), &[3, 2]);
-    assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    assert_eq!(
+        r.iter().copied().collect::<Vec<_>>(),
+        vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+    );
 }
 
 #[test]
@@ -123,7 +143,10 @@ fn labels_are_checked() {
     let bytes = npy_bytes(&[2], &[1i64, -1]).unwrap();
     let a = read_npy_from(&bytes[..], bytes.len() as u64, p).unwrap();
     let e = a.into_labels(p, Some(10)).unwrap_err();
-    assert!(matches!(e, Error::Labels(_)) && e.to_string().contains("-1"), "{e}");
+    assert!(
+        matches!(e, Error::Labels(_)) && e.to_string().contains("-1"),
+        "{e}"
+    );
     let bytes = npy_bytes(&[2], &[1i64, 10]).unwrap();
     let a = read_npy_from(&bytes[..], bytes.len() as u64, p).unwrap();
     let e = a.into_labels(p, Some(10)).unwrap_err();
@@ -145,7 +168,10 @@ fn oracle_io_npz_reads_like_ndarray_npy() {
     assert_eq!(x.shape, vec![2, 32, 32, 1]);
     let mut other = ndarray_npy::NpzReader::new(std::fs::File::open(&path).unwrap()).unwrap();
     let ox: ndarray::Array4<f32> = other.by_name("x.npy").unwrap();
-    assert_eq!(x.into_f32(&path, "x").unwrap().into_raw_vec_and_offset().0, ox.into_raw_vec_and_offset().0);
+    assert_eq!(
+        x.into_f32(&path, "x").unwrap().into_raw_vec_and_offset().0,
+        ox.into_raw_vec_and_offset().0
+    );
     let labels = npz.read("labels").unwrap();
     assert_eq!(labels.dtype, DType::I64);
     let ol: ndarray::Array1<i64> = other.by_name("labels.npy").unwrap();
@@ -177,7 +203,9 @@ fn oracle_weights_load_into_a_model_of_the_same_shapes() {
 fn weights_round_trip_in_both_formats_with_classes() {
     let dir = tempfile::tempdir().unwrap();
     let src = Params::new(CLS_SMALL);
-    let meta = WeightsMeta { classes: vec!["cat".into(), "dog".into(), "ünï".into()] };
+    let meta = WeightsMeta {
+        classes: vec!["cat".into(), "dog".into(), "ünï".into()],
+    };
     for ext in ["safetensors", "npz"] {
         let p = dir.path().join(format!("w.{ext}"));
         save_weights(&src, &p, &meta).unwrap();
@@ -191,12 +219,19 @@ fn weights_round_trip_in_both_formats_with_classes() {
             assert_eq!(a.2, b.2, "{ext} {}", a.0);
         }
         // No temporary file left behind.
-        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert!(left.iter().all(|n| !n.to_string_lossy().contains(".tmp")), "{left:?}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.iter().all(|n| !n.to_string_lossy().contains(".tmp")),
+            "{left:?}"
+        );
     }
     // Our .npz opens with ndarray-npy too (a standard archive).
     let mut other =
-        ndarray_npy::NpzReader::new(std::fs::File::open(dir.path().join("w.npz")).unwrap()).unwrap();
+        ndarray_npy::NpzReader::new(std::fs::File::open(dir.path().join("w.npz")).unwrap())
+            .unwrap();
     let b: ndarray::Array1<f32> = other.by_name("layer4.bias.npy").unwrap();
     assert_eq!(b.to_vec(), src.tensors[5].2);
     assert!(save_weights(&src, &dir.path().join("w.bin"), &meta).is_err());
@@ -211,11 +246,15 @@ fn weights_that_do_not_fit_are_refused_and_the_model_untouched() {
     let mut m = Params::new(CLS_SMALL);
     let before = m.tensors.clone();
     let e = load_weights(&mut m, &p).unwrap_err();
-    assert!(e.to_string().contains("layer0.bias") || e.to_string().contains("layer2.kernel"), "{e}");
+    assert!(
+        e.to_string().contains("layer0.bias") || e.to_string().contains("layer2.kernel"),
+        "{e}"
+    );
     assert_eq!(m.tensors, before);
     // Extra tensors: a different architecture.
     let mut big = Params::new(CLS_SMALL);
-    big.tensors.push(("layer9.kernel".into(), vec![2], vec![0.0, 1.0]));
+    big.tensors
+        .push(("layer9.kernel".into(), vec![2], vec![0.0, 1.0]));
     save_weights(&big, &p, &WeightsMeta::default()).unwrap();
     let e = load_weights(&mut m, &p).unwrap_err();
     assert!(e.to_string().contains("layer9.kernel"), "{e}");
@@ -224,14 +263,21 @@ fn weights_that_do_not_fit_are_refused_and_the_model_untouched() {
     other.tensors[3].2[2] = f32::NAN;
     save_weights(&other, &p, &WeightsMeta::default()).unwrap();
     let e = load_weights(&mut m, &p).unwrap_err();
-    assert!(matches!(e, Error::NonFinite(_)) && e.to_string().contains("layer2.bias"), "{e}");
+    assert!(
+        matches!(e, Error::NonFinite(_)) && e.to_string().contains("layer2.bias"),
+        "{e}"
+    );
     assert_eq!(m.tensors, before);
 }
 
 /// Every prefix of a valid file must be refused cleanly.
 fn assert_all_truncations_fail(bytes: &[u8], parse: impl Fn(&[u8]) -> bool) {
     for cut in 0..bytes.len() {
-        assert!(!parse(&bytes[..cut]), "accepted a file truncated to {cut} of {} bytes", bytes.len());
+        assert!(
+            !parse(&bytes[..cut]),
+            "accepted a file truncated to {cut} of {} bytes",
+            bytes.len()
+        );
     }
     assert!(parse(bytes), "the untruncated file must parse");
 }
@@ -256,15 +302,25 @@ fn hostile_npy_files() {
         }
     };
     // 2^60 elements: refused from the header, nothing allocated.
-    let e = err(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1152921504606846976,), }\n"));
+    let e = err(with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1152921504606846976,), }\n",
+    ));
     assert!(e.contains("needs") || e.contains("too many"), "{e}");
-    let e = err(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }\n"));
+    let e = err(with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }\n",
+    ));
     assert!(e.contains("too many"), "{e}");
-    let e = err(with_header("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }\n"));
+    let e = err(with_header(
+        "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }\n",
+    ));
     assert!(e.contains("dtype"), "{e}");
-    let e = err(with_header("{'descr': 'O', 'fortran_order': False, 'shape': (2,), }\n"));
+    let e = err(with_header(
+        "{'descr': 'O', 'fortran_order': False, 'shape': (2,), }\n",
+    ));
     assert!(e.contains("dtype"), "{e}");
-    let e = err(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n"));
+    let e = err(with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n",
+    ));
     assert!(e.contains("16"), "size mismatch names the real size: {e}");
     let mut b = good.clone();
     b[1] = b'X';
@@ -298,7 +354,11 @@ fn hostile_npz_archives() {
     assert_all_truncations_fail(&good, parse);
     // Flip every byte of a small archive in turn: any outcome but a panic is fine,
     // and CRC-32 catches data corruption.
-    let small = zip_stored(&[("a.npy".into(), npy_bytes(&[3], &[1.0f32, 2.0, 3.0]).unwrap())]).unwrap();
+    let small = zip_stored(&[(
+        "a.npy".into(),
+        npy_bytes(&[3], &[1.0f32, 2.0, 3.0]).unwrap(),
+    )])
+    .unwrap();
     for i in 0..small.len() {
         let mut b = small.clone();
         b[i] ^= 0x55;
@@ -307,7 +367,10 @@ fn hostile_npz_archives() {
     let mut b = small.clone();
     let data_at = 30 + "a.npy".len() + 128 + 4; // inside the float data
     b[data_at] ^= 1;
-    let e = Npz::from_bytes(b, Path::new("h.npz")).unwrap().read("a").unwrap_err();
+    let e = Npz::from_bytes(b, Path::new("h.npz"))
+        .unwrap()
+        .read("a")
+        .unwrap_err();
     assert!(e.to_string().contains("CRC"), "{e}");
     // A central directory claiming 65535 entries in a few bytes.
     let mut b = small.clone();
@@ -344,16 +407,28 @@ fn deflated_npz_entries_and_bombs() {
     let data: Vec<f32> = (0..1000).map(|i| (i % 7) as f32).collect();
     let npy = npy_bytes(&[10, 100], &data).unwrap();
     let z = deflated_zip("x.npy", &npy, None);
-    let a = Npz::from_bytes(z, Path::new("d.npz")).unwrap().read("x").unwrap();
+    let a = Npz::from_bytes(z, Path::new("d.npz"))
+        .unwrap()
+        .read("x")
+        .unwrap();
     assert_eq!(a.data, NpyData::F32(data));
     // A 4 GiB claim from a few hundred compressed bytes is refused before inflating.
     let z = deflated_zip("x.npy", &npy, Some(u32::MAX));
-    let e = Npz::from_bytes(z, Path::new("d.npz")).unwrap().read("x").unwrap_err();
+    let e = Npz::from_bytes(z, Path::new("d.npz"))
+        .unwrap()
+        .read("x")
+        .unwrap_err();
     assert!(e.to_string().contains("deflate"), "{e}");
     // A declared size smaller or larger than what the stream inflates to.
     for declared in [npy.len() as u32 - 4, npy.len() as u32 + 4] {
         let z = deflated_zip("x.npy", &npy, Some(declared));
-        assert!(Npz::from_bytes(z, Path::new("d.npz")).unwrap().read("x").is_err(), "{declared}");
+        assert!(
+            Npz::from_bytes(z, Path::new("d.npz"))
+                .unwrap()
+                .read("x")
+                .is_err(),
+            "{declared}"
+        );
     }
     // An honest bomb-ish entry: 64 MB of zeros claimed by a header of 2^60 elements.
     let mut h = npy_bytes(&[1], &[0f32]).unwrap();
@@ -364,7 +439,10 @@ fn deflated_npz_entries_and_bombs() {
     h.extend_from_slice(padded.as_bytes());
     h.extend(std::iter::repeat_n(0u8, 1 << 20));
     let z = deflated_zip("x.npy", &h, None);
-    assert!(Npz::from_bytes(z, Path::new("d.npz")).unwrap().read("x").is_err());
+    assert!(Npz::from_bytes(z, Path::new("d.npz"))
+        .unwrap()
+        .read("x")
+        .is_err());
 }
 
 #[test]
@@ -408,13 +486,22 @@ fn write_npz_of_plain_arrays_reads_back() {
     write_npz(
         &p,
         vec![
-            ("x".into(), npy_bytes(&[2, 2], &[1.0f32, 2.0, 3.0, 4.0]).unwrap()),
+            (
+                "x".into(),
+                npy_bytes(&[2, 2], &[1.0f32, 2.0, 3.0, 4.0]).unwrap(),
+            ),
             ("labels".into(), npy_bytes(&[2], &[1i64, 0]).unwrap()),
         ],
     )
     .unwrap();
     let z = Npz::open(&p).unwrap();
     assert_eq!(z.names(), vec!["x", "labels"]);
-    assert_eq!(z.read("labels").unwrap().into_labels(&p, Some(2)).unwrap(), vec![1, 0]);
-    assert!(matches!(Npz::open(&dir.path().join("missing.npz")), Err(Error::Io { .. })));
+    assert_eq!(
+        z.read("labels").unwrap().into_labels(&p, Some(2)).unwrap(),
+        vec![1, 0]
+    );
+    assert!(matches!(
+        Npz::open(&dir.path().join("missing.npz")),
+        Err(Error::Io { .. })
+    ));
 }

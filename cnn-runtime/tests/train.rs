@@ -4,7 +4,8 @@ use cnn_runtime::data::Dataset;
 use cnn_runtime::interp::Sequential;
 use cnn_runtime::loss::SoftmaxCrossEntropy;
 use cnn_runtime::{
-    evaluate, fit, predict, Activation, Adam, DenseSpec, Error, FitOptions, LayerSpec, Model, Progress, Sgd,
+    evaluate, fit, predict, Activation, Adam, DenseSpec, Error, FitOptions, LayerSpec, Model,
+    Progress, Sgd,
 };
 use ndarray::{Array4, ArrayView2, ArrayView4};
 use rand::{Rng, SeedableRng};
@@ -15,8 +16,20 @@ fn mlp(f: usize, hidden: usize, classes: usize, seed: u64) -> Sequential {
         [1, 1, f],
         vec![
             LayerSpec::Flatten { len: f },
-            LayerSpec::Dense { spec: DenseSpec { inputs: f, units: hidden }, act: Activation::Relu },
-            LayerSpec::Dense { spec: DenseSpec { inputs: hidden, units: classes }, act: Activation::Softmax },
+            LayerSpec::Dense {
+                spec: DenseSpec {
+                    inputs: f,
+                    units: hidden,
+                },
+                act: Activation::Relu,
+            },
+            LayerSpec::Dense {
+                spec: DenseSpec {
+                    inputs: hidden,
+                    units: classes,
+                },
+                act: Activation::Softmax,
+            },
         ],
         seed,
     )
@@ -26,7 +39,11 @@ fn mlp(f: usize, hidden: usize, classes: usize, seed: u64) -> Sequential {
 /// Three Gaussian blobs in 4 dimensions, well separated.
 fn blobs(n: usize, seed: u64) -> Dataset {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let centres = [[2.0, 0.0, -1.0, 0.5], [-2.0, 1.0, 1.0, -0.5], [0.0, -2.0, 0.0, 2.0]];
+    let centres = [
+        [2.0, 0.0, -1.0, 0.5],
+        [-2.0, 1.0, 1.0, -0.5],
+        [0.0, -2.0, 0.0, 2.0],
+    ];
     let mut images = Array4::zeros((n, 1, 1, 4));
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {
@@ -36,11 +53,20 @@ fn blobs(n: usize, seed: u64) -> Dataset {
         }
         labels.push(c);
     }
-    Dataset { images, labels, classes: vec!["a".into(), "b".into(), "c".into()] }
+    Dataset {
+        images,
+        labels,
+        classes: vec!["a".into(), "b".into(), "c".into()],
+    }
 }
 
 fn quiet(epochs: usize, batch: usize) -> FitOptions<'static> {
-    FitOptions { epochs, batch_size: batch, progress: Progress::Silent, ..FitOptions::default() }
+    FitOptions {
+        epochs,
+        batch_size: batch,
+        progress: Progress::Silent,
+        ..FitOptions::default()
+    }
 }
 
 #[test]
@@ -48,16 +74,28 @@ fn fit_learns_separable_blobs_and_history_records_it() {
     let train = blobs(300, 1);
     let test = blobs(90, 2);
     let mut m = mlp(4, 16, 3, 7);
-    let opts = FitOptions { validation: Some(&test), ..quiet(15, 16) };
+    let opts = FitOptions {
+        validation: Some(&test),
+        ..quiet(15, 16)
+    };
     let h = fit(&mut m, &train, &opts, &mut Adam::new(0.01)).unwrap();
     assert_eq!(h.epochs.len(), 15);
     let (first, last) = (&h.epochs[0], &h.epochs[14]);
-    assert!(last.loss < first.loss * 0.5, "{} -> {}", first.loss, last.loss);
+    assert!(
+        last.loss < first.loss * 0.5,
+        "{} -> {}",
+        first.loss,
+        last.loss
+    );
     assert!(last.accuracy > 0.95, "train accuracy {}", last.accuracy);
     assert!(last.val_accuracy.unwrap() > 0.95, "{:?}", last.val_accuracy);
     assert_eq!(first.steps, 300usize.div_ceil(16));
     let e = evaluate(&mut m, &test, 7).unwrap();
-    assert_eq!(Some(e.accuracy), last.val_accuracy, "same evaluation, any batch size");
+    assert_eq!(
+        Some(e.accuracy),
+        last.val_accuracy,
+        "same evaluation, any batch size"
+    );
     assert!((Some(e.loss) == last.val_loss) || (e.loss - last.val_loss.unwrap()).abs() < 1e-5);
 }
 
@@ -73,14 +111,22 @@ fn one_plain_sgd_step_on_the_first_batch_moves_by_lr_times_the_gradient() {
     let mut m = mlp(4, 5, 3, 11);
     let init: Vec<Vec<f32>> = m.params().iter().map(|p| p.data.to_vec()).collect();
     let lr = 0.5;
-    let opts = FitOptions { steps: Some(1), shuffle: false, ..quiet(99, b) };
+    let opts = FitOptions {
+        steps: Some(1),
+        shuffle: false,
+        ..quiet(99, b)
+    };
     let h = fit(&mut m, &data, &opts, &mut Sgd::new(lr)).unwrap();
     assert_eq!(h.epochs.len(), 1);
     assert_eq!(h.epochs[0].steps, 1);
     for ((p, before), g) in m.params().iter().zip(&init).zip(&grads) {
         for ((&after, &b0), &gv) in p.data.iter().zip(before).zip(g) {
             let got = (b0 - after) / lr;
-            assert!((got - gv).abs() <= 1e-5 * (1.0 + gv.abs()), "{}: {got} vs {gv}", p.name);
+            assert!(
+                (got - gv).abs() <= 1e-5 * (1.0 + gv.abs()),
+                "{}: {got} vs {gv}",
+                p.name
+            );
         }
     }
 }
@@ -89,10 +135,16 @@ fn one_plain_sgd_step_on_the_first_batch_moves_by_lr_times_the_gradient() {
 fn steps_continue_into_a_new_pass_and_are_exact() {
     let data = blobs(10, 4);
     let mut m = mlp(4, 3, 3, 1);
-    let opts = FitOptions { steps: Some(7), ..quiet(1, 4) };
+    let opts = FitOptions {
+        steps: Some(7),
+        ..quiet(1, 4)
+    };
     let h = fit(&mut m, &data, &opts, &mut Sgd::default()).unwrap();
     // 3 steps per pass (4 + 4 + 2): passes of 3, 3, then 1.
-    assert_eq!(h.epochs.iter().map(|e| e.steps).collect::<Vec<_>>(), vec![3, 3, 1]);
+    assert_eq!(
+        h.epochs.iter().map(|e| e.steps).collect::<Vec<_>>(),
+        vec![3, 3, 1]
+    );
 }
 
 #[test]
@@ -100,7 +152,10 @@ fn seeded_shuffling_is_deterministic() {
     let data = blobs(60, 5);
     let run = |seed| {
         let mut m = mlp(4, 6, 3, 2);
-        let opts = FitOptions { seed, ..quiet(2, 8) };
+        let opts = FitOptions {
+            seed,
+            ..quiet(2, 8)
+        };
         fit(&mut m, &data, &opts, &mut Sgd::new(0.1)).unwrap();
         m.params()[0].data.to_vec()
     };
@@ -116,7 +171,11 @@ fn evaluate_matches_the_logit_cross_entropy() {
     m.forward(data.images.view()).unwrap();
     let logits = m.logits().unwrap().to_owned();
     let want = SoftmaxCrossEntropy::loss(logits.as_slice().unwrap(), 3, &data.labels).unwrap();
-    assert!((e.loss - want).abs() < 1e-5 * want.max(1.0), "{} vs {want}", e.loss);
+    assert!(
+        (e.loss - want).abs() < 1e-5 * want.max(1.0),
+        "{} vs {want}",
+        e.loss
+    );
     let p = predict(&mut m, data.images.view(), 4).unwrap();
     let right = p
         .outer_iter()
@@ -142,20 +201,37 @@ fn bad_data_gives_clear_errors() {
     let mut d = blobs(9, 8);
     d.labels[4] = 3;
     let e = fit(&mut m, &d, &quiet(1, 4), &mut opt).unwrap_err();
-    assert!(matches!(e, Error::Labels(_)) && e.to_string().contains("label 3"), "{e}");
+    assert!(
+        matches!(e, Error::Labels(_)) && e.to_string().contains("label 3"),
+        "{e}"
+    );
     let mut d = blobs(9, 8);
     d.images[[5, 0, 0, 2]] = f32::NAN;
     let e = evaluate(&mut m, &d, 4).unwrap_err();
-    assert!(matches!(e, Error::NonFinite(_)) && e.to_string().contains("sample 5"), "{e}");
-    let d = Dataset { images: Array4::zeros((2, 2, 2, 1)), labels: vec![0, 1], classes: vec![] };
+    assert!(
+        matches!(e, Error::NonFinite(_)) && e.to_string().contains("sample 5"),
+        "{e}"
+    );
+    let d = Dataset {
+        images: Array4::zeros((2, 2, 2, 1)),
+        labels: vec![0, 1],
+        classes: vec![],
+    };
     let e = fit(&mut m, &d, &quiet(1, 4), &mut opt).unwrap_err();
-    assert!(matches!(e, Error::Shape { .. }) && e.to_string().contains("1x1x4"), "{e}");
+    assert!(
+        matches!(e, Error::Shape { .. }) && e.to_string().contains("1x1x4"),
+        "{e}"
+    );
     assert!(predict(&mut m, d.images.view(), 2).is_err());
     let d = blobs(9, 8);
     assert!(fit(&mut m, &d, &quiet(1, 0), &mut opt).is_err());
     assert!(fit(&mut m, &d, &quiet(0, 4), &mut opt).is_err());
     assert!(evaluate(&mut m, &d, 0).is_err());
-    let empty = Dataset { images: Array4::zeros((0, 1, 1, 4)), labels: vec![], classes: vec![] };
+    let empty = Dataset {
+        images: Array4::zeros((0, 1, 1, 4)),
+        labels: vec![],
+        classes: vec![],
+    };
     assert!(fit(&mut m, &empty, &quiet(1, 4), &mut opt).is_err());
     // Divergence is caught, not trained through.
     let mut wild = mlp(4, 3, 3, 1);
@@ -178,7 +254,10 @@ impl Model for Opaque {
     fn ends_in_softmax(&self) -> bool {
         self.0.ends_in_softmax()
     }
-    fn forward_batch(&mut self, x: ArrayView4<'_, f32>) -> cnn_runtime::Result<ArrayView2<'_, f32>> {
+    fn forward_batch(
+        &mut self,
+        x: ArrayView4<'_, f32>,
+    ) -> cnn_runtime::Result<ArrayView2<'_, f32>> {
         self.0.forward_batch(x)
     }
     fn train_batch(
@@ -209,17 +288,28 @@ fn models_without_last_output_still_get_accuracy() {
 fn history_plots_an_svg() {
     let data = blobs(30, 10);
     let mut m = mlp(4, 4, 3, 6);
-    let opts = FitOptions { validation: Some(&data), ..quiet(3, 10) };
+    let opts = FitOptions {
+        validation: Some(&data),
+        ..quiet(3, 10)
+    };
     let h = fit(&mut m, &data, &opts, &mut Adam::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("curve.svg");
     h.plot_svg(&p).unwrap();
     let svg = std::fs::read_to_string(&p).unwrap();
-    assert!(svg.starts_with("<svg") || svg.contains("<svg"), "{}", &svg[..100.min(svg.len())]);
+    assert!(
+        svg.starts_with("<svg") || svg.contains("<svg"),
+        "{}",
+        &svg[..100.min(svg.len())]
+    );
     for word in ["loss", "accuracy", "validation", "epoch"] {
         assert!(svg.contains(word), "missing {word}");
     }
     // Four curves (train/validation x loss/accuracy).
-    assert!(svg.matches("<polyline").count() >= 4, "{}", svg.matches("<polyline").count());
+    assert!(
+        svg.matches("<polyline").count() >= 4,
+        "{}",
+        svg.matches("<polyline").count()
+    );
     assert!(cnn_runtime::History::default().svg().is_err());
 }

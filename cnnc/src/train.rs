@@ -7,7 +7,9 @@ use clap::{Args, ValueEnum};
 use cnn::runtime::data::{folder, DataSource, Dataset};
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
-use cnn::runtime::{evaluate, fit, predict as run_predict, Adam, FitOptions, Model, Optimizer, Progress, Sgd};
+use cnn::runtime::{
+    evaluate, fit, predict as run_predict, Adam, FitOptions, Model, Optimizer, Progress, Sgd,
+};
 use cnn_compiler::{compile, ir, model_name_from_stem, Severity};
 use ndarray::{Array4, Axis, Ix4};
 use std::io::IsTerminal;
@@ -129,27 +131,49 @@ pub struct PredictArgs {
 /// Compiles `file` and picks the model to run. `Err(code)` when diagnostics
 /// were printed (compile errors) and the command should exit with it.
 fn load_model(file: &Path, name: Option<&str>) -> Result<Result<ir::Model, ExitCode>, String> {
-    let source =
-        std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut compiled = compile(&source, &model_name_from_stem(&stem));
     if !compiled.diagnostics.is_empty() {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         eprint!(
             "{}",
-            cnn_compiler::render::render(&file.display().to_string(), &source, &compiled.diagnostics, color)
+            cnn_compiler::render::render(
+                &file.display().to_string(),
+                &source,
+                &compiled.diagnostics,
+                color
+            )
         );
     }
-    if compiled.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+    if compiled
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
         return Ok(Err(ExitCode::FAILURE));
     }
     let names: Vec<&str> = compiled.models.iter().map(|m| m.name.as_str()).collect();
     let pick = match name {
-        Some(n) => compiled.models.iter().position(|m| m.name == n).ok_or_else(|| {
-            format!("{}: no model named {n}; the file defines {}", file.display(), names.join(", "))
-        })?,
+        Some(n) => compiled
+            .models
+            .iter()
+            .position(|m| m.name == n)
+            .ok_or_else(|| {
+                format!(
+                    "{}: no model named {n}; the file defines {}",
+                    file.display(),
+                    names.join(", ")
+                )
+            })?,
         None if compiled.models.len() == 1 => 0,
-        None if compiled.models.is_empty() => return Err(format!("{}: defines no model", file.display())),
+        None if compiled.models.is_empty() => {
+            return Err(format!("{}: defines no model", file.display()))
+        }
         None => {
             return Err(format!(
                 "{} defines several models ({}): choose one with --model NAME",
@@ -162,7 +186,10 @@ fn load_model(file: &Path, name: Option<&str>) -> Result<Result<ir::Model, ExitC
 }
 
 fn shape_str(s: &[usize]) -> String {
-    s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+    s.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 /// Reads `--x` / `--labels` into a data set, checking them against the model.
@@ -172,7 +199,11 @@ fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, St
     let xa = io::read_npy(x).map_err(|e| e.to_string())?;
     let xa = xa.into_f32(x, "--x").map_err(|e| e.to_string())?;
     let images: Array4<f32> = xa.into_dimensionality::<Ix4>().map_err(|_| {
-        format!("{}: --x must have shape (N, H, W, C); the model takes {}", x.display(), shape_str(&input))
+        format!(
+            "{}: --x must have shape (N, H, W, C); the model takes {}",
+            x.display(),
+            shape_str(&input)
+        )
     })?;
     if images.shape()[1..] != input[..] {
         return Err(format!(
@@ -183,7 +214,9 @@ fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, St
         ));
     }
     let la = io::read_npy(labels).map_err(|e| e.to_string())?;
-    let labels_v = la.into_labels(labels, Some(classes)).map_err(|e| e.to_string())?;
+    let labels_v = la
+        .into_labels(labels, Some(classes))
+        .map_err(|e| e.to_string())?;
     if labels_v.len() != images.shape()[0] {
         return Err(format!(
             "{} holds {} labels for {} samples in {}",
@@ -193,14 +226,21 @@ fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, St
             x.display()
         ));
     }
-    Ok(Dataset { images, labels: labels_v, classes: Vec::new() })
+    Ok(Dataset {
+        images,
+        labels: labels_v,
+        classes: Vec::new(),
+    })
 }
 
 /// The first `n` examples of `d` (all when it has fewer).
 fn take(d: Dataset, n: Option<usize>) -> Dataset {
     match n {
         Some(n) if n < d.len() => Dataset {
-            images: d.images.slice_axis(Axis(0), ndarray::Slice::from(..n)).to_owned(),
+            images: d
+                .images
+                .slice_axis(Axis(0), ndarray::Slice::from(..n))
+                .to_owned(),
             labels: d.labels[..n].to_vec(),
             classes: d.classes,
         },
@@ -247,7 +287,9 @@ pub fn train(a: TrainArgs) -> CmdResult {
             (splits.train, splits.test)
         }
         (None, Some(x), Some(l)) => (load_arrays(x, l, &net)?, None),
-        _ => return Err("give the training data: --data SOURCE, or --x X.npy --labels L.npy".into()),
+        _ => {
+            return Err("give the training data: --data SOURCE, or --x X.npy --labels L.npy".into())
+        }
     };
     let train = take(train, a.data.limit);
     warn_classes(&train, &net);
@@ -286,7 +328,10 @@ pub fn train(a: TrainArgs) -> CmdResult {
     let start = Instant::now();
     let history = fit(&mut net, &train, &opts, opt.as_mut())?;
     let steps: usize = history.epochs.iter().map(|e| e.steps).sum();
-    eprintln!("trained {steps} steps in {:.1}s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "trained {steps} steps in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
     if let Some(last) = history.epochs.last() {
         println!("loss: {:.6}", last.loss);
         println!("accuracy: {}", percent(last.accuracy));
@@ -321,13 +366,21 @@ pub fn eval(a: EvalArgs) -> CmdResult {
             d
         }
         (None, Some(x), Some(l)) => load_arrays(x, l, &net)?,
-        _ => return Err("give the evaluation data: --data SOURCE, or --x X.npy --labels L.npy".into()),
+        _ => {
+            return Err(
+                "give the evaluation data: --data SOURCE, or --x X.npy --labels L.npy".into(),
+            )
+        }
     };
     let data = take(data, a.data.limit);
     warn_classes(&data, &net);
     let start = Instant::now();
     let e = evaluate(&mut net, &data, EVAL_BATCH)?;
-    eprintln!("evaluated {} examples in {:.1}s", data.len(), start.elapsed().as_secs_f64());
+    eprintln!(
+        "evaluated {} examples in {:.1}s",
+        data.len(),
+        start.elapsed().as_secs_f64()
+    );
     println!("loss: {:.6}", e.loss);
     println!("accuracy: {}", percent(e.accuracy));
     Ok(ExitCode::SUCCESS)
@@ -335,7 +388,10 @@ pub fn eval(a: EvalArgs) -> CmdResult {
 
 fn is_image(p: &Path) -> bool {
     matches!(
-        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
         Some("png" | "jpg" | "jpeg")
     )
 }
@@ -353,7 +409,11 @@ pub fn predict(a: PredictArgs) -> CmdResult {
         folder::load_image(&a.input, input)?.insert_axis(Axis(0))
     } else {
         let arr = io::read_npy(&a.input)?.into_f32(&a.input, "--input")?;
-        let arr = if arr.ndim() == 3 { arr.insert_axis(Axis(0)) } else { arr };
+        let arr = if arr.ndim() == 3 {
+            arr.insert_axis(Axis(0))
+        } else {
+            arr
+        };
         let x = arr.into_dimensionality::<Ix4>().map_err(|_| {
             format!(
                 "{}: --input must have shape (N, H, W, C) or (H, W, C); the model takes {}",
@@ -372,7 +432,12 @@ pub fn predict(a: PredictArgs) -> CmdResult {
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             let per = input.iter().product::<usize>();
-            return Err(format!("{}: sample {} holds a non-finite value", a.input.display(), i / per).into());
+            return Err(format!(
+                "{}: sample {} holds a non-finite value",
+                a.input.display(),
+                i / per
+            )
+            .into());
         }
         x
     };
@@ -380,12 +445,22 @@ pub fn predict(a: PredictArgs) -> CmdResult {
     if let Some(out) = &a.output {
         let mut shape = vec![y.nrows()];
         shape.extend(net.output_shape());
-        io::write_npy(out, &shape, y.as_slice().unwrap_or(&y.iter().copied().collect::<Vec<_>>()))?;
+        io::write_npy(
+            out,
+            &shape,
+            y.as_slice()
+                .unwrap_or(&y.iter().copied().collect::<Vec<_>>()),
+        )?;
         eprintln!("wrote {} outputs to {}", y.nrows(), out.display());
         return Ok(ExitCode::SUCCESS);
     }
     // No output file: print the top classes of each sample.
-    let name = |i: usize| meta.classes.get(i).cloned().unwrap_or_else(|| format!("class {i}"));
+    let name = |i: usize| {
+        meta.classes
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("class {i}"))
+    };
     for (k, row) in y.outer_iter().enumerate() {
         let mut idx: Vec<usize> = (0..row.len()).collect();
         idx.sort_by(|&i, &j| row[j].total_cmp(&row[i]));

@@ -19,7 +19,10 @@ fn mnist() -> PathBuf {
 }
 
 fn cnnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnc")).args(args).output().expect("run cnnc")
+    Command::new(env!("CARGO_BIN_EXE_cnnc"))
+        .args(args)
+        .output()
+        .expect("run cnnc")
 }
 
 fn ok(args: &[&str]) -> String {
@@ -36,7 +39,12 @@ fn ok(args: &[&str]) -> String {
 /// Runs a command that must fail; returns its stderr.
 fn fails(args: &[&str]) -> String {
     let out = cnnc(args);
-    assert_eq!(out.status.code(), Some(1), "cnnc {args:?} should exit 1; stdout:\n{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "cnnc {args:?} should exit 1; stdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8(out.stderr).unwrap()
 }
 
@@ -102,7 +110,11 @@ fn one_sgd_step_reproduces_the_oracle_cross_entropy_gradients() {
             let p = Path::new(name);
             let w0 = before.read(name).unwrap().into_f32(p, name).unwrap();
             let w1 = after.read(name).unwrap().into_f32(p, name).unwrap();
-            let g = io.read(&format!("{name}.ce_grad")).unwrap().into_f32(p, name).unwrap();
+            let g = io
+                .read(&format!("{name}.ce_grad"))
+                .unwrap()
+                .into_f32(p, name)
+                .unwrap();
             assert_eq!(w0.shape(), g.shape());
             let scale = g.iter().fold(0f32, |a, v| a.max(v.abs()));
             assert!(scale > 0.0, "{case} {name}: zero gradient in the oracle");
@@ -110,7 +122,10 @@ fn one_sgd_step_reproduces_the_oracle_cross_entropy_gradients() {
             for ((a, b1), gv) in w0.iter().zip(w1.iter()).zip(g.iter()) {
                 worst = worst.max(((a - b1) / lr - gv).abs());
             }
-            assert!(worst <= 1e-4 * scale, "{case} {name}: worst error {worst} vs largest gradient {scale}");
+            assert!(
+                worst <= 1e-4 * scale,
+                "{case} {name}: worst error {worst} vs largest gradient {scale}"
+            );
             checked += 1;
         }
         assert!(checked >= 2, "{case}: no parameters checked");
@@ -125,21 +140,53 @@ fn short_mnist_run_trains_and_evaluates() {
     let model = root().join("examples/models/lenet5.cnn");
     let data = format!("mnist:{}", s(&mnist()));
     let out = ok(&[
-        "train", s(&model), "--data", &data, "--limit", "6000", "--epochs", "1", "--batch", "16",
-        "--lr", "0.002", "--save", s(&w), "--plot", s(&curve),
+        "train",
+        s(&model),
+        "--data",
+        &data,
+        "--limit",
+        "6000",
+        "--epochs",
+        "1",
+        "--batch",
+        "16",
+        "--lr",
+        "0.002",
+        "--save",
+        s(&w),
+        "--plot",
+        s(&curve),
     ]);
     assert!(out.contains("test accuracy: "), "{out}");
     assert!(std::fs::read_to_string(&curve).unwrap().contains("<svg"));
     let out = ok(&["eval", s(&model), "--weights", s(&w), "--data", &data]);
     let lines: Vec<&str> = out.lines().collect();
     let n = lines.len();
-    assert!(n >= 2 && lines[n - 2].starts_with("loss: ") && lines[n - 1].starts_with("accuracy: "), "{out}");
-    let acc: f32 = lines[n - 1]["accuracy: ".len()..].trim_end_matches('%').parse().unwrap();
-    assert!(acc >= 90.0, "test accuracy {acc}% after one epoch on 6000 images");
+    assert!(
+        n >= 2 && lines[n - 2].starts_with("loss: ") && lines[n - 1].starts_with("accuracy: "),
+        "{out}"
+    );
+    let acc: f32 = lines[n - 1]["accuracy: ".len()..]
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(
+        acc >= 90.0,
+        "test accuracy {acc}% after one epoch on 6000 images"
+    );
     let loss: f32 = lines[n - 2]["loss: ".len()..].parse().unwrap();
     assert!(loss > 0.0 && loss < 0.5, "{loss}");
     // The same weights evaluated on the first 500 test images only.
-    let out = ok(&["eval", s(&model), "--weights", s(&w), "--data", &data, "--limit", "500"]);
+    let out = ok(&[
+        "eval",
+        s(&model),
+        "--weights",
+        s(&w),
+        "--data",
+        &data,
+        "--limit",
+        "500",
+    ]);
     assert!(out.contains("accuracy: "));
 }
 
@@ -162,7 +209,12 @@ fn predict_writes_the_oracle_outputs() {
     assert_eq!(got.shape, vec![2, 10]);
     let got = got.into_f32(&yp, "y").unwrap();
     let io = golden("lenet5").join("io.npz");
-    let want = Npz::open(&io).unwrap().read("y").unwrap().into_f32(&io, "y").unwrap();
+    let want = Npz::open(&io)
+        .unwrap()
+        .read("y")
+        .unwrap()
+        .into_f32(&io, "y")
+        .unwrap();
     for (g, w) in got.iter().zip(want.iter()) {
         assert!((g - w).abs() < 1e-5, "{g} vs {w}");
     }
@@ -174,17 +226,44 @@ fn predict_on_an_image_prints_class_names() {
     let model = root().join("examples/models/shapes_small.cnn");
     let w = dir.path().join("w.npz");
     let out = ok(&[
-        "train", s(&model), "--data", "shapes:100", "--epochs", "1", "--save", s(&w), "--seed", "3",
+        "train",
+        s(&model),
+        "--data",
+        "shapes:100",
+        "--epochs",
+        "1",
+        "--save",
+        s(&w),
+        "--seed",
+        "3",
     ]);
     assert!(out.contains("test accuracy: "), "{out}");
     let png = dir.path().join("x.png");
-    let img = image::RgbImage::from_fn(40, 40, |x, y| image::Rgb([(x * 6) as u8, (y * 6) as u8, 128]));
+    let img = image::RgbImage::from_fn(40, 40, |x, y| {
+        image::Rgb([(x * 6) as u8, (y * 6) as u8, 128])
+    });
     img.save(&png).unwrap();
     let out = ok(&["predict", s(&model), "--weights", s(&w), "--input", s(&png)]);
     // Five classes, each printed with a probability.
-    assert_eq!(out.lines().filter(|l| l.trim_end().ends_with('%')).count(), 5, "{out}");
-    assert!(!out.contains("class 0"), "class names come from the weights file: {out}");
-    let out = ok(&["eval", s(&model), "--weights", s(&w), "--data", "shapes:100", "--seed", "3"]);
+    assert_eq!(
+        out.lines().filter(|l| l.trim_end().ends_with('%')).count(),
+        5,
+        "{out}"
+    );
+    assert!(
+        !out.contains("class 0"),
+        "class names come from the weights file: {out}"
+    );
+    let out = ok(&[
+        "eval",
+        s(&model),
+        "--weights",
+        s(&w),
+        "--data",
+        "shapes:100",
+        "--seed",
+        "3",
+    ]);
     assert!(out.contains("accuracy: "), "{out}");
 }
 
@@ -196,35 +275,94 @@ fn bad_input_gives_clear_errors() {
     let (xp, lp, _) = oracle_arrays("cls_small", dir.path());
     let (lx, ll, _) = oracle_arrays("lenet5", dir.path());
     // cls_small's 12x12x3 samples given to lenet5 (32x32x1).
-    let e = fails(&["eval", s(&lenet), "--weights", s(&lw), "--x", s(&xp), "--labels", s(&lp)]);
+    let e = fails(&[
+        "eval",
+        s(&lenet),
+        "--weights",
+        s(&lw),
+        "--x",
+        s(&xp),
+        "--labels",
+        s(&lp),
+    ]);
     assert!(e.contains("12x12x3") && e.contains("32x32x1"), "{e}");
     // Labels out of range.
     let bad = dir.path().join("bad_labels.npy");
     write_npy(&bad, &[2], &[3i64, 10]).unwrap();
-    let e = fails(&["eval", s(&lenet), "--weights", s(&lw), "--x", s(&lx), "--labels", s(&bad)]);
+    let e = fails(&[
+        "eval",
+        s(&lenet),
+        "--weights",
+        s(&lw),
+        "--x",
+        s(&lx),
+        "--labels",
+        s(&bad),
+    ]);
     assert!(e.contains("label 10") && e.contains("0..10"), "{e}");
     // NaN in the data.
     let nan = dir.path().join("nan.npy");
     let mut v = vec![0.5f32; 2 * 32 * 32];
     v[1500] = f32::NAN;
     write_npy(&nan, &[2, 32, 32, 1], &v).unwrap();
-    let e = fails(&["train", s(&lenet), "--x", s(&nan), "--labels", s(&ll), "--steps", "1"]);
+    let e = fails(&[
+        "train",
+        s(&lenet),
+        "--x",
+        s(&nan),
+        "--labels",
+        s(&ll),
+        "--steps",
+        "1",
+    ]);
     assert!(e.contains("non-finite") && e.contains("sample 1"), "{e}");
     // Missing files.
-    let e = fails(&["eval", s(&lenet), "--weights", "/nonexistent/w.npz", "--x", s(&lx), "--labels", s(&ll)]);
+    let e = fails(&[
+        "eval",
+        s(&lenet),
+        "--weights",
+        "/nonexistent/w.npz",
+        "--x",
+        s(&lx),
+        "--labels",
+        s(&ll),
+    ]);
     assert!(e.contains("/nonexistent/w.npz"), "{e}");
-    let e = fails(&["train", s(&lenet), "--data", "mnist:/nonexistent/dir", "--steps", "1"]);
-    assert!(e.contains("/nonexistent/dir") && e.contains("train-images-idx3-ubyte"), "{e}");
+    let e = fails(&[
+        "train",
+        s(&lenet),
+        "--data",
+        "mnist:/nonexistent/dir",
+        "--steps",
+        "1",
+    ]);
+    assert!(
+        e.contains("/nonexistent/dir") && e.contains("train-images-idx3-ubyte"),
+        "{e}"
+    );
     let e = fails(&["train", "/nonexistent/m.cnn", "--data", "shapes:10"]);
     assert!(e.contains("/nonexistent/m.cnn"), "{e}");
     let e = fails(&["train", s(&lenet), "--data", "imagenet:/x"]);
     assert!(e.contains("mnist:DIR"), "{e}");
     // Weights of another architecture.
-    let e = fails(&["eval", s(&lenet), "--weights", s(&golden("cls_small").join("weights.npz")), "--x", s(&lx), "--labels", s(&ll)]);
+    let e = fails(&[
+        "eval",
+        s(&lenet),
+        "--weights",
+        s(&golden("cls_small").join("weights.npz")),
+        "--x",
+        s(&lx),
+        "--labels",
+        s(&ll),
+    ]);
     assert!(e.contains("layer0.kernel"), "{e}");
     // A model file with a shape error: rendered diagnostics, exit 1.
     let broken = dir.path().join("broken.cnn");
-    std::fs::write(&broken, "input 4x4x1;\nconv 2 5x5;\nflatten;\ndense 3 softmax;\n").unwrap();
+    std::fs::write(
+        &broken,
+        "input 4x4x1;\nconv 2 5x5;\nflatten;\ndense 3 softmax;\n",
+    )
+    .unwrap();
     let e = fails(&["train", s(&broken), "--data", "shapes:10"]);
     assert!(e.contains("error[E") && e.contains("broken.cnn:2"), "{e}");
 }

@@ -33,7 +33,9 @@ pub fn read_idx(path: &Path) -> Result<Idx> {
     // Sniff the gzip magic rather than trusting the file name.
     let gz = {
         use std::io::BufRead;
-        r.fill_buf().map_err(|e| Error::io(path, e))?.starts_with(&[0x1f, 0x8b])
+        r.fill_buf()
+            .map_err(|e| Error::io(path, e))?
+            .starts_with(&[0x1f, 0x8b])
     };
     if gz {
         read_idx_from(flate2::read::GzDecoder::new(r), None, path)
@@ -49,7 +51,9 @@ pub fn read_idx_from(mut r: impl Read, len: Option<u64>, path: &Path) -> Result<
     let io = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             Error::format(path, "truncated: the file ends inside the header or data")
-        } else if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData {
+        } else if e.kind() == std::io::ErrorKind::InvalidInput
+            || e.kind() == std::io::ErrorKind::InvalidData
+        {
             Error::format(path, format!("corrupt compressed data: {e}"))
         } else {
             Error::io(path, e)
@@ -61,7 +65,10 @@ pub fn read_idx_from(mut r: impl Read, len: Option<u64>, path: &Path) -> Result<
         return Err(fmt("not an IDX file: bad magic number".into()));
     }
     if magic[2] != 0x08 {
-        return Err(fmt(format!("IDX type 0x{:02x} is not supported (only unsigned bytes, 0x08)", magic[2])));
+        return Err(fmt(format!(
+            "IDX type 0x{:02x} is not supported (only unsigned bytes, 0x08)",
+            magic[2]
+        )));
     }
     let ndims = magic[3] as usize;
     if ndims == 0 {
@@ -99,7 +106,9 @@ pub fn read_idx_from(mut r: impl Read, len: Option<u64>, path: &Path) -> Result<
     }
     let mut extra = [0u8; 1];
     if r.read(&mut extra).map_err(io)? != 0 {
-        return Err(fmt(format!("more data than dimensions {dims:?} account for")));
+        return Err(fmt(format!(
+            "more data than dimensions {dims:?} account for"
+        )));
     }
     Ok(Idx { dims, data })
 }
@@ -128,10 +137,19 @@ pub fn load_mnist(dir: &Path, train: bool) -> Result<Dataset> {
     let images = read_idx(&ipath)?;
     let labels = read_idx(&lpath)?;
     let [n, h, w] = images.dims[..] else {
-        return Err(Error::format(&ipath, format!("expected 3 dimensions (N, rows, cols), found {:?}", images.dims)));
+        return Err(Error::format(
+            &ipath,
+            format!(
+                "expected 3 dimensions (N, rows, cols), found {:?}",
+                images.dims
+            ),
+        ));
     };
     let [nl] = labels.dims[..] else {
-        return Err(Error::format(&lpath, format!("expected 1 dimension (N), found {:?}", labels.dims)));
+        return Err(Error::format(
+            &lpath,
+            format!("expected 1 dimension (N), found {:?}", labels.dims),
+        ));
     };
     if nl != n {
         return Err(Error::Labels(format!(
@@ -192,7 +210,10 @@ mod tests {
     fn hostile_headers_are_refused_without_allocating() {
         // 4 billion x 4 billion: overflows the cap, refused from the header alone.
         let b = idx_bytes(&[u32::MAX, u32::MAX, 28], &[]);
-        assert!(matches!(read_idx_from(&b[..], None, Path::new("t")), Err(Error::Format { .. })));
+        assert!(matches!(
+            read_idx_from(&b[..], None, Path::new("t")),
+            Err(Error::Format { .. })
+        ));
         // A claim of 1 GiB with no data behind it (compressed-stream case).
         let b = idx_bytes(&[1 << 30], &[7; 10]);
         let e = read_idx_from(&b[..], None, Path::new("t")).unwrap_err();

@@ -88,12 +88,20 @@ impl DataSource {
             }),
             DataSource::Shapes(n) => {
                 let (train, test) = shapes::try_shapes(*n, input, seed)?;
-                Ok(Splits { train, test: Some(test), skipped: Vec::new() })
+                Ok(Splits {
+                    train,
+                    test: Some(test),
+                    skipped: Vec::new(),
+                })
             }
             DataSource::Folder(dir) => {
                 let f = folder::load_folder(dir, input, FOLDER_VALIDATION_SPLIT, seed)?;
                 let test = (!f.validation.is_empty()).then_some(f.validation);
-                Ok(Splits { train: f.train, test, skipped: f.skipped })
+                Ok(Splits {
+                    train: f.train,
+                    test,
+                    skipped: f.skipped,
+                })
             }
         }
     }

@@ -122,7 +122,10 @@ impl NpyArray {
             _ => {
                 return Err(Error::format(
                     path,
-                    format!("{what}: expected float data ('<f4' or '<f8'), found {:?}", self.dtype),
+                    format!(
+                        "{what}: expected float data ('<f4' or '<f8'), found {:?}",
+                        self.dtype
+                    ),
                 ))
             }
         };
@@ -133,10 +136,16 @@ impl NpyArray {
     /// The array as class labels: integer data, any shape with one element per
     /// sample (`(N,)`, or `(N, 1)`), every value in `0..classes` when `classes` is given.
     pub fn into_labels(self, path: &Path, classes: Option<usize>) -> Result<Vec<usize>> {
-        if self.shape.is_empty() || self.shape.len() > 2 || (self.shape.len() == 2 && self.shape[1] != 1) {
+        if self.shape.is_empty()
+            || self.shape.len() > 2
+            || (self.shape.len() == 2 && self.shape[1] != 1)
+        {
             return Err(Error::format(
                 path,
-                format!("labels must have shape (N,) or (N, 1), found {:?}", self.shape),
+                format!(
+                    "labels must have shape (N,) or (N, 1), found {:?}",
+                    self.shape
+                ),
             ));
         }
         let check = |i: usize, v: i128| -> Result<usize> {
@@ -153,8 +162,16 @@ impl NpyArray {
             Ok(v as usize)
         };
         let out: Result<Vec<usize>> = match self.data {
-            NpyData::I64(v) => v.iter().enumerate().map(|(i, &x)| check(i, x as i128)).collect(),
-            NpyData::U64(v) => v.iter().enumerate().map(|(i, &x)| check(i, x as i128)).collect(),
+            NpyData::I64(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| check(i, x as i128))
+                .collect(),
+            NpyData::U64(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| check(i, x as i128))
+                .collect(),
             _ => Err(Error::format(
                 path,
                 format!("labels must be integers, found {:?}", self.dtype),
@@ -181,7 +198,9 @@ pub fn read_npy_from(mut r: impl Read, len: u64, path: &Path) -> Result<NpyArray
     }
     read_exact(&mut r, &mut pre, path)?;
     if &pre[..6] != MAGIC {
-        return Err(fmt("not a .npy file: bad magic (expected \\x93NUMPY)".into()));
+        return Err(fmt(
+            "not a .npy file: bad magic (expected \\x93NUMPY)".into()
+        ));
     }
     let (major, minor) = (pre[6], pre[7]);
     let (hlen, prefix) = match major {
@@ -207,12 +226,14 @@ pub fn read_npy_from(mut r: impl Read, len: u64, path: &Path) -> Result<NpyArray
         )));
     }
     if hlen as usize > MAX_HEADER {
-        return Err(fmt(format!("header of {hlen} bytes is too long (max {MAX_HEADER})")));
+        return Err(fmt(format!(
+            "header of {hlen} bytes is too long (max {MAX_HEADER})"
+        )));
     }
     let mut hbuf = vec![0u8; hlen as usize];
     read_exact(&mut r, &mut hbuf, path)?;
-    let text = std::str::from_utf8(&hbuf)
-        .map_err(|_| fmt("header is not text (UTF-8/ASCII)".into()))?;
+    let text =
+        std::str::from_utf8(&hbuf).map_err(|_| fmt("header is not text (UTF-8/ASCII)".into()))?;
     let header = parse_header(text).map_err(|m| fmt(format!("bad header: {m}")))?;
     let (dtype, big) = DType::parse(&header.descr)
         .ok_or_else(|| fmt(format!("unsupported dtype '{}'", header.descr)))?;
@@ -241,7 +262,11 @@ pub fn read_npy_from(mut r: impl Read, len: u64, path: &Path) -> Result<NpyArray
     } else {
         data
     };
-    Ok(NpyArray { dtype, shape: header.shape, data })
+    Ok(NpyArray {
+        dtype,
+        shape: header.shape,
+        data,
+    })
 }
 
 fn read_exact(r: &mut impl Read, buf: &mut [u8], path: &Path) -> Result<()> {
@@ -259,7 +284,11 @@ fn decode(dtype: DType, big: bool, raw: &[u8]) -> NpyData {
         ($t:ty, $n:expr) => {
             raw.chunks_exact($n).map(|c| {
                 let a: [u8; $n] = c.try_into().unwrap_or([0; $n]);
-                if big { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) }
+                if big {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                }
             })
         };
     }
@@ -303,7 +332,10 @@ struct Header {
 /// Parses the header dict: `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`
 /// (keys in any order, each exactly once, nothing else), followed by padding.
 fn parse_header(text: &str) -> std::result::Result<Header, String> {
-    let mut p = Lex { s: text.as_bytes(), i: 0 };
+    let mut p = Lex {
+        s: text.as_bytes(),
+        i: 0,
+    };
     p.expect(b'{')?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     loop {
@@ -411,8 +443,9 @@ impl Lex<'_> {
             let digits = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
             // Python 2 headers may write longs as `3L`.
             self.eat(b'L');
-            let d: usize =
-                digits.parse().map_err(|_| format!("dimension {digits} is too large"))?;
+            let d: usize = digits
+                .parse()
+                .map_err(|_| format!("dimension {digits} is too large"))?;
             dims.push(d);
             if dims.len() > MAX_DIMS {
                 return Err(format!("more than {MAX_DIMS} dimensions"));
@@ -475,11 +508,17 @@ pub fn npy_bytes<T: NpyElement>(shape: &[usize], data: &[T]) -> Result<Vec<u8>> 
         [d] => format!("({d},)"),
         _ => format!(
             "({})",
-            shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
-    let mut header =
-        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {dims}, }}", T::DESCR);
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {dims}, }}",
+        T::DESCR
+    );
     // Pad with spaces so that the data starts on a 64-byte boundary, ending in '\n'.
     let total = 10 + header.len() + 1;
     header.extend(std::iter::repeat_n(' ', (64 - total % 64) % 64));
@@ -522,7 +561,10 @@ mod tests {
     fn header_parser_accepts_numpy_forms() {
         let h = parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }  \n")
             .unwrap();
-        assert_eq!((h.descr.as_str(), h.fortran_order, h.shape), ("<f4", false, vec![2, 3]));
+        assert_eq!(
+            (h.descr.as_str(), h.fortran_order, h.shape),
+            ("<f4", false, vec![2, 3])
+        );
         let h = parse_header("{'shape': (), 'descr': '|u1', 'fortran_order': True}").unwrap();
         assert!(h.shape.is_empty() && h.fortran_order);
         let h = parse_header("{'descr':'<i8','fortran_order':False,'shape':(5,)}").unwrap();

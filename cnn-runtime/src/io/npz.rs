@@ -43,13 +43,19 @@ pub struct Npz {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 impl Npz {
@@ -63,12 +69,19 @@ impl Npz {
     /// Indexes an archive held in memory (`path` names it in errors).
     pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Npz> {
         let entries = index(&bytes).map_err(|m| Error::format(path, m))?;
-        Ok(Npz { path: path.to_path_buf(), bytes, entries })
+        Ok(Npz {
+            path: path.to_path_buf(),
+            bytes,
+            entries,
+        })
     }
 
     /// Array names, in archive order, without the `.npy` suffix.
     pub fn names(&self) -> Vec<&str> {
-        self.entries.iter().map(|e| e.name.strip_suffix(".npy").unwrap_or(&e.name)).collect()
+        self.entries
+            .iter()
+            .map(|e| e.name.strip_suffix(".npy").unwrap_or(&e.name))
+            .collect()
     }
 
     /// Whether the archive holds array `name` (with or without `.npy`).
@@ -78,7 +91,10 @@ impl Npz {
 
     fn find(&self, name: &str) -> Option<&Entry> {
         let with = format!("{name}.npy");
-        self.entries.iter().find(|e| e.name == with).or_else(|| self.entries.iter().find(|e| e.name == name))
+        self.entries
+            .iter()
+            .find(|e| e.name == with)
+            .or_else(|| self.entries.iter().find(|e| e.name == name))
     }
 
     /// The raw bytes of entry `name` (exact name), at most `max` of them; `None`
@@ -89,7 +105,10 @@ impl Npz {
         };
         let epath = self.path.join(&e.name);
         if e.size > max {
-            return Err(Error::format(&epath, format!("{} bytes is too large (max {max})", e.size)));
+            return Err(Error::format(
+                &epath,
+                format!("{} bytes is too large (max {max})", e.size),
+            ));
         }
         let start = e.data_start as usize;
         let data = &self.bytes[start..start + e.comp_size as usize];
@@ -99,22 +118,33 @@ impl Npz {
                 out.extend_from_slice(data);
                 Ok(())
             }
-            8 => flate2::read::DeflateDecoder::new(data).take(max + 1).read_to_end(&mut out).map(|_| ()),
-            m => return Err(Error::format(&epath, format!("unsupported compression method {m}"))),
+            8 => flate2::read::DeflateDecoder::new(data)
+                .take(max + 1)
+                .read_to_end(&mut out)
+                .map(|_| ()),
+            m => {
+                return Err(Error::format(
+                    &epath,
+                    format!("unsupported compression method {m}"),
+                ))
+            }
         };
         let mut crc = flate2::Crc::new();
         crc.update(&out);
         if res.is_err() || out.len() as u64 != e.size || crc.sum() != e.crc {
-            return Err(Error::format(&epath, "corrupt entry (size or CRC-32 mismatch)"));
+            return Err(Error::format(
+                &epath,
+                "corrupt entry (size or CRC-32 mismatch)",
+            ));
         }
         Ok(Some(out))
     }
 
     /// Reads array `name` (with or without `.npy`).
     pub fn read(&self, name: &str) -> Result<NpyArray> {
-        let e = self
-            .find(name)
-            .ok_or_else(|| Error::format(&self.path, format!("no array '{name}' in the archive")))?;
+        let e = self.find(name).ok_or_else(|| {
+            Error::format(&self.path, format!("no array '{name}' in the archive"))
+        })?;
         let epath = self.path.join(&e.name);
         let fmt = |m: String| Error::format(&epath, m);
         // Offsets were checked against the archive when it was indexed.
@@ -133,13 +163,18 @@ impl Npz {
                 read_npy_from(data, e.size, &epath)
             }
             8 => {
-                if e.size > e.comp_size.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024) {
+                if e.size
+                    > e.comp_size
+                        .saturating_mul(MAX_DEFLATE_RATIO)
+                        .saturating_add(1024)
+                {
                     return Err(fmt(format!(
                         "claims {} bytes from {} compressed: more than deflate can produce",
                         e.size, e.comp_size
                     )));
                 }
-                let mut r = flate2::CrcReader::new(flate2::read::DeflateDecoder::new(data).take(e.size));
+                let mut r =
+                    flate2::CrcReader::new(flate2::read::DeflateDecoder::new(data).take(e.size));
                 let arr = read_npy_from(&mut r, e.size, &epath)?;
                 // Anything left over in the stream beyond the declared size is an error too.
                 let mut extra = [0u8; 1];
@@ -152,7 +187,9 @@ impl Npz {
                 }
                 Ok(arr)
             }
-            m => Err(fmt(format!("unsupported compression method {m} (only stored and deflate)"))),
+            m => Err(fmt(format!(
+                "unsupported compression method {m} (only stored and deflate)"
+            ))),
         }
     }
 }
@@ -167,8 +204,14 @@ fn index(b: &[u8]) -> std::result::Result<Vec<Entry>, String> {
     let lowest = n.saturating_sub(22 + 0xFFFF);
     let eocd = (lowest..=n - 22)
         .rev()
-        .find(|&i| u32_at(b, i) == Some(EOCD_SIG) && i + 22 + u16_at(b, i + 20).unwrap_or(0) as usize == n)
-        .or_else(|| (lowest..=n - 22).rev().find(|&i| u32_at(b, i) == Some(EOCD_SIG)))
+        .find(|&i| {
+            u32_at(b, i) == Some(EOCD_SIG) && i + 22 + u16_at(b, i + 20).unwrap_or(0) as usize == n
+        })
+        .or_else(|| {
+            (lowest..=n - 22)
+                .rev()
+                .find(|&i| u32_at(b, i) == Some(EOCD_SIG))
+        })
         .ok_or("not a zip archive: no end-of-central-directory record")?;
     let bad = || "truncated or corrupt end-of-central-directory record".to_string();
     let disk = u16_at(b, eocd + 4).ok_or_else(bad)?;
@@ -185,7 +228,10 @@ fn index(b: &[u8]) -> std::result::Result<Vec<Entry>, String> {
             return Err("zip64 locator missing".into());
         }
         let rec = u64_at(b, loc + 8).ok_or("zip64 locator truncated")?;
-        let rec = usize::try_from(rec).ok().filter(|&r| r < n).ok_or("zip64 record out of the file")?;
+        let rec = usize::try_from(rec)
+            .ok()
+            .filter(|&r| r < n)
+            .ok_or("zip64 record out of the file")?;
         if u32_at(b, rec) != Some(EOCD64_SIG) {
             return Err("zip64 end record missing".into());
         }
@@ -193,12 +239,19 @@ fn index(b: &[u8]) -> std::result::Result<Vec<Entry>, String> {
         cd_size = u64_at(b, rec + 40).ok_or("zip64 record truncated")?;
         cd_off = u64_at(b, rec + 48).ok_or("zip64 record truncated")?;
     }
-    let cd_end = cd_off.checked_add(cd_size).filter(|&e| e <= n as u64).ok_or_else(|| {
-        format!("central directory ({cd_size} bytes at {cd_off}) lies outside the {n}-byte file")
-    })?;
+    let cd_end = cd_off
+        .checked_add(cd_size)
+        .filter(|&e| e <= n as u64)
+        .ok_or_else(|| {
+            format!(
+                "central directory ({cd_size} bytes at {cd_off}) lies outside the {n}-byte file"
+            )
+        })?;
     // Each entry takes at least 46 bytes: a count beyond that is a lie.
     if count > cd_size / 46 {
-        return Err(format!("claims {count} entries in a {cd_size}-byte central directory"));
+        return Err(format!(
+            "claims {count} entries in a {cd_size}-byte central directory"
+        ));
     }
     let mut entries = Vec::new();
     let mut p = cd_off as usize;
@@ -256,21 +309,34 @@ fn index(b: &[u8]) -> std::result::Result<Vec<Entry>, String> {
             q = body + len;
         }
         // The local header repeats the name and has its own extra field; the data follows.
-        let l = usize::try_from(local).ok().filter(|&l| l < n).ok_or_else(|| {
-            format!("entry '{name}': local header offset {local} is outside the file")
-        })?;
+        let l = usize::try_from(local)
+            .ok()
+            .filter(|&l| l < n)
+            .ok_or_else(|| {
+                format!("entry '{name}': local header offset {local} is outside the file")
+            })?;
         if u32_at(b, l) != Some(LOCAL_SIG) {
             return Err(format!("entry '{name}': bad local header signature"));
         }
         let lname = u16_at(b, l + 26).ok_or_else(trunc)? as u64;
         let lextra = u16_at(b, l + 28).ok_or_else(trunc)? as u64;
         let data_start = local + 30 + lname + lextra;
-        if data_start.checked_add(comp_size).is_none_or(|e| e > n as u64) {
+        if data_start
+            .checked_add(comp_size)
+            .is_none_or(|e| e > n as u64)
+        {
             return Err(format!(
                 "entry '{name}': {comp_size} bytes at offset {data_start} run past the end of the {n}-byte file"
             ));
         }
-        entries.push(Entry { name, method, crc, comp_size, size, data_start });
+        entries.push(Entry {
+            name,
+            method,
+            crc,
+            comp_size,
+            size,
+            data_start,
+        });
         p = next;
     }
     Ok(entries)
@@ -279,7 +345,8 @@ fn index(b: &[u8]) -> std::result::Result<Vec<Entry>, String> {
 /// Builds a zip archive with the given `(entry name, bytes)` pairs, stored
 /// uncompressed, timestamps 1980-01-01 00:00, no zip64.
 pub fn zip_stored(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
-    let too_big = || Error::Invalid("npz: archive over 4 GiB (zip64 writing is not supported)".into());
+    let too_big =
+        || Error::Invalid("npz: archive over 4 GiB (zip64 writing is not supported)".into());
     let mut out = Vec::new();
     let mut cdir = Vec::new();
     const DOS_DATE_1980_01_01: u16 = (1 << 5) | 1;
@@ -339,8 +406,10 @@ pub fn zip_stored(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
 /// Writes `.npz` file atomically from `(array name, .npy bytes)` pairs; each
 /// entry is named `<name>.npy`.
 pub fn write_npz(path: &Path, arrays: Vec<(String, Vec<u8>)>) -> Result<()> {
-    let entries: Vec<(String, Vec<u8>)> =
-        arrays.into_iter().map(|(n, b)| (format!("{n}.npy"), b)).collect();
+    let entries: Vec<(String, Vec<u8>)> = arrays
+        .into_iter()
+        .map(|(n, b)| (format!("{n}.npy"), b))
+        .collect();
     let bytes = zip_stored(&entries)?;
     super::write_atomic(path, &bytes)
 }

@@ -48,7 +48,11 @@ pub fn parse_safetensors(
                     f64::from_le_bytes(a) as f32
                 })
                 .collect(),
-            d => return Err(fmt(format!("tensor '{name}': dtype {d:?} is not supported (F32 or F64)"))),
+            d => {
+                return Err(fmt(format!(
+                    "tensor '{name}': dtype {d:?} is not supported (F32 or F64)"
+                )))
+            }
         };
         out.push((name, v.shape().to_vec(), data));
     }
@@ -60,14 +64,20 @@ pub fn safetensors_bytes(
     tensors: &[(String, Vec<usize>, &[f32])],
     metadata: &HashMap<String, String>,
 ) -> Result<Vec<u8>> {
-    let raw: Vec<Vec<u8>> =
-        tensors.iter().map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let raw: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
     let mut views = Vec::with_capacity(tensors.len());
     for ((name, shape, _), bytes) in tensors.iter().zip(&raw) {
         let v = TensorView::new(Dtype::F32, shape.clone(), bytes)
             .map_err(|e| Error::Invalid(format!("tensor '{name}': {e:?}")))?;
         views.push((name.clone(), v));
     }
-    let meta = if metadata.is_empty() { None } else { Some(metadata.clone()) };
+    let meta = if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata.clone())
+    };
     safetensors::serialize(views, &meta).map_err(|e| Error::Invalid(format!("safetensors: {e:?}")))
 }

@@ -37,7 +37,12 @@ enum Kind {
 }
 
 fn kind(path: &Path) -> Result<Kind> {
-    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
         Some("safetensors") => Ok(Kind::SafeTensors),
         Some("npz") => Ok(Kind::Npz),
         _ => Err(Error::Invalid(format!(
@@ -54,8 +59,10 @@ pub fn save_weights(model: &dyn Model, path: &Path, meta: &WeightsMeta) -> Resul
         .map_err(|e| Error::Invalid(format!("class names: {e}")))?;
     match kind(path)? {
         Kind::SafeTensors => {
-            let tensors: Vec<(String, Vec<usize>, &[f32])> =
-                params.iter().map(|p| (p.name.clone(), p.shape.clone(), p.data)).collect();
+            let tensors: Vec<(String, Vec<usize>, &[f32])> = params
+                .iter()
+                .map(|p| (p.name.clone(), p.shape.clone(), p.data))
+                .collect();
             let mut md = HashMap::new();
             if !meta.classes.is_empty() {
                 md.insert("classes".to_string(), classes_json);
@@ -69,8 +76,10 @@ pub fn save_weights(model: &dyn Model, path: &Path, meta: &WeightsMeta) -> Resul
                 arrays.push((p.name.clone(), npy_bytes(&p.shape, p.data)?));
             }
             // Arrays are `<name>.npy` members; the classes member is raw JSON.
-            let mut entries: Vec<(String, Vec<u8>)> =
-                arrays.into_iter().map(|(n, b)| (format!("{n}.npy"), b)).collect();
+            let mut entries: Vec<(String, Vec<u8>)> = arrays
+                .into_iter()
+                .map(|(n, b)| (format!("{n}.npy"), b))
+                .collect();
             if !meta.classes.is_empty() {
                 entries.push((NPZ_CLASSES.to_string(), classes_json.into_bytes()));
             }
@@ -164,6 +173,10 @@ pub fn load_weights(model: &mut dyn Model, path: &Path) -> Result<WeightsMeta> {
 }
 
 fn parse_classes(bytes: &[u8], path: &Path) -> Result<Vec<String>> {
-    serde_json::from_slice::<Vec<String>>(bytes)
-        .map_err(|e| Error::format(path, format!("class names are not a JSON list of strings: {e}")))
+    serde_json::from_slice::<Vec<String>>(bytes).map_err(|e| {
+        Error::format(
+            path,
+            format!("class names are not a JSON list of strings: {e}"),
+        )
+    })
 }
