@@ -435,7 +435,9 @@ impl Checker<'_> {
                 } else {
                     let looks_like_input = s.head.kind == TokenKind::Word
                         && did_you_mean(&s.head.text, &["input"]).is_some();
-                    if !looks_like_input {
+                    // An `input` further down is reported there ("must come first").
+                    let later_input = stmts.iter().any(|t| t.head.text == "input");
+                    if !looks_like_input && !later_input {
                         let help = match (s.head.kind, s.head.text.split('x').count()) {
                             (TokenKind::Dims, 3) => {
                                 format!("add `input` before the shape: `input {}`", s.head.text)
@@ -473,6 +475,26 @@ impl Checker<'_> {
         let mut kind: Option<(bool, String, Span)> = None;
         for (i, (s, r)) in stmts.iter().zip(&resolved).enumerate().skip(1) {
             let index = i - 1;
+            if s.head.text == "input" && first_input.is_none() {
+                first_input = Some(s.head.span);
+                let top = stmts[0].span;
+                self.push(
+                    diag(
+                        Code::MissingInput,
+                        "`input` must be the first statement",
+                        s.head.span,
+                        "input given after other statements",
+                    )
+                    .related(top, "the model starts here")
+                    .help(format!(
+                        "move `{}` to the top, before line {}",
+                        s.text(),
+                        self.line(top)
+                    )),
+                );
+                failed = true;
+                continue;
+            }
             if s.head.text == "input" {
                 let mut d = diag(
                     Code::MissingInput,
