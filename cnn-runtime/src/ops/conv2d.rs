@@ -29,6 +29,12 @@ pub struct Conv2dScratch {
     db_part: Vec<f32>,
     /// The kernel packed in column panels for the direct (indirect-GEMM) path.
     kpack: Vec<f32>,
+    /// The flipped, transposed kernel of the input-gradient convolution.
+    kflip: Vec<f32>,
+    /// A zero bias for it.
+    zeros: Vec<f32>,
+    /// Buffers of the input-gradient convolution (boxed: the type is recursive).
+    inner: Option<Box<Conv2dScratch>>,
 }
 
 fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
@@ -136,7 +142,17 @@ impl Im2col<'_> {
         let pb = self.pixel_base(m);
         let src = &self.xp[pb..];
         let toff = &self.toff[kk0..kk0 + len];
-        if stride == 1 {
+        let cin = self.s.in_c;
+        if stride == 1 && cin >= 8 {
+            // Channel runs are contiguous in the image: copy them whole.
+            let mut t = 0;
+            while t < len {
+                let seg = (cin - (kk0 + t) % cin).min(len - t);
+                let b = toff[t];
+                out[t..t + seg].copy_from_slice(&src[b..b + seg]);
+                t += seg;
+            }
+        } else if stride == 1 {
             for (o, &t) in out[..len].iter_mut().zip(toff) {
                 *o = src[t];
             }
@@ -512,6 +528,9 @@ pub fn conv2d_backward(
         dcol,
         dk_part,
         db_part,
+        kflip,
+        zeros,
+        inner,
         ..
     } = scratch;
 
@@ -573,6 +592,60 @@ pub fn conv2d_backward(
     // Input gradient: dcol = dz * K^T by blocks of rows, then col2im.
     let Some(dx) = dx else { return };
     assert_eq!(dx.len(), x.len(), "conv2d: dx has the wrong length");
+    #[cfg(target_arch = "x86_64")]
+    if s.sh == 1
+        && s.sw == 1
+        && gemm::has_avx512()
+        && (s.kh - 1) * s.dh >= s.pad_top
+        && (s.kw - 1) * s.dw >= s.pad_left
+    {
+        // Stride 1: dx is the convolution of dz with the flipped, transposed
+        // kernel, `dx[ih] = sum_a' dz[ih - P + a' dh] K[kh-1-a', .., c, o]` with
+        // `P = (kh-1) dh - pad_top`: the fast forward path, no col2im.
+        let t = Conv2dSpec {
+            in_h: s.out_h,
+            in_w: s.out_w,
+            in_c: s.out_c,
+            out_h: s.in_h,
+            out_w: s.in_w,
+            out_c: s.in_c,
+            kh: s.kh,
+            kw: s.kw,
+            sh: 1,
+            sw: 1,
+            dh: s.dh,
+            dw: s.dw,
+            pad_top: (s.kh - 1) * s.dh - s.pad_top,
+            pad_left: (s.kw - 1) * s.dw - s.pad_left,
+        };
+        grow(kflip, kernel.len());
+        let (ci, co) = (s.in_c, s.out_c);
+        for a in 0..s.kh {
+            for b in 0..s.kw {
+                let src = ((s.kh - 1 - a) * s.kw + (s.kw - 1 - b)) * ci * co;
+                let dst = (a * s.kw + b) * co * ci;
+                for o in 0..co {
+                    for c in 0..ci {
+                        kflip[dst + o * ci + c] = kernel[src + c * co + o];
+                    }
+                }
+            }
+        }
+        grow(zeros, ci);
+        zeros[..ci].fill(0.0);
+        let inner = inner.get_or_insert_with(Box::default);
+        direct_forward(
+            &t,
+            Activation::Linear,
+            batch,
+            dz,
+            &kflip[..kernel.len()],
+            &zeros[..ci],
+            dx,
+            inner,
+        );
+        return;
+    }
     dx.fill(0.0);
     if m == 0 || kk == 0 {
         return;
