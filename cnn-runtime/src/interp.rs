@@ -635,6 +635,12 @@ impl Model for Sequential {
         self.forward(x)
     }
 
+    /// The last layer's output from the latest forward pass (also the one inside
+    /// `train_batch`), so that `fit` scores accuracy without a second pass.
+    fn last_output(&self) -> Option<ArrayView2<'_, f32>> {
+        self.have_fwd.then(|| self.output_view())
+    }
+
     fn train_batch(
         &mut self,
         x: ArrayView4<'_, f32>,

@@ -313,3 +313,16 @@ fn history_plots_an_svg() {
     );
     assert!(cnn_runtime::History::default().svg().is_err());
 }
+
+#[test]
+fn sequential_keeps_the_predictions_its_step_trained_on() {
+    let data = blobs(12, 11);
+    let mut m = mlp(4, 5, 3, 2);
+    assert!(m.last_output().is_none(), "no output before any forward pass");
+    let before = m.forward(data.images.view()).unwrap().to_owned();
+    m.train_batch(data.images.view(), &data.labels, &mut Sgd::new(0.5)).unwrap();
+    // The step's own forward pass, before its update: what fit scores accuracy on.
+    assert_eq!(m.last_output().unwrap(), before.view());
+    let after = m.forward(data.images.view()).unwrap().to_owned();
+    assert_ne!(after, before, "the update changed the model");
+}
