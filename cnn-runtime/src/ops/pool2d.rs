@@ -62,11 +62,29 @@ pub fn pool2d_forward(
             } else {
                 &mut []
             };
-            forward_sample(s, &x[n * xs..(n + 1) * xs], yo, am);
+            forward_sample_dispatch(s, &x[n * xs..(n + 1) * xs], yo, am);
         }
     });
 }
 
+/// [`forward_sample`] compiled for AVX-512 when the CPU has it.
+fn forward_sample_dispatch(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+        unsafe fn wide(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
+            forward_sample(s, x, y, am)
+        }
+        if crate::gemm::has_avx512() {
+            // SAFETY: the features were detected at run time.
+            unsafe { wide(s, x, y, am) };
+            return;
+        }
+    }
+    forward_sample(s, x, y, am)
+}
+
+#[inline(always)]
 fn forward_sample(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
     let c = s.c;
     for oh in 0..s.out_h {
@@ -98,28 +116,46 @@ fn forward_sample(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
                         *d *= inv;
                     }
                 }
-                PoolKind::Max | PoolKind::Min => {
-                    let is_max = s.kind == PoolKind::Max;
-                    let ao = &mut am[o..o + c];
-                    let b = (h0 * s.in_w + w0) * c;
-                    yo.copy_from_slice(&x[b..b + c]);
-                    for (ci, a) in ao.iter_mut().enumerate() {
-                        *a = (b + ci) as u32;
-                    }
-                    for ih in h0..h1 {
-                        for iw in w0..w1 {
-                            let b = (ih * s.in_w + iw) * c;
-                            for ci in 0..c {
-                                let v = x[b + ci];
-                                let better = if is_max { v > yo[ci] } else { v < yo[ci] };
-                                if better {
-                                    yo[ci] = v;
-                                    ao[ci] = (b + ci) as u32;
-                                }
-                            }
-                        }
-                    }
-                }
+                PoolKind::Max => pick(s, x, yo, &mut am[o..o + c], h0, h1, w0, w1, |v, b| v > b),
+                PoolKind::Min => pick(s, x, yo, &mut am[o..o + c], h0, h1, w0, w1, |v, b| v < b),
+            }
+        }
+    }
+}
+
+/// Max or min over one window for all channels, with the chosen indices. Strict
+/// `better` keeps the first cell on ties. Branch-free selects so it vectorises.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pick(
+    s: &Pool2dSpec,
+    x: &[f32],
+    yo: &mut [f32],
+    ao: &mut [u32],
+    h0: usize,
+    h1: usize,
+    w0: usize,
+    w1: usize,
+    better: impl Fn(f32, f32) -> bool,
+) {
+    let c = s.c;
+    let b = (h0 * s.in_w + w0) * c;
+    yo.copy_from_slice(&x[b..b + c]);
+    for (ci, a) in ao.iter_mut().enumerate() {
+        *a = (b + ci) as u32;
+    }
+    for ih in h0..h1 {
+        for iw in w0..w1 {
+            let b = (ih * s.in_w + iw) * c;
+            for (ci, ((y, a), &v)) in yo
+                .iter_mut()
+                .zip(ao.iter_mut())
+                .zip(&x[b..b + c])
+                .enumerate()
+            {
+                let take = better(v, *y);
+                *y = if take { v } else { *y };
+                *a = if take { (b + ci) as u32 } else { *a };
             }
         }
     }
