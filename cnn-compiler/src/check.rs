@@ -1094,6 +1094,25 @@ impl Checker<'_> {
             );
             return;
         }
+        if ["same", "valid", "stride", "dilation"].contains(&word) {
+            self.push(
+                diag(
+                    Code::Syntax,
+                    format!("`{word}` is an option, not a layer"),
+                    t.span,
+                    "an option on its own",
+                )
+                .help(format!(
+                    "put it after the layer it belongs to, e.g. `conv 32 3x3 {word}{}`",
+                    if word == "stride" || word == "dilation" {
+                        " 2"
+                    } else {
+                        ""
+                    }
+                )),
+            );
+            return;
+        }
         let mut candidates: Vec<&str> = LAYERS.to_vec();
         candidates.extend(ACTIVATIONS);
         let lower = word.to_ascii_lowercase();

@@ -211,12 +211,16 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
     } else {
         Some("statements look like `conv 32 3x3 same relu;`, separated by `;`".to_string())
     };
-    mk(
-        format!("expected {expected_text}, found {found}"),
-        "unexpected here",
-        help,
-        span,
-    )
+    // A brace where none can be is better named for what it is than by the long
+    // list of what could have come instead.
+    let message = if (found == "`}`" && !positives.contains(&Rule::rbrace))
+        || (found == "`{`" && !positives.contains(&Rule::lbrace))
+    {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {expected_text}, found {found}")
+    };
+    mk(message, "unexpected here", help, span)
 }
 
 #[cfg(test)]
