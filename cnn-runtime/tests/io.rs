@@ -505,3 +505,126 @@ fn write_npz_of_plain_arrays_reads_back() {
         Err(Error::Io { .. })
     ));
 }
+
+fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut b = magic.to_be_bytes().to_vec();
+    for d in dims {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    b.extend_from_slice(data);
+    b
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(b).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn mnist_layout_loads_plain_or_gzipped() {
+    use cnn_runtime::data::idx::load_mnist;
+    let dir = tempfile::tempdir().unwrap();
+    let pixels: Vec<u8> = (0..3 * 28 * 28).map(|i| (i % 256) as u8).collect();
+    let images = idx_bytes(0x803, &[3, 28, 28], &pixels);
+    let labels = idx_bytes(0x801, &[3], &[7, 0, 9]);
+    // Training files gzipped, test files plain.
+    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gzip(&images)).unwrap();
+    std::fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), gzip(&labels)).unwrap();
+    std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), &images).unwrap();
+    std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), &labels).unwrap();
+    for train in [true, false] {
+        let d = load_mnist(dir.path(), train).unwrap();
+        assert_eq!(d.images.shape(), &[3, 28, 28, 1]);
+        assert_eq!(d.labels, vec![7, 0, 9]);
+        assert_eq!(d.images[[0, 0, 1, 0]], 1.0 / 255.0);
+        assert_eq!(d.images[[0, 9, 3, 0]], 255.0 / 255.0); // flat index 255
+        assert_eq!(d.classes.len(), 10);
+    }
+    // A gzipped file that stops early, and one whose header claims far more.
+    let cut = gzip(&images[..images.len() - 5]);
+    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), cut).unwrap();
+    let e = load_mnist(dir.path(), true).unwrap_err();
+    assert!(e.to_string().contains("truncated"), "{e}");
+    let liar = gzip(&idx_bytes(0x803, &[1 << 28, 28, 28], &pixels));
+    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), liar).unwrap();
+    assert!(matches!(
+        load_mnist(dir.path(), true),
+        Err(Error::Format { .. })
+    ));
+    // Corrupt gzip stream.
+    let mut bad = gzip(&images);
+    let n = bad.len();
+    bad[n / 2] ^= 0xff;
+    bad[n / 2 + 1] ^= 0xff;
+    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), bad).unwrap();
+    assert!(load_mnist(dir.path(), true).is_err());
+    // Counts that disagree, and a label that is not a digit.
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte"),
+        idx_bytes(0x801, &[2], &[1, 2]),
+    )
+    .unwrap();
+    let e = load_mnist(dir.path(), false).unwrap_err();
+    assert!(
+        e.to_string().contains("3 images") && e.to_string().contains("2 labels"),
+        "{e}"
+    );
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte"),
+        idx_bytes(0x801, &[3], &[1, 12, 2]),
+    )
+    .unwrap();
+    assert!(matches!(
+        load_mnist(dir.path(), false),
+        Err(Error::Labels(_))
+    ));
+    let e = load_mnist(&dir.path().join("nope"), false).unwrap_err();
+    assert!(e.to_string().contains("t10k-images-idx3-ubyte"), "{e}");
+}
+
+#[test]
+fn the_real_mnist_test_set_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist");
+    let d = cnn_runtime::data::idx::load_mnist(&dir, false).unwrap();
+    assert_eq!(d.images.shape(), &[10000, 28, 28, 1]);
+    let mut counts = [0usize; 10];
+    d.labels.iter().for_each(|&l| counts[l] += 1);
+    // Label counts published with the data set.
+    assert_eq!(
+        counts,
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
+    let (lo, hi) = d
+        .images
+        .iter()
+        .fold((1f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    assert_eq!((lo, hi), (0.0, 1.0));
+}
+
+#[test]
+fn data_sources_parse() {
+    use cnn_runtime::data::{DataSource, DEFAULT_SHAPES};
+    assert_eq!(
+        "mnist:/a/b".parse::<DataSource>().unwrap(),
+        DataSource::Mnist("/a/b".into())
+    );
+    assert_eq!(
+        "folder:pics".parse::<DataSource>().unwrap(),
+        DataSource::Folder("pics".into())
+    );
+    assert_eq!(
+        "shapes".parse::<DataSource>().unwrap(),
+        DataSource::Shapes(DEFAULT_SHAPES)
+    );
+    assert_eq!(
+        "shapes:64".parse::<DataSource>().unwrap(),
+        DataSource::Shapes(64)
+    );
+    for bad in [
+        "mnist", "mnist:", "shapes:0", "shapes:x", "cifar:/d", "", "folder",
+    ] {
+        let e = bad.parse::<DataSource>().unwrap_err();
+        assert!(e.to_string().contains("--data"), "{bad}: {e}");
+    }
+}
