@@ -58,8 +58,11 @@ pub enum TokenKind {
 /// A token with its text and span.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
+    /// The token's class.
     pub kind: TokenKind,
+    /// The token as written.
     pub text: String,
+    /// Byte range in the source.
     pub span: Span,
 }
 

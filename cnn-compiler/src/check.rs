@@ -1,4 +1,4 @@
-//! The checker: [`ast::File`] -> [`ir::Model`]s and diagnostics.
+//! The checker: [`crate::ast::File`] -> [`crate::ir::Model`]s and diagnostics.
 //!
 //! Two stages per model. First every statement is resolved on its own (layer name,
 //! positional arguments, options, defaults): syntax-level problems are reported

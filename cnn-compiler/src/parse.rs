@@ -1,4 +1,4 @@
-//! Source text -> [`ast::File`], with pest, keeping a byte span on every node.
+//! Source text -> [`crate::ast::File`], with pest, keeping a byte span on every node.
 //!
 //! Parse errors are translated from pest's rule names into the user's words
 //! ("expected `}` to close model LeNet5, found end of file").

@@ -96,9 +96,13 @@ pub fn line_col(source: &str, pos: usize) -> (usize, usize) {
 /// A span as line/column (1-based; columns count chars) plus byte offsets.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JsonRelated {
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, in chars.
     pub column: usize,
+    /// Byte offsets.
     pub span: Span,
+    /// What this place has to do with the diagnostic.
     pub label: String,
 }
 
@@ -111,17 +115,27 @@ pub struct JsonDiagnostic {
     pub code: &'static str,
     /// `window too big`
     pub name: &'static str,
+    /// One line, rustc style.
     pub message: String,
+    /// The file name as given to [`to_json`].
     pub file: String,
+    /// 1-based line of the span's start.
     pub line: usize,
+    /// 1-based column (chars) of the span's start.
     pub column: usize,
+    /// 1-based line of the span's end.
     pub end_line: usize,
+    /// 1-based column (chars) of the span's end.
     pub end_column: usize,
     /// byte offsets
     pub span: Span,
+    /// Text under the caret.
     pub label: String,
+    /// Secondary places (e.g. where the shape came from).
     pub related: Vec<JsonRelated>,
+    /// `note:` lines (e.g. the shape trail).
     pub notes: Vec<String>,
+    /// The `help:` line.
     pub help: Option<String>,
 }
 

@@ -128,11 +128,15 @@ pub fn summary_text(m: &Model) -> String {
 /// One layer of [`SummaryJson`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LayerJson {
+    /// Statement index after `input` (as in `layer{i}.kernel`).
     pub index: usize,
     /// The statement's keyword (`conv`, `maxpool`, `dense`, `relu`, ...).
     pub op: &'static str,
+    /// Output shape without the batch axis.
     pub output: Vec<usize>,
+    /// Parameter count.
     pub params: u64,
+    /// FLOPs per sample.
     pub flops: u64,
 }
 
@@ -141,9 +145,13 @@ pub struct LayerJson {
 /// "output": [..], "params": n, "flops": n}, ...], "total_params": n}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SummaryJson {
+    /// The model's name.
     pub model: String,
+    /// `[H, W, C]`
     pub input: Vec<usize>,
+    /// One entry per statement after `input`.
     pub layers: Vec<LayerJson>,
+    /// Sum of the layers' parameter counts.
     pub total_params: u64,
 }
 
