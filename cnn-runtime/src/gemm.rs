@@ -57,6 +57,11 @@ pub trait Source: Sync {
     /// `dst[p * w + j] = self[p0 + p, j0 + j]` for `j < nc`, `p < kc`, and 0 for
     /// `nc <= j < w`. Used for B.
     fn pack_cols(&self, p0: usize, kc: usize, j0: usize, nc: usize, w: usize, dst: &mut [f32]);
+    /// The matrix as `(data, row_stride)` when it is row-major with unit column
+    /// stride, so a small-`m` product can stream it without packing.
+    fn as_row_major(&self) -> Option<(&[f32], usize)> {
+        None
+    }
 }
 
 /// A dense matrix in a slice, element `(i, j)` at `data[i * rs + j * cs]`.
@@ -90,6 +95,10 @@ impl<'a> Strided<'a> {
 }
 
 impl Source for Strided<'_> {
+    fn as_row_major(&self) -> Option<(&[f32], usize)> {
+        (self.cs == 1).then_some((self.data, self.rs))
+    }
+
     fn pack_rows(&self, r0: usize, nr: usize, c0: usize, kc: usize, w: usize, dst: &mut [f32]) {
         let dst = &mut dst[..kc * w];
         if nr < w {
@@ -188,6 +197,16 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
         }
         return;
     }
+    let use512 = has_avx512();
+    if use512 && m <= 2 * MR {
+        if let Some((bd, ldb)) = b.as_row_major() {
+            // Few rows: stream B unpacked (packing it would cost more than the
+            // product, e.g. a dense layer's weights at batch 8).
+            assert!(bd.len() >= (k - 1) * ldb + n, "gemm: B too small");
+            small_m_direct_b(m, n, k, a, a_row0, bd, ldb, c, ldc, accumulate);
+            return;
+        }
+    }
     PACK.with(|cell| {
         let mut bufs = cell.borrow_mut();
         // Sized for the largest block at once: which thread runs which part
@@ -196,7 +215,6 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
         grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
         grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
         let (apack, bpack) = &mut *bufs;
-        let use512 = has_avx512();
         for jc in (0..n).step_by(NC) {
             let ncb = (n - jc).min(NC);
             for pc in (0..k).step_by(KC) {
@@ -223,7 +241,9 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
                             if use512 {
                                 // SAFETY: AVX-512F is present (checked at run time);
                                 // the slices cover every element the kernel touches.
-                                unsafe { kernel_avx512(kc, ap, bp, ctile, ldc, mr, nr, acc) }
+                                unsafe {
+                                    kernel_avx512(kc, ap, bp.as_ptr(), NR, ctile, ldc, mr, nr, acc)
+                                }
                             } else {
                                 kernel_generic(kc, ap, bp, ctile, ldc, mr, nr, acc)
                             }
@@ -233,6 +253,79 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
             }
         }
     });
+}
+
+/// `C (+)= A B` for at most `2 * MR` rows, B read in place (row-major).
+#[allow(clippy::too_many_arguments)]
+fn small_m_direct_b<A: Source + ?Sized>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &A,
+    a_row0: usize,
+    bd: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    PACK.with(|cell| {
+        let mut bufs = cell.borrow_mut();
+        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
+        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
+        let apack = &mut bufs.0;
+        for pc in (0..k).step_by(KC) {
+            let kc = (k - pc).min(KC);
+            let acc = accumulate || pc > 0;
+            for (ip, i0) in (0..m).step_by(MR).enumerate() {
+                let mr = (m - i0).min(MR);
+                a.pack_rows(a_row0 + i0, mr, pc, kc, MR, &mut apack[ip * MR * kc..]);
+            }
+            for j0 in (0..n).step_by(NR) {
+                let nr = (n - j0).min(NR);
+                for (ip, i0) in (0..m).step_by(MR).enumerate() {
+                    let mr = (m - i0).min(MR);
+                    let ap = &apack[ip * MR * kc..(ip + 1) * MR * kc];
+                    let off = i0 * ldc + j0;
+                    let ctile = &mut c[off..off + (mr - 1) * ldc + nr];
+                    // SAFETY: AVX-512F detected by the caller; rows pc..pc+kc and
+                    // columns j0..j0+nr of B are inside `bd` (checked by the
+                    // caller's assert), loads beyond nr are masked off.
+                    unsafe {
+                        kernel_avx512(
+                            kc,
+                            ap,
+                            bd.as_ptr().add(pc * ldb + j0),
+                            ldb,
+                            ctile,
+                            ldc,
+                            mr,
+                            nr,
+                            acc,
+                        )
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// B restricted to its columns `j0..`.
+struct ColShift<'a, B: ?Sized> {
+    inner: &'a B,
+    j0: usize,
+}
+
+impl<B: Source + ?Sized> Source for ColShift<'_, B> {
+    fn pack_rows(&self, r0: usize, nr: usize, c0: usize, kc: usize, w: usize, dst: &mut [f32]) {
+        self.inner.pack_rows(r0, nr, c0 + self.j0, kc, w, dst)
+    }
+    fn pack_cols(&self, p0: usize, kc: usize, j0: usize, nc: usize, w: usize, dst: &mut [f32]) {
+        self.inner.pack_cols(p0, kc, j0 + self.j0, nc, w, dst)
+    }
+    fn as_row_major(&self) -> Option<(&[f32], usize)> {
+        self.inner.as_row_major().map(|(d, rs)| (&d[self.j0..], rs))
+    }
 }
 
 /// [`gemm`] with the rows of C split across the thread pool (when the work is
@@ -250,6 +343,38 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
     accumulate: bool,
 ) {
     let flops = 2 * m * n * k;
+    let col_panels = n.div_ceil(NR);
+    if m.div_ceil(MR) < 2 * parallel::num_threads() && col_panels >= 2 {
+        // Few rows: split the columns instead.
+        let parts = parallel::parts_for(flops, col_panels);
+        if parts > 1 {
+            assert!(c.len() >= (m - 1) * ldc + n, "gemm_par: C too small");
+            let cp = SendPtr(c.as_mut_ptr());
+            parallel::run(parts, &|t| {
+                let pr = parallel::split(col_panels, parts, t);
+                let (j0, j1) = (pr.start * NR, (pr.end * NR).min(n));
+                if j0 >= j1 {
+                    return;
+                }
+                // SAFETY: columns j0..j1 of every row belong to this part only;
+                // the slice spans rows 0..m from column j0 but the part writes
+                // nothing outside its columns.
+                let cs = unsafe { cp.slice(j0, (m - 1) * ldc + (j1 - j0)) };
+                gemm(
+                    m,
+                    j1 - j0,
+                    k,
+                    a,
+                    a_row0,
+                    &ColShift { inner: b, j0 },
+                    cs,
+                    ldc,
+                    accumulate,
+                );
+            });
+            return;
+        }
+    }
     let parts = parallel::parts_for(flops, m.div_ceil(MR));
     if parts <= 1 || m == 0 || n == 0 {
         gemm(m, n, k, a, a_row0, b, c, ldc, accumulate);
@@ -340,7 +465,8 @@ fn kernel_generic(
 unsafe fn kernel_avx512(
     kc: usize,
     a: &[f32],
-    b: &[f32],
+    bp: *const f32,
+    ldb: usize,
     c: &mut [f32],
     ldc: usize,
     mr: usize,
@@ -348,14 +474,26 @@ unsafe fn kernel_avx512(
     acc: bool,
 ) {
     use std::arch::x86_64::*;
-    debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+    debug_assert!(a.len() >= kc * MR);
     let mut c0 = [_mm512_setzero_ps(); MR];
     let mut c1 = [_mm512_setzero_ps(); MR];
     let ap = a.as_ptr();
-    let bp = b.as_ptr();
+    // Masked loads: B may be an unpacked matrix whose last panel is narrower.
+    let l0: __mmask16 = if nr >= 16 {
+        0xffff
+    } else {
+        ((1u32 << nr) - 1) as u16
+    };
+    let l1: __mmask16 = if nr >= 32 {
+        0xffff
+    } else if nr > 16 {
+        ((1u32 << (nr - 16)) - 1) as u16
+    } else {
+        0
+    };
     for p in 0..kc {
-        let b0 = _mm512_loadu_ps(bp.add(p * NR));
-        let b1 = _mm512_loadu_ps(bp.add(p * NR + 16));
+        let b0 = _mm512_maskz_loadu_ps(l0, bp.add(p * ldb));
+        let b1 = _mm512_maskz_loadu_ps(l1, bp.add(p * ldb + 16));
         let arow = ap.add(p * MR);
         for i in 0..MR {
             let av = _mm512_set1_ps(*arow.add(i));
@@ -393,14 +531,24 @@ unsafe fn kernel_avx512(
 unsafe fn kernel_avx512(
     kc: usize,
     a: &[f32],
-    b: &[f32],
+    bp: *const f32,
+    _ldb: usize,
     c: &mut [f32],
     ldc: usize,
     mr: usize,
     nr: usize,
     acc: bool,
 ) {
-    kernel_generic(kc, a, b, c, ldc, mr, nr, acc)
+    kernel_generic(
+        kc,
+        a,
+        std::slice::from_raw_parts(bp, kc * NR),
+        c,
+        ldc,
+        mr,
+        nr,
+        acc,
+    )
 }
 
 #[cfg(test)]
@@ -494,7 +642,7 @@ mod tests {
         let mut c2 = vec![0.0; MR * NR];
         kernel_generic(k, &ap, &bp, &mut c1, NR, MR, NR, false);
         if has_avx512() {
-            unsafe { kernel_avx512(k, &ap, &bp, &mut c2, NR, MR, NR, false) };
+            unsafe { kernel_avx512(k, &ap, bp.as_ptr(), NR, &mut c2, NR, MR, NR, false) };
             for (x, y) in c1.iter().zip(&c2) {
                 assert!((x - y).abs() < 1e-4);
             }
