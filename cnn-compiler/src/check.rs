@@ -402,7 +402,9 @@ impl Checker<'_> {
                 let span = if m.name.is_some() {
                     m.header_span
                 } else {
-                    Span::new(m.span.start, m.span.start)
+                    // A bare body without statements: the file is empty (or all
+                    // comments); point at its start.
+                    Span::new(0, 0)
                 };
                 self.push(
                     diag(
