@@ -463,12 +463,13 @@ impl History {
             let root = SVGBackend::with_string(&mut out, (960, 400)).into_drawing_area();
             root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
             let (left, right) = root.split_horizontally(480);
-            let n = self.epochs.len() as f32;
-            let x_max = n.max(2.0);
-            let pick = |f: &dyn Fn(&EpochStats) -> Option<f32>| -> Vec<(f32, f32)> {
+            let n = self.epochs.len() as i32;
+            // Whole epochs on the x axis; at least 1..2 so that one epoch still has a range.
+            let x_max = n.max(2);
+            let pick = |f: &dyn Fn(&EpochStats) -> Option<f32>| -> Vec<(i32, f32)> {
                 self.epochs
                     .iter()
-                    .filter_map(|e| f(e).map(|v| (e.epoch as f32, v)))
+                    .filter_map(|e| f(e).map(|v| (e.epoch as i32, v)))
                     .collect()
             };
             let train_loss = pick(&|e| Some(e.loss));
@@ -503,10 +504,11 @@ impl History {
                     .margin(12)
                     .x_label_area_size(35)
                     .y_label_area_size(50)
-                    .build_cartesian_2d(1.0f32..x_max, y_range)
+                    .build_cartesian_2d(1..x_max, y_range)
                     .map_err(|e| err(e.to_string()))?;
                 chart
                     .configure_mesh()
+                    .x_labels((x_max as usize).min(12))
                     .x_desc("epoch")
                     .y_desc(y_label)
                     .draw()
