@@ -535,11 +535,19 @@ pub fn conv2d_backward(
     } = scratch;
 
     // Parameter gradients: split the pixel (reduction) axis by whole samples.
+    // Orientation: dK = col^T dz (rows kk) or dK^T = dz^T col (rows o), whichever
+    // fills the 14x32 microkernel tile better (few output channels: the latter).
+    let fill = |rows: usize, cols: usize| {
+        (rows * cols) as f64
+            / ((rows.div_ceil(MR) * MR) * (cols.div_ceil(gemm::NR) * gemm::NR)) as f64
+    };
+    let flip = fill(n, kk) > fill(kk, n) + 0.05;
     let parts = parallel::parts_for(flops, batch);
-    grow(dk_part, parts.saturating_sub(1) * kk * n);
+    let own = usize::from(flip);
+    grow(dk_part, (parts - 1 + own) * kk * n);
     grow(db_part, parts.saturating_sub(1) * n);
     {
-        let colt = prepare(s, batch, x, xpad, toff, true);
+        let col = prepare(s, batch, x, xpad, toff, !flip);
         let dkp = SendPtr(dkernel.as_mut_ptr());
         let dbp = SendPtr(dbias.as_mut_ptr());
         let partp = SendPtr(dk_part.as_mut_ptr());
@@ -547,28 +555,45 @@ pub fn conv2d_backward(
         parallel::run(parts, &|t| {
             let sr = parallel::split(batch, parts, t);
             let (p0, p1) = (sr.start * ohw, sr.end * ohw);
-            // SAFETY: part 0 owns dkernel/dbias, part t owns region t-1 of the partials.
+            // SAFETY: part 0 owns dkernel/dbias (unless flipped: then every part
+            // t owns region t of the partials), part t owns region t-1 (or t).
             let (dk, db) = unsafe {
-                if t == 0 {
-                    (dkp.slice(0, kk * n), dbp.slice(0, n))
+                let db = if t == 0 {
+                    dbp.slice(0, n)
                 } else {
-                    (
-                        partp.slice((t - 1) * kk * n, kk * n),
-                        dbpartp.slice((t - 1) * n, n),
-                    )
+                    dbpartp.slice((t - 1) * n, n)
+                };
+                if t == 0 && !flip {
+                    (dkp.slice(0, kk * n), db)
+                } else {
+                    (partp.slice((t + own - 1) * kk * n, kk * n), db)
                 }
             };
-            // dK[kk, o] = sum_p col[p, kk] dz[p, o] over this part's pixels.
-            let dz_part = Strided {
-                data: &dz[p0 * n..],
-                rs: n,
-                cs: 1,
-            };
-            let a = Im2colRange {
-                inner: &colt,
-                c_off: p0,
-            };
-            gemm::gemm(kk, n, p1 - p0, &a, 0, &dz_part, dk, n, false);
+            if flip {
+                // dK^T[o, kk] = sum_p dz[p, o] col[p, kk] over this part's pixels.
+                let dzt = Strided {
+                    data: &dz[p0 * n..],
+                    rs: 1,
+                    cs: n,
+                };
+                let b = Shifted {
+                    inner: &col,
+                    off: p0,
+                };
+                gemm::gemm(n, kk, p1 - p0, &dzt, 0, &b, dk, kk, false);
+            } else {
+                // dK[kk, o] = sum_p col[p, kk] dz[p, o] over this part's pixels.
+                let dzp = Strided {
+                    data: &dz[p0 * n..],
+                    rs: n,
+                    cs: 1,
+                };
+                let a = Shifted {
+                    inner: &col,
+                    off: p0,
+                };
+                gemm::gemm(kk, n, p1 - p0, &a, 0, &dzp, dk, n, false);
+            }
             db.fill(0.0);
             for row in dz[p0 * n..p1 * n].chunks_exact(n) {
                 for (d, v) in db.iter_mut().zip(row) {
@@ -576,13 +601,27 @@ pub fn conv2d_backward(
                 }
             }
         });
-        for t in 1..parts {
-            for (d, v) in dkernel
-                .iter_mut()
-                .zip(&dk_part[(t - 1) * kk * n..t * kk * n])
-            {
-                *d += v;
+        if flip {
+            dkernel.fill(0.0);
+            for t in 0..parts {
+                let part = &dk_part[t * kk * n..(t + 1) * kk * n];
+                for (i, drow) in dkernel.chunks_exact_mut(n).enumerate() {
+                    for (o, d) in drow.iter_mut().enumerate() {
+                        *d += part[o * kk + i];
+                    }
+                }
             }
+        } else {
+            for t in 1..parts {
+                for (d, v) in dkernel
+                    .iter_mut()
+                    .zip(&dk_part[(t - 1) * kk * n..t * kk * n])
+                {
+                    *d += v;
+                }
+            }
+        }
+        for t in 1..parts {
             for (d, v) in dbias.iter_mut().zip(&db_part[(t - 1) * n..t * n]) {
                 *d += v;
             }
@@ -710,18 +749,27 @@ fn col2im_add(s: &Conv2dSpec, r0: usize, rows: usize, dcol: &[f32], dx: &mut [f3
     }
 }
 
-/// The transposed im2col matrix with its column (pixel) index shifted by `c_off`,
-/// so a part can treat its pixel range as columns `0..`.
-struct Im2colRange<'a, 'b> {
+/// An im2col matrix with its pixel index shifted by `off` (the pixel index is
+/// the column index of the transposed matrix, the row index of the plain one),
+/// so a part can treat its pixel range as `0..`.
+struct Shifted<'a, 'b> {
     inner: &'a Im2col<'b>,
-    c_off: usize,
+    off: usize,
 }
 
-impl Source for Im2colRange<'_, '_> {
+impl Source for Shifted<'_, '_> {
     fn pack_rows(&self, r0: usize, nr: usize, c0: usize, kc: usize, w: usize, dst: &mut [f32]) {
-        self.inner.pack_rows(r0, nr, c0 + self.c_off, kc, w, dst)
+        if self.inner.transposed {
+            self.inner.pack_rows(r0, nr, c0 + self.off, kc, w, dst)
+        } else {
+            self.inner.pack_rows(r0 + self.off, nr, c0, kc, w, dst)
+        }
     }
     fn pack_cols(&self, p0: usize, kc: usize, j0: usize, nc: usize, w: usize, dst: &mut [f32]) {
-        self.inner.pack_cols(p0, kc, j0 + self.c_off, nc, w, dst)
+        if self.inner.transposed {
+            self.inner.pack_cols(p0, kc, j0 + self.off, nc, w, dst)
+        } else {
+            self.inner.pack_cols(p0 + self.off, kc, j0, nc, w, dst)
+        }
     }
 }
