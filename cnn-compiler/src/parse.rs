@@ -261,6 +261,29 @@ mod tests {
         assert_eq!(s[1].args[1].kind, TokenKind::Bad);
     }
 
+    /// The checker's word lists and the grammar's vocabulary rules agree.
+    #[test]
+    fn vocabulary_matches_the_grammar() {
+        use crate::check::{ACTIVATIONS, LAYERS, PLANNED};
+        let whole = |rule: Rule, w: &str| {
+            CnnParser::parse(rule, w).is_ok_and(|mut p| p.next().unwrap().as_str() == w)
+        };
+        let lists: [(Rule, &[&str]); 5] = [
+            (Rule::layer_keyword, &LAYERS),
+            (Rule::activation, &ACTIVATIONS),
+            (Rule::padding, &["same", "valid"]),
+            (Rule::option_keyword, &["stride", "dilation"]),
+            (Rule::planned, &PLANNED),
+        ];
+        let all: Vec<&str> = lists.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+        for (rule, list) in lists {
+            for w in &all {
+                assert_eq!(whole(rule, w), list.contains(w), "{rule:?} on {w}");
+            }
+            assert!(!whole(rule, "maxpooling") && !whole(rule, "Conv"));
+        }
+    }
+
     #[test]
     fn errors_in_words() {
         let e = parse("model A { input 1x1x1").unwrap_err();
