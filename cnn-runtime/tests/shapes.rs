@@ -131,3 +131,21 @@ fn two_thousand_course_sized_images_render_in_seconds() {
     // generous bound for a loaded 2-core CI machine; typically well under a second
     assert!(took.as_secs_f32() < 10.0, "took {took:?}");
 }
+
+#[test]
+fn one_image_alone_equals_the_same_image_in_the_data_set() {
+    use cnn_runtime::data::shapes::shapes_image;
+    let (train, test) = shapes(17, [20, 24, 3], 6);
+    for i in [0, 5, 16] {
+        let (img, label) = shapes_image(17, [20, 24, 3], 6, false, i).unwrap();
+        assert_eq!(img, train.images.index_axis(ndarray::Axis(0), i));
+        assert_eq!(label, train.labels[i]);
+    }
+    for i in 0..test.len() {
+        let (img, label) = shapes_image(17, [20, 24, 3], 6, true, i).unwrap();
+        assert_eq!(img, test.images.index_axis(ndarray::Axis(0), i));
+        assert_eq!(label, test.labels[i]);
+    }
+    assert!(shapes_image(17, [20, 24, 3], 6, true, 4).is_err()); // the test split has 4
+    assert!(shapes_image(17, [20, 0, 3], 6, false, 0).is_err());
+}

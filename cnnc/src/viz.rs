@@ -26,8 +26,10 @@ pub struct VizArgs {
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// An image (PNG or JPEG) to run through the model: one PNG of feature maps
-    /// per conv layer. Without it only the first conv layer's filters are drawn
-    #[arg(long)]
+    /// per conv layer. `shapes:I` takes image I of the built-in shapes test split
+    /// (of `shapes` with its default count, for --seed) instead of a file.
+    /// Without it only the first conv layer's filters are drawn
+    #[arg(long, value_name = "IMG")]
     pub image: Option<PathBuf>,
     /// Output folder (created if missing)
     #[arg(short = 'o', long = "out")]
@@ -489,7 +491,7 @@ pub fn viz(a: VizArgs) -> CmdResult {
     }
 
     if let Some(img_path) = &a.image {
-        let x = cnn_runtime::data::folder::load_image(img_path, [h, w, c])?;
+        let x = input_image(img_path, [h, w, c], a.seed)?;
         let input_png = a.out.join("input.png");
         save_png(
             &maps_grid(x.as_slice().unwrap_or(&[]), [h, w, c], "input", true),
@@ -516,6 +518,25 @@ pub fn viz(a: VizArgs) -> CmdResult {
         println!("wrote {}", p.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads `--image`: a PNG/JPEG file, or `shapes:I` (a built-in test image).
+fn input_image(arg: &Path, input: [usize; 3], seed: u64) -> Result<ndarray::Array3<f32>, BoxError> {
+    use cnn_runtime::data::shapes::{shapes_image, CLASSES};
+    let text = arg.to_string_lossy();
+    if let (Some(index), false) = (text.strip_prefix("shapes:"), arg.exists()) {
+        let index: usize = index
+            .parse()
+            .map_err(|_| format!("--image shapes:I needs an image number, got `{index}`"))?;
+        let count = cnn_runtime::data::DEFAULT_SHAPES;
+        let (img, label) = shapes_image(count, input, seed, true, index)?;
+        eprintln!(
+            "image: shapes test image {index} (seed {seed}), a {}",
+            CLASSES[label]
+        );
+        return Ok(img);
+    }
+    Ok(cnn_runtime::data::folder::load_image(arg, input)?)
 }
 
 fn save_png(c: &Canvas, path: &Path) -> Result<(), BoxError> {

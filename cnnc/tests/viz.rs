@@ -381,3 +381,34 @@ fn viz_reports_bad_inputs_without_crashing() {
         .to_rgb8();
     assert_eq!(tiles(&filters, 42, 42).len(), 4);
 }
+
+#[test]
+fn viz_takes_a_built_in_shapes_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = write(dir.path(), "small.cnn", SMALL);
+    let out_dir = dir.path().join("viz");
+    let out = cnnc(&[
+        "viz",
+        &src,
+        "--image",
+        "shapes:3",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shapes test image 3"), "{err}");
+    let l2 = image::open(out_dir.join("layer2_features.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(tiles(&l2, 48, 48).len(), 5);
+    // out of range / not a number: errors, not panics
+    for bad in ["shapes:100000", "shapes:x"] {
+        let out = cnnc(&["viz", &src, "--image", bad, "-o", out_dir.to_str().unwrap()]);
+        assert!(!out.status.success(), "{bad}");
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! Five classes, in this label order: `circle`, `square`, `triangle`, `cross`,
 //! `line` (so it fits the course's `dense 5 softmax` model). Each image is one
-//! filled shape at a random position, size, rotation and colour on a random
+//! filled shape at a random position, size and colour (upright give or take 15
+//! degrees; a line at any angle) on a random
 //! background with a soft colour gradient, plus per-pixel noise, rendered at
 //! whatever `H x W x C` the model takes.
 //!
@@ -12,7 +13,7 @@
 
 use super::Dataset;
 use crate::{Error, Result};
-use ndarray::Array4;
+use ndarray::{Array3, Array4};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -74,6 +75,63 @@ pub fn try_shapes(count: usize, input: [usize; 3], seed: u64) -> Result<(Dataset
     ))
 }
 
+/// Renders just image `index` of [`shapes`]`(count, input, seed)`: of the test
+/// split when `test`, else of the training split. Returns the image (`H x W x C`)
+/// and its label; the same values as in the whole data set, without rendering it.
+pub fn shapes_image(
+    count: usize,
+    input: [usize; 3],
+    seed: u64,
+    test: bool,
+    index: usize,
+) -> Result<(Array3<f32>, usize)> {
+    let [h, w, c] = input;
+    if h == 0 || w == 0 || c == 0 {
+        return Err(Error::Invalid(format!(
+            "shapes: the image size {h}x{w}x{c} has a zero dimension"
+        )));
+    }
+    let (n, split) = if test {
+        (count.div_ceil(5), 1)
+    } else {
+        (count, 0)
+    };
+    if index >= n {
+        return Err(Error::Invalid(format!(
+            "shapes: there is no image {index} in a split of {n} images"
+        )));
+    }
+    let values = h.checked_mul(w).and_then(|v| v.checked_mul(c));
+    if !matches!(values, Some(v) if v <= MAX_VALUES) {
+        return Err(Error::Invalid(format!(
+            "shapes: an image of {h}x{w}x{c} is too large"
+        )));
+    }
+    let label = split_labels(n, seed, split)[index];
+    let mut img = vec![0f32; h * w * c];
+    render(&mut img, input, label, &mut image_rng(seed, split, index));
+    let img = Array3::from_shape_vec((h, w, c), img)
+        .map_err(|e| Error::Invalid(format!("shapes: {e}")))?;
+    Ok((img, label))
+}
+
+/// The shuffled, balanced labels of a split of `n` images.
+fn split_labels(n: usize, seed: u64, split: u64) -> Vec<usize> {
+    let mut labels: Vec<usize> = (0..n).map(|i| i % CLASSES.len()).collect();
+    let mut order_rng = ChaCha8Rng::seed_from_u64(seed);
+    order_rng.set_stream(split << 62 | (1 << 61));
+    labels.shuffle(&mut order_rng);
+    labels
+}
+
+/// The RNG of image `i` of a split: its own stream, so that images can be
+/// rendered in any order (in parallel, or one alone) with the same result.
+fn image_rng(seed: u64, split: u64, i: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(split << 62 | i as u64);
+    rng
+}
+
 fn class_names() -> Vec<String> {
     CLASSES.iter().map(|s| s.to_string()).collect()
 }
@@ -82,12 +140,8 @@ fn class_names() -> Vec<String> {
 /// so the test images are never copies of training images.
 fn render_split(n: usize, input: [usize; 3], seed: u64, split: u64) -> Dataset {
     let [h, w, c] = input;
-    // Balanced labels (i mod 5), then shuffled so that batches taken in order are mixed.
-    let mut labels: Vec<usize> = (0..n).map(|i| i % CLASSES.len()).collect();
-    let mut order_rng = ChaCha8Rng::seed_from_u64(seed);
-    order_rng.set_stream(split << 62 | (1 << 61));
-    labels.shuffle(&mut order_rng);
-
+    // Balanced labels (i mod 5), shuffled so that batches taken in order are mixed.
+    let labels = split_labels(n, seed, split);
     let per_image = h * w * c;
     let mut values = vec![0f32; n * per_image];
     values
@@ -95,9 +149,7 @@ fn render_split(n: usize, input: [usize; 3], seed: u64, split: u64) -> Dataset {
         .zip(labels.par_iter())
         .enumerate()
         .for_each(|(i, (img, &label))| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            // Stream per (split, image): independent of thread scheduling.
-            rng.set_stream(split << 62 | i as u64);
+            let mut rng = image_rng(seed, split, i);
             render(img, [h, w, c], label, &mut rng);
         });
     let images = Array4::from_shape_vec((n, h, w, c), values)
@@ -166,14 +218,21 @@ fn render(img: &mut [f32], [h, w, c]: [usize; 3], label: usize, rng: &mut ChaCha
         fg = fg.map(|x| 0.3 * x + 0.7 * target);
     }
 
-    // Size: radius 18% to 38% of the shorter side (at least 1.5 pixels).
-    let radius = (side * rng.gen_range(0.18..0.38f32)).max(1.5);
+    // Size: radius 20% to 40% of the shorter side (at least 1.5 pixels).
+    let radius = (side * rng.gen_range(0.2..0.4f32)).max(1.5);
     // Position: the whole shape stays inside the image where possible.
     let margin_x = radius.min(wf / 2.0);
     let margin_y = radius.min(hf / 2.0);
     let cx = rng.gen_range(margin_x..=(wf - margin_x).max(margin_x));
     let cy = rng.gen_range(margin_y..=(hf - margin_y).max(margin_y));
-    let angle = rng.gen_range(0.0..std::f32::consts::TAU);
+    // Orientation: squares, triangles and crosses stand upright give or take 15
+    // degrees (a rotated square would be a diamond and a rotated cross an X: the
+    // classes stay what their names say); a line may point anywhere.
+    let angle = if label == 4 {
+        rng.gen_range(0.0..std::f32::consts::PI)
+    } else {
+        rng.gen_range(-15f32..15.0).to_radians()
+    };
     let (ca, sa) = (angle.cos(), angle.sin());
     // Bars at least about one pixel wide, whatever the size.
     let thickness = rng.gen_range(0.12..0.22f32).max(0.6 / radius);
