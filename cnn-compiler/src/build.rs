@@ -94,7 +94,12 @@ pub fn compile_dir_to(dir: &Path, out_dir: &Path, cargo_lines: bool) -> Result<(
                 continue;
             }
         };
-        match compile_source(file, &source, &codegen::Options::default()) {
+        // The generated models are public: the file is pulled in with `include!`.
+        let opts = codegen::Options {
+            public: Some(true),
+            ..codegen::Options::default()
+        };
+        match compile_source(file, &source, &opts) {
             Ok((code, warnings)) => {
                 if cargo_lines {
                     for w in warnings {

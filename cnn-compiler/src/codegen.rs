@@ -711,7 +711,7 @@ impl<'a> Generator<'a> {
                 fwd_batch: usize,
             }
 
-            #[allow(dead_code, non_snake_case, clippy::all, unused_variables, unused_mut)]
+            #[allow(dead_code, non_snake_case, clippy::all, unused_variables, unused_mut, unreachable_code)]
             impl #name {
                 /// Per-sample input shape `[H, W, C]`.
                 pub const INPUT_SHAPE: [usize; 3] = [#ih_l, #iw_l, #ic_l];

@@ -288,10 +288,12 @@ fn expand_include(tokens: &[TokenTree]) -> TokenStream2 {
         }
     }
     if !compiled.has_errors() {
-        out.extend(codegen::generate_all(
-            &compiled.models,
-            &codegen::Options::default(),
-        ));
+        // A file is a unit of its own: its models are public, `pub model` or not.
+        let opts = codegen::Options {
+            public: Some(true),
+            ..codegen::Options::default()
+        };
+        out.extend(codegen::generate_all(&compiled.models, &opts));
     }
     out
 }

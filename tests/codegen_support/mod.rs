@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// The inherent API of a generated model, as a trait so that one checker serves
 /// every generated struct (`impl_net!(Type)` implements it).
 pub trait Net: Model {
+    fn new_seeded(seed: u64) -> Self
+    where
+        Self: Sized;
     fn backward_dy(&mut self, dy: ArrayViewD<'_, f32>) -> Result<()>;
     /// `(name, values)` of every parameter gradient, in `params()` order.
     fn grads_list(&self) -> Vec<(String, Vec<f32>)>;
@@ -29,6 +32,9 @@ pub trait Net: Model {
 macro_rules! impl_net {
     ($t:ty) => {
         impl $crate::codegen_support::Net for $t {
+            fn new_seeded(seed: u64) -> Self {
+                <$t>::new(seed)
+            }
             fn backward_dy(
                 &mut self,
                 dy: ::cnn::ndarray::ArrayViewD<'_, f32>,
