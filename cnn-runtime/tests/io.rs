@@ -628,3 +628,29 @@ fn data_sources_parse() {
         assert!(e.to_string().contains("--data"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_failed_save_leaves_the_old_file_and_no_temporary() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Params::new(CLS_SMALL);
+    let p = dir.path().join("w.npz");
+    save_weights(&m, &p, &WeightsMeta::default()).unwrap();
+    let before = std::fs::read(&p).unwrap();
+    // A directory where the file should go: the rename fails.
+    let blocked = dir.path().join("blocked.npz");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("x"), b"keep the directory non-empty").unwrap();
+    assert!(save_weights(&m, &blocked, &WeightsMeta::default()).is_err());
+    assert!(save_weights(
+        &m,
+        &dir.path().join("no/such/dir/w.npz"),
+        &WeightsMeta::default()
+    )
+    .is_err());
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+}

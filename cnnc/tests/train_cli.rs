@@ -122,6 +122,7 @@ fn one_sgd_step_reproduces_the_oracle_cross_entropy_gradients() {
             for ((a, b1), gv) in w0.iter().zip(w1.iter()).zip(g.iter()) {
                 worst = worst.max(((a - b1) / lr - gv).abs());
             }
+            eprintln!("{case} {name}: worst |(init - saved)/lr - ce_grad| = {:.2e} of the largest gradient", worst / scale);
             assert!(
                 worst <= 1e-4 * scale,
                 "{case} {name}: worst error {worst} vs largest gradient {scale}"
