@@ -140,6 +140,23 @@ pub fn activation_backward(
     dy: &[f32],
     dz: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        unsafe fn wide(act: Activation, channels: usize, y: &[f32], dy: &[f32], dz: &mut [f32]) {
+            backward_body(act, channels, y, dy, dz)
+        }
+        if crate::gemm::has_avx512() {
+            // SAFETY: the features were detected at run time.
+            unsafe { wide(act, channels, y, dy, dz) };
+            return;
+        }
+    }
+    backward_body(act, channels, y, dy, dz)
+}
+
+#[inline(always)]
+fn backward_body(act: Activation, channels: usize, y: &[f32], dy: &[f32], dz: &mut [f32]) {
     assert!(
         y.len() == dy.len() && y.len() == dz.len(),
         "activation backward: length mismatch"

@@ -74,6 +74,17 @@ fn prepare<'a>(
             }
         }
     }
+    // Then, per column, the length of the contiguous run starting there (whole
+    // kernel rows when dw = 1), so packing copies runs instead of gathering.
+    let kk = toff.len();
+    toff.resize(2 * kk, 1);
+    for i in (0..kk.saturating_sub(1)).rev() {
+        if toff[i + 1] == toff[i] + 1 {
+            toff[kk + i] = toff[kk + i + 1] + 1;
+        }
+    }
+    let toff: &'a [usize] = toff;
+    let (toff, rlen) = toff.split_at(kk);
     let xp: &'a [f32] = if hp == s.in_h && wp == s.in_w {
         x
     } else {
@@ -106,6 +117,7 @@ fn prepare<'a>(
         s,
         xp,
         toff,
+        rlen,
         hp,
         wp,
         transposed,
@@ -120,6 +132,8 @@ struct Im2col<'a> {
     s: &'a Conv2dSpec,
     xp: &'a [f32],
     toff: &'a [usize],
+    /// Contiguous run length from each column on.
+    rlen: &'a [usize],
     hp: usize,
     wp: usize,
     transposed: bool,
@@ -141,25 +155,26 @@ impl Im2col<'_> {
     fn run(&self, m: usize, kk0: usize, len: usize, out: &mut [f32], stride: usize) {
         let pb = self.pixel_base(m);
         let src = &self.xp[pb..];
-        let toff = &self.toff[kk0..kk0 + len];
-        let cin = self.s.in_c;
-        if stride == 1 && cin >= 8 {
-            // Channel runs are contiguous in the image: copy them whole.
-            let mut t = 0;
-            while t < len {
-                let seg = (cin - (kk0 + t) % cin).min(len - t);
-                let b = toff[t];
-                out[t..t + seg].copy_from_slice(&src[b..b + seg]);
-                t += seg;
+        let mut t = 0;
+        while t < len {
+            let r = self.rlen[kk0 + t].min(len - t);
+            let b = self.toff[kk0 + t];
+            let src = &src[b..b + r];
+            if stride == 1 {
+                if r >= 16 {
+                    out[t..t + r].copy_from_slice(src);
+                } else {
+                    // Short runs: a loop beats a memcpy call.
+                    for (o, v) in out[t..t + r].iter_mut().zip(src) {
+                        *o = *v;
+                    }
+                }
+            } else {
+                for (q, &v) in src.iter().enumerate() {
+                    out[(t + q) * stride] = v;
+                }
             }
-        } else if stride == 1 {
-            for (o, &t) in out[..len].iter_mut().zip(toff) {
-                *o = src[t];
-            }
-        } else {
-            for (q, &t) in toff.iter().enumerate() {
-                out[q * stride] = src[t];
-            }
+            t += r;
         }
     }
 
