@@ -42,18 +42,30 @@ impl Compiled {
 /// `cnnc` passes the file stem in UpperCamelCase; the macro's expression form passes
 /// a name of its own. Never panics, whatever the input.
 pub fn compile(source: &str, default_name: &str) -> Compiled {
-    match parse::parse(source) {
-        Ok(file) => {
-            let (models, diagnostics) = check::check_file(source, &file, default_name);
-            Compiled {
-                models,
-                diagnostics,
-            }
+    let (mut diagnostics, parsed) = parse::parse_recovering(source);
+    let mut models = Vec::new();
+    if let Some((file, text)) = parsed {
+        let (checked, more) = check::check_file(&text, &file, default_name);
+        // After a syntax error the tree came from a patched text: report what the
+        // checker finds in it, but give no model.
+        if diagnostics.is_empty() {
+            models = checked;
         }
-        Err(d) => Compiled {
-            models: Vec::new(),
-            diagnostics: vec![*d],
-        },
+        diagnostics.extend(more);
+    }
+    // A patched text may be longer than the source by a closing `}`.
+    for d in &mut diagnostics {
+        d.span.start = d.span.start.min(source.len());
+        d.span.end = d.span.end.min(source.len());
+        for (s, _) in &mut d.related {
+            s.start = s.start.min(source.len());
+            s.end = s.end.min(source.len());
+        }
+    }
+    diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
+    Compiled {
+        models,
+        diagnostics,
     }
 }
 

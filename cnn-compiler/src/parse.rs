@@ -24,10 +24,53 @@ fn span_of(p: &Pair<'_, Rule>) -> Span {
     Span::new(s.start(), s.end())
 }
 
+/// How parsing can go on after a syntax error, to find the errors after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    /// Blank out a stray `{` or `}` (same length, so every offset stays valid).
+    Blank(Span),
+    /// Close a model block left open at the end of the text.
+    CloseAtEnd,
+    /// Nothing sensible: stop at this error.
+    Stop,
+}
+
 /// Parses `source` into a syntax tree, or returns the one syntax error pest found.
 pub fn parse(source: &str) -> Result<File, Box<Diagnostic>> {
-    let mut pairs =
-        CnnParser::parse(Rule::file, source).map_err(|e| Box::new(syntax_error(source, &e)))?;
+    parse_once(source).map_err(|(d, _)| d)
+}
+
+/// Parses with error recovery: after a stray or missing brace, parsing goes on
+/// (up to a few times) so that the errors after it are found in the same pass.
+/// Returns the syntax errors, and the tree and the patched text it was parsed
+/// from when parsing eventually succeeded. The patched text has the same lines
+/// and offsets as `source` (braces are blanked; a missing `}` is appended), so
+/// spans into it are spans into `source`.
+pub fn parse_recovering(source: &str) -> (Vec<Diagnostic>, Option<(File, String)>) {
+    let mut text = source.to_string();
+    let mut errors = Vec::new();
+    // Bounded: each round removes or adds one brace.
+    for _ in 0..16 {
+        match parse_once(&text) {
+            Ok(file) => return (errors, Some((file, text))),
+            Err((d, recovery)) => {
+                errors.push(*d);
+                match recovery {
+                    Recovery::Blank(span) => {
+                        text.replace_range(span.start..span.end, &" ".repeat(span.end - span.start))
+                    }
+                    // The newline ends a trailing line comment first.
+                    Recovery::CloseAtEnd => text.push_str("\n}"),
+                    Recovery::Stop => break,
+                }
+            }
+        }
+    }
+    (errors, None)
+}
+
+fn parse_once(source: &str) -> Result<File, (Box<Diagnostic>, Recovery)> {
+    let mut pairs = CnnParser::parse(Rule::file, source).map_err(|e| syntax_error(source, &e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let mut models = Vec::new();
     for p in file.into_inner() {
@@ -131,7 +174,7 @@ fn found_at(source: &str, pos: usize) -> (String, Span) {
     )
 }
 
-fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> (Box<Diagnostic>, Recovery) {
     let pos = match e.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
@@ -155,12 +198,13 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
         help,
     };
     if source[pos..].starts_with("/*") {
-        return mk(
+        let d = mk(
             "unterminated block comment".into(),
             "this comment is never closed",
             Some("close the comment with `*/`".into()),
             span,
         );
+        return (Box::new(d), Recovery::Stop);
     }
     let positives: Vec<Rule> = match &e.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
@@ -213,14 +257,25 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
     };
     // A brace where none can be is better named for what it is than by the long
     // list of what could have come instead.
-    let message = if (found == "`}`" && !positives.contains(&Rule::rbrace))
-        || (found == "`{`" && !positives.contains(&Rule::lbrace))
-    {
+    let stray_brace = !positives.contains(&Rule::name)
+        && (found == "`}`" && !positives.contains(&Rule::rbrace)
+            || found == "`{`" && !positives.contains(&Rule::lbrace));
+    let message = if stray_brace {
         format!("unexpected {found}")
     } else {
         format!("expected {expected_text}, found {found}")
     };
-    mk(message, "unexpected here", help, span)
+    let recovery = if stray_brace {
+        Recovery::Blank(span)
+    } else if pos == source.len() && positives.contains(&Rule::rbrace) {
+        Recovery::CloseAtEnd
+    } else {
+        Recovery::Stop
+    };
+    (
+        Box::new(mk(message, "unexpected here", help, span)),
+        recovery,
+    )
 }
 
 #[cfg(test)]
