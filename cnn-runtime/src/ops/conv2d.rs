@@ -231,6 +231,21 @@ impl Source for Im2col<'_> {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Lets unit tests run the portable paths on an AVX-512 machine.
+    static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the AVX-512 direct paths may be used (else im2col GEMM + col2im).
+fn fast_paths() -> bool {
+    #[cfg(test)]
+    if FORCE_PORTABLE.with(|f| f.get()) {
+        return false;
+    }
+    gemm::has_avx512()
+}
+
 fn check_sizes(s: &Conv2dSpec, batch: usize, x: usize, k: usize, y: usize) {
     assert_eq!(
         x,
@@ -278,7 +293,7 @@ pub fn conv2d_forward(
     if m == 0 || n == 0 {
         return;
     }
-    if gemm::has_avx512() {
+    if fast_paths() {
         #[cfg(target_arch = "x86_64")]
         {
             direct_forward(s, act, batch, x, kernel, bias, y, scratch);
@@ -785,6 +800,97 @@ impl Source for Shifted<'_, '_> {
             self.inner.pack_cols(p0, kc, j0 + self.off, nc, w, dst)
         } else {
             self.inner.pack_cols(p0 + self.off, kc, j0, nc, w, dst)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5) - 1.0)
+            .collect()
+    }
+
+    /// The direct (AVX-512) paths and the portable im2col/col2im paths agree.
+    #[test]
+    fn direct_and_portable_paths_agree() {
+        let specs = [
+            // (h, w, c, f, kh, kw, sh, dh, pt, pl, oh, ow)
+            (9, 9, 3, 5, 3, 3, 1, 1, 1, 1, 9, 9),
+            (8, 7, 6, 70, 3, 2, 1, 2, 2, 0, 8, 6),
+            (12, 12, 16, 33, 5, 5, 1, 1, 0, 0, 8, 8),
+            (11, 10, 4, 20, 3, 3, 2, 1, 1, 1, 6, 5),
+            (28, 28, 1, 6, 5, 5, 1, 1, 2, 2, 28, 28),
+        ];
+        for &(h, w, c, f, kh, kw, st, d, pt, pl, oh, ow) in &specs {
+            let s = Conv2dSpec {
+                in_h: h,
+                in_w: w,
+                in_c: c,
+                out_h: oh,
+                out_w: ow,
+                out_c: f,
+                kh,
+                kw,
+                sh: st,
+                sw: st,
+                dh: d,
+                dw: d,
+                pad_top: pt,
+                pad_left: pl,
+            };
+            let batch = 3;
+            let x = data(batch * h * w * c, 1);
+            let k = data(kh * kw * c * f, 2);
+            let b = data(f, 3);
+            let dz = data(batch * oh * ow * f, 4);
+            let run = |portable: bool| {
+                FORCE_PORTABLE.with(|p| p.set(portable));
+                let mut scratch = Conv2dScratch::default();
+                let mut y = vec![f32::NAN; dz.len()];
+                conv2d_forward(
+                    &s,
+                    Activation::Relu,
+                    batch,
+                    &x,
+                    &k,
+                    &b,
+                    &mut y,
+                    &mut scratch,
+                );
+                let mut dx = vec![f32::NAN; x.len()];
+                let mut dk = vec![f32::NAN; k.len()];
+                let mut db = vec![f32::NAN; f];
+                conv2d_backward(
+                    &s,
+                    batch,
+                    &x,
+                    &k,
+                    &dz,
+                    Some(&mut dx),
+                    &mut dk,
+                    &mut db,
+                    &mut scratch,
+                );
+                FORCE_PORTABLE.with(|p| p.set(false));
+                (y, dx, dk, db)
+            };
+            let fast = run(false);
+            let slow = run(true);
+            for (name, a, b) in [
+                ("y", &fast.0, &slow.0),
+                ("dx", &fast.1, &slow.1),
+                ("dk", &fast.2, &slow.2),
+                ("db", &fast.3, &slow.3),
+            ] {
+                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+                for (u, v) in a.iter().zip(b.iter()) {
+                    assert!((u - v).abs() <= 1e-5 * scale, "{s:?} {name}: {u} vs {v}");
+                }
+            }
         }
     }
 }
