@@ -45,8 +45,7 @@ pub mod m01 {
 
 #[allow(deprecated)]
 pub mod m02 {
-    pub const SRC: &str =
-        "input 9x5x2;\nconv 3 3x3 tanh;\nflatten;\ndense 5 linear;\ndense 4 linear;\n";
+    pub const SRC: &str = "input 9x5x2;\nconv 3 3x3 tanh;\nflatten;\ndense 5 linear;\ndense 4 linear;\n";
     cnn::cnn! {
         pub model M {
             input 9x5x2;
@@ -148,8 +147,7 @@ pub mod m06 {
 
 #[allow(deprecated)]
 pub mod m07 {
-    pub const SRC: &str =
-        "input 9x7x1;\nminpool 2x1 same;\nrelu;\nflatten;\ndense 5 sigmoid;\nsoftmax;\n";
+    pub const SRC: &str = "input 9x7x1;\nminpool 2x1 same;\nrelu;\nflatten;\ndense 5 sigmoid;\nsoftmax;\n";
     cnn::cnn! {
         pub model M {
             input 9x7x1;
@@ -465,8 +463,7 @@ pub mod m22 {
 
 #[allow(deprecated)]
 pub mod m23 {
-    pub const SRC: &str =
-        "input 5x10x2;\nconv 4 2x4 relu;\nflatten;\ndense 2 sigmoid;\ndense 2 linear;\n";
+    pub const SRC: &str = "input 5x10x2;\nconv 4 2x4 relu;\nflatten;\ndense 2 sigmoid;\ndense 2 linear;\n";
     cnn::cnn! {
         pub model M {
             input 5x10x2;
