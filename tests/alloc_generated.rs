@@ -1,0 +1,133 @@
+//! Steady state allocates nothing: a counting global allocator around generated
+//! models. After the first `train_step` (which sizes the buffers, and the
+//! optimizer's state), further steps on the same batch size allocate nothing; the
+//! same holds for `forward_view` after its first call, and for a smaller batch
+//! after a larger one (buffers only grow).
+//!
+//! One test function only: the count is process-wide (kernels may run on worker
+//! threads), so no other test may run beside it.
+
+use cnn::cnn;
+use cnn::ndarray::Array4;
+use cnn::runtime::{Adam, Sgd};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// counter has no effect on the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_in(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+cnn! {
+    // The benchmark LeNet-5 (examples/models/lenet5.cnn).
+    model LeNet {
+        input 28x28x1;
+        conv 6 5x5 same tanh;
+        avgpool 2;
+        conv 16 5x5 tanh;
+        avgpool 2;
+        flatten;
+        dense 120 tanh;
+        dense 84 tanh;
+        dense 10 softmax;
+    }
+    // Every layer kind: max/min pools (argmax buffers), a standalone softmax.
+    model Mixed {
+        input 12x12x3;
+        conv 4 3x3 same relu;
+        maxpool 2;
+        minpool 2 stride 1 same;
+        conv 5 3x3 stride 2 valid sigmoid;
+        flatten;
+        dense 7;
+        softmax;
+    }
+}
+
+fn batch(b: usize, h: usize, w: usize, c: usize) -> (Array4<f32>, Vec<usize>) {
+    let x = Array4::from_shape_fn((b, h, w, c), |(n, i, j, k)| {
+        ((n * 7 + i * 3 + j * 5 + k) % 11) as f32 / 11.0
+    });
+    let labels = (0..b).map(|n| n % 7).collect();
+    (x, labels)
+}
+
+#[test]
+fn steady_state_allocates_nothing() {
+    // LeNet, SGD, batch 32.
+    let mut net = LeNet::new(1);
+    let (x, labels) = batch(32, 28, 28, 1);
+    let mut sgd = Sgd::new(0.05);
+    let first = allocations_in(|| {
+        net.train_step(x.view(), &labels, &mut sgd).unwrap();
+    });
+    assert!(first > 0, "the first step sizes the buffers");
+    let steady = allocations_in(|| {
+        for _ in 0..3 {
+            net.train_step(x.view(), &labels, &mut sgd).unwrap();
+        }
+    });
+    assert_eq!(steady, 0, "LeNet train_step after the first step");
+
+    // forward_view: first call on a fresh model sizes the forward buffers only.
+    let mut inf = LeNet::new(2);
+    let _ = allocations_in(|| {
+        inf.forward_view(x.view()).unwrap();
+    });
+    let steady = allocations_in(|| {
+        for _ in 0..3 {
+            let y = inf.forward_view(x.view()).unwrap();
+            assert_eq!(y.nrows(), 32);
+        }
+    });
+    assert_eq!(steady, 0, "LeNet forward_view after the first call");
+    // A smaller batch reuses the larger buffers.
+    let (small, small_labels) = batch(8, 28, 28, 1);
+    let steady = allocations_in(|| {
+        inf.forward_view(small.view()).unwrap();
+        net.train_step(small.view(), &small_labels, &mut sgd)
+            .unwrap();
+    });
+    assert_eq!(steady, 0, "a smaller batch after a larger one");
+
+    // Mixed layers, Adam (its moments are allocated on its first step).
+    let mut mixed = Mixed::new(3);
+    let (x, labels) = batch(16, 12, 12, 3);
+    let mut adam = Adam::new(1e-3);
+    mixed.train_step(x.view(), &labels, &mut adam).unwrap();
+    let steady = allocations_in(|| {
+        for _ in 0..3 {
+            mixed.train_step(x.view(), &labels, &mut adam).unwrap();
+            mixed.forward_view(x.view()).unwrap();
+        }
+    });
+    assert_eq!(steady, 0, "mixed model with Adam after the first step");
+}
