@@ -62,7 +62,7 @@ pub struct TrainArgs {
     pub init: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Passes over the training data
+    /// Passes over the training data (default 1)
     #[arg(long, value_name = "E", conflicts_with = "steps")]
     pub epochs: Option<usize>,
     /// Exactly S optimizer steps (batches taken in order, continuing into a new pass)
@@ -445,12 +445,8 @@ pub fn predict(a: PredictArgs) -> CmdResult {
     if let Some(out) = &a.output {
         let mut shape = vec![y.nrows()];
         shape.extend(net.output_shape());
-        io::write_npy(
-            out,
-            &shape,
-            y.as_slice()
-                .unwrap_or(&y.iter().copied().collect::<Vec<_>>()),
-        )?;
+        let flat = y.as_slice().ok_or("the model's output is not contiguous")?;
+        io::write_npy(out, &shape, flat)?;
         eprintln!("wrote {} outputs to {}", y.nrows(), out.display());
         return Ok(ExitCode::SUCCESS);
     }
