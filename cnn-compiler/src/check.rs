@@ -179,10 +179,9 @@ struct Cur {
     origin_span: Span,
 }
 
-struct Checker<'s> {
+struct Checker {
     lines: Lines,
     diags: Vec<Diagnostic>,
-    _src: &'s str,
 }
 
 fn fmt2(v: [u64; 2]) -> String {
@@ -244,7 +243,6 @@ pub(crate) fn check_file(
     let mut ck = Checker {
         lines: Lines::new(src),
         diags: Vec::new(),
-        _src: src,
     };
     let mut models = Vec::new();
     let mut seen: Vec<(String, Span)> = Vec::new();
@@ -322,7 +320,7 @@ fn is_statement_word(word: &str) -> bool {
     LAYERS.contains(&word) || PLANNED[..4].contains(&word)
 }
 
-impl Checker<'_> {
+impl Checker {
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
