@@ -191,3 +191,51 @@ fn explain_covers_every_code() {
         assert!(text.contains("Fix"), "{}", code.as_str());
     }
 }
+
+/// Output sizes and padding splits against a brute-force count of window
+/// positions, over a grid of input sizes, windows, strides and dilations.
+#[test]
+fn window_arithmetic_matches_brute_force() {
+    for n in 1..=14usize {
+        for k in 1..=6usize {
+            for s in 1..=4usize {
+                for d in 1..=3usize {
+                    let e = (k - 1) * d + 1;
+                    // valid: positions p = 0, s, 2s, ... with p + e <= n
+                    let valid = (0..n).step_by(s).filter(|p| p + e <= n).count();
+                    let src = format!("input {n}x3x1; conv 1 {k}x1 stride {s}x1 dilation {d}x1");
+                    let c = compile(&src, "M");
+                    if valid == 0 {
+                        assert!(
+                            c.diagnostics.iter().any(|x| x.code == Code::WindowTooBig),
+                            "{src}"
+                        );
+                    } else {
+                        let m = &c.models[0];
+                        assert_eq!(m.layers[0].output.dims()[0], valid, "{src}");
+                    }
+                    // same: one output per stride step; the padded windows cover the
+                    // input exactly, the odd padding cell after.
+                    let src = format!("{src} same");
+                    let c = compile(&src, "M");
+                    let m = &c.models[0];
+                    let out = m.layers[0].output.dims()[0];
+                    assert_eq!(out, (0..n).step_by(s).count(), "{src}");
+                    let Op::Conv(conv) = &m.layers[0].op else {
+                        panic!()
+                    };
+                    let (before, after) = (conv.pad.top, conv.pad.bottom);
+                    assert!(after == before || after == before + 1, "{src}");
+                    // the last window ends exactly at the padded end (or inside it
+                    // when no padding is needed)
+                    let last_end = (out - 1) * s + e;
+                    if before + after > 0 {
+                        assert_eq!(last_end, n + before + after, "{src}");
+                    } else {
+                        assert!(last_end <= n, "{src}");
+                    }
+                }
+            }
+        }
+    }
+}
