@@ -92,6 +92,19 @@ fn exercise(src: &str, render: bool) -> bool {
         );
         assert!(src.is_char_boundary(d.span.start) && src.is_char_boundary(d.span.end));
         assert!(!d.message.is_empty());
+        // Messages are in the user's words, never the grammar's rule names.
+        for rule in [
+            "EOI",
+            "lbrace",
+            "rbrace",
+            "layer_name",
+            "model_kw",
+            "pub_kw",
+            "stmt",
+        ] {
+            assert!(!d.message.contains(rule), "{src:?}: {}", d.message);
+        }
+        assert!(d.help.is_some(), "{src:?}: {} has no help", d.message);
     }
     if !c.has_errors() {
         assert!(!c.models.is_empty(), "accepted without a model: {src:?}");
