@@ -9,6 +9,44 @@ use cnn_runtime::{
 };
 use ndarray::{Array4, ArrayView2, ArrayView4};
 use rand::{Rng, SeedableRng};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts allocations made by the current thread (the one running `fit`).
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        count();
+        System.alloc(l)
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        count();
+        System.alloc_zeroed(l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        count();
+        System.realloc(p, l, n)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> usize {
+    ALLOCS.with(|c| c.get())
+}
 
 /// Input 1x1x`f`, flatten, dense `hidden` relu, dense `classes` softmax.
 fn mlp(f: usize, hidden: usize, classes: usize, seed: u64) -> Sequential {
@@ -318,11 +356,32 @@ fn history_plots_an_svg() {
 fn sequential_keeps_the_predictions_its_step_trained_on() {
     let data = blobs(12, 11);
     let mut m = mlp(4, 5, 3, 2);
-    assert!(m.last_output().is_none(), "no output before any forward pass");
+    assert!(
+        m.last_output().is_none(),
+        "no output before any forward pass"
+    );
     let before = m.forward(data.images.view()).unwrap().to_owned();
-    m.train_batch(data.images.view(), &data.labels, &mut Sgd::new(0.5)).unwrap();
+    m.train_batch(data.images.view(), &data.labels, &mut Sgd::new(0.5))
+        .unwrap();
     // The step's own forward pass, before its update: what fit scores accuracy on.
     assert_eq!(m.last_output().unwrap(), before.view());
     let after = m.forward(data.images.view()).unwrap().to_owned();
     assert_ne!(after, before, "the update changed the model");
+}
+
+#[test]
+fn the_training_loop_allocates_nothing_per_step() {
+    // One epoch of 10 steps and one of 40: the allocations (setup, first-use
+    // buffers, one history entry) must not depend on the number of steps.
+    let run = |n: usize| {
+        let data = blobs(n, 12);
+        let mut m = mlp(4, 6, 3, 1);
+        let mut opt = Adam::default();
+        let before = allocs();
+        fit(&mut m, &data, &quiet(1, 10), &mut opt).unwrap();
+        allocs() - before
+    };
+    run(100); // first use in this thread: one-time setup (thread pool, caches)
+    let (short, long) = (run(100), run(400));
+    assert_eq!(short, long, "allocations grew with the number of steps");
 }
