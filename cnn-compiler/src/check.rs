@@ -297,6 +297,12 @@ pub(crate) fn check_file(
     (models, diags)
 }
 
+/// A user's token as shown in a message: control characters escaped, long
+/// tokens cut.
+fn shown(t: &str) -> String {
+    abbreviate(&t.escape_debug().to_string())
+}
+
 /// Long tokens (a 10,000-digit number) are cut in messages.
 fn abbreviate(t: &str) -> String {
     if t.len() <= 24 {
@@ -1042,7 +1048,7 @@ impl Checker {
                     Code::Syntax,
                     format!(
                         "expected a layer such as conv, maxpool, dense, found `{}`",
-                        s.head.text
+                        shown(&s.head.text)
                     ),
                     s.head.span,
                     "not a layer",
@@ -1167,23 +1173,23 @@ impl Checker {
             && t[1..].starts_with(|c: char| c.is_ascii_digit())
         {
             (
-                format!("bad number `{t}`"),
+                format!("bad number `{}`", shown(t)),
                 "sizes are positive integers".to_string(),
             )
         } else if starts_digit && t.contains('x') {
             (
-                format!("bad dimension `{t}`"),
+                format!("bad dimension `{}`", shown(t)),
                 "write dimensions as positive integers joined by `x`, e.g. `3x3` or `28x28x1`"
                     .to_string(),
             )
         } else if starts_digit {
             (
-                format!("bad number `{t}`"),
+                format!("bad number `{}`", shown(t)),
                 "write a positive integer such as `32`, or a dimension such as `3x3`".to_string(),
             )
         } else {
             (
-                format!("unexpected `{}`", t.escape_debug()),
+                format!("unexpected `{}`", shown(t)),
                 "arguments are separated by spaces, statements by `;`".to_string(),
             )
         };
