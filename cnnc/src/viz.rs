@@ -648,7 +648,8 @@ fn grid_layout(
 /// one colour image instead (for the input).
 fn maps_grid(data: &[f32], [h, w, c]: [usize; 3], title: &str, rgb: bool) -> Canvas {
     let n = if rgb { 1 } else { c };
-    let (th, tw) = tile_size(h, w, 48, 256);
+    // the input, a single tile, is drawn larger than the channel tiles
+    let (th, tw) = if rgb { tile_size(h, w, 128, 384) } else { tile_size(h, w, 48, 256) };
     let (mut canvas, corners) = grid_layout(n, th, tw, title, !rgb);
     let layer_range = data
         .iter()

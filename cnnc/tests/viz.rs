@@ -311,9 +311,9 @@ fn viz_draws_filters_and_one_tile_per_channel_of_each_conv_layer() {
     let l2 = open("layer2_features.png");
     assert_eq!(tiles(&l2, 48, 48).len(), 5);
 
-    // the input as the model sees it: 12x12 enlarged to 48x48, one tile
+    // the input as the model sees it: 12x12 enlarged to 132x132, one tile
     let input = open("input.png");
-    assert_eq!(tiles(&input, 48, 48).len(), 1);
+    assert_eq!(tiles(&input, 132, 132).len(), 1);
 
     // no PNG for non-conv layers
     let mut names: Vec<String> = std::fs::read_dir(&out_dir)

@@ -207,12 +207,12 @@ fn render(img: &mut [f32], [h, w, c]: [usize; 3], label: usize, rng: &mut ChaCha
     // so the shape is visible in grayscale too (but not always black on white).
     let mut fg = random_colour(rng);
     for _ in 0..16 {
-        if (luma(fg) - luma(bg)).abs() >= 0.3 {
+        if (luma(fg) - luma(bg)).abs() >= 0.4 {
             break;
         }
         fg = random_colour(rng);
     }
-    if (luma(fg) - luma(bg)).abs() < 0.3 {
+    if (luma(fg) - luma(bg)).abs() < 0.4 {
         // Rare: push the colour towards black or white away from the background.
         let target = if luma(bg) > 0.5 { 0.0 } else { 1.0 };
         fg = fg.map(|x| 0.3 * x + 0.7 * target);
@@ -236,7 +236,7 @@ fn render(img: &mut [f32], [h, w, c]: [usize; 3], label: usize, rng: &mut ChaCha
     let (ca, sa) = (angle.cos(), angle.sin());
     // Bars at least about one pixel wide, whatever the size.
     let thickness = rng.gen_range(0.12..0.22f32).max(0.6 / radius);
-    let noise = rng.gen_range(0.02..0.10f32);
+    let noise = rng.gen_range(0.02..0.06f32);
 
     let fg_val = colour_channels(fg, c);
     let bg_val = colour_channels(bg, c);
