@@ -346,7 +346,15 @@ pub fn fit(
         };
         let line = epoch_line(&stats);
         match (&pb, progress) {
-            (Some(pb), _) => pb.finish_with_message(line.clone()),
+            (Some(pb), _) => {
+                // The finished line shows the epoch's totals, not a stale ETA.
+                if let Ok(st) = indicatif::ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg}",
+                ) {
+                    pb.set_style(st.progress_chars("=> "));
+                }
+                pb.finish_with_message(line.clone())
+            }
             (None, Progress::Lines) => eprintln!("epoch {epoch}/{passes}: {line}"),
             _ => {}
         }
