@@ -367,3 +367,50 @@ fn bad_input_gives_clear_errors() {
     let e = fails(&["train", s(&broken), "--data", "shapes:10"]);
     assert!(e.contains("error[E") && e.contains("broken.cnn:2"), "{e}");
 }
+
+#[test]
+fn folder_data_trains_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let root_dir = dir.path().join("pics");
+    for (class, colour) in [("dark", 30u8), ("light", 220u8)] {
+        let d = root_dir.join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..6u8 {
+            let img = image::RgbImage::from_pixel(
+                20 + i as u32,
+                24,
+                image::Rgb([colour, colour + i, colour]),
+            );
+            img.save(d.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    std::fs::write(root_dir.join("light/broken.png"), b"not a png").unwrap();
+    let model = root().join("examples/models/shapes_small.cnn");
+    let w = dir.path().join("w.safetensors");
+    let data = format!("folder:{}", s(&root_dir));
+    let out = cnnc(&[
+        "train",
+        s(&model),
+        "--data",
+        &data,
+        "--epochs",
+        "2",
+        "--save",
+        s(&w),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("broken.png"),
+        "the skipped file is reported: {err}"
+    );
+    assert!(
+        err.contains("2 classes") && err.contains("5 outputs"),
+        "{err}"
+    );
+    let out = ok(&["eval", s(&model), "--weights", s(&w), "--data", &data]);
+    assert!(
+        out.lines().last().unwrap().starts_with("accuracy: "),
+        "{out}"
+    );
+}
