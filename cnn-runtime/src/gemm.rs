@@ -11,25 +11,41 @@
 //! then reused), so a call allocates nothing once warm. Parallelism comes from
 //! [`crate::ops::parallel`]: [`gemm_par`] splits the rows of C across the cores.
 //!
-//! # Why hand-written (measurements, this machine: AMD EPYC, 2 cores, AVX-512)
+//! # Why hand-written: the measurements behind the choice
 //!
-//! A register-only FMA loop gives ~263 GFLOP/s per core with 512-bit FMAs and
-//! ~132 with 256-bit ones (full-width AVX-512 datapath), ~530 GFLOP/s on both
-//! cores. So an AVX2 kernel (`matrixmultiply`) is capped at half the machine.
-//! The crates considered:
-//! * `matrixmultiply` 0.3 (already in the tree via ndarray): AVX2/FMA kernels only,
-//!   and it allocates its packing buffers on every call; its `threading` feature
-//!   uses a thread pool of its own.
-//! * `gemm` (faer): AVX-512 kernels, but parallelism via rayon (a boxed job per
-//!   spawn) and per-call scratch allocation; it cannot pack from an implicit
-//!   im2col operand, so convolutions would need a materialised column buffer
-//!   (57 MB for the 64->64 56x56 batch-8 layer: pure memory traffic).
-//! * this module: AVX-512 `14x32` microkernel, implicit-im2col packing, no
-//!   allocation per call, our own allocation-free pool.
+//! Machine: AMD EPYC (Zen 5 class: 48 KiB L1d, 1 MiB L2 per core), 2 cores,
+//! shared with other builds while measuring (load average 8-11), so every
+//! figure below is a best-of-N and noisy; ratios within one run are what count.
 //!
-//! Measured by `cargo bench --bench throughput` (see the report in the commit
-//! log / benches output for current figures): `sgemm_1024` runs at a large
-//! fraction of the measured AVX-512 FMA peak.
+//! * Register-only FMA loop, quiet machine (start of the session): **263 GFLOP/s
+//!   per core with 512-bit FMAs, 132 with 256-bit** (530 / 264 on both cores).
+//!   The AVX-512 datapath is full width, so any AVX2-only kernel is capped at half
+//!   the machine.
+//! * `matrixmultiply` 0.3 (already in the tree through ndarray): AVX2/FMA kernels
+//!   only (so at most 264 GFLOP/s here); one heap allocation per call (counted
+//!   with a counting global allocator: 1 per `sgemm`, ours 0); threading through
+//!   its own pool. On 1024^3 under load, paired runs in one process gave
+//!   matrixmultiply 64-107 GFLOP/s vs this module 76-97 (both on 2 threads);
+//!   with `CNN_THREADS=1 MATMUL_NUM_THREADS=1`, 79-200 vs 76-219 (matrixmultiply
+//!   once exceeded one core's AVX2 ceiling, so it probably still used both
+//!   cores). Indistinguishable through the noise; its ceiling is half of ours.
+//! * `gemm` (faer): AVX-512 kernels but rayon parallelism (a boxed job per
+//!   spawn: allocation in every step) and scratch allocated per call; not
+//!   measured here (the machine was too noisy to separate two fast GEMMs).
+//! * Neither can pack from an implicit im2col operand: a convolution would need a
+//!   materialised column buffer (57 MB for the 64->64, 56x56, batch-8 layer:
+//!   pure memory traffic), and neither avoids allocation in a training step.
+//!
+//! So: this module (`14 x 32` AVX-512 microkernel, 28 zmm accumulators, checked
+//! to stay in registers with `perf annotate`), abstract packing sources, no
+//! allocation per call, and [`crate::ops::parallel`]'s allocation-free pool.
+//! Convolutions go further (`ops::conv2d`): their forward pass and stride-1 input
+//! gradient skip A packing entirely (indirect GEMM, `6x64` .. `12x16` tiles).
+//! In `cargo bench --bench throughput` (same-run FMA peak as the reference):
+//! `conv64_fwd_b8` ran at 66-90% of the measured peak, `sgemm_1024` at 55-83%.
+//!
+//! Blocking (`KC`, `MC`, `NC`) was not tuned beyond a first try (KC 128 / 256 /
+//! 384 were inconclusive under load).
 
 use std::cell::RefCell;
 

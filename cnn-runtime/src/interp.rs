@@ -754,6 +754,69 @@ mod tests {
         assert!(Sequential::new([2, 2, 1], bad, 0).is_err());
     }
 
+    /// `dense 3; softmax` (a separate activation layer) gives the same loss and
+    /// gradients as `dense 3 softmax`, and a model without softmax treats its
+    /// output as logits.
+    #[test]
+    fn separate_softmax_layer_is_fused_like_a_dense_softmax() {
+        let x =
+            Array4::from_shape_vec((2, 2, 2, 1), vec![0.3, -1.0, 0.5, 2.0, 1.5, 0.1, -0.7, 0.2])
+                .unwrap();
+        let labels = [2, 0];
+        let dense = |act| LayerSpec::Dense {
+            spec: DenseSpec {
+                inputs: 4,
+                units: 3,
+            },
+            act,
+        };
+        let mut a = Sequential::new(
+            [2, 2, 1],
+            vec![LayerSpec::Flatten { len: 4 }, dense(Activation::Softmax)],
+            9,
+        )
+        .unwrap();
+        let mut b = Sequential::new(
+            [2, 2, 1],
+            vec![
+                LayerSpec::Flatten { len: 4 },
+                dense(Activation::Linear),
+                LayerSpec::Activation {
+                    act: Activation::Softmax,
+                    len: 3,
+                    channels: 3,
+                },
+            ],
+            9,
+        )
+        .unwrap();
+        let mut c = Sequential::new(
+            [2, 2, 1],
+            vec![LayerSpec::Flatten { len: 4 }, dense(Activation::Linear)],
+            9,
+        )
+        .unwrap();
+        let la = a.loss_and_grads(x.view(), &labels).unwrap();
+        let lb = b.loss_and_grads(x.view(), &labels).unwrap();
+        let lc = c.loss_and_grads(x.view(), &labels).unwrap();
+        assert!(
+            (la - lb).abs() < 1e-6 && (la - lc).abs() < 1e-6,
+            "{la} {lb} {lc}"
+        );
+        for m in [&b, &c] {
+            for (p, q) in a.grads().iter().zip(m.grads().iter()) {
+                assert_eq!(p.name, q.name);
+                for (u, v) in p.data.iter().zip(q.data) {
+                    assert!((u - v).abs() < 1e-6);
+                }
+            }
+            for (u, v) in a.input_grad().iter().zip(m.input_grad().iter()) {
+                assert!((u - v).abs() < 1e-6);
+            }
+        }
+        assert!(b.ends_in_softmax() && !c.ends_in_softmax());
+    }
+
     #[test]
     fn training_reduces_the_loss_and_params_are_named() {
         let mut m = tiny();
