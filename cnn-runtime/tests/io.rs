@@ -654,3 +654,22 @@ fn a_failed_save_leaves_the_old_file_and_no_temporary() {
         .collect();
     assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
 }
+
+#[test]
+fn devices_and_directories_are_not_read() {
+    let mut m = Params::new(CLS_SMALL);
+    for p in ["/dev/zero", "/dev/null"] {
+        let p = Path::new(p);
+        if !p.exists() {
+            continue;
+        }
+        assert!(read_npy(p).is_err());
+        assert!(Npz::open(p).is_err());
+        assert!(cnn_runtime::io::safetensors::read_safetensors(p).is_err());
+        assert!(cnn_runtime::data::idx::read_idx(p).is_err());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("w.npz");
+    std::fs::create_dir(&d).unwrap();
+    assert!(load_weights(&mut m, &d).is_err());
+}

@@ -28,7 +28,11 @@ pub struct Idx {
 /// starting with the gzip magic) is decompressed on the fly.
 pub fn read_idx(path: &Path) -> Result<Idx> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let file_len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::format(path, "not a regular file"));
+    }
+    let file_len = meta.len();
     let mut r = std::io::BufReader::new(f);
     // Sniff the gzip magic rather than trusting the file name.
     let gz = {

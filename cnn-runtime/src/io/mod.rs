@@ -18,6 +18,24 @@ use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
 
+/// Reads a whole regular file. Devices, FIFOs and directories are refused (a
+/// path such as `/dev/zero` would otherwise be read without end), and no more
+/// than the size the file system reports is read.
+pub fn read_regular_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::format(path, "not a regular file"));
+    }
+    let len = meta.len();
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
+    f.take(len)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(out)
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory,
 /// flushed to disk, then renamed over `path`. A crash or error midway leaves the
 /// old file (if any) intact and no partial file under `path`.

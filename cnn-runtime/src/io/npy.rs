@@ -184,8 +184,15 @@ impl NpyArray {
 /// Reads a `.npy` file.
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
-    read_npy_from(std::io::BufReader::new(f), len, path)
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::format(path, "not a regular file"));
+    }
+    read_npy_from(
+        std::io::BufReader::new(f).take(meta.len()),
+        meta.len(),
+        path,
+    )
 }
 
 /// Reads one array of exactly `len` bytes from `r` (`path` names the source in

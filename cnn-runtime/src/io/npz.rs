@@ -62,7 +62,7 @@ impl Npz {
     /// Opens and indexes an archive. Fails on anything that is not a well-formed
     /// zip whose entries lie inside the file.
     pub fn open(path: &Path) -> Result<Npz> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = super::read_regular_file(path)?;
         Npz::from_bytes(bytes, path)
     }
 

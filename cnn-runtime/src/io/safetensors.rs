@@ -14,7 +14,7 @@ pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 /// `F64` rounded; other dtypes are refused), in file order, with the
 /// `__metadata__` map (empty when absent).
 pub fn read_safetensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, String>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = super::read_regular_file(path)?;
     parse_safetensors(&bytes, path)
 }
 
