@@ -847,7 +847,10 @@ impl Checker {
                     Resolved::Conv { filters, .. } => filters.v,
                     _ => c as u64,
                 };
-                let elems = self.elements(out[0], out[1], ch, kw, kwt)?;
+                let elems = self
+                    .elements(out[0], out[1], ch, kw, kwt)
+                    .map_err(|d| self.push((*d).note(trail_note())))
+                    .map_err(|_| None)?;
                 let window_cells = window.v[0] * window.v[1];
                 match r {
                     Resolved::Conv { filters, act, .. } => {
@@ -869,6 +872,7 @@ impl Checker {
                                         window.v[0], window.v[1]
                                     ),
                                 )
+                                .note(trail_note())
                                 .help(format!(
                                     "a layer may have at most {MAX_PARAMS} (2^31) parameters: use fewer filters or a smaller kernel"
                                 )),
@@ -1007,30 +1011,29 @@ impl Checker {
     }
 
     /// Checks an output size against the runtime's limit; returns the element count.
+    /// Checks an output size against the runtime's limit; returns the element
+    /// count, or the diagnostic for the caller to complete and push.
     fn elements(
-        &mut self,
+        &self,
         h: u64,
         w: u64,
         c: u64,
         span: Span,
         kw: &str,
-    ) -> Result<u64, Option<Cur>> {
+    ) -> Result<u64, Box<Diagnostic>> {
         match h.checked_mul(w).and_then(|x| x.checked_mul(c)) {
             Some(n) if n <= MAX_ELEMENTS => Ok(n),
-            _ => {
-                self.push(
-                    diag(
-                        Code::TooLarge,
-                        format!("too large: the output of this {kw} ({h}x{w}x{c}) has more values than the runtime supports"),
-                        span,
-                        "output too large",
-                    )
-                    .help(format!(
-                        "a layer's output may hold at most {MAX_ELEMENTS} (2^31) values per sample: use fewer filters or a larger stride"
-                    )),
-                );
-                Err(None)
-            }
+            _ => Err(Box::new(diag(
+                Code::TooLarge,
+                format!(
+                    "too large: the output of this {kw} ({h}x{w}x{c}) has more values than the runtime supports"
+                ),
+                span,
+                "output too large",
+            )
+            .help(format!(
+                "a layer's output may hold at most {MAX_ELEMENTS} (2^31) values per sample: use fewer filters or a larger stride"
+            )))),
         }
     }
 
