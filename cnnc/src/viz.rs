@@ -238,7 +238,9 @@ fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        // digits still to come after this one's group boundary
+        let left = s.len() - i;
+        if i > 0 && left / 3 * 3 == left {
             out.push(',');
         }
         out.push(ch);
@@ -649,7 +651,11 @@ fn grid_layout(
 fn maps_grid(data: &[f32], [h, w, c]: [usize; 3], title: &str, rgb: bool) -> Canvas {
     let n = if rgb { 1 } else { c };
     // the input, a single tile, is drawn larger than the channel tiles
-    let (th, tw) = if rgb { tile_size(h, w, 128, 384) } else { tile_size(h, w, 48, 256) };
+    let (th, tw) = if rgb {
+        tile_size(h, w, 128, 384)
+    } else {
+        tile_size(h, w, 48, 256)
+    };
     let (mut canvas, corners) = grid_layout(n, th, tw, title, !rgb);
     let layer_range = data
         .iter()
@@ -700,7 +706,7 @@ fn maps_grid(data: &[f32], [h, w, c]: [usize; 3], title: &str, rgb: bool) -> Can
 
 /// A value in `[lo, hi]` as a byte; a constant range (or no finite value) gives grey.
 fn to_byte(v: f32, lo: f32, hi: f32) -> u8 {
-    if !(hi > lo) || !v.is_finite() {
+    if !(v.is_finite() && lo.is_finite() && hi.is_finite()) || hi <= lo {
         return 128;
     }
     (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0).round() as u8
@@ -846,6 +852,14 @@ mod tests {
         assert_eq!(to_byte(1.0, -1.0, 3.0), 128);
         assert_eq!(to_byte(5.0, 5.0, 5.0), 128);
         assert_eq!(to_byte(f32::NAN, 0.0, 1.0), 128);
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(850), "850");
+        assert_eq!(group_digits(2416), "2,416");
+        assert_eq!(group_digits(10635685), "10,635,685");
     }
 
     #[test]
