@@ -57,7 +57,14 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     // n is in [-126, 128]; 2^128 overflows to inf like the true value.
-    let scale = f32::from_bits((((n as i32) + 127).clamp(0, 255) as u32) << 23);
+    // 2^n from bits. The biased exponent n + 127 is read from the mantissa of
+    // `n + 127 + 1.5 * 2^23` (an `as i32` cast would be scalarised by the
+    // compiler because of its saturating semantics). NaN stays NaN through `e`.
+    let biased = (n + (127.0 + 12_582_912.0))
+        .to_bits()
+        .wrapping_sub(0x4b40_0000)
+        & 0xff;
+    let scale = f32::from_bits(biased << 23);
     if n > 127.5 {
         e * 2.0 * f32::from_bits(254 << 23)
     } else {

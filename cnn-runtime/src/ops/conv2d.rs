@@ -140,20 +140,35 @@ struct Im2col<'a> {
 }
 
 impl Im2col<'_> {
-    /// Offset of the top-left cell of pixel `m`'s window.
+    /// Calls `f(i, base)` for pixels `m0..m0 + count`, where `base` is the offset
+    /// of the top-left cell of the pixel's window. Walks the pixels in order, so
+    /// only the first needs divisions (they dominated small layers).
     #[inline(always)]
-    fn pixel_base(&self, m: usize) -> usize {
+    fn for_each_pixel(&self, m0: usize, count: usize, mut f: impl FnMut(usize, usize)) {
         let s = self.s;
         let ohw = s.out_h * s.out_w;
-        let (n, r) = (m / ohw, m % ohw);
-        let (oh, ow) = (r / s.out_w, r % s.out_w);
-        ((n * self.hp + oh * s.sh) * self.wp + ow * s.sw) * s.in_c
+        let (mut n, r) = (m0 / ohw, m0 % ohw);
+        let (mut oh, mut ow) = (r / s.out_w, r % s.out_w);
+        for i in 0..count {
+            f(
+                i,
+                ((n * self.hp + oh * s.sh) * self.wp + ow * s.sw) * s.in_c,
+            );
+            ow += 1;
+            if ow == s.out_w {
+                ow = 0;
+                oh += 1;
+                if oh == s.out_h {
+                    oh = 0;
+                    n += 1;
+                }
+            }
+        }
     }
 
-    /// `out[t * stride] = col[m, kk0 + t]` for `t < len`.
+    /// `out[t * stride] = col[m, kk0 + t]` for `t < len`, `pb` = the pixel's base.
     #[inline]
-    fn run(&self, m: usize, kk0: usize, len: usize, out: &mut [f32], stride: usize) {
-        let pb = self.pixel_base(m);
+    fn run(&self, pb: usize, kk0: usize, len: usize, out: &mut [f32], stride: usize) {
         let src = &self.xp[pb..];
         let mut t = 0;
         while t < len {
@@ -184,9 +199,7 @@ impl Im2col<'_> {
         const MAXW: usize = 64;
         debug_assert!(w <= MAXW);
         let mut pb = [0usize; MAXW];
-        for (i, b) in pb[..nr].iter_mut().enumerate() {
-            *b = self.pixel_base(r0 + i);
-        }
+        self.for_each_pixel(r0, nr, |i, b| pb[i] = b);
         let pb = &pb[..nr];
         let xp = self.xp;
         for (p, &t) in self.toff[c0..c0 + kc].iter().enumerate() {
@@ -206,9 +219,9 @@ impl Source for Im2col<'_> {
         }
         if self.transposed {
             // rows are kk, columns pixels: each packed column is a contiguous kk run.
-            for p in 0..kc {
-                self.run(c0 + p, r0, nr, &mut dst[p * w..p * w + nr], 1);
-            }
+            self.for_each_pixel(c0, kc, |p, b| {
+                self.run(b, r0, nr, &mut dst[p * w..p * w + nr], 1)
+            });
         } else {
             self.pack_pixels(r0, nr, c0, kc, w, dst);
         }
@@ -220,13 +233,11 @@ impl Source for Im2col<'_> {
             dst.fill(0.0);
         }
         if self.transposed {
-            for j in 0..nc {
-                self.run(j0 + j, p0, kc, &mut dst[j..], w);
-            }
+            self.for_each_pixel(j0, nc, |j, b| self.run(b, p0, kc, &mut dst[j..], w));
         } else {
-            for p in 0..kc {
-                self.run(p0 + p, j0, nc, &mut dst[p * w..p * w + nc], 1);
-            }
+            self.for_each_pixel(p0, kc, |p, b| {
+                self.run(b, j0, nc, &mut dst[p * w..p * w + nc], 1)
+            });
         }
     }
 }
@@ -411,9 +422,10 @@ fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
                 let rs = tt * DMR;
                 let mr = (m - rs).min(DMR);
                 let mut pb = [0usize; DMR];
-                for (i, b) in pb.iter_mut().enumerate() {
-                    // Rows past the end reuse the last pixel; they are not stored.
-                    *b = col.pixel_base((rs + i).min(m - 1));
+                col.for_each_pixel(rs, mr, |i, b| pb[i] = b);
+                // Rows past the end reuse the last pixel; they are not stored.
+                for i in mr..DMR {
+                    pb[i] = pb[mr - 1];
                 }
                 for jp in 0..panels {
                     let j0 = jp * nrw;
