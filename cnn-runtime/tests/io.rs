@@ -673,3 +673,22 @@ fn devices_and_directories_are_not_read() {
     std::fs::create_dir(&d).unwrap();
     assert!(load_weights(&mut m, &d).is_err());
 }
+
+#[test]
+fn corrupt_deflate_streams_are_format_errors() {
+    let data: Vec<f32> = (0..500).map(|i| i as f32).collect();
+    let npy = npy_bytes(&[500], &data).unwrap();
+    let z = deflated_zip("x.npy", &npy, None);
+    let data_at = 30 + "x.npy".len();
+    let mut hits = 0;
+    for k in 0..40 {
+        let mut b = z.clone();
+        b[data_at + 3 + k * 7] ^= 0xff;
+        match Npz::from_bytes(b, Path::new("c.npz")).unwrap().read("x") {
+            Err(Error::Format { .. }) => hits += 1,
+            Err(e) => panic!("not a format error: {e:?}"),
+            Ok(_) => panic!("corruption at {k} went unnoticed"),
+        }
+    }
+    assert_eq!(hits, 40);
+}

@@ -260,9 +260,20 @@ pub fn read_npy_from(mut r: impl Read, len: u64, path: &Path) -> Result<NpyArray
             header.shape, dtype
         )));
     }
-    // The size is now known to match what the source really holds.
-    let mut raw = vec![0u8; nbytes];
-    read_exact(&mut r, &mut raw, path)?;
+    // The size now matches what the source claims to hold. For a file that is
+    // its real size; a compressed source may still stop early, so the buffer
+    // grows with the bytes actually read beyond a first 256 MiB.
+    let mut raw = Vec::with_capacity(nbytes.min(1 << 28));
+    (&mut r)
+        .take(nbytes as u64)
+        .read_to_end(&mut raw)
+        .map_err(|e| read_error(path, e))?;
+    if raw.len() != nbytes {
+        return Err(fmt(format!(
+            "truncated: the data ends after {} of {nbytes} bytes",
+            raw.len()
+        )));
+    }
     let data = decode(dtype, big, &raw);
     let data = if header.fortran_order && header.shape.len() > 1 {
         to_c_order(data, &header.shape)
@@ -277,13 +288,18 @@ pub fn read_npy_from(mut r: impl Read, len: u64, path: &Path) -> Result<NpyArray
 }
 
 fn read_exact(r: &mut impl Read, buf: &mut [u8], path: &Path) -> Result<()> {
-    r.read_exact(buf).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::format(path, "truncated: the data ends early")
-        } else {
-            Error::io(path, e)
-        }
-    })
+    r.read_exact(buf).map_err(|e| read_error(path, e))
+}
+
+/// A read error as the caller should see it: a short or undecodable source is a
+/// format problem of the file, anything else an I/O error.
+fn read_error(path: &Path, e: std::io::Error) -> Error {
+    use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+    match e.kind() {
+        UnexpectedEof => Error::format(path, "truncated: the data ends early"),
+        InvalidData | InvalidInput => Error::format(path, format!("corrupt data: {e}")),
+        _ => Error::io(path, e),
+    }
 }
 
 fn decode(dtype: DType, big: bool, raw: &[u8]) -> NpyData {
