@@ -2,8 +2,8 @@
 //!
 //! Five classes, in this label order: `circle`, `square`, `triangle`, `cross`,
 //! `line` (so it fits the course's `dense 5 softmax` model). Each image is one
-//! filled shape at a random position, size and colour (upright give or take 15
-//! degrees; a line at any angle) on a random
+//! filled shape at a random position (centre in the middle 40% of each axis),
+//! size and colour (upright give or take 15 degrees; a line at any angle) on a random
 //! background with a soft colour gradient, plus per-pixel noise, rendered at
 //! whatever `H x W x C` the model takes.
 //!
@@ -223,8 +223,12 @@ fn render(img: &mut [f32], [h, w, c]: [usize; 3], label: usize, rng: &mut ChaCha
     // Position: the whole shape stays inside the image where possible.
     let margin_x = radius.min(wf / 2.0);
     let margin_y = radius.min(hf / 2.0);
-    let cx = rng.gen_range(margin_x..=(wf - margin_x).max(margin_x));
-    let cy = rng.gen_range(margin_y..=(hf - margin_y).max(margin_y));
+    // The centre stays within the middle 40% of each axis (when the shape fits
+    // there): positions vary, but a small model still learns in a few epochs.
+    let lo_x = margin_x.max(0.3 * wf);
+    let lo_y = margin_y.max(0.3 * hf);
+    let cx = rng.gen_range(lo_x.min(wf - margin_x).max(margin_x)..=(wf - lo_x).max(margin_x));
+    let cy = rng.gen_range(lo_y.min(hf - margin_y).max(margin_y)..=(hf - lo_y).max(margin_y));
     // Orientation: squares, triangles and crosses stand upright give or take 15
     // degrees (a rotated square would be a diamond and a rotated cross an X: the
     // classes stay what their names say); a line may point anywhere.
