@@ -124,3 +124,51 @@ pub fn compile_dir_to(dir: &Path, out_dir: &Path, cargo_lines: bool) -> Result<(
         Err(errors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system temp dir.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cnn-build-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn compiles_each_file_and_reports_errors_with_positions() {
+        let dir = scratch("mixed");
+        let out = dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(
+            dir.join("small_net.cnn"),
+            "input 8x8x1;\nflatten;\ndense 3 softmax;\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("bad.cnn"), "input 4x4x1;\n\nconv 2 5x5;\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a model").unwrap();
+        let err = compile_dir_to(&dir, &out, false).unwrap_err();
+        // The error names the file, line 3, column of the 5x5 window, and the code.
+        assert!(err.contains("E003"), "{err}");
+        assert!(err.contains("bad.cnn:3:"), "{err}");
+        assert!(!out.join("bad.rs").exists());
+        // The good file was still written, with a struct named after the file.
+        let code = std::fs::read_to_string(out.join("small_net.rs")).unwrap();
+        assert!(code.contains("pub struct SmallNet"), "{code}");
+        assert!(syn::parse_file(&code).is_ok());
+        assert!(!out.join("notes.rs").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn missing_directory_is_an_error() {
+        let err = compile_dir_to(
+            Path::new("/nonexistent/cnn/models"),
+            Path::new("/tmp"),
+            false,
+        );
+        assert!(err.is_err());
+    }
+}

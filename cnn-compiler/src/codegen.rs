@@ -1096,3 +1096,72 @@ pub fn summary_text(m: &ir::Model) -> String {
     let _ = writeln!(s, " Forward FLOPs per sample: {}", thousands(m.total_flops));
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(src: &str) -> ir::Model {
+        let c = crate::compile(src, "Net");
+        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        c.models.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn shapes_are_literal_constants_and_code_parses() {
+        let m = model("input 28x28x1; conv 6 5x5 same tanh; avgpool 2; flatten; dense 10 softmax;");
+        let code = to_source(&generate(&m, &Options::default())).unwrap();
+        // The conv spec is a constant with every size written out.
+        assert!(
+            code.contains("const L0: ::cnn::__private::runtime::Conv2dSpec"),
+            "{code}"
+        );
+        assert!(code.contains("in_h: 28usize"), "{code}");
+        assert!(code.contains("pad_top: 2usize"), "{code}");
+        assert!(
+            code.contains("const L3: ::cnn::__private::runtime::DenseSpec"),
+            "{code}"
+        );
+        assert!(code.contains("inputs: 1176usize"), "{code}");
+        // The activation is fused into the conv call, and the final softmax is
+        // switched off while training (fused with the loss).
+        assert!(code.contains("Activation::Tanh"), "{code}");
+        assert!(code.contains("if logits"), "{code}");
+        assert!(!code.contains("compile_error"), "{code}");
+    }
+
+    #[test]
+    fn support_path_and_visibility_follow_the_options() {
+        let m = model("input 4x4x1; flatten; dense 2;");
+        let opts = Options {
+            support_path: "crate::support".into(),
+            public: Some(true),
+        };
+        let code = to_source(&generate(&m, &opts)).unwrap();
+        assert!(code.contains("pub struct Net"));
+        assert!(code.contains("crate::support::runtime::ops::dense::dense_forward"));
+        let private = to_source(&generate(&m, &Options::default())).unwrap();
+        assert!(private.contains("\nstruct Net"), "{private}");
+    }
+
+    #[test]
+    fn inconsistent_ir_gives_compile_error_not_panic() {
+        let mut m = model("input 4x4x1; flatten; dense 2;");
+        m.layers[1].input = Shape::Vector { n: 7 };
+        let code = generate(&m, &Options::default()).to_string();
+        assert!(code.contains("compile_error"), "{code}");
+        m.name = "not an ident".into();
+        assert!(generate(&m, &Options::default())
+            .to_string()
+            .contains("compile_error"));
+    }
+
+    #[test]
+    fn summary_lists_layers_and_totals() {
+        let m = model("input 32x32x3; conv 32 3x3 same; conv 32 3x3 valid;");
+        let s = summary_text(&m);
+        assert!(s.contains("layer0 conv 32 3x3 same"), "{s}");
+        assert!(s.contains("(None, 30, 30, 32)"), "{s}");
+        assert!(s.contains("Total params: 10,144"), "{s}");
+    }
+}
