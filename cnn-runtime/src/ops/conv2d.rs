@@ -564,6 +564,15 @@ pub fn conv2d_backward(
     let kk = s.kh * s.kw * s.in_c;
     let n = s.out_c;
     let flops = 2 * m * n * kk;
+    if m == 0 || n == 0 || kk == 0 {
+        // Nothing flows back through an empty layer.
+        dkernel.fill(0.0);
+        dbias.fill(0.0);
+        if let Some(dx) = dx {
+            dx.fill(0.0);
+        }
+        return;
+    }
     let Conv2dScratch {
         xpad,
         toff,
