@@ -41,8 +41,11 @@
 //! allocation per call, and [`crate::ops::parallel`]'s allocation-free pool.
 //! Convolutions go further (`ops::conv2d`): their forward pass and stride-1 input
 //! gradient skip A packing entirely (indirect GEMM, `6x64` .. `12x16` tiles).
-//! In `cargo bench --bench throughput` (same-run FMA peak as the reference):
-//! `conv64_fwd_b8` ran at 66-90% of the measured peak, `sgemm_1024` at 55-83%.
+//! In `cargo bench --bench throughput` (same-run FMA peak as the reference, on
+//! the busy machine): `conv64_fwd_b8` ran at 66-90% of the measured peak,
+//! `conv64_fwdbwd_b8` at 56-64%, `sgemm_1024` at 55-87%. In a quieter moment
+//! `conv64_fwd_b8` reached 318 GFLOP/s and `conv64_fwdbwd_b8` 368 GFLOP/s, i.e.
+//! 60% and 69% of the quiet-machine AVX-512 peak of 530.
 //!
 //! Blocking (`KC`, `MC`, `NC`) was not tuned beyond a first try (KC 128 / 256 /
 //! 384 were inconclusive under load).
