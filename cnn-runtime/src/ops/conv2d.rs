@@ -248,6 +248,10 @@ thread_local! {
     static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Input channels from which the stride-1 input gradient runs as a direct
+/// convolution rather than GEMM + col2im.
+const DX_DIRECT_MIN_CHANNELS: usize = 12;
+
 /// Whether the AVX-512 direct paths may be used (else im2col GEMM + col2im).
 fn fast_paths() -> bool {
     #[cfg(test)]
@@ -683,9 +687,12 @@ pub fn conv2d_backward(
     let Some(dx) = dx else { return };
     assert_eq!(dx.len(), x.len(), "conv2d: dx has the wrong length");
     #[cfg(target_arch = "x86_64")]
+    // Few input channels would fill few lanes of the direct tiles (the input
+    // gradient's channels are its output channels): the GEMM + col2im path wins.
     if s.sh == 1
         && s.sw == 1
-        && gemm::has_avx512()
+        && s.in_c >= DX_DIRECT_MIN_CHANNELS
+        && fast_paths()
         && (s.kh - 1) * s.dh >= s.pad_top
         && (s.kw - 1) * s.dw >= s.pad_left
     {
