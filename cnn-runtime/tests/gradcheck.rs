@@ -262,6 +262,17 @@ fn conv_dilation() {
             2,
         );
     }
+    // Enough input channels for the direct (flipped-kernel) input gradient.
+    check_conv(
+        conv_spec(9, 9, 13, 5, 3, 3, 1, 1, 2, 2, true),
+        Activation::Linear,
+        2,
+    );
+    check_conv(
+        conv_spec(9, 10, 16, 3, 3, 2, 1, 1, 2, 3, false),
+        Activation::Linear,
+        2,
+    );
 }
 
 #[test]
