@@ -491,20 +491,30 @@ impl History {
                 .fold(0.0f32, f32::max)
                 .max(1e-3)
                 * 1.1;
-            for (area, title, y_range, series, y_label) in [
+            // Zoom the accuracy axis onto the values (late epochs differ by tenths
+            // of a percent), keeping 100% as the top.
+            let acc_min = train_acc
+                .iter()
+                .chain(&val_acc)
+                .map(|p| p.1)
+                .fold(100.0f32, f32::min);
+            let acc_lo = (acc_min - 5.0).clamp(0.0, 95.0).floor();
+            for (area, title, y_range, series, y_label, legend) in [
                 (
                     &left,
                     "loss",
                     0.0..loss_max,
                     [(&train_loss, "train"), (&val_loss, "validation")],
                     "cross-entropy",
+                    SeriesLabelPosition::UpperRight,
                 ),
                 (
                     &right,
                     "accuracy",
-                    0.0..100.0,
+                    acc_lo..100.0,
                     [(&train_acc, "train"), (&val_acc, "validation")],
                     "%",
+                    SeriesLabelPosition::LowerRight,
                 ),
             ] {
                 let mut chart = ChartBuilder::on(area)
@@ -539,6 +549,7 @@ impl History {
                 }
                 chart
                     .configure_series_labels()
+                    .position(legend)
                     .background_style(WHITE.mix(0.8))
                     .border_style(BLACK)
                     .draw()

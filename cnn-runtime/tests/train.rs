@@ -229,7 +229,12 @@ fn predict_equals_one_big_forward() {
     let mut m = mlp(4, 8, 3, 4);
     let p = predict(&mut m, data.images.view(), 5).unwrap();
     let full = m.forward(data.images.view()).unwrap().to_owned();
-    assert_eq!(p, full);
+    assert_eq!(p.shape(), full.shape());
+    // The kernels may block the work differently for another batch size, so the
+    // sums can round differently: equal to float precision, not bit for bit.
+    for (a, b) in p.iter().zip(full.iter()) {
+        assert!((a - b).abs() <= 1e-6, "{a} vs {b}");
+    }
 }
 
 #[test]

@@ -1,6 +1,21 @@
 //! `cnnc train`, `cnnc eval`, `cnnc predict`: run a `.cnn` model with the
 //! interpreter (no code generation): the file is checked by the compiler, lowered
 //! with `cnn::lower`, and trained or run on the runtime.
+//!
+//! `--limit N` keeps the first N examples (of the training set for `train`, of
+//! the evaluation set for `eval`): quick checks and CI runs on real data.
+//!
+//! LeNet-5 on MNIST to 99.0% test accuracy, about 80 s on 2 cores (a constant
+//! rate plateaus near 98.5%; a second stage at a tenth of it, started from the
+//! first stage's weights with `--init`, acts as a learning-rate decay):
+//!
+//! ```text
+//! cnnc train examples/models/lenet5.cnn --data mnist:DIR --epochs 6 --batch 32 \
+//!     --optimizer adam --lr 0.001 --save stage1.safetensors
+//! cnnc train examples/models/lenet5.cnn --init stage1.safetensors --data mnist:DIR \
+//!     --epochs 2 --batch 32 --optimizer adam --lr 0.0001 --seed 1 --save lenet5.safetensors
+//! cnnc eval examples/models/lenet5.cnn --weights lenet5.safetensors --data mnist:DIR
+//! ```
 
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
