@@ -262,6 +262,17 @@ fn conv_dilation() {
             2,
         );
     }
+    // Single input channel (vectorised kernel gradient), a masked row tail.
+    check_conv(
+        conv_spec(7, 20, 1, 6, 5, 3, 2, 1, 1, 1, true),
+        Activation::Linear,
+        2,
+    );
+    check_conv(
+        conv_spec(9, 18, 1, 3, 3, 3, 1, 1, 2, 1, false),
+        Activation::Linear,
+        2,
+    );
     // Enough input channels for the direct (flipped-kernel) input gradient.
     check_conv(
         conv_spec(9, 9, 13, 5, 3, 3, 1, 1, 2, 2, true),
