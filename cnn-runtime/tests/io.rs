@@ -437,7 +437,7 @@ fn deflated_npz_entries_and_bombs() {
     let padded = format!("{header:<width$}", width = hl - 1) + "\n";
     h.truncate(10);
     h.extend_from_slice(padded.as_bytes());
-    h.extend(std::iter::repeat_n(0u8, 1 << 20));
+    h.extend_from_slice(&vec![0u8; 1 << 20]);
     let z = deflated_zip("x.npy", &h, None);
     assert!(Npz::from_bytes(z, Path::new("d.npz"))
         .unwrap()

@@ -149,7 +149,7 @@ impl NpyArray {
             ));
         }
         let check = |i: usize, v: i128| -> Result<usize> {
-            let ok = v >= 0 && classes.is_none_or(|c| v < c as i128);
+            let ok = v >= 0 && !matches!(classes, Some(c) if v >= c as i128);
             if !ok {
                 let range = classes.map_or("a non-negative class index".to_string(), |c| {
                     format!("a class index in 0..{c}")
@@ -544,7 +544,7 @@ pub fn npy_bytes<T: NpyElement>(shape: &[usize], data: &[T]) -> Result<Vec<u8>> 
     );
     // Pad with spaces so that the data starts on a 64-byte boundary, ending in '\n'.
     let total = 10 + header.len() + 1;
-    header.extend(std::iter::repeat_n(' ', (64 - total % 64) % 64));
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');
     let hlen = u16::try_from(header.len())
         .map_err(|_| Error::Invalid(format!("npy: shape {shape:?} makes the header too long")))?;

@@ -321,10 +321,7 @@ fn index(b: &[u8]) -> std::result::Result<Vec<Entry>, String> {
         let lname = u16_at(b, l + 26).ok_or_else(trunc)? as u64;
         let lextra = u16_at(b, l + 28).ok_or_else(trunc)? as u64;
         let data_start = local + 30 + lname + lextra;
-        if data_start
-            .checked_add(comp_size)
-            .is_none_or(|e| e > n as u64)
-        {
+        if !matches!(data_start.checked_add(comp_size), Some(e) if e <= n as u64) {
             return Err(format!(
                 "entry '{name}': {comp_size} bytes at offset {data_start} run past the end of the {n}-byte file"
             ));
