@@ -692,3 +692,50 @@ fn corrupt_deflate_streams_are_format_errors() {
     }
     assert_eq!(hits, 40);
 }
+
+#[test]
+fn every_oracle_archive_reads_like_ndarray_npy() {
+    let mut archives = 0;
+    let mut arrays = 0;
+    for case in std::fs::read_dir(goldens()).unwrap() {
+        let case = case.unwrap().path();
+        for file in ["weights.npz", "io.npz"] {
+            let path = case.join(file);
+            if !path.is_file() {
+                continue;
+            }
+            archives += 1;
+            let ours = Npz::open(&path).unwrap();
+            let mut theirs =
+                ndarray_npy::NpzReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+            for name in ours.names() {
+                let a = ours.read(name).unwrap();
+                let entry = format!("{name}.npy");
+                match a.dtype {
+                    DType::F32 => {
+                        let t: ndarray::ArrayD<f32> = theirs.by_name(&entry).unwrap();
+                        assert_eq!(a.shape, t.shape(), "{} {name}", path.display());
+                        let ours = a.into_f32(&path, name).unwrap();
+                        // Bit for bit, NaN-safe.
+                        assert!(
+                            ours.iter()
+                                .zip(t.iter())
+                                .all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{name}"
+                        );
+                    }
+                    DType::I64 => {
+                        let t: ndarray::ArrayD<i64> = theirs.by_name(&entry).unwrap();
+                        assert_eq!(a.data, NpyData::I64(t.iter().copied().collect()), "{name}");
+                    }
+                    other => panic!("{}: unexpected dtype {other:?} for {name}", path.display()),
+                }
+                arrays += 1;
+            }
+        }
+    }
+    assert!(
+        archives >= 80 && arrays > 500,
+        "{archives} archives, {arrays} arrays"
+    );
+}
