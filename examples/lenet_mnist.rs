@@ -43,7 +43,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
-        epochs: 10,
+        epochs: 12,
         batch: 64,
         data: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"),
         save: None,
@@ -79,11 +79,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut opt = Adam::new(1e-3);
     let start = Instant::now();
     let mut samples = 0usize;
-    // Adam at Keras's default rate for 3 epochs, then halved every epoch: the
+    // Adam at Keras's default rate for 3 epochs, then cut by 30% every epoch: the
     // late small steps settle the weights (a constant rate keeps jumping around
     // 98.3-98.6% test accuracy on this model).
     for epoch in 0..args.epochs {
-        opt.lr = 1e-3 * 0.5f32.powi(epoch.saturating_sub(2) as i32);
+        opt.lr = 1e-3 * 0.7f32.powi(epoch.saturating_sub(2) as i32);
         let opts = FitOptions {
             epochs: 1,
             batch_size: args.batch,
