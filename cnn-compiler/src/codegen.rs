@@ -154,7 +154,7 @@ impl<'a> Generator<'a> {
                     layer.index, layer.input, prev_out
                 ));
             }
-            if layer.input.len() == 0 || layer.output.len() == 0 {
+            if layer.input.is_empty() || layer.output.is_empty() {
                 return Err(format!("layer {} has an empty shape", layer.index));
             }
             prev_out = layer.output;
@@ -955,13 +955,16 @@ impl<'a> Generator<'a> {
 
 /// Formats `n` with thousands separators (`61706` -> `61,706`).
 fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
+    let digits = n.to_string();
+    // Groups of three from the right: the first group holds the remainder.
+    let first = match digits.len() % 3 {
+        0 => 3,
+        r => r,
+    };
+    let mut out = digits[..first.min(digits.len())].to_string();
+    for group in digits.as_bytes()[first.min(digits.len())..].chunks(3) {
+        out.push(',');
+        out.push_str(std::str::from_utf8(group).unwrap_or(""));
     }
     out
 }
@@ -1154,6 +1157,15 @@ mod tests {
         assert!(generate(&m, &Options::default())
             .to_string()
             .contains("compile_error"));
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(10_635_685), "10,635,685");
+        assert_eq!(thousands(123_456), "123,456");
     }
 
     #[test]

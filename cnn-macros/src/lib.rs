@@ -297,3 +297,74 @@ fn expand_include(tokens: &[TokenTree]) -> TokenStream2 {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn run(src: &str) -> String {
+        expand(TokenStream2::from_str(src).expect("tokens")).to_string()
+    }
+
+    #[test]
+    fn item_form_generates_the_struct() {
+        let out = run("pub model Net { input 4x4x1; flatten; dense 2 softmax }");
+        assert!(out.contains("pub struct Net"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn expression_form_is_a_block_returning_seed_zero() {
+        let out = run("input 4x4x1; flatten; dense 2");
+        assert!(out.starts_with('{'), "{out}");
+        assert!(out.contains("CnnModel :: new (0)"), "{out}");
+    }
+
+    #[test]
+    fn every_error_becomes_a_compile_error_with_code_and_help() {
+        let out = run(
+            "model Net { input 8x8x1; conv 4 9x9; maxpool 0; flatten; dense 10 relu; conv 2 3x3 }",
+        );
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        for code in ["[E003]", "[E004]", "[E005]"] {
+            assert!(out.contains(code), "{code} in {out}");
+        }
+        assert!(out.contains("= help:"), "{out}");
+        assert!(
+            !out.contains("struct Net"),
+            "no code for a model with errors: {out}"
+        );
+    }
+
+    #[test]
+    fn warnings_do_not_stop_code_generation() {
+        let out = run("model Net { input 8x8x1; conv 4 3x3 softmax; flatten; dense 2 }");
+        assert!(out.contains("deprecated"), "{out}");
+        assert!(out.contains("[W001]"), "{out}");
+        assert!(out.contains("struct Net"), "{out}");
+    }
+
+    #[test]
+    fn include_form_reports_file_line_and_column() {
+        let dir = std::env::temp_dir().join(format!("cnn-macros-include-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad_model.cnn");
+        std::fs::write(&bad, "input 4x4x1;\n// a comment\nconv 2 5x5;\n").unwrap();
+        let out = run(&format!("include {:?}", bad.display().to_string()));
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("[E003]"), "{out}");
+        assert!(out.contains("bad_model.cnn:3:"), "{out}");
+        assert!(out.contains("conv 2 5x5"), "the line is quoted: {out}");
+        assert!(out.contains("include_bytes"), "rebuild tracking: {out}");
+        let good = dir.join("tiny_net.cnn");
+        std::fs::write(&good, "input 2x2x1; flatten; dense 2;").unwrap();
+        let out = run(&format!("include {:?}", good.display().to_string()));
+        assert!(out.contains("pub struct TinyNet"), "{out}");
+        let missing = run("include \"/nonexistent/x.cnn\"");
+        assert!(missing.contains("cannot read"), "{missing}");
+        let malformed = run("include 42");
+        assert!(malformed.contains("compile_error"), "{malformed}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
