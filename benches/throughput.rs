@@ -206,6 +206,9 @@ impl Optimizer for PlainSgd {
     fn learning_rate(&self) -> f32 {
         self.0
     }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.0 = lr;
+    }
 }
 
 /// An interpreted model workload: training steps (softmax CE, SGD) or inference.

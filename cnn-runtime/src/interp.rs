@@ -697,6 +697,8 @@ mod tests {
         fn learning_rate(&self) -> f32 {
             0.1
         }
+        // A fixed rate: these tests never run a schedule.
+        fn set_learning_rate(&mut self, _: f32) {}
     }
 
     fn tiny() -> Sequential {

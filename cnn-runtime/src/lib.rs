@@ -22,6 +22,8 @@ pub use error::{Error, Result};
 pub use model::{Model, Param, ParamMut};
 pub use optim::{Adam, Optimizer, Sgd};
 pub use spec::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};
-pub use train::{evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, Progress};
+pub use train::{
+    evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, LrSchedule, Progress,
+};
 
 pub use ndarray;

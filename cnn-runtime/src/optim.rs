@@ -22,6 +22,10 @@ pub trait Optimizer {
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]);
     /// The learning rate in use.
     fn learning_rate(&self) -> f32;
+    /// Replaces the learning rate, keeping all other state (moments, step count):
+    /// how a schedule ([`crate::LrSchedule`]) drives the optimizer. Call it between
+    /// steps; it takes effect from the next `begin_step`.
+    fn set_learning_rate(&mut self, lr: f32);
 }
 
 /// Per-slot state vectors, each allocated on the slot's first update and reused
@@ -111,6 +115,10 @@ impl Optimizer for Sgd {
     fn learning_rate(&self) -> f32 {
         self.lr
     }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
 }
 
 /// Adam as Keras 3 computes it. Keras defaults: `lr = 0.001`, `beta1 = 0.9`,
@@ -189,6 +197,13 @@ impl Optimizer for Adam {
     fn learning_rate(&self) -> f32 {
         self.lr
     }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        // Only the rate changes: the moments and the bias-correction step count
+        // carry on, as in Keras where a schedule is a function of the iteration.
+        // The step size `alpha` of the next step is computed from it in `begin_step`.
+        self.lr = lr;
+    }
 }
 
 #[cfg(test)]
@@ -202,5 +217,60 @@ mod tests {
         assert_eq!(s.slots.len(), 3);
         assert_eq!(s.get(2, 3)[0], 5.0, "state kept across calls");
         assert!(s.slots[0].is_empty(), "untouched slots allocate nothing");
+    }
+
+    #[test]
+    fn sgd_steps_with_the_rate_set_between_steps() {
+        let mut o = Sgd::new(0.5);
+        let mut p = [1.0f32];
+        o.begin_step();
+        o.update(0, &mut p, &[1.0]);
+        assert_eq!(p[0], 0.5);
+        o.set_learning_rate(0.25);
+        assert_eq!(o.learning_rate(), 0.25);
+        o.begin_step();
+        o.update(0, &mut p, &[1.0]);
+        assert_eq!(p[0], 0.25);
+    }
+
+    #[test]
+    fn momentum_keeps_its_velocity_when_the_rate_changes() {
+        let mut o = Sgd::with_momentum(1.0, 0.5, false);
+        let mut p = [0.0f32];
+        o.begin_step();
+        o.update(0, &mut p, &[1.0]); // v = -1, p = -1
+        o.set_learning_rate(0.5);
+        o.begin_step();
+        o.update(0, &mut p, &[1.0]); // v = 0.5 * -1 - 0.5 = -1, p = -2
+        assert_eq!(p[0], -2.0);
+    }
+
+    #[test]
+    fn adam_uses_the_new_rate_from_the_next_step_and_keeps_its_moments() {
+        // Two Adams see the same gradients; one has its rate halved before step 2.
+        // Step 2's move of the halved one is exactly half the other's (same moments,
+        // same bias correction: only alpha scales), so the state was not reset.
+        let g = [0.3f32, -2.0];
+        let (mut a, mut b) = (Adam::new(0.1), Adam::new(0.1));
+        let (mut pa, mut pb) = ([1.0f32, 1.0], [1.0f32, 1.0]);
+        for o in [&mut a, &mut b] {
+            o.begin_step();
+        }
+        a.update(0, &mut pa, &g);
+        b.update(0, &mut pb, &g);
+        assert_eq!(pa, pb);
+        let before = pa;
+        b.set_learning_rate(0.05);
+        assert_eq!(b.learning_rate(), 0.05);
+        a.begin_step();
+        b.begin_step();
+        assert_eq!(b.steps(), 2, "the step count carries on");
+        a.update(0, &mut pa, &g);
+        b.update(0, &mut pb, &g);
+        for i in 0..2 {
+            let (da, db) = (pa[i] - before[i], pb[i] - before[i]);
+            assert!(da != 0.0);
+            assert!((db - 0.5 * da).abs() <= 1e-6 * da.abs(), "{da} vs {db}");
+        }
     }
 }

@@ -11,6 +11,10 @@
 //!
 //! Batches are copied into one buffer allocated before the loop and reused, so
 //! the loop itself does not allocate per step.
+//!
+//! The learning rate follows [`FitOptions::lr_schedule`]: constant by default,
+//! or decayed over the run ([`LrSchedule`], Keras's `CosineDecay` and
+//! `ExponentialDecay` and a step decay), set on the optimizer before every step.
 
 use crate::data::Dataset;
 use crate::{Error, Model, Optimizer, Result};
@@ -45,8 +49,150 @@ impl Progress {
     }
 }
 
+/// How the learning rate changes during a [`fit`] run, as a function of the
+/// 0-based step `t` (steps taken before this one), the run's total steps `T`
+/// and the steps per epoch `E` (batches per pass over the data). `lr0` is the
+/// optimizer's rate when `fit` starts; `fit` puts it back when it returns, so a
+/// second run starts from it again.
+///
+/// As text (`FromStr` / `Display`, the form `cnnc train --lr-schedule` takes):
+/// `constant`, `cosine[:ALPHA]`, `exponential:RATE`, `step:EVERY[:FACTOR]`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum LrSchedule {
+    /// `lr0` throughout: the optimizer's rate is never touched.
+    #[default]
+    Constant,
+    /// Keras's `CosineDecay(lr0, decay_steps = T, alpha)`: half a cosine from
+    /// `lr0` down to `alpha * lr0` over the run,
+    /// `lr0 * (alpha + (1 - alpha) * (1 + cos(pi * t / T)) / 2)`.
+    Cosine {
+        /// Final rate as a share of `lr0`, in [0, 1] (Keras's default 0).
+        alpha: f32,
+    },
+    /// Keras's `ExponentialDecay(lr0, decay_steps = E, decay_rate = rate)`
+    /// (not staircase): `lr0 * rate^(t / E)`, i.e. times `rate` per epoch, smoothly.
+    Exponential {
+        /// Factor per epoch, in (0, 1].
+        rate: f32,
+    },
+    /// Step decay (PyTorch's `StepLR`): `lr0 * factor^floor(t / (every * E))`,
+    /// i.e. times `factor` after every `every` epochs.
+    Step {
+        /// Epochs between decays, at least 1.
+        every: usize,
+        /// Factor per decay, in (0, 1] (PyTorch's default 0.1).
+        factor: f32,
+    },
+}
+
+impl LrSchedule {
+    /// Learning rate of step `t` (0-based) of a run of `total` steps with
+    /// `per_epoch` steps per epoch, starting from `lr0`.
+    pub fn rate(&self, lr0: f32, t: usize, total: usize, per_epoch: usize) -> f32 {
+        // f64 inside: cos and powf of step ratios in f32 would lose the last
+        // digits over long runs; the result is rounded once.
+        let lr0 = lr0 as f64;
+        let r = match *self {
+            LrSchedule::Constant => lr0,
+            LrSchedule::Cosine { alpha } => {
+                let alpha = alpha as f64;
+                let x = (t as f64 / total.max(1) as f64).min(1.0);
+                let cos = 0.5 * (1.0 + (std::f64::consts::PI * x).cos());
+                lr0 * (alpha + (1.0 - alpha) * cos)
+            }
+            LrSchedule::Exponential { rate } => {
+                lr0 * (rate as f64).powf(t as f64 / per_epoch.max(1) as f64)
+            }
+            LrSchedule::Step { every, factor } => {
+                let period = every.max(1).saturating_mul(per_epoch.max(1));
+                lr0 * (factor as f64).powi((t / period).min(i32::MAX as usize) as i32)
+            }
+        };
+        r as f32
+    }
+
+    /// Checks the parameters: an error names the bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("learning-rate schedule: {m}")));
+        match *self {
+            LrSchedule::Constant => Ok(()),
+            LrSchedule::Cosine { alpha } if !(0.0..=1.0).contains(&alpha) => bad(format!(
+                "cosine's final share ALPHA must be in [0, 1], got {alpha}"
+            )),
+            LrSchedule::Exponential { rate } if !(rate > 0.0 && rate <= 1.0) => bad(format!(
+                "exponential's RATE per epoch must be in (0, 1], got {rate}"
+            )),
+            LrSchedule::Step { every: 0, .. } => {
+                bad("step's EVERY (epochs between decays) must be at least 1".into())
+            }
+            LrSchedule::Step { factor, .. } if !(factor > 0.0 && factor <= 1.0) => {
+                bad(format!("step's FACTOR must be in (0, 1], got {factor}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LrSchedule::Constant => write!(f, "constant"),
+            LrSchedule::Cosine { alpha } => write!(f, "cosine:{alpha}"),
+            LrSchedule::Exponential { rate } => write!(f, "exponential:{rate}"),
+            LrSchedule::Step { every, factor } => write!(f, "step:{every}:{factor}"),
+        }
+    }
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = Error;
+
+    /// `constant`, `cosine` (= `cosine:0`), `cosine:ALPHA`, `exponential:RATE`,
+    /// `step:EVERY` (= `step:EVERY:0.1`) or `step:EVERY:FACTOR`.
+    fn from_str(s: &str) -> Result<LrSchedule> {
+        const FORMS: &str =
+            "expected constant, cosine[:ALPHA], exponential:RATE or step:EVERY[:FACTOR]";
+        let bad = |m: &str| Error::Invalid(format!("learning-rate schedule {s:?}: {m}"));
+        let num = |v: &str, what: &str| {
+            v.parse::<f32>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad(&format!("{what} must be a number, got {v:?}")))
+        };
+        let parts: Vec<&str> = s.split(':').collect();
+        let sched = match parts[..] {
+            ["constant"] => LrSchedule::Constant,
+            ["cosine"] => LrSchedule::Cosine { alpha: 0.0 },
+            ["cosine", a] => LrSchedule::Cosine {
+                alpha: num(a, "ALPHA")?,
+            },
+            ["exponential", r] => LrSchedule::Exponential {
+                rate: num(r, "RATE")?,
+            },
+            ["exponential"] => return Err(bad("give the factor per epoch, as in exponential:0.5")),
+            ["step"] => {
+                return Err(bad(
+                    "give the epochs between decays, as in step:3 (times 0.1 every 3 epochs)",
+                ))
+            }
+            ["step", e] | ["step", e, _] => LrSchedule::Step {
+                every: e
+                    .parse()
+                    .map_err(|_| bad(&format!("EVERY must be a whole number, got {e:?}")))?,
+                factor: match parts.get(2) {
+                    Some(f) => num(f, "FACTOR")?,
+                    None => 0.1,
+                },
+            },
+            _ => return Err(bad(FORMS)),
+        };
+        sched.validate()?;
+        Ok(sched)
+    }
+}
+
 /// Options of [`fit`]. `FitOptions::default()` is Keras's `fit` defaults: one
-/// epoch, batches of 32, shuffled.
+/// epoch, batches of 32, shuffled, a constant learning rate.
 #[derive(Debug, Clone)]
 pub struct FitOptions<'a> {
     /// Passes over the data (ignored when `steps` is set).
@@ -64,6 +210,8 @@ pub struct FitOptions<'a> {
     /// Evaluated after every epoch when given.
     pub validation: Option<&'a Dataset>,
     pub progress: Progress,
+    /// How the learning rate changes over the run (default constant).
+    pub lr_schedule: LrSchedule,
 }
 
 impl Default for FitOptions<'_> {
@@ -76,6 +224,7 @@ impl Default for FitOptions<'_> {
             seed: 0,
             validation: None,
             progress: Progress::Auto,
+            lr_schedule: LrSchedule::Constant,
         }
     }
 }
@@ -94,6 +243,8 @@ pub struct EpochStats {
     pub accuracy: f32,
     pub val_loss: Option<f32>,
     pub val_accuracy: Option<f32>,
+    /// Learning rate of the epoch's last step.
+    pub lr: f32,
     /// Wall time of the epoch (validation included).
     pub seconds: f64,
 }
@@ -220,11 +371,30 @@ fn bar(len: u64, template: &str) -> indicatif::ProgressBar {
 /// Checks first that the images fit the model, that every label is an output
 /// class and that every value is finite; stops with [`Error::NonFinite`] if the
 /// loss diverges to NaN or infinity.
+///
+/// With a schedule other than [`LrSchedule::Constant`], the optimizer's rate is
+/// set before every step and put back to its starting value when `fit` returns.
 pub fn fit(
     model: &mut dyn Model,
     data: &Dataset,
     opts: &FitOptions<'_>,
     opt: &mut dyn Optimizer,
+) -> Result<History> {
+    opts.lr_schedule.validate()?;
+    let lr0 = opt.learning_rate();
+    let result = fit_inner(model, data, opts, opt, lr0);
+    if opts.lr_schedule != LrSchedule::Constant {
+        opt.set_learning_rate(lr0);
+    }
+    result
+}
+
+fn fit_inner(
+    model: &mut dyn Model,
+    data: &Dataset,
+    opts: &FitOptions<'_>,
+    opt: &mut dyn Optimizer,
+    lr0: f32,
 ) -> Result<History> {
     check_data(model, data, "training data")?;
     if let Some(v) = opts.validation {
@@ -265,6 +435,7 @@ pub fn fit(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
     let softmax = model.ends_in_softmax();
     let progress = opts.progress.resolve();
+    let scheduled = opts.lr_schedule != LrSchedule::Constant;
     let mut history = History::default();
     let mut done = 0usize;
     for epoch in 1..=passes {
@@ -294,6 +465,12 @@ pub fn fit(
                 xbuf.as_slice_mut().unwrap_or_default(),
                 &mut lbuf,
             );
+            if scheduled {
+                let lr = opts
+                    .lr_schedule
+                    .rate(lr0, done + step, total_steps, steps_per_pass);
+                opt.set_learning_rate(lr);
+            }
             let x = xbuf.slice(s![..b, .., .., ..]);
             let loss = model.train_batch(x, &lbuf[..b], opt)?;
             if !loss.is_finite() {
@@ -342,9 +519,10 @@ pub fn fit(
             accuracy: right as f32 / seen.max(1) as f32,
             val_loss,
             val_accuracy,
+            lr: opt.learning_rate(),
             seconds: start.elapsed().as_secs_f64(),
         };
-        let line = epoch_line(&stats);
+        let line = epoch_line(&stats, scheduled);
         match (&pb, progress) {
             (Some(pb), _) => {
                 // The finished line shows the epoch's totals, not a stale ETA.
@@ -363,10 +541,14 @@ pub fn fit(
     Ok(history)
 }
 
-fn epoch_line(s: &EpochStats) -> String {
+/// The epoch's summary; the rate only when a schedule changes it.
+fn epoch_line(s: &EpochStats, show_lr: bool) -> String {
     let mut line = format!("loss {:.4}, accuracy {:.2}%", s.loss, 100.0 * s.accuracy);
     if let (Some(l), Some(a)) = (s.val_loss, s.val_accuracy) {
         line += &format!(", val_loss {l:.4}, val_accuracy {:.2}%", 100.0 * a);
+    }
+    if show_lr {
+        line += &format!(", lr {:.3e}", s.lr);
     }
     line += &format!(" ({} steps, {:.1}s)", s.steps, s.seconds);
     line
@@ -558,5 +740,239 @@ impl History {
             root.present().map_err(|e| err(e.to_string()))?;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp::Sequential;
+    use crate::{Activation, DenseSpec, LayerSpec, Sgd};
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() <= 1e-6 * b.abs().max(1e-12)
+    }
+
+    #[test]
+    fn cosine_goes_from_lr0_to_alpha_over_the_run() {
+        let c = LrSchedule::Cosine { alpha: 0.0 };
+        assert_eq!(c.rate(0.1, 0, 100, 10), 0.1);
+        assert!(close(c.rate(0.1, 50, 100, 10), 0.05), "half-way: half");
+        assert!(close(
+            c.rate(0.1, 25, 100, 10),
+            0.1 * (0.5 + 0.5 * 0.5f32.sqrt())
+        ));
+        assert_eq!(c.rate(0.1, 100, 100, 10), 0.0, "cos(pi) = -1 exactly");
+        let a = LrSchedule::Cosine { alpha: 0.1 };
+        assert!(close(a.rate(2.0, 50, 100, 7), 2.0 * (0.1 + 0.9 * 0.5)));
+        assert!(close(a.rate(2.0, 100, 100, 7), 0.2));
+        assert!(
+            close(a.rate(2.0, 1000, 100, 7), 0.2),
+            "past the end: stays at alpha"
+        );
+        // Strictly decreasing over the run.
+        let r: Vec<f32> = (0..100).map(|t| a.rate(1.0, t, 100, 7)).collect();
+        assert!(r.windows(2).all(|w| w[1] < w[0]));
+    }
+
+    #[test]
+    fn exponential_and_step_decay_per_epoch() {
+        let e = LrSchedule::Exponential { rate: 0.5 };
+        assert_eq!(e.rate(1.0, 0, 99, 10), 1.0);
+        assert!(close(e.rate(1.0, 10, 99, 10), 0.5));
+        assert!(
+            close(e.rate(1.0, 5, 99, 10), 0.5f32.sqrt()),
+            "smooth inside an epoch"
+        );
+        assert!(close(e.rate(1.0, 30, 99, 10), 0.125));
+        let s = LrSchedule::Step {
+            every: 2,
+            factor: 0.1,
+        };
+        // 10 steps per epoch: epochs 0-1 at lr0, 2-3 at lr0/10, 4 at lr0/100.
+        for (t, want) in [(0, 1.0), (19, 1.0), (20, 0.1), (39, 0.1), (40, 0.01)] {
+            assert!(close(s.rate(1.0, t, 50, 10), want), "t={t}");
+        }
+        assert_eq!(LrSchedule::Constant.rate(0.3, 77, 100, 10), 0.3);
+    }
+
+    #[test]
+    fn schedules_parse_print_and_reject_bad_values() {
+        for (text, want) in [
+            ("constant", LrSchedule::Constant),
+            ("cosine", LrSchedule::Cosine { alpha: 0.0 }),
+            ("cosine:0.05", LrSchedule::Cosine { alpha: 0.05 }),
+            ("exponential:0.7", LrSchedule::Exponential { rate: 0.7 }),
+            (
+                "step:3",
+                LrSchedule::Step {
+                    every: 3,
+                    factor: 0.1,
+                },
+            ),
+            (
+                "step:2:0.5",
+                LrSchedule::Step {
+                    every: 2,
+                    factor: 0.5,
+                },
+            ),
+        ] {
+            let got: LrSchedule = text.parse().unwrap();
+            assert_eq!(got, want, "{text}");
+            assert_eq!(got.to_string().parse::<LrSchedule>().unwrap(), want);
+        }
+        for (bad, says) in [
+            ("linear", "expected constant"),
+            ("cosine:2", "[0, 1]"),
+            ("cosine:x", "ALPHA must be a number"),
+            ("exponential", "exponential:0.5"),
+            ("exponential:0", "(0, 1]"),
+            ("step", "step:3"),
+            ("step:0", "at least 1"),
+            ("step:1.5", "whole number"),
+            ("step:2:1.5", "(0, 1]"),
+            ("step:2:nan", "FACTOR must be a number"),
+            ("step:1:0.1:9", "expected constant"),
+        ] {
+            let e = bad.parse::<LrSchedule>().unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    /// Plain SGD that records the rate of every step it takes.
+    struct Spy {
+        lr: f32,
+        seen: Vec<f32>,
+    }
+
+    impl Optimizer for Spy {
+        fn begin_step(&mut self) {
+            self.seen.push(self.lr);
+        }
+        fn update(&mut self, _: usize, p: &mut [f32], g: &[f32]) {
+            for (p, g) in p.iter_mut().zip(g) {
+                *p -= self.lr * g;
+            }
+        }
+        fn learning_rate(&self) -> f32 {
+            self.lr
+        }
+        fn set_learning_rate(&mut self, lr: f32) {
+            self.lr = lr;
+        }
+    }
+
+    fn tiny() -> Sequential {
+        let layers = vec![
+            LayerSpec::Flatten { len: 4 },
+            LayerSpec::Dense {
+                spec: DenseSpec {
+                    inputs: 4,
+                    units: 3,
+                },
+                act: Activation::Softmax,
+            },
+        ];
+        Sequential::new([2, 2, 1], layers, 5).unwrap()
+    }
+
+    /// 10 samples: with batches of 4, 3 steps per epoch (4 + 4 + 2).
+    fn data() -> Dataset {
+        let images = Array4::from_shape_fn((10, 2, 2, 1), |(n, i, j, _)| {
+            ((n * 7 + i * 3 + j) % 5) as f32 / 5.0
+        });
+        Dataset {
+            images,
+            labels: (0..10).map(|n| n % 3).collect(),
+            classes: Vec::new(),
+        }
+    }
+
+    fn opts(epochs: usize, sched: LrSchedule) -> FitOptions<'static> {
+        FitOptions {
+            epochs,
+            batch_size: 4,
+            progress: Progress::Silent,
+            lr_schedule: sched,
+            ..FitOptions::default()
+        }
+    }
+
+    #[test]
+    fn fit_sets_the_scheduled_rate_before_every_step_and_restores_it() {
+        let sched = LrSchedule::Cosine { alpha: 0.1 };
+        let mut spy = Spy {
+            lr: 0.2,
+            seen: Vec::new(),
+        };
+        let h = fit(&mut tiny(), &data(), &opts(4, sched), &mut spy).unwrap();
+        let want: Vec<f32> = (0..12).map(|t| sched.rate(0.2, t, 12, 3)).collect();
+        assert_eq!(spy.seen, want);
+        assert!(spy.seen[11] < spy.seen[0] * 0.2, "{:?}", spy.seen);
+        assert_eq!(spy.lr, 0.2, "the starting rate is put back");
+        let lrs: Vec<f32> = h.epochs.iter().map(|e| e.lr).collect();
+        assert_eq!(lrs, vec![want[2], want[5], want[8], want[11]]);
+
+        // Step decay over `steps` (not whole epochs): per-epoch boundaries still hold.
+        let mut spy = Spy {
+            lr: 1.0,
+            seen: Vec::new(),
+        };
+        let o = FitOptions {
+            steps: Some(7),
+            ..opts(1, "step:1:0.5".parse().unwrap())
+        };
+        fit(&mut tiny(), &data(), &o, &mut spy).unwrap();
+        assert_eq!(spy.seen, vec![1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]);
+    }
+
+    #[test]
+    fn constant_schedule_leaves_the_optimizer_alone() {
+        let mut spy = Spy {
+            lr: 0.3,
+            seen: Vec::new(),
+        };
+        fit(
+            &mut tiny(),
+            &data(),
+            &opts(2, LrSchedule::Constant),
+            &mut spy,
+        )
+        .unwrap();
+        assert_eq!(spy.seen, vec![0.3; 6]);
+        // And the result is the same as with no schedule field touched at all.
+        let run = |o: &FitOptions<'_>| {
+            let mut m = tiny();
+            fit(&mut m, &data(), o, &mut Sgd::new(0.3)).unwrap();
+            m.params()[0].data.to_vec()
+        };
+        let plain = FitOptions {
+            epochs: 2,
+            batch_size: 4,
+            progress: Progress::Silent,
+            ..FitOptions::default()
+        };
+        assert_eq!(run(&plain), run(&opts(2, LrSchedule::Constant)));
+        assert_ne!(
+            run(&plain),
+            run(&opts(2, LrSchedule::Cosine { alpha: 0.0 })),
+            "a schedule changes the steps"
+        );
+    }
+
+    #[test]
+    fn fit_rejects_a_bad_schedule_before_training() {
+        let mut spy = Spy {
+            lr: 0.3,
+            seen: Vec::new(),
+        };
+        let bad = LrSchedule::Step {
+            every: 0,
+            factor: 0.1,
+        };
+        let e = fit(&mut tiny(), &data(), &opts(1, bad), &mut spy).unwrap_err();
+        assert!(e.to_string().contains("EVERY"), "{e}");
+        assert!(spy.seen.is_empty());
     }
 }

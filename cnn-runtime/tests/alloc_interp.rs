@@ -50,6 +50,9 @@ impl Optimizer for Sgd {
     fn learning_rate(&self) -> f32 {
         self.0
     }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.0 = lr;
+    }
 }
 
 /// A model whose convolutions are large enough to use every core.

@@ -23,7 +23,8 @@ use cnn::runtime::data::{folder, DataSource, Dataset};
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
 use cnn::runtime::{
-    evaluate, fit, predict as run_predict, Adam, FitOptions, Model, Optimizer, Progress, Sgd,
+    evaluate, fit, predict as run_predict, Adam, FitOptions, LrSchedule, Model, Optimizer,
+    Progress, Sgd,
 };
 use cnn_compiler::{compile, ir, model_name_from_stem, Severity};
 use ndarray::{Array4, Axis, Ix4};
@@ -49,8 +50,10 @@ pub enum OptimizerKind {
 /// Where the examples come from: `--data SOURCE` or `--x X.npy --labels L.npy`.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
-    /// A data set: `mnist:DIR` (IDX files, gzipped or not), `shapes[:COUNT]`
-    /// (synthetic shapes) or `folder:DIR` (one sub-folder per class)
+    /// A data set: `mnist:DIR` (IDX files, gzipped or not), `fashion-mnist:DIR`
+    /// (the same with Fashion-MNIST's class names; also chosen by `mnist:DIR` when
+    /// the folder's name contains "fashion"), `shapes[:COUNT]` (synthetic shapes)
+    /// or `folder:DIR` (one sub-folder per class)
     #[arg(long, value_name = "SOURCE", conflicts_with_all = ["x", "labels"])]
     pub data: Option<String>,
     /// Inputs as a float .npy array of shape (N, H, W, C)
@@ -92,6 +95,12 @@ pub struct TrainArgs {
     /// Learning rate (default: 0.01 for sgd and momentum, 0.001 for adam)
     #[arg(long, value_name = "LR")]
     pub lr: Option<f32>,
+    /// How the learning rate changes over the run: `constant`; `cosine[:ALPHA]`
+    /// (half a cosine from LR down to ALPHA x LR, default 0, per step);
+    /// `exponential:RATE` (times RATE per epoch, smoothly); `step:EVERY[:FACTOR]`
+    /// (times FACTOR, default 0.1, after every EVERY epochs)
+    #[arg(long, value_name = "SCHEDULE", default_value = "constant")]
+    pub lr_schedule: LrSchedule,
     /// Seed of the initialisation, the shuffling and synthetic data
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
@@ -331,9 +340,14 @@ pub fn train(a: TrainArgs) -> CmdResult {
         seed: a.seed,
         validation: test.as_ref(),
         progress: Progress::Auto,
+        lr_schedule: a.lr_schedule,
+    };
+    let schedule = match a.lr_schedule {
+        LrSchedule::Constant => String::new(),
+        s => format!(" ({s})"),
     };
     eprintln!(
-        "training {} on {} examples ({} parameters), {:?} lr {lr}, batch {}",
+        "training {} on {} examples ({} parameters), {:?} lr {lr}{schedule}, batch {}",
         m.name,
         train.len(),
         m.total_params,

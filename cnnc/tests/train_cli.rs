@@ -18,6 +18,10 @@ fn mnist() -> PathBuf {
     root().join("../shared/data/mnist")
 }
 
+fn fashion() -> PathBuf {
+    root().join("../shared/data/fashion-mnist")
+}
+
 fn cnnc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cnnc"))
         .args(args)
@@ -413,4 +417,129 @@ fn folder_data_trains_and_evaluates() {
         out.lines().last().unwrap().starts_with("accuracy: "),
         "{out}"
     );
+}
+
+/// Fashion-MNIST, given either way, is trained with its own class names, which
+/// the saved weights carry to `predict`.
+#[test]
+fn fashion_mnist_weights_carry_the_clothing_class_names() {
+    const FASHION: [&str; 10] = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join("examples/models/lenet5.cnn");
+    let x = dir.path().join("x.npy");
+    write_npy(&x, &[1, 28, 28, 1], &vec![0.5f32; 28 * 28]).unwrap();
+    for (k, data) in [
+        format!("fashion-mnist:{}", s(&fashion())),
+        format!("mnist:{}", s(&fashion())),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let w = dir.path().join(format!("w{k}.safetensors"));
+        ok(&[
+            "train",
+            s(&model),
+            "--data",
+            data,
+            "--limit",
+            "64",
+            "--steps",
+            "2",
+            "--save",
+            s(&w),
+        ]);
+        let out = ok(&["predict", s(&model), "--weights", s(&w), "--input", s(&x)]);
+        let named: Vec<&str> = out
+            .lines()
+            .filter_map(|l| {
+                FASHION
+                    .iter()
+                    .find(|c| l.trim_start().starts_with(**c))
+                    .copied()
+            })
+            .collect();
+        assert_eq!(named.len(), 5, "{data}: top 5 named as clothes:\n{out}");
+    }
+    // Digits stay digits.
+    let w = dir.path().join("digits.safetensors");
+    let data = format!("mnist:{}", s(&mnist()));
+    ok(&[
+        "train",
+        s(&model),
+        "--data",
+        &data,
+        "--limit",
+        "64",
+        "--steps",
+        "1",
+        "--save",
+        s(&w),
+    ]);
+    let out = ok(&["predict", s(&model), "--weights", s(&w), "--input", s(&x)]);
+    let digits = out
+        .lines()
+        .filter(|l| {
+            let name = l.split_whitespace().next().unwrap_or("");
+            name.len() == 1 && name.chars().all(|c| c.is_ascii_digit())
+        })
+        .count();
+    assert_eq!(digits, 5, "{out}");
+    assert!(!FASHION.iter().any(|c| out.contains(c)), "{out}");
+}
+
+#[test]
+fn lr_schedule_is_applied_per_epoch_and_bad_ones_are_refused() {
+    let model = root().join("examples/models/lenet5.cnn");
+    let data = format!("mnist:{}", s(&mnist()));
+    let args = [
+        "train",
+        s(&model),
+        "--data",
+        &data,
+        "--limit",
+        "256",
+        "--epochs",
+        "3",
+        "--batch",
+        "64",
+        "--lr-schedule",
+        "step:1:0.5",
+    ];
+    let out = cnnc(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("lr 0.001 (step:1:0.5)"), "{err}");
+    // The rate of each epoch's last step: halved after every epoch.
+    for (epoch, lr) in [(1, "1.000e-3"), (2, "5.000e-4"), (3, "2.500e-4")] {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("epoch {epoch}/3:")))
+            .unwrap_or_else(|| panic!("no line for epoch {epoch}:\n{err}"));
+        assert!(line.contains(&format!("lr {lr}")), "{line}");
+    }
+    // A bad value is a usage error (clap's exit code 2) naming the accepted forms.
+    for (bad, says) in [("linear", "step:EVERY[:FACTOR]"), ("cosine:3", "[0, 1]")] {
+        let out = cnnc(&[
+            "train",
+            s(&model),
+            "--data",
+            "shapes:10",
+            "--lr-schedule",
+            bad,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad} accepted");
+        assert!(err.contains("--lr-schedule") && err.contains(says), "{err}");
+    }
 }

@@ -97,6 +97,8 @@ impl Optimizer for Capture {
     fn learning_rate(&self) -> f32 {
         0.0
     }
+    // Only records gradients (it never moves a parameter), so there is no rate to set.
+    fn set_learning_rate(&mut self, _lr: f32) {}
 }
 
 /// `../shared/oracle/goldens` relative to the repository root.

@@ -179,6 +179,40 @@ pub fn load_mnist(dir: &Path, train: bool) -> Result<Dataset> {
     })
 }
 
+/// Fashion-MNIST's class names, index = label (from its authors' README).
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// [`load_mnist`] for Fashion-MNIST (same files, same layout): the classes are
+/// named [`FASHION_MNIST_CLASSES`] instead of digits.
+pub fn load_fashion_mnist(dir: &Path, train: bool) -> Result<Dataset> {
+    let mut d = load_mnist(dir, train)?;
+    d.classes = FASHION_MNIST_CLASSES
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    Ok(d)
+}
+
+/// Whether `dir`'s last component names Fashion-MNIST (contains `fashion`, any
+/// case), as its authors' `fashion-mnist` folder does.
+pub fn looks_like_fashion(dir: &Path) -> bool {
+    dir.components()
+        .next_back()
+        .map(|c| c.as_os_str().to_string_lossy().to_lowercase())
+        .is_some_and(|name| name.contains("fashion"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +224,20 @@ mod tests {
         }
         b.extend_from_slice(data);
         b
+    }
+
+    #[test]
+    fn fashion_is_told_by_the_last_path_component() {
+        for (dir, fashion) in [
+            ("../shared/data/fashion-mnist", true),
+            ("data/Fashion_MNIST/", true),
+            ("FASHION", true),
+            ("../shared/data/mnist", false),
+            ("fashion/mnist", false),
+            ("mnist", false),
+        ] {
+            assert_eq!(looks_like_fashion(Path::new(dir)), fashion, "{dir}");
+        }
     }
 
     #[test]

@@ -27,12 +27,20 @@ impl Dataset {
 }
 
 /// Where a data set comes from, as given to `cnnc --data`:
-/// `mnist:DIR` (IDX files, gzipped or not), `shapes[:COUNT]` (the built-in
+/// `mnist:DIR` (IDX files, gzipped or not), `fashion-mnist:DIR` (the same files
+/// of Fashion-MNIST, with its class names), `shapes[:COUNT]` (the built-in
 /// synthetic shapes, `COUNT` training images, default 1000) or `folder:DIR`
 /// (one sub-folder per class).
+///
+/// `mnist:DIR` whose last path component contains `fashion` (any case) is read
+/// as `fashion-mnist:DIR`: both data sets share one file layout, and only the
+/// class names, which end up in saved weights, tell them apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataSource {
+    /// MNIST digits: classes `"0"`..`"9"`.
     Mnist(std::path::PathBuf),
+    /// Fashion-MNIST: classes [`idx::FASHION_MNIST_CLASSES`].
+    FashionMnist(std::path::PathBuf),
     Shapes(usize),
     Folder(std::path::PathBuf),
 }
@@ -63,15 +71,27 @@ impl std::str::FromStr for DataSource {
             None => (s, None),
         };
         match (kind, arg) {
-            ("mnist", Some(d)) if !d.is_empty() => Ok(DataSource::Mnist(d.into())),
+            ("mnist", Some(d)) if !d.is_empty() => {
+                let dir = std::path::PathBuf::from(d);
+                Ok(if idx::looks_like_fashion(&dir) {
+                    DataSource::FashionMnist(dir)
+                } else {
+                    DataSource::Mnist(dir)
+                })
+            }
+            ("fashion-mnist", Some(d)) if !d.is_empty() => Ok(DataSource::FashionMnist(d.into())),
             ("folder", Some(d)) if !d.is_empty() => Ok(DataSource::Folder(d.into())),
-            ("mnist" | "folder", _) => Err(bad("give a directory, as in mnist:DIR or folder:DIR")),
+            ("mnist" | "fashion-mnist" | "folder", _) => {
+                Err(bad("give a directory, as in mnist:DIR or folder:DIR"))
+            }
             ("shapes", None) => Ok(DataSource::Shapes(DEFAULT_SHAPES)),
             ("shapes", Some(n)) => match n.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(DataSource::Shapes(n)),
                 _ => Err(bad("the count after shapes: must be a positive integer")),
             },
-            _ => Err(bad("expected mnist:DIR, shapes[:COUNT] or folder:DIR")),
+            _ => Err(bad(
+                "expected mnist:DIR, fashion-mnist:DIR, shapes[:COUNT] or folder:DIR",
+            )),
         }
     }
 }
@@ -84,6 +104,11 @@ impl DataSource {
             DataSource::Mnist(dir) => Ok(Splits {
                 train: idx::load_mnist(dir, true)?,
                 test: Some(idx::load_mnist(dir, false)?),
+                skipped: Vec::new(),
+            }),
+            DataSource::FashionMnist(dir) => Ok(Splits {
+                train: idx::load_fashion_mnist(dir, true)?,
+                test: Some(idx::load_fashion_mnist(dir, false)?),
                 skipped: Vec::new(),
             }),
             DataSource::Shapes(n) => {
@@ -111,11 +136,38 @@ impl DataSource {
     pub fn load_eval(&self, input: [usize; 3], seed: u64) -> crate::Result<(Dataset, Vec<String>)> {
         match self {
             DataSource::Mnist(dir) => Ok((idx::load_mnist(dir, false)?, Vec::new())),
+            DataSource::FashionMnist(dir) => Ok((idx::load_fashion_mnist(dir, false)?, Vec::new())),
             DataSource::Shapes(n) => Ok((shapes::try_shapes(*n, input, seed)?.1, Vec::new())),
             DataSource::Folder(dir) => {
                 let f = folder::load_folder(dir, input, 0.0, seed)?;
                 Ok((f.train, f.skipped))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fashion_mnist_is_named_or_told_by_its_folder() {
+        let parse = |s: &str| s.parse::<DataSource>().unwrap();
+        assert_eq!(
+            parse("fashion-mnist:d/x"),
+            DataSource::FashionMnist("d/x".into())
+        );
+        assert_eq!(
+            parse("mnist:../shared/data/fashion-mnist"),
+            DataSource::FashionMnist("../shared/data/fashion-mnist".into())
+        );
+        assert_eq!(
+            parse("mnist:../shared/data/mnist"),
+            DataSource::Mnist("../shared/data/mnist".into())
+        );
+        let e = "fashion-mnist:".parse::<DataSource>().unwrap_err();
+        assert!(e.to_string().contains("give a directory"), "{e}");
+        let e = "cifar:x".parse::<DataSource>().unwrap_err();
+        assert!(e.to_string().contains("fashion-mnist:DIR"), "{e}");
     }
 }
