@@ -78,3 +78,55 @@ pub fn build(a: BuildArgs) -> CmdResult {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_formatted_code_for_the_chosen_model() {
+        let dir = std::env::temp_dir().join(format!("cnnc-build-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("two.cnn");
+        std::fs::write(
+            &file,
+            "model A { input 4x4x1; flatten; dense 2 }\nmodel B { input 6x6x2; conv 3 3x3; }\n",
+        )
+        .unwrap();
+        let out = dir.join("b.rs");
+        let args = BuildArgs {
+            file: file.clone(),
+            output: Some(out.clone()),
+            model: Some("B".into()),
+        };
+        assert_eq!(
+            format!("{:?}", build(args).unwrap()),
+            format!("{:?}", ExitCode::SUCCESS)
+        );
+        let code = std::fs::read_to_string(&out).unwrap();
+        assert!(code.contains("pub struct B"), "{code}");
+        assert!(!code.contains("struct A"), "{code}");
+        assert!(
+            code.contains("impl ::cnn::__private::runtime::Model for B"),
+            "{code}"
+        );
+        // An unknown model name is an error; a file with an error exits 1.
+        let args = BuildArgs {
+            file: file.clone(),
+            output: Some(out.clone()),
+            model: Some("C".into()),
+        };
+        assert!(build(args).is_err());
+        std::fs::write(&file, "input 4x4x1; conv 2 5x5;").unwrap();
+        let args = BuildArgs {
+            file,
+            output: Some(out),
+            model: None,
+        };
+        assert_eq!(
+            format!("{:?}", build(args).unwrap()),
+            format!("{:?}", ExitCode::FAILURE)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
