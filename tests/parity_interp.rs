@@ -286,9 +286,39 @@ fn include_form_defines_the_file_model() {
     let ir = cnn_compiler::compile(&src, "Lenet5").models.remove(0);
     assert_eq!(Lenet5::TOTAL_PARAMS, ir.total_params);
     // Same weights as the interpreter of the file for one seed.
-    let gen = Lenet5::new(3);
+    let mut gen = Lenet5::new(3);
     let interp = cnn::lower::interpreter(&ir, 3).unwrap();
     for (a, b) in gen.params().iter().zip(interp.params()) {
         assert_eq!(a.data, b.data);
     }
+    // The input gradient exists only after `backward` (training skips it).
+    let x = Array4::<f32>::from_elem((2, 28, 28, 1), 0.5);
+    assert!(gen.input_grad().is_err());
+    gen.train_step(x.view(), &[1, 2], &mut Capture::default())
+        .unwrap();
+    assert!(
+        gen.input_grad().is_err(),
+        "train_step computes no input gradient"
+    );
+    assert!(gen
+        .backward(cnn::ndarray::Array2::<f32>::ones((2, 10)).view())
+        .is_ok());
+    assert_eq!(gen.input_grad().unwrap().shape(), &[2, 784]);
+    // Wrong shapes are errors, never panics.
+    assert!(gen
+        .backward(cnn::ndarray::Array2::<f32>::ones((3, 10)).view())
+        .is_err());
+    assert!(gen
+        .forward(Array4::<f32>::zeros((1, 28, 27, 1)).view())
+        .is_err());
+    assert!(gen
+        .forward(Array4::<f32>::zeros((0, 28, 28, 1)).view())
+        .is_err());
+    assert!(gen
+        .train_step(x.view(), &[1], &mut Capture::default())
+        .is_err());
+    assert!(gen
+        .train_step(x.view(), &[1, 10], &mut Capture::default())
+        .is_err());
+    assert!(gen.layer_output(8).is_err());
 }

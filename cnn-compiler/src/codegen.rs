@@ -643,6 +643,7 @@ impl<'a> Generator<'a> {
                 self.__forward(b, true);
                 // The output buffer holds logits until `finish_softmax` below.
                 self.fwd_batch = 0;
+                    self.dx_batch = 0;
                 let loss = #rt::loss::SoftmaxCrossEntropy::forward_backward(
                     &#logits_slice, #out_len_l, labels, &mut #dlogits_slice)?;
                 if !loss.is_finite() {
@@ -709,6 +710,8 @@ impl<'a> Generator<'a> {
                 grad_cap: usize,
                 /// Batch of the last `forward` (0: none, or the state was consumed).
                 fwd_batch: usize,
+                /// Batch of the input gradient in `dbuf0` (0: none; `train_step` skips it).
+                dx_batch: usize,
             }
 
             #[allow(dead_code, non_snake_case, clippy::all, unused_variables, unused_mut, unreachable_code)]
@@ -741,6 +744,7 @@ impl<'a> Generator<'a> {
                         cap: 0,
                         grad_cap: 0,
                         fwd_batch: 0,
+                        dx_batch: 0,
                     };
                     m.reinit(seed);
                     m
@@ -751,6 +755,7 @@ impl<'a> Generator<'a> {
                     let mut rng = #rt::init::model_rng(seed);
                     #(#reinit)*
                     self.fwd_batch = 0;
+                    self.dx_batch = 0;
                 }
 
                 /// A Keras-style table: layers, output shapes, parameters, FLOPs.
@@ -832,6 +837,7 @@ impl<'a> Generator<'a> {
                     let b = self.__load_input(&x)?;
                     self.__forward(b, false);
                     self.fwd_batch = b;
+                    self.dx_batch = 0;
                     #nd::ArrayView2::from_shape((b, #out_len_l), &self.#out_buf_f[..b * #out_len_l])
                         .map_err(|e| #rt::Error::Invalid(::std::format!("{}", e)))
                 }
@@ -870,6 +876,7 @@ impl<'a> Generator<'a> {
                         }
                     }
                     self.__backward(b, false, true);
+                    self.dx_batch = b;
                     Ok(())
                 }
 
@@ -887,7 +894,11 @@ impl<'a> Generator<'a> {
 
                 /// dL/dx of the last `backward`, one flattened row per sample.
                 pub fn input_grad(&self) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
-                    let b = self.fwd_batch.min(self.grad_cap);
+                    let b = self.dx_batch;
+                    if b == 0 {
+                        return Err(#rt::Error::Invalid(::std::string::String::from(
+                            "no input gradient: call backward after a forward pass")));
+                    }
                     #nd::ArrayView2::from_shape((b, #in_len), &self.dbuf0[..b * #in_len])
                         .map_err(|e| #rt::Error::Invalid(::std::format!("{}", e)))
                 }
@@ -913,6 +924,7 @@ impl<'a> Generator<'a> {
                 /// returns the file's metadata (class names). The model is unchanged on error.
                 pub fn load(&mut self, path: impl ::core::convert::AsRef<::std::path::Path>) -> #rt::Result<#rt::io::weights::WeightsMeta> {
                     self.fwd_batch = 0;
+                    self.dx_batch = 0;
                     #rt::io::weights::load_weights(self, path.as_ref())
                 }
             }
@@ -946,6 +958,7 @@ impl<'a> Generator<'a> {
                 }
                 fn params_mut(&mut self) -> ::std::vec::Vec<#rt::ParamMut<'_>> {
                     self.fwd_batch = 0;
+                    self.dx_batch = 0;
                     ::std::vec![#(#params_mut_list)*]
                 }
             }
