@@ -73,14 +73,19 @@ impl SourceMap {
                 let breaks = start.line - self.line;
                 // The first token also starts on its own line number: lines before
                 // the macro are empty.
-                self.text.extend(std::iter::repeat_n('\n', breaks));
+                // (a loop rather than `iter::repeat_n`, which is newer than rust-version 1.80)
+                for _ in 0..breaks {
+                    self.text.push('\n');
+                }
                 self.col = 0;
             }
             let pad = start
                 .column
                 .saturating_sub(self.col)
                 .max(usize::from(!self.text.is_empty() && self.col > 0));
-            self.text.extend(std::iter::repeat_n(' ', pad));
+            for _ in 0..pad {
+                self.text.push(' ');
+            }
         } else if !self.text.is_empty() {
             self.text.push(' ');
         }
