@@ -33,10 +33,16 @@ pub enum Error {
 
 impl Error {
     pub fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        Error::Format { path: path.into(), msg: msg.into() }
+        Error::Format {
+            path: path.into(),
+            msg: msg.into(),
+        }
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

@@ -71,12 +71,24 @@ pub struct DenseSpec {
 /// One layer of an interpreted model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LayerSpec {
-    Conv2d { spec: Conv2dSpec, act: Activation },
+    Conv2d {
+        spec: Conv2dSpec,
+        act: Activation,
+    },
     Pool2d(Pool2dSpec),
     /// `len` = H*W*C; a no-op on NHWC row-major data.
-    Flatten { len: usize },
-    Dense { spec: DenseSpec, act: Activation },
+    Flatten {
+        len: usize,
+    },
+    Dense {
+        spec: DenseSpec,
+        act: Activation,
+    },
     /// An activation as its own layer over `len` values per sample, whose last axis
     /// has `channels` entries (softmax normalises over it).
-    Activation { act: Activation, len: usize, channels: usize },
+    Activation {
+        act: Activation,
+        len: usize,
+        channels: usize,
+    },
 }

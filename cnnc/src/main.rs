@@ -9,7 +9,11 @@ mod train;
 mod viz;
 
 #[derive(Parser)]
-#[command(name = "cnnc", version, about = "Compile, check, train and run .cnn models")]
+#[command(
+    name = "cnnc",
+    version,
+    about = "Compile, check, train and run .cnn models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
