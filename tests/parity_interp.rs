@@ -322,3 +322,58 @@ fn include_form_defines_the_file_model() {
         .is_err());
     assert!(gen.layer_output(8).is_err());
 }
+
+/// LeNet at batch 64: big enough that the generated code splits the batch across
+/// the cores once per pass (each part runs every layer on its samples, parameter
+/// gradients summed after), where the interpreter parallelises inside each kernel.
+/// The random models above are too small to split (one part), so this is the
+/// split path's parity check.
+#[test]
+fn split_batch_lenet_equals_interpreter() {
+    use include_form::Lenet5;
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/models/lenet5.cnn"),
+    )
+    .unwrap();
+    let ir = cnn_compiler::compile(&src, "Lenet5").models.remove(0);
+    let mut gen = Lenet5::new(5);
+    let mut interp = cnn::lower::interpreter(&ir, 5).unwrap();
+    let b = 64;
+    let x = Array4::from_shape_fn((b, 28, 28, 1), |(n, i, j, _)| {
+        (((n * 131 + i * 29 + j * 7) % 97) as f32 / 48.5) - 1.0
+    });
+    let go: Vec<f32> = gen
+        .forward_view(x.view())
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    let io: Vec<f32> = interp.forward(x.view()).unwrap().iter().copied().collect();
+    assert_close("output", &go, &io).unwrap();
+    for i in 0..ir.layers.len() {
+        let g: Vec<f32> = gen.layer_output(i).unwrap().iter().copied().collect();
+        let il: Vec<f32> = interp.layer_output(i).iter().copied().collect();
+        assert_close(&format!("layer{i} output"), &g, &il).unwrap();
+    }
+    let dy = cnn::ndarray::Array2::from_shape_fn((b, 10), |(n, k)| {
+        ((n * 17 + k * 5) % 13) as f32 / 6.5 - 1.0
+    });
+    gen.backward(dy.view()).unwrap();
+    interp.backward(dy.view()).unwrap();
+    for (g, i) in gen.grads().iter().zip(interp.grads()) {
+        assert_eq!(g.name, i.name);
+        assert_close(&format!("{} grad", g.name), g.data, i.data).unwrap();
+    }
+    let gi: Vec<f32> = gen.input_grad().unwrap().iter().copied().collect();
+    let ii: Vec<f32> = interp.input_grad().iter().copied().collect();
+    assert_close("input grad", &gi, &ii).unwrap();
+    let labels: Vec<usize> = (0..b).map(|n| (n * 7) % 10).collect();
+    let (mut c1, mut c2) = (Capture::default(), Capture::default());
+    let l1 = gen.train_step(x.view(), &labels, &mut c1).unwrap();
+    let l2 = interp.train_batch(x.view(), &labels, &mut c2).unwrap();
+    assert_close("loss", &[l1], &[l2]).unwrap();
+    assert_eq!(c1.grads.len(), c2.grads.len());
+    for (k, (a, b)) in c1.grads.iter().zip(&c2.grads).enumerate() {
+        assert_close(&format!("CE grad slot {k}"), a, b).unwrap();
+    }
+}

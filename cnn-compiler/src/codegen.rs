@@ -26,6 +26,20 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use std::fmt::Write as _;
 
+/// Batch split rule: a model whose largest per-sample buffer holds at most this
+/// many values (128 KiB, so one sample's layers stay in a core's L2 cache) ...
+const SPLIT_MAX_SAMPLE_LEN: usize = 32 * 1024;
+/// ... and whose parameters number at most this many (each extra part keeps a
+/// private gradient copy) splits every batch across the cores once per pass:
+/// each core runs all layers on its own samples, instead of every kernel
+/// splitting its own work (one synchronisation per layer, cold caches). Larger
+/// models keep the per-kernel parallelism, which also serves small batches.
+/// Either way the pool decides the part count from the batch's FLOPs
+/// (`parallel::parts_for`), so tiny batches run on one core.
+const SPLIT_MAX_PARAMS: usize = 1 << 20;
+/// Most batch parts (the per-part state lives in a fixed-size array).
+const MAX_PARTS: usize = 16;
+
 /// How to generate code.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -239,6 +253,18 @@ impl<'a> Generator<'a> {
         let n = lit(self.buf_len[i]);
         quote!(self.#f[..b * #n])
     }
+    /// `st.bufN[..b * LEN]`: the buffer's slice inside one batch part (`st`, a
+    /// `__NamePart` holding that part's samples; `b` is the part's batch).
+    fn pslice(&self, i: usize) -> TokenStream {
+        let f = Self::buf(i);
+        let n = lit(self.buf_len[i]);
+        quote!(st.#f[..b * #n])
+    }
+    fn pdslice(&self, i: usize) -> TokenStream {
+        let f = Self::dbuf(i);
+        let n = lit(self.buf_len[i]);
+        quote!(st.#f[..b * #n])
+    }
     fn dslice(&self, i: usize) -> TokenStream {
         let f = Self::dbuf(i);
         let n = lit(self.buf_len[i]);
@@ -315,8 +341,8 @@ impl<'a> Generator<'a> {
         let l = p.layer;
         let name = format_ident!("L{}", l.index);
         let last = pos + 1 == self.plan.len();
-        let x = self.slice(p.inb);
-        let y = self.slice(p.outb);
+        let x = self.pslice(p.inb);
+        let y = self.pslice(p.outb);
         let act_of = |a: Activation| {
             let t = self.act_tokens(a);
             if last && a == Activation::Softmax {
@@ -334,7 +360,7 @@ impl<'a> Generator<'a> {
                     format_ident!("w{}_b", l.index),
                 );
                 quote! {
-                    #ops::conv2d::conv2d_forward(&Self::#name, #act, b, &#x, &self.#k, &self.#bias, &mut #y, &mut self.conv_scratch);
+                    #ops::conv2d::conv2d_forward(&Self::#name, #act, b, &#x, &st.#k, &st.#bias, &mut #y, &mut *st.scratch);
                 }
             }
             Op::Dense(d) => {
@@ -344,7 +370,7 @@ impl<'a> Generator<'a> {
                     format_ident!("w{}_b", l.index),
                 );
                 quote! {
-                    #ops::dense::dense_forward(&Self::#name, #act, b, &#x, &self.#k, &self.#bias, &mut #y);
+                    #ops::dense::dense_forward(&Self::#name, #act, b, &#x, &st.#k, &st.#bias, &mut #y);
                 }
             }
             Op::Pool(pl) => {
@@ -353,7 +379,7 @@ impl<'a> Generator<'a> {
                 } else {
                     let f = format_ident!("arg{}", l.index);
                     let n = lit(l.output.len());
-                    quote!(&mut self.#f[..b * #n])
+                    quote!(&mut st.#f[..b * #n])
                 };
                 quote! {
                     #ops::pool2d::pool2d_forward(&Self::#name, b, &#x, &mut #y, #arg);
@@ -386,10 +412,10 @@ impl<'a> Generator<'a> {
         let l = p.layer;
         let name = format_ident!("L{}", l.index);
         let last = pos + 1 == self.plan.len();
-        let x = self.slice(p.inb);
-        let y = self.slice(p.outb);
-        let dy = self.dslice(p.outb);
-        let dx_slice = self.dslice(p.inb);
+        let x = self.pslice(p.inb);
+        let y = self.pslice(p.outb);
+        let dy = self.pdslice(p.outb);
+        let dx_slice = self.pdslice(p.inb);
         // dL/d(input) is needed by the layers below, unless none of them (nor the
         // caller) wants it.
         let dx_opt = if pos > self.first_param {
@@ -398,7 +424,7 @@ impl<'a> Generator<'a> {
             quote!(if input_grad { Some(&mut #dx_slice) } else { None })
         };
         let n_out = lit(l.output.len());
-        let dz = quote!(self.dz[..b * #n_out]);
+        let dz = quote!(st.dz[..b * #n_out]);
         let block = match &l.op {
             Op::Conv(_) | Op::Dense(_) => {
                 let act = l.op.activation().unwrap_or(Activation::Linear);
@@ -411,12 +437,13 @@ impl<'a> Generator<'a> {
                     let bw = quote! {
                         #ops::activation::activation_backward(#acttok, #ch, &#y, &#dy, &mut #dz);
                     };
-                    let pre = if last && act == Activation::Softmax {
-                        quote!(if !ce { #bw })
+                    if last && act == Activation::Softmax {
+                        // The fused loss wrote dlogits into the output's gradient
+                        // buffer (laid out per sample like every batch part sees it).
+                        (quote!(if ce { &#dy } else { &#dz }), quote!(if !ce { #bw }))
                     } else {
-                        bw
-                    };
-                    (quote!(&#dz), pre)
+                        (quote!(&#dz), bw)
+                    }
                 };
                 let (k, gk, gb) = (
                     format_ident!("w{}_k", l.index),
@@ -425,10 +452,10 @@ impl<'a> Generator<'a> {
                 );
                 let call = match &l.op {
                     Op::Conv(_) => quote! {
-                        #ops::conv2d::conv2d_backward(&Self::#name, b, &#x, &self.#k, #dz_src, #dx_opt, &mut self.#gk, &mut self.#gb, &mut self.conv_scratch);
+                        #ops::conv2d::conv2d_backward(&Self::#name, b, &#x, &st.#k, #dz_src, #dx_opt, &mut st.#gk, &mut st.#gb, &mut *st.scratch);
                     },
                     _ => quote! {
-                        #ops::dense::dense_backward(&Self::#name, b, &#x, &self.#k, #dz_src, #dx_opt, &mut self.#gk, &mut self.#gb);
+                        #ops::dense::dense_backward(&Self::#name, b, &#x, &st.#k, #dz_src, #dx_opt, &mut st.#gk, &mut st.#gb);
                     },
                 };
                 quote!(#pre #call)
@@ -438,7 +465,7 @@ impl<'a> Generator<'a> {
                     quote!(&[])
                 } else {
                     let f = format_ident!("arg{}", l.index);
-                    quote!(&self.#f[..b * #n_out])
+                    quote!(&st.#f[..b * #n_out])
                 };
                 quote! {
                     #ops::pool2d::pool2d_backward(&Self::#name, b, &#dy, #arg, &mut #dx_slice);
@@ -500,7 +527,12 @@ impl<'a> Generator<'a> {
         let mut updates = Vec::new();
         let mut slot = 0usize;
         let mut arg_fields = Vec::new();
+        let mut arg_lens = Vec::new();
         let mut arg_grow = Vec::new();
+        // Weight and gradient tensors in parameter order, with their lengths.
+        let mut wnames = Vec::new();
+        let mut gnames = Vec::new();
+        let mut glens = Vec::new();
         for p in &self.plan {
             let l = p.layer;
             if let Op::Pool(pl) = &l.op {
@@ -508,6 +540,7 @@ impl<'a> Generator<'a> {
                     let f = format_ident!("arg{}", l.index);
                     let n = lit(l.output.len());
                     arg_fields.push(f.clone());
+                    arg_lens.push(n.clone());
                     arg_grow.push(quote!(self.#f.resize(b * #n, 0);));
                 }
             }
@@ -523,6 +556,9 @@ impl<'a> Generator<'a> {
                 format_ident!("g{}_b", l.index),
             );
             param_fields.extend([k.clone(), bias.clone(), gk.clone(), gb.clone()]);
+            wnames.extend([k.clone(), bias.clone()]);
+            gnames.extend([gk.clone(), gb.clone()]);
+            glens.extend([kn, bn]);
             let (kn_l, bn_l) = (lit(kn), lit(bn));
             param_init.push(quote! {
                 #k: ::std::vec![0.0f32; #kn_l], #bias: ::std::vec![0.0f32; #bn_l],
@@ -584,6 +620,111 @@ impl<'a> Generator<'a> {
             .chain([self.dz_len])
             .max()
             .unwrap_or(1));
+        // --- batch split: every part runs all layers on its own samples ---
+        let max_sample = self
+            .buf_len
+            .iter()
+            .copied()
+            .chain([self.dz_len])
+            .max()
+            .unwrap_or(1);
+        let grad_total: usize = glens.iter().sum();
+        let split = max_sample <= SPLIT_MAX_SAMPLE_LEN && grad_total <= SPLIT_MAX_PARAMS;
+        let part_name = format_ident!("__{}Part", m.name);
+        let grad_total_l = lit(grad_total);
+        let flops_l = lit(usize::try_from(m.total_flops).unwrap_or(usize::MAX).max(1));
+        let max_parts = lit(MAX_PARTS);
+        let part_fields = quote! {
+            #( #bufs: &'a mut [f32], )*
+            #( #dbufs: &'a mut [f32], )*
+            dz: &'a mut [f32],
+            #( #arg_fields: &'a mut [u32], )*
+            scratch: &'a mut #rt::ops::conv2d::Conv2dScratch,
+            #( #wnames: &'a [f32], )*
+            #( #gnames: &'a mut [f32], )*
+        };
+        // Per part: cut its samples off the front of every remaining buffer.
+        let glens_l: Vec<Literal> = glens.iter().map(|&n| lit(n)).collect();
+        let rbufs: Vec<_> = bufs.iter().map(|i| format_ident!("r_{}", i)).collect();
+        let rdbufs: Vec<_> = dbufs.iter().map(|i| format_ident!("r_{}", i)).collect();
+        let rargs: Vec<_> = arg_fields
+            .iter()
+            .map(|i| format_ident!("r_{}", i))
+            .collect();
+        let rgrads: Vec<_> = gnames.iter().map(|i| format_ident!("r_{}", i)).collect();
+        let part_take = quote! {
+            let nb = #rt::ops::parallel::split(b, parts, t).len();
+            #(
+                let (#bufs, rest) = ::core::mem::take(&mut #rbufs).split_at_mut(nb * #buf_lens);
+                #rbufs = rest;
+            )*
+            #(
+                let (#dbufs, rest) = ::core::mem::take(&mut #rdbufs).split_at_mut(if grad { nb * #buf_lens } else { 0 });
+                #rdbufs = rest;
+            )*
+            let (dz, rest) = ::core::mem::take(&mut r_dz).split_at_mut(if grad { nb * #dz_len } else { 0 });
+            r_dz = rest;
+            #(
+                let (#arg_fields, rest) = ::core::mem::take(&mut #rargs).split_at_mut(nb * #arg_lens);
+                #rargs = rest;
+            )*
+            // Part 0 writes the model's gradients, the others a private copy (summed after).
+            let mut own: &mut [f32] = if grad && t > 0 {
+                let (h, rest) = ::core::mem::take(&mut r_gpart).split_at_mut(#grad_total_l);
+                r_gpart = rest;
+                h
+            } else {
+                &mut []
+            };
+            #(
+                let #gnames: &mut [f32] = if !grad {
+                    &mut []
+                } else if t == 0 {
+                    ::core::mem::take(&mut #rgrads)
+                } else {
+                    let (h, rest) = ::core::mem::take(&mut own).split_at_mut(#glens_l);
+                    own = rest;
+                    h
+                };
+            )*
+            match scratches.next() {
+                Some(scratch) => ::std::sync::Mutex::new(::core::option::Option::Some((nb, #part_name {
+                    #( #bufs, )*
+                    #( #dbufs, )*
+                    dz,
+                    #( #arg_fields, )*
+                    scratch,
+                    #( #wnames: &self.#wnames, )*
+                    #( #gnames, )*
+                }))),
+                None => ::std::sync::Mutex::new(::core::option::Option::None),
+            }
+        };
+        let part_init = quote! {
+            #( let mut #rbufs: &mut [f32] = &mut self.#bufs[..b * #buf_lens]; )*
+            #( let mut #rdbufs: &mut [f32] = if grad { &mut self.#dbufs[..b * #buf_lens] } else { &mut [] }; )*
+            let mut r_dz: &mut [f32] = if grad { &mut self.dz[..b * #dz_len] } else { &mut [] };
+            #( let mut #rargs: &mut [u32] = &mut self.#arg_fields[..b * #arg_lens]; )*
+            #( let mut #rgrads: &mut [f32] = &mut self.#gnames; )*
+            let mut r_gpart: &mut [f32] = if grad && parts > 1 {
+                &mut self.gpart[..(parts - 1) * #grad_total_l]
+            } else {
+                &mut []
+            };
+            let mut scratches = self.conv_scratch.iter_mut();
+        };
+        // After a split backward: add the parts' private gradients to part 0's.
+        let mut reduce = Vec::new();
+        let mut off = 0usize;
+        for (g, &n) in gnames.iter().zip(&glens) {
+            let (o, n_l) = (lit(off), lit(n));
+            reduce.push(quote! {
+                for (d, v) in self.#g.iter_mut().zip(&self.gpart[base + #o..base + #o + #n_l]) {
+                    *d += v;
+                }
+            });
+            off += n;
+        }
         let specs = self
             .plan
             .iter()
@@ -610,10 +751,6 @@ impl<'a> Generator<'a> {
             Some(Op::Activation(Activation::Softmax)) => {
                 let p = self.plan.last().ok_or("no layers")?;
                 (self.slice(p.inb), self.dslice(p.inb))
-            }
-            Some(Op::Conv(_) | Op::Dense(_)) if ends_softmax => {
-                let n = lit(out_len);
-                (self.slice(out_b), quote!(self.dz[..b * #n]))
             }
             _ => (self.slice(out_b), self.dslice(out_b)),
         };
@@ -703,7 +840,10 @@ impl<'a> Generator<'a> {
                 #( #dbufs: ::std::vec::Vec<f32>, )*
                 #( #arg_fields: ::std::vec::Vec<u32>, )*
                 dz: ::std::vec::Vec<f32>,
-                conv_scratch: #rt::ops::conv2d::Conv2dScratch,
+                /// Convolution buffers, one set per batch part.
+                conv_scratch: ::std::vec::Vec<#rt::ops::conv2d::Conv2dScratch>,
+                /// Private parameter gradients of batch parts 1.. (see `__run_parts`).
+                gpart: ::std::vec::Vec<f32>,
                 /// Batch size the forward buffers are sized for.
                 cap: usize,
                 /// Batch size the gradient buffers are sized for.
@@ -712,6 +852,14 @@ impl<'a> Generator<'a> {
                 fwd_batch: usize,
                 /// Batch of the input gradient in `dbuf0` (0: none; `train_step` skips it).
                 dx_batch: usize,
+            }
+
+            /// One batch part's view of the model: its samples of every buffer, the
+            /// shared weights and the gradients it writes.
+            #[doc(hidden)]
+            #[allow(dead_code, non_snake_case, non_camel_case_types, clippy::all)]
+            struct #part_name<'a> {
+                #part_fields
             }
 
             #[allow(dead_code, non_snake_case, clippy::all, unused_variables, unused_mut, unreachable_code)]
@@ -729,6 +877,8 @@ impl<'a> Generator<'a> {
                 /// Number of parameter tensors (optimizer slots).
                 pub const PARAM_TENSORS: usize = #n_params;
                 const SUMMARY: &'static str = #summary;
+                /// Whether batches are split across cores once per pass (small models).
+                const __SPLIT: bool = #split;
                 #(#specs)*
 
                 /// A model with Keras's default initialisation (Glorot-uniform kernels,
@@ -740,7 +890,8 @@ impl<'a> Generator<'a> {
                         #( #dbufs: ::std::vec::Vec::new(), )*
                         #( #arg_fields: ::std::vec::Vec::new(), )*
                         dz: ::std::vec::Vec::new(),
-                        conv_scratch: ::core::default::Default::default(),
+                        conv_scratch: (0..#max_parts).map(|_| ::core::default::Default::default()).collect(),
+                        gpart: ::std::vec::Vec::new(),
                         cap: 0,
                         grad_cap: 0,
                         fwd_batch: 0,
@@ -793,6 +944,13 @@ impl<'a> Generator<'a> {
                         self.dz.resize(b * #dz_len, 0.0);
                         self.grad_cap = b;
                     }
+                    if Self::__SPLIT {
+                        let parts = #rt::ops::parallel::num_threads().min(#max_parts);
+                        let need = (parts - 1) * #grad_total_l;
+                        if self.gpart.len() < need {
+                            self.gpart.resize(need, 0.0);
+                        }
+                    }
                     Ok(())
                 }
 
@@ -822,12 +980,58 @@ impl<'a> Generator<'a> {
                 /// Runs every layer on the batch in buffer 0. With `logits`, a final
                 /// softmax is left out (the training loss applies it).
                 fn __forward(&mut self, b: usize, logits: bool) {
+                    let parts = Self::__parts(b, #flops_l);
+                    self.__run_parts(b, parts, false, |st, b| Self::__forward_part(st, b, logits));
+                }
+
+                /// The forward pass of one part of the batch (`b` samples).
+                fn __forward_part(st: &mut #part_name<'_>, b: usize, logits: bool) {
                     #(#fwd)*
+                }
+
+                /// How many parts to split a batch of `b` into (each runs every
+                /// layer on its own samples, on its own core), for `work` FLOPs a sample.
+                fn __parts(b: usize, work: usize) -> usize {
+                    if !Self::__SPLIT {
+                        return 1;
+                    }
+                    #rt::ops::parallel::parts_for(b.saturating_mul(work), b).min(#max_parts)
+                }
+
+                /// Cuts the first `b` samples of every buffer into `parts` parts and runs
+                /// `f` on each, in parallel: one synchronisation per pass, not per layer.
+                /// With one part the kernels parallelise inside themselves instead.
+                fn __run_parts<F: Fn(&mut #part_name<'_>, usize) + Sync>(&mut self, b: usize, parts: usize, grad: bool, f: F) {
+                    #part_init
+                    let cells: [::std::sync::Mutex<::core::option::Option<(usize, #part_name<'_>)>>; #max_parts] =
+                        ::core::array::from_fn(|t| {
+                            if t >= parts {
+                                return ::std::sync::Mutex::new(::core::option::Option::None);
+                            }
+                            #part_take
+                        });
+                    #rt::ops::parallel::run(parts, &|t| {
+                        let mut g = cells[t].lock().unwrap_or_else(|e| e.into_inner());
+                        if let ::core::option::Option::Some((nb, st)) = g.as_mut() {
+                            f(st, *nb);
+                        }
+                    });
                 }
 
                 /// Runs every layer backward from the gradient in the output's
                 /// gradient buffer (or, with `ce`, from the fused loss's dlogits).
                 fn __backward(&mut self, b: usize, ce: bool, input_grad: bool) {
+                    let parts = Self::__parts(b, 2 * #flops_l);
+                    self.__run_parts(b, parts, true, |st, b| Self::__backward_part(st, b, ce, input_grad));
+                    // Parts 1.. summed their samples' parameter gradients privately.
+                    for t in 1..parts {
+                        let base = (t - 1) * #grad_total_l;
+                        #(#reduce)*
+                    }
+                }
+
+                /// The backward pass of one part of the batch (`b` samples).
+                fn __backward_part(st: &mut #part_name<'_>, b: usize, ce: bool, input_grad: bool) {
                     #(#bwd)*
                 }
 
@@ -1144,6 +1348,27 @@ mod tests {
         assert!(code.contains("Activation::Tanh"), "{code}");
         assert!(code.contains("if logits"), "{code}");
         assert!(!code.contains("compile_error"), "{code}");
+    }
+
+    #[test]
+    fn batch_split_follows_the_size_rule() {
+        // LeNet: largest per-sample buffer 28*28*6 = 4704 values: split per pass.
+        let small = model(
+            "input 28x28x1; conv 6 5x5 same tanh; avgpool 2; conv 16 5x5 tanh; avgpool 2; \
+             flatten; dense 120 tanh; dense 84 tanh; dense 10 softmax;",
+        );
+        let code = to_source(&generate(&small, &Options::default())).unwrap();
+        assert!(code.contains("const __SPLIT: bool = true"), "{code}");
+        assert!(code.contains("struct __NetPart<'a>"), "{code}");
+        // 150*150*32 values a sample: each kernel parallelises on its own.
+        let big = model("input 150x150x3; conv 32 3x3 same relu; flatten; dense 5 softmax;");
+        let code = to_source(&generate(&big, &Options::default())).unwrap();
+        assert!(code.contains("const __SPLIT: bool = false"), "{code}");
+        // Just over the sample threshold is not split either.
+        let edge = model("input 129x128x2; flatten; dense 2;");
+        assert!(129 * 128 * 2 > SPLIT_MAX_SAMPLE_LEN);
+        let code = to_source(&generate(&edge, &Options::default())).unwrap();
+        assert!(code.contains("const __SPLIT: bool = false"), "{code}");
     }
 
     #[test]

@@ -40,6 +40,8 @@ struct Shared {
     done: AtomicUsize,
     /// Set when a job panicked on a worker.
     panicked: AtomicBool,
+    /// Workers that have finished their start-up allocations.
+    ready: AtomicUsize,
     /// The current job; written only by the caller holding `lock` while no part
     /// of the previous job runs, before the new epoch is published (Release);
     /// read by a worker only after it claimed a part of that epoch (Acquire).
@@ -69,6 +71,7 @@ fn pool() -> &'static Pool {
             state: AtomicU64::new(0),
             done: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
+            ready: AtomicUsize::new(0),
             job: UnsafeCell::new(None),
         }));
         let mut workers = Vec::new();
@@ -81,6 +84,14 @@ fn pool() -> &'static Pool {
                 // Fewer threads is still correct: the caller runs the missing parts.
                 Err(_) => break,
             }
+        }
+        // Wait (briefly) until every worker made its thread-local buffers, so
+        // that they are not allocated during a later, steady-state call.
+        let start = Instant::now();
+        while shared.ready.load(Ordering::Acquire) < workers.len()
+            && start.elapsed() < Duration::from_secs(2)
+        {
+            thread::yield_now();
         }
         Pool {
             shared,
@@ -125,6 +136,7 @@ fn help(shared: &Shared, epoch: u64) {
 
 fn worker_loop(shared: &'static Shared) {
     crate::gemm::warm_thread();
+    shared.ready.fetch_add(1, Ordering::AcqRel);
     let mut seen = shared.state.load(Ordering::Acquire) >> EPOCH_SHIFT;
     loop {
         // Spin a little (kernels come in quick succession during a step), then park.
