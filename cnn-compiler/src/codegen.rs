@@ -37,6 +37,15 @@ const SPLIT_MAX_SAMPLE_LEN: usize = 32 * 1024;
 /// Either way the pool decides the part count from the batch's FLOPs
 /// (`parallel::parts_for`), so tiny batches run on one core.
 const SPLIT_MAX_PARAMS: usize = 1 << 20;
+/// Fixed-size kernels (`cnn_runtime::ops::fixed`, every size a const generic)
+/// replace the dynamic ones in split models only, since they run on the
+/// calling thread (each batch part on its core): average pools with stride =
+/// window, no padding, at most 16 cells a window and 64 channels; and the
+/// backward pass of stride-1, undilated, `valid` convolutions with at most
+/// this many kernel values (`KH*KW*CIN*COUT`, whose transposed copy and tap
+/// column live on the stack) and 64 output channels. Everything else keeps the
+/// dynamic kernels.
+const FIXED_MAX_TAPS: usize = 16 * 1024;
 /// Most batch parts (the per-part state lives in a fixed-size array).
 const MAX_PARTS: usize = 16;
 
@@ -381,6 +390,11 @@ impl<'a> Generator<'a> {
                     let n = lit(l.output.len());
                     quote!(&mut st.#f[..b * #n])
                 };
+                if let Some(g) = self.fixed_avgpool(l) {
+                    return quote! {
+                        #ops::fixed::avgpool_forward::<#g>(b, &#x, &mut #y);
+                    };
+                }
                 quote! {
                     #ops::pool2d::pool2d_forward(&Self::#name, b, &#x, &mut #y, #arg);
                 }
@@ -451,6 +465,12 @@ impl<'a> Generator<'a> {
                     format_ident!("g{}_b", l.index),
                 );
                 let call = match &l.op {
+                    Op::Conv(_) if self.fixed_conv_backward(l).is_some() => {
+                        let g = self.fixed_conv_backward(l);
+                        quote! {
+                            #ops::fixed::conv_valid_backward::<#g>(b, &#x, &st.#k, #dz_src, #dx_opt, &mut st.#gk, &mut st.#gb);
+                        }
+                    }
                     Op::Conv(_) => quote! {
                         #ops::conv2d::conv2d_backward(&Self::#name, b, &#x, &st.#k, #dz_src, #dx_opt, &mut st.#gk, &mut st.#gb, &mut *st.scratch);
                     },
@@ -467,8 +487,13 @@ impl<'a> Generator<'a> {
                     let f = format_ident!("arg{}", l.index);
                     quote!(&st.#f[..b * #n_out])
                 };
-                quote! {
-                    #ops::pool2d::pool2d_backward(&Self::#name, b, &#dy, #arg, &mut #dx_slice);
+                match self.fixed_avgpool(l) {
+                    Some(g) => quote! {
+                        #ops::fixed::avgpool_backward::<#g>(b, &#dy, &mut #dx_slice);
+                    },
+                    None => quote! {
+                        #ops::pool2d::pool2d_backward(&Self::#name, b, &#dy, #arg, &mut #dx_slice);
+                    },
                 }
             }
             Op::Flatten => return quote!(),
@@ -490,6 +515,61 @@ impl<'a> Generator<'a> {
         } else {
             block
         }
+    }
+
+    /// Whether batches are split across the cores once per pass (see
+    /// [`SPLIT_MAX_SAMPLE_LEN`]).
+    fn split(&self) -> bool {
+        let max_sample = self
+            .buf_len
+            .iter()
+            .copied()
+            .chain([self.dz_len])
+            .max()
+            .unwrap_or(1);
+        max_sample <= SPLIT_MAX_SAMPLE_LEN && self.model.total_params <= SPLIT_MAX_PARAMS as u64
+    }
+
+    /// The const generic arguments `IH, IW, C, PH, PW` of the fixed average
+    /// pool, when it applies (see [`FIXED_MAX_TAPS`]).
+    fn fixed_avgpool(&self, l: &ir::Layer) -> Option<TokenStream> {
+        let Op::Pool(p) = &l.op else { return None };
+        let (ih, iw, c) = image(l.input, "").ok()?;
+        let (oh, ow, _) = image(l.output, "").ok()?;
+        let plain = p.kind == ir::PoolKind::Avg
+            && p.stride == p.window
+            && p.pad.top == 0
+            && p.pad.left == 0
+            && oh == ih / p.window[0]
+            && ow == iw / p.window[1];
+        if !self.split() || !plain || p.window[0] * p.window[1] > 16 || c > 64 {
+            return None;
+        }
+        let [ih, iw, c, ph, pw] = [ih, iw, c, p.window[0], p.window[1]].map(lit);
+        Some(quote!(#ih, #iw, #c, #ph, #pw))
+    }
+
+    /// The const generic arguments `IH, IW, CIN, KH, KW, COUT, KK, KC` of the
+    /// fixed convolution backward pass, when it applies (see [`FIXED_MAX_TAPS`]).
+    fn fixed_conv_backward(&self, l: &ir::Layer) -> Option<TokenStream> {
+        let Op::Conv(c) = &l.op else { return None };
+        let (ih, iw, cin) = image(l.input, "").ok()?;
+        let (oh, ow, cout) = image(l.output, "").ok()?;
+        let [kh, kw] = c.kernel;
+        let kk = kh * kw * cin;
+        let valid = c.stride == [1, 1]
+            && c.dilation == [1, 1]
+            && c.pad.top == 0
+            && c.pad.left == 0
+            && kh <= ih
+            && kw <= iw
+            && oh == ih - kh + 1
+            && ow == iw - kw + 1;
+        if !self.split() || !valid || kk * cout > FIXED_MAX_TAPS || cout > 64 {
+            return None;
+        }
+        let g = [ih, iw, cin, kh, kw, cout, kk, kk * cout].map(lit);
+        Some(quote!(#(#g),*))
     }
 
     fn emit(&self) -> Result<TokenStream, String> {
@@ -621,15 +701,8 @@ impl<'a> Generator<'a> {
             .max()
             .unwrap_or(1));
         // --- batch split: every part runs all layers on its own samples ---
-        let max_sample = self
-            .buf_len
-            .iter()
-            .copied()
-            .chain([self.dz_len])
-            .max()
-            .unwrap_or(1);
         let grad_total: usize = glens.iter().sum();
-        let split = max_sample <= SPLIT_MAX_SAMPLE_LEN && grad_total <= SPLIT_MAX_PARAMS;
+        let split = self.split();
         let part_name = format_ident!("__{}Part", m.name);
         let grad_total_l = lit(grad_total);
         let flops_l = lit(usize::try_from(m.total_flops).unwrap_or(usize::MAX).max(1));
@@ -1360,13 +1433,26 @@ mod tests {
         let code = to_source(&generate(&small, &Options::default())).unwrap();
         assert!(code.contains("const __SPLIT: bool = true"), "{code}");
         assert!(code.contains("struct __NetPart<'a>"), "{code}");
+        // Its pools and the second conv's backward use the fixed-size kernels;
+        // the first conv (`same`: padded) keeps the dynamic backward.
+        let flat: String = code.split_whitespace().collect();
+        assert!(
+            flat.contains("fixed::avgpool_forward::<28usize,28usize,6usize,2usize,2usize,"),
+            "{code}"
+        );
+        assert!(flat.contains("fixed::avgpool_backward::<10usize,10usize,16usize,2usize,2usize"));
+        assert!(flat.contains(
+            "fixed::conv_valid_backward::<14usize,14usize,6usize,5usize,5usize,16usize,150usize,2400usize"
+        ));
+        assert_eq!(code.matches("conv2d::conv2d_backward").count(), 1, "{code}");
         // 150*150*32 values a sample: each kernel parallelises on its own.
         let big = model("input 150x150x3; conv 32 3x3 same relu; flatten; dense 5 softmax;");
         let code = to_source(&generate(&big, &Options::default())).unwrap();
         assert!(code.contains("const __SPLIT: bool = false"), "{code}");
+        assert!(!code.contains("fixed::"), "{code}");
         // Just over the sample threshold is not split either.
         let edge = model("input 129x128x2; flatten; dense 2;");
-        assert!(129 * 128 * 2 > SPLIT_MAX_SAMPLE_LEN);
+        const { assert!(129 * 128 * 2 > SPLIT_MAX_SAMPLE_LEN) };
         let code = to_source(&generate(&edge, &Options::default())).unwrap();
         assert!(code.contains("const __SPLIT: bool = false"), "{code}");
     }

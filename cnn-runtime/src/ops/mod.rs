@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod conv2d;
 pub mod dense;
+pub mod fixed;
 pub mod parallel;
 pub mod pool2d;
 

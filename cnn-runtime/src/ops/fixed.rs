@@ -1,0 +1,661 @@
+//! Kernels specialised at compile time: every size is a const generic parameter,
+//! so loops have constant trip counts that the compiler unrolls and vectorises
+//! (LeNet's 6- and 16-channel layers leave most of a dynamic kernel's vector
+//! lanes, loop overhead and packing idle).
+//!
+//! Generated code calls these for the layers of small models, inside one batch
+//! part (see `cnn-compiler`'s codegen: a part runs every layer on its own
+//! samples, on one core), so they run on the calling thread and never touch
+//! the thread pool. The interpreter keeps the dynamic kernels, which these
+//! match: average pooling bit for bit (same summation order), convolution
+//! gradients up to float rounding (another summation order).
+//!
+//! Sizes are checked against the slices (a mismatch is a caller bug and
+//! panics); the const parameters that repeat a product of the others
+//! (`KK = KH * KW * CIN`, `KC = KK * COUT`, there because stable Rust cannot
+//! size an array by an expression of generic parameters) are checked too.
+
+/// Whether to run the AVX-512 builds of the bodies (the crate itself targets
+/// baseline x86-64; each public kernel has a `#[target_feature]` twin of its
+/// `#[inline(always)]` body, chosen at run time).
+fn wide() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::gemm::has_avx512()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Average pooling with a `PH x PW` window and the same stride, no padding
+/// (trailing rows / columns that fill no window are left out, as Keras's
+/// `valid`), on `batch` NHWC samples of `IH x IW x C`.
+///
+/// # Panics
+/// When a slice length does not match the sizes.
+pub fn avgpool_forward<
+    const IH: usize,
+    const IW: usize,
+    const C: usize,
+    const PH: usize,
+    const PW: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let (oh, ow) = (IH / PH, IW / PW);
+    assert_eq!(
+        x.len(),
+        batch * IH * IW * C,
+        "avgpool: x has the wrong length"
+    );
+    assert_eq!(
+        y.len(),
+        batch * oh * ow * C,
+        "avgpool: y has the wrong length"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+        unsafe fn w<
+            const IH: usize,
+            const IW: usize,
+            const C: usize,
+            const PH: usize,
+            const PW: usize,
+        >(
+            batch: usize,
+            x: &[f32],
+            y: &mut [f32],
+        ) {
+            avgpool_forward_body::<IH, IW, C, PH, PW>(batch, x, y)
+        }
+        // SAFETY: the features were detected at run time.
+        unsafe { w::<IH, IW, C, PH, PW>(batch, x, y) };
+        return;
+    }
+    avgpool_forward_body::<IH, IW, C, PH, PW>(batch, x, y)
+}
+
+#[inline(always)]
+fn avgpool_forward_body<
+    const IH: usize,
+    const IW: usize,
+    const C: usize,
+    const PH: usize,
+    const PW: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let (oh, ow) = (IH / PH, IW / PW);
+    // The dynamic kernel's divisor, computed the same way.
+    let inv = 1.0 / (PH * PW) as f32;
+    for (xs, ys) in x
+        .chunks_exact(IH * IW * C)
+        .zip(y.chunks_exact_mut(oh * ow * C))
+        .take(batch)
+    {
+        for (r, yrow) in ys.chunks_exact_mut(ow * C).enumerate() {
+            for (q, yo) in yrow.chunks_exact_mut(C).enumerate() {
+                // Same order as the dynamic kernel: 0 + cells in row-major order.
+                let mut acc = [0f32; C];
+                for a in 0..PH {
+                    for b in 0..PW {
+                        let base = ((r * PH + a) * IW + q * PW + b) * C;
+                        let cell = &xs[base..base + C];
+                        for c in 0..C {
+                            acc[c] += cell[c];
+                        }
+                    }
+                }
+                for c in 0..C {
+                    yo[c] = acc[c] * inv;
+                }
+            }
+        }
+    }
+}
+
+/// Backward pass of [`avgpool_forward`]: `dx` (overwritten) gets `dy / (PH PW)`
+/// in every cell of each window, zero in cells no window covers.
+///
+/// # Panics
+/// When a slice length does not match the sizes.
+pub fn avgpool_backward<
+    const IH: usize,
+    const IW: usize,
+    const C: usize,
+    const PH: usize,
+    const PW: usize,
+>(
+    batch: usize,
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    let (oh, ow) = (IH / PH, IW / PW);
+    assert_eq!(
+        dx.len(),
+        batch * IH * IW * C,
+        "avgpool: dx has the wrong length"
+    );
+    assert_eq!(
+        dy.len(),
+        batch * oh * ow * C,
+        "avgpool: dy has the wrong length"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+        unsafe fn w<
+            const IH: usize,
+            const IW: usize,
+            const C: usize,
+            const PH: usize,
+            const PW: usize,
+        >(
+            batch: usize,
+            dy: &[f32],
+            dx: &mut [f32],
+        ) {
+            avgpool_backward_body::<IH, IW, C, PH, PW>(batch, dy, dx)
+        }
+        // SAFETY: the features were detected at run time.
+        unsafe { w::<IH, IW, C, PH, PW>(batch, dy, dx) };
+        return;
+    }
+    avgpool_backward_body::<IH, IW, C, PH, PW>(batch, dy, dx)
+}
+
+#[inline(always)]
+fn avgpool_backward_body<
+    const IH: usize,
+    const IW: usize,
+    const C: usize,
+    const PH: usize,
+    const PW: usize,
+>(
+    batch: usize,
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    let (oh, ow) = (IH / PH, IW / PW);
+    let inv = 1.0 / (PH * PW) as f32;
+    for (dys, dxs) in dy
+        .chunks_exact(oh * ow * C)
+        .zip(dx.chunks_exact_mut(IH * IW * C))
+        .take(batch)
+    {
+        if oh * PH != IH || ow * PW != IW {
+            // Uncovered trailing cells get no gradient.
+            dxs.fill(0.0);
+        }
+        for r in 0..oh {
+            for a in 0..PH {
+                let row = &mut dxs[((r * PH + a) * IW) * C..((r * PH + a) * IW + ow * PW) * C];
+                for (q, win) in row.chunks_exact_mut(PW * C).enumerate() {
+                    let g = &dys[(r * ow + q) * C..(r * ow + q + 1) * C];
+                    for cell in win.chunks_exact_mut(C) {
+                        for c in 0..C {
+                            cell[c] = g[c] * inv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Taps of the kernel gradient accumulated at once (kept in registers).
+const TAP_BLOCK: usize = 8;
+
+/// Backward pass of a stride-1, undilated, unpadded (`valid`) convolution of
+/// `IH x IW x CIN` samples with a `KH x KW x CIN x COUT` kernel, from
+/// `dz = dL/d(pre-activation)` (`OH = IH - KH + 1`, `OW = IW - KW + 1`):
+/// overwrites `dkernel`, `dbias` and, when given, `dx`. `KK` must be
+/// `KH * KW * CIN` and `KC` must be `KK * COUT`.
+///
+/// * `dK[t, o] = sum_pixels x[pixel + t] dz[pixel, o]`, `TAP_BLOCK` taps at a
+///   time over every pixel of every sample: the accumulators stay in registers,
+///   each `dz` row is loaded once per block;
+/// * `dx`: per output pixel, the column `col[t] = sum_o K[t, o] dz[o]` (vectorised
+///   over the taps, from the transposed kernel), added into the pixel's window:
+///   a window row is one contiguous run of `KW * CIN` values in NHWC.
+///
+/// # Panics
+/// When a slice length does not match the sizes.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_valid_backward<
+    const IH: usize,
+    const IW: usize,
+    const CIN: usize,
+    const KH: usize,
+    const KW: usize,
+    const COUT: usize,
+    const KK: usize,
+    const KC: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    dz: &[f32],
+    dx: Option<&mut [f32]>,
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    assert!(KK == KH * KW * CIN && KC == KK * COUT, "conv: KK or KC");
+    assert!(
+        KH <= IH && KW <= IW && KH > 0 && KW > 0,
+        "conv: kernel larger than input"
+    );
+    let (oh, ow) = (IH - KH + 1, IW - KW + 1);
+    assert_eq!(
+        x.len(),
+        batch * IH * IW * CIN,
+        "conv: x has the wrong length"
+    );
+    assert_eq!(kernel.len(), KC, "conv: kernel has the wrong length");
+    assert_eq!(dkernel.len(), KC, "conv: dkernel has the wrong length");
+    assert_eq!(dbias.len(), COUT, "conv: dbias has the wrong length");
+    assert_eq!(
+        dz.len(),
+        batch * oh * ow * COUT,
+        "conv: dz has the wrong length"
+    );
+    if let Some(dx) = &dx {
+        assert_eq!(dx.len(), x.len(), "conv: dx has the wrong length");
+    }
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn w<
+            const IH: usize,
+            const IW: usize,
+            const CIN: usize,
+            const KH: usize,
+            const KW: usize,
+            const COUT: usize,
+            const KK: usize,
+            const KC: usize,
+        >(
+            batch: usize,
+            x: &[f32],
+            kernel: &[f32],
+            dz: &[f32],
+            dx: Option<&mut [f32]>,
+            dkernel: &mut [f32],
+            dbias: &mut [f32],
+        ) {
+            conv_valid_backward_body::<IH, IW, CIN, KH, KW, COUT, KK, KC>(
+                batch, x, kernel, dz, dx, dkernel, dbias,
+            )
+        }
+        // SAFETY: the features were detected at run time.
+        unsafe { w::<IH, IW, CIN, KH, KW, COUT, KK, KC>(batch, x, kernel, dz, dx, dkernel, dbias) };
+        return;
+    }
+    conv_valid_backward_body::<IH, IW, CIN, KH, KW, COUT, KK, KC>(
+        batch, x, kernel, dz, dx, dkernel, dbias,
+    )
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn conv_valid_backward_body<
+    const IH: usize,
+    const IW: usize,
+    const CIN: usize,
+    const KH: usize,
+    const KW: usize,
+    const COUT: usize,
+    const KK: usize,
+    const KC: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    dz: &[f32],
+    dx: Option<&mut [f32]>,
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let (oh, ow) = (IH - KH + 1, IW - KW + 1);
+    let xs_len = IH * IW * CIN;
+    let zs_len = oh * ow * COUT;
+    // Offset of tap t = (a, b, ci) from its window's top-left cell.
+    let mut toff = [0usize; KK];
+    for (t, o) in toff.iter_mut().enumerate() {
+        let (a, rest) = (t / (KW * CIN), t % (KW * CIN));
+        *o = a * IW * CIN + rest;
+    }
+    // Kernel gradient, by blocks of taps.
+    let mut t0 = 0;
+    while t0 < KK {
+        let nt = (KK - t0).min(TAP_BLOCK);
+        let mut acc = [[0f32; COUT]; TAP_BLOCK];
+        for n in 0..batch {
+            let xs = &x[n * xs_len..(n + 1) * xs_len];
+            let zs = &dz[n * zs_len..(n + 1) * zs_len];
+            for r in 0..oh {
+                for q in 0..ow {
+                    let pb = (r * IW + q) * CIN;
+                    let g: &[f32; COUT] = zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT]
+                        .try_into()
+                        .expect("COUT values");
+                    if nt == TAP_BLOCK {
+                        for (j, aj) in acc.iter_mut().enumerate() {
+                            let v = xs[pb + toff[t0 + j]];
+                            for o in 0..COUT {
+                                aj[o] += v * g[o];
+                            }
+                        }
+                    } else {
+                        for (j, aj) in acc.iter_mut().enumerate().take(nt) {
+                            let v = xs[pb + toff[t0 + j]];
+                            for o in 0..COUT {
+                                aj[o] += v * g[o];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (j, aj) in acc.iter().enumerate().take(nt) {
+            dkernel[(t0 + j) * COUT..(t0 + j + 1) * COUT].copy_from_slice(aj);
+        }
+        t0 += nt;
+    }
+    dbias.fill(0.0);
+    for row in dz.chunks_exact(COUT) {
+        for (d, v) in dbias.iter_mut().zip(row) {
+            *d += v;
+        }
+    }
+    let Some(dx) = dx else { return };
+    // kt[o][t] = K[t][o]: the column of a pixel is a sum of COUT scaled rows.
+    let mut kt = [0f32; KC];
+    for t in 0..KK {
+        for o in 0..COUT {
+            kt[o * KK + t] = kernel[t * COUT + o];
+        }
+    }
+    dx.fill(0.0);
+    for n in 0..batch {
+        let dxs = &mut dx[n * xs_len..(n + 1) * xs_len];
+        let zs = &dz[n * zs_len..(n + 1) * zs_len];
+        for r in 0..oh {
+            for q in 0..ow {
+                let g = &zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT];
+                let mut col = [0f32; KK];
+                for (o, &gv) in g.iter().enumerate() {
+                    let krow = &kt[o * KK..(o + 1) * KK];
+                    for t in 0..KK {
+                        col[t] += gv * krow[t];
+                    }
+                }
+                for a in 0..KH {
+                    let base = ((r + a) * IW + q) * CIN;
+                    let d = &mut dxs[base..base + KW * CIN];
+                    let s = &col[a * KW * CIN..(a + 1) * KW * CIN];
+                    for (dv, sv) in d.iter_mut().zip(s) {
+                        *dv += sv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{conv2d, pool2d};
+    use crate::{Activation, Conv2dSpec, Pool2dSpec, PoolKind};
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
+            .collect()
+    }
+
+    fn pool_spec(ih: usize, iw: usize, c: usize, p: usize) -> Pool2dSpec {
+        Pool2dSpec {
+            kind: PoolKind::Avg,
+            in_h: ih,
+            in_w: iw,
+            c,
+            out_h: ih / p,
+            out_w: iw / p,
+            ph: p,
+            pw: p,
+            sh: p,
+            sw: p,
+            pad_top: 0,
+            pad_left: 0,
+        }
+    }
+
+    /// Same results as the dynamic kernel, bit for bit, including odd sizes
+    /// whose last row / column no window covers.
+    #[test]
+    fn avgpool_equals_dynamic_kernel() {
+        fn case<const IH: usize, const IW: usize, const C: usize, const P: usize>() {
+            let s = pool_spec(IH, IW, C, P);
+            let batch = 3;
+            let x = data(batch * IH * IW * C, 1);
+            let ny = batch * s.out_h * s.out_w * C;
+            let (mut y1, mut y2) = (vec![f32::NAN; ny], vec![f32::NAN; ny]);
+            avgpool_forward::<IH, IW, C, P, P>(batch, &x, &mut y1);
+            pool2d::pool2d_forward(&s, batch, &x, &mut y2, &mut []);
+            assert_eq!(y1, y2);
+            let dy = data(ny, 2);
+            let (mut d1, mut d2) = (vec![f32::NAN; x.len()], vec![f32::NAN; x.len()]);
+            avgpool_backward::<IH, IW, C, P, P>(batch, &dy, &mut d1);
+            pool2d::pool2d_backward(&s, batch, &dy, &[], &mut d2);
+            assert_eq!(d1, d2);
+        }
+        case::<28, 28, 6, 2>();
+        case::<10, 10, 16, 2>();
+        case::<7, 5, 3, 2>();
+        case::<9, 9, 1, 3>();
+    }
+
+    /// Finite differences of `L = sum(y * r)` through the fixed forward.
+    #[test]
+    fn avgpool_gradient_matches_finite_differences() {
+        const IH: usize = 5;
+        const IW: usize = 6;
+        const C: usize = 2;
+        let batch = 2;
+        let x = data(batch * IH * IW * C, 3);
+        let ny = batch * (IH / 2) * (IW / 2) * C;
+        let r = data(ny, 4);
+        let loss = |x: &[f32]| {
+            let mut y = vec![0f32; ny];
+            avgpool_forward::<IH, IW, C, 2, 2>(batch, x, &mut y);
+            y.iter().zip(&r).map(|(a, b)| f64::from(a * b)).sum::<f64>()
+        };
+        let mut dx = vec![0f32; x.len()];
+        avgpool_backward::<IH, IW, C, 2, 2>(batch, &r, &mut dx);
+        let h = 1e-2f32;
+        for i in 0..x.len() {
+            let (mut xp, mut xm) = (x.clone(), x.clone());
+            xp[i] += h;
+            xm[i] -= h;
+            let fd = (loss(&xp) - loss(&xm)) / (2.0 * f64::from(h));
+            assert!(
+                (fd - f64::from(dx[i])).abs() < 1e-3,
+                "dx[{i}]: {fd} vs {}",
+                dx[i]
+            );
+        }
+    }
+
+    fn conv_spec(ih: usize, iw: usize, cin: usize, k: usize, cout: usize) -> Conv2dSpec {
+        Conv2dSpec {
+            in_h: ih,
+            in_w: iw,
+            in_c: cin,
+            out_h: ih - k + 1,
+            out_w: iw - k + 1,
+            out_c: cout,
+            kh: k,
+            kw: k,
+            sh: 1,
+            sw: 1,
+            dh: 1,
+            dw: 1,
+            pad_top: 0,
+            pad_left: 0,
+        }
+    }
+
+    /// The fixed conv backward agrees with the dynamic kernel (LeNet's second
+    /// conv and a small odd one whose tap count is not a multiple of the block).
+    #[test]
+    fn conv_backward_equals_dynamic_kernel() {
+        fn case<
+            const IH: usize,
+            const IW: usize,
+            const CIN: usize,
+            const K: usize,
+            const COUT: usize,
+            const KK: usize,
+            const KC: usize,
+        >() {
+            let s = conv_spec(IH, IW, CIN, K, COUT);
+            let batch = 3;
+            let x = data(batch * IH * IW * CIN, 5);
+            let k = data(KC, 6);
+            let dz = data(batch * s.out_h * s.out_w * COUT, 7);
+            let mut f = (
+                vec![f32::NAN; x.len()],
+                vec![f32::NAN; KC],
+                vec![f32::NAN; COUT],
+            );
+            conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
+                batch,
+                &x,
+                &k,
+                &dz,
+                Some(&mut f.0),
+                &mut f.1,
+                &mut f.2,
+            );
+            let mut d = (
+                vec![f32::NAN; x.len()],
+                vec![f32::NAN; KC],
+                vec![f32::NAN; COUT],
+            );
+            let mut scratch = conv2d::Conv2dScratch::default();
+            conv2d::conv2d_backward(
+                &s,
+                batch,
+                &x,
+                &k,
+                &dz,
+                Some(&mut d.0),
+                &mut d.1,
+                &mut d.2,
+                &mut scratch,
+            );
+            for (name, a, b) in [("dx", &f.0, &d.0), ("dk", &f.1, &d.1), ("db", &f.2, &d.2)] {
+                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+                for (u, v) in a.iter().zip(b.iter()) {
+                    assert!((u - v).abs() <= 1e-5 * scale, "{name}: {u} vs {v}");
+                }
+            }
+            // Without dx, the parameter gradients are the same.
+            let mut g = (vec![f32::NAN; KC], vec![f32::NAN; COUT]);
+            conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
+                batch, &x, &k, &dz, None, &mut g.0, &mut g.1,
+            );
+            assert_eq!(g.0, f.1);
+            assert_eq!(g.1, f.2);
+        }
+        case::<14, 14, 6, 5, 16, 150, 2400>();
+        case::<6, 7, 3, 3, 5, 27, 135>();
+    }
+
+    /// Finite differences of `L = sum(conv(x) * r)` (the dynamic forward, which
+    /// the fixed backward must differentiate) for the kernel, bias and input.
+    #[test]
+    fn conv_backward_matches_finite_differences() {
+        const IH: usize = 5;
+        const IW: usize = 6;
+        const CIN: usize = 2;
+        const K: usize = 3;
+        const COUT: usize = 3;
+        const KK: usize = K * K * CIN;
+        const KC: usize = KK * COUT;
+        let s = conv_spec(IH, IW, CIN, K, COUT);
+        let batch = 2;
+        let x = data(batch * IH * IW * CIN, 8);
+        let k = data(KC, 9);
+        let bias = data(COUT, 10);
+        let ny = batch * s.out_h * s.out_w * COUT;
+        let r = data(ny, 11);
+        let loss = |x: &[f32], k: &[f32], b: &[f32]| {
+            let mut y = vec![0f32; ny];
+            let mut scratch = conv2d::Conv2dScratch::default();
+            conv2d::conv2d_forward(&s, Activation::Linear, batch, x, k, b, &mut y, &mut scratch);
+            y.iter()
+                .zip(&r)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum::<f64>()
+        };
+        let (mut dx, mut dk, mut db) = (vec![0f32; x.len()], vec![0f32; KC], vec![0f32; COUT]);
+        conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
+            batch,
+            &x,
+            &k,
+            &r,
+            Some(&mut dx),
+            &mut dk,
+            &mut db,
+        );
+        let h = 1e-2f32;
+        let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * f64::from(h));
+        for i in 0..x.len() {
+            let g = fd(&|e| {
+                let mut xp = x.clone();
+                xp[i] += e;
+                loss(&xp, &k, &bias)
+            });
+            assert!(
+                (g - f64::from(dx[i])).abs() < 2e-3,
+                "dx[{i}]: {g} vs {}",
+                dx[i]
+            );
+        }
+        for i in 0..KC {
+            let g = fd(&|e| {
+                let mut kp = k.clone();
+                kp[i] += e;
+                loss(&x, &kp, &bias)
+            });
+            assert!(
+                (g - f64::from(dk[i])).abs() < 2e-3,
+                "dk[{i}]: {g} vs {}",
+                dk[i]
+            );
+        }
+        for i in 0..COUT {
+            let g = fd(&|e| {
+                let mut bp = bias.clone();
+                bp[i] += e;
+                loss(&x, &k, &bp)
+            });
+            assert!(
+                (g - f64::from(db[i])).abs() < 2e-3,
+                "db[{i}]: {g} vs {}",
+                db[i]
+            );
+        }
+    }
+}
