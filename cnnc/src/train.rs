@@ -5,17 +5,26 @@
 //! `--limit N` keeps the first N examples (of the training set for `train`, of
 //! the evaluation set for `eval`): quick checks and CI runs on real data.
 //!
-//! LeNet-5 on MNIST to 99.0% test accuracy, about 80 s on 2 cores (a constant
-//! rate plateaus near 98.5%; a second stage at a tenth of it, started from the
-//! first stage's weights with `--init`, acts as a learning-rate decay):
+//! `--lr-schedule` changes the learning rate during the run (see
+//! `cnn_runtime::LrSchedule`): `constant` (default), `cosine[:ALPHA]`,
+//! `exponential:RATE` or `step:EVERY[:FACTOR]`.
+//!
+//! LeNet-5 on MNIST to 99.0% test accuracy in one command: Adam at 0.001 for 6
+//! epochs, then a tenth of it for 2 more (a step decay; a constant rate levels
+//! off near 98.5%, 98.46% after 8 epochs):
 //!
 //! ```text
-//! cnnc train examples/models/lenet5.cnn --data mnist:DIR --epochs 6 --batch 32 \
-//!     --optimizer adam --lr 0.001 --save stage1.safetensors
-//! cnnc train examples/models/lenet5.cnn --init stage1.safetensors --data mnist:DIR \
-//!     --epochs 2 --batch 32 --optimizer adam --lr 0.0001 --seed 1 --save lenet5.safetensors
+//! cnnc train examples/models/lenet5.cnn --data mnist:DIR --epochs 8 --batch 32 \
+//!     --optimizer adam --lr 0.001 --lr-schedule step:6:0.1 --save lenet5.safetensors
 //! cnnc eval examples/models/lenet5.cnn --weights lenet5.safetensors --data mnist:DIR
 //! ```
+//!
+//! Measured (release build, seed 0): 99.03% on the 10,000 test images, the same
+//! weights bit for bit on every rerun; 53-59 s wall time on 2 cores shared with
+//! other builds (about 2.7 s an epoch when the machine is idle). Seeds 1-5 gave
+//! 98.89, 99.02, 98.81, 99.07 and 98.85% (mean of the six 98.95%).
+//! Cosine decay over 10 epochs did worse (98.84%: it ends over-fitted, 99.9% of
+//! the training set right), as did momentum SGD (98.86-98.91%) and batches of 64.
 
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
