@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Measured (release build, seed 0): 99.03% on the 10,000 test images, the same
-//! weights bit for bit on every rerun; 53-59 s wall time on 2 cores shared with
+//! weights bit for bit on every rerun; 44-59 s wall time on 2 cores shared with
 //! other builds (about 2.7 s an epoch when the machine is idle). Seeds 1-5 gave
 //! 98.89, 99.02, 98.81, 99.07 and 98.85% (mean of the six 98.95%).
 //! Cosine decay over 10 epochs did worse (98.84%: it ends over-fitted, 99.9% of
