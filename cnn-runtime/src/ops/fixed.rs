@@ -210,6 +210,17 @@ fn avgpool_backward_body<
     }
 }
 
+/// `a * b + c`, fused (one rounding, one instruction) in the builds that have
+/// FMA; plain otherwise (a software `mul_add` would be slow).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 /// Taps of the kernel gradient accumulated at once (kept in registers).
 const TAP_BLOCK: usize = 8;
 
@@ -291,7 +302,7 @@ pub fn conv_valid_backward<
             dkernel: &mut [f32],
             dbias: &mut [f32],
         ) {
-            conv_valid_backward_body::<IH, IW, CIN, KH, KW, COUT, KK, KC>(
+            conv_valid_backward_body::<true, IH, IW, CIN, KH, KW, COUT, KK, KC>(
                 batch, x, kernel, dz, dx, dkernel, dbias,
             )
         }
@@ -299,7 +310,7 @@ pub fn conv_valid_backward<
         unsafe { w::<IH, IW, CIN, KH, KW, COUT, KK, KC>(batch, x, kernel, dz, dx, dkernel, dbias) };
         return;
     }
-    conv_valid_backward_body::<IH, IW, CIN, KH, KW, COUT, KK, KC>(
+    conv_valid_backward_body::<false, IH, IW, CIN, KH, KW, COUT, KK, KC>(
         batch, x, kernel, dz, dx, dkernel, dbias,
     )
 }
@@ -307,6 +318,7 @@ pub fn conv_valid_backward<
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn conv_valid_backward_body<
+    const FMA: bool,
     const IH: usize,
     const IW: usize,
     const CIN: usize,
@@ -351,14 +363,14 @@ fn conv_valid_backward_body<
                         for (j, aj) in acc.iter_mut().enumerate() {
                             let v = xs[pb + toff[t0 + j]];
                             for o in 0..COUT {
-                                aj[o] += v * g[o];
+                                aj[o] = madd::<FMA>(v, g[o], aj[o]);
                             }
                         }
                     } else {
                         for (j, aj) in acc.iter_mut().enumerate().take(nt) {
                             let v = xs[pb + toff[t0 + j]];
                             for o in 0..COUT {
-                                aj[o] += v * g[o];
+                                aj[o] = madd::<FMA>(v, g[o], aj[o]);
                             }
                         }
                     }
@@ -391,11 +403,31 @@ fn conv_valid_backward_body<
         for r in 0..oh {
             for q in 0..ow {
                 let g = &zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT];
+                // By chunks of 16 taps: each chunk's sums stay in one register
+                // across the COUT terms (a whole-column loop per term spilled).
                 let mut col = [0f32; KK];
-                for (o, &gv) in g.iter().enumerate() {
-                    let krow = &kt[o * KK..(o + 1) * KK];
-                    for t in 0..KK {
-                        col[t] += gv * krow[t];
+                let mut t0 = 0;
+                while t0 < KK {
+                    let mut acc = [0f32; 16];
+                    if KK - t0 >= 16 {
+                        for (o, &gv) in g.iter().enumerate() {
+                            let kr = &kt[o * KK + t0..o * KK + t0 + 16];
+                            for j in 0..16 {
+                                acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+                            }
+                        }
+                        col[t0..t0 + 16].copy_from_slice(&acc);
+                        t0 += 16;
+                    } else {
+                        let n = KK - t0;
+                        for (o, &gv) in g.iter().enumerate() {
+                            let kr = &kt[o * KK + t0..o * KK + KK];
+                            for j in 0..n {
+                                acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+                            }
+                        }
+                        col[t0..].copy_from_slice(&acc[..n]);
+                        t0 = KK;
                     }
                 }
                 for a in 0..KH {
