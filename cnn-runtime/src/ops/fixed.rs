@@ -346,42 +346,16 @@ fn conv_valid_backward_body<
         *o = a * IW * CIN + rest;
     }
     // Kernel gradient, by blocks of taps.
-    let mut t0 = 0;
-    while t0 < KK {
-        let nt = (KK - t0).min(TAP_BLOCK);
-        let mut acc = [[0f32; COUT]; TAP_BLOCK];
-        for n in 0..batch {
-            let xs = &x[n * xs_len..(n + 1) * xs_len];
-            let zs = &dz[n * zs_len..(n + 1) * zs_len];
-            for r in 0..oh {
-                for q in 0..ow {
-                    let pb = (r * IW + q) * CIN;
-                    let g: &[f32; COUT] = zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT]
-                        .try_into()
-                        .expect("COUT values");
-                    if nt == TAP_BLOCK {
-                        for (j, aj) in acc.iter_mut().enumerate() {
-                            let v = xs[pb + toff[t0 + j]];
-                            for o in 0..COUT {
-                                aj[o] = madd::<FMA>(v, g[o], aj[o]);
-                            }
-                        }
-                    } else {
-                        for (j, aj) in acc.iter_mut().enumerate().take(nt) {
-                            let v = xs[pb + toff[t0 + j]];
-                            for o in 0..COUT {
-                                aj[o] = madd::<FMA>(v, g[o], aj[o]);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        for (j, aj) in acc.iter().enumerate().take(nt) {
-            dkernel[(t0 + j) * COUT..(t0 + j + 1) * COUT].copy_from_slice(aj);
-        }
-        t0 += nt;
+    #[cfg(target_arch = "x86_64")]
+    if FMA && COUT <= 16 {
+        // SAFETY: the FMA build runs only where AVX-512F was detected; the
+        // lengths were checked by the caller.
+        unsafe { dk_avx512::<IH, IW, CIN, COUT, KK>(batch, x, dz, &toff, dkernel) };
+    } else {
+        dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
     dbias.fill(0.0);
     for row in dz.chunks_exact(COUT) {
         for (d, v) in dbias.iter_mut().zip(row) {
@@ -407,6 +381,19 @@ fn conv_valid_backward_body<
                 // across the COUT terms (a whole-column loop per term spilled).
                 let mut col = [0f32; KK];
                 let mut t0 = 0;
+                // Groups of 8 chunks: 8 independent sums per term hide the FMA
+                // latency (one chunk alone is a chain of COUT dependent FMAs).
+                while KK - t0 >= 128 {
+                    let mut acc = [0f32; 128];
+                    for (o, &gv) in g.iter().enumerate() {
+                        let kr = &kt[o * KK + t0..o * KK + t0 + 128];
+                        for j in 0..128 {
+                            acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+                        }
+                    }
+                    col[t0..t0 + 128].copy_from_slice(&acc);
+                    t0 += 128;
+                }
                 while t0 < KK {
                     let mut acc = [0f32; 16];
                     if KK - t0 >= 16 {
@@ -440,6 +427,141 @@ fn conv_valid_backward_body<
                 }
             }
         }
+    }
+}
+
+/// Kernel gradient of [`conv_valid_backward`], portable form: `TAP_BLOCK` taps
+/// at a time over every pixel, accumulators in registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dk_portable<
+    const FMA: bool,
+    const IH: usize,
+    const IW: usize,
+    const CIN: usize,
+    const KH: usize,
+    const KW: usize,
+    const COUT: usize,
+    const KK: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    dz: &[f32],
+    toff: &[usize; KK],
+    dkernel: &mut [f32],
+) {
+    let (oh, ow) = (IH - KH + 1, IW - KW + 1);
+    let xs_len = IH * IW * CIN;
+    let zs_len = oh * ow * COUT;
+    let span = (KH - 1) * IW * CIN + KW * CIN;
+    let mut t0 = 0;
+    while t0 < KK {
+        let nt = (KK - t0).min(TAP_BLOCK);
+        let mut acc = [[0f32; COUT]; TAP_BLOCK];
+        // The block's tap offsets, clamped into a window slice of constant
+        // length (a no-op: every offset is below `span`) so that the pixel loop
+        // needs no bounds check per tap.
+        let mut offs = [0usize; TAP_BLOCK];
+        for (j, o) in offs.iter_mut().enumerate().take(nt) {
+            *o = toff[t0 + j].min(span - 1);
+        }
+        for n in 0..batch {
+            let xs = &x[n * xs_len..(n + 1) * xs_len];
+            let zs = &dz[n * zs_len..(n + 1) * zs_len];
+            for r in 0..oh {
+                for q in 0..ow {
+                    let pb = (r * IW + q) * CIN;
+                    let win = &xs[pb..pb + span];
+                    let g: &[f32; COUT] = zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT]
+                        .try_into()
+                        .expect("COUT values");
+                    if nt == TAP_BLOCK {
+                        for (j, aj) in acc.iter_mut().enumerate() {
+                            let v = win[offs[j]];
+                            for o in 0..COUT {
+                                aj[o] = madd::<FMA>(v, g[o], aj[o]);
+                            }
+                        }
+                    } else {
+                        for (j, aj) in acc.iter_mut().enumerate().take(nt) {
+                            let v = win[offs[j]];
+                            for o in 0..COUT {
+                                aj[o] = madd::<FMA>(v, g[o], aj[o]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (j, aj) in acc.iter().enumerate().take(nt) {
+            dkernel[(t0 + j) * COUT..(t0 + j + 1) * COUT].copy_from_slice(aj);
+        }
+        t0 += nt;
+    }
+}
+
+/// Taps of a block of the AVX-512 kernel gradient (16 accumulators, the
+/// dz row and a broadcast fit the 32 vector registers).
+#[cfg(target_arch = "x86_64")]
+const DK_TAPS: usize = 16;
+
+/// Kernel gradient of [`conv_valid_backward`] for at most 16 output channels
+/// (one masked vector): per pixel, one load of its dz row and one broadcast
+/// per tap feed `DK_TAPS` independent accumulators. A last partial block
+/// repeats tap 0 for its missing taps and drops their sums.
+///
+/// # Safety
+/// AVX-512F must be available; `x` holds `batch` samples of `IH*IW*CIN`, `dz`
+/// `batch` of `OH*OW*COUT`, `dkernel` `KK*COUT` values; `toff` holds offsets
+/// inside a window of a valid convolution.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dk_avx512<
+    const IH: usize,
+    const IW: usize,
+    const CIN: usize,
+    const COUT: usize,
+    const KK: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    dz: &[f32],
+    toff: &[usize; KK],
+    dkernel: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let kh = toff[KK - 1] / (IW * CIN) + 1;
+    let kw = (toff[KK - 1] % (IW * CIN)) / CIN + 1;
+    let (oh, ow) = (IH - kh + 1, IW - kw + 1);
+    let xs_len = IH * IW * CIN;
+    let zs_len = oh * ow * COUT;
+    debug_assert!(x.len() >= batch * xs_len && dz.len() >= batch * zs_len);
+    let mask: __mmask16 = ((1u32 << COUT) - 1) as u16;
+    let mut t0 = 0;
+    while t0 < KK {
+        let nt = (KK - t0).min(DK_TAPS);
+        let mut offs = [toff[t0]; DK_TAPS];
+        offs[..nt].copy_from_slice(&toff[t0..t0 + nt]);
+        let mut acc = [_mm512_setzero_ps(); DK_TAPS];
+        for n in 0..batch {
+            let xs = x.as_ptr().add(n * xs_len);
+            let mut zp = dz.as_ptr().add(n * zs_len);
+            for r in 0..oh {
+                for q in 0..ow {
+                    let g = _mm512_maskz_loadu_ps(mask, zp);
+                    let pb = xs.add((r * IW + q) * CIN);
+                    for j in 0..DK_TAPS {
+                        let v = _mm512_set1_ps(*pb.add(offs[j]));
+                        acc[j] = _mm512_fmadd_ps(v, g, acc[j]);
+                    }
+                    zp = zp.add(COUT);
+                }
+            }
+        }
+        for (j, a) in acc.iter().enumerate().take(nt) {
+            _mm512_mask_storeu_ps(dkernel.as_mut_ptr().add((t0 + j) * COUT), mask, *a);
+        }
+        t0 += nt;
     }
 }
 
@@ -602,6 +724,27 @@ mod tests {
                     assert!((u - v).abs() <= 1e-5 * scale, "{name}: {u} vs {v}");
                 }
             }
+            // The portable build (no FMA, no intrinsics) agrees too.
+            let mut p = (
+                vec![f32::NAN; x.len()],
+                vec![f32::NAN; KC],
+                vec![f32::NAN; COUT],
+            );
+            conv_valid_backward_body::<false, IH, IW, CIN, K, K, COUT, KK, KC>(
+                batch,
+                &x,
+                &k,
+                &dz,
+                Some(&mut p.0),
+                &mut p.1,
+                &mut p.2,
+            );
+            for (name, a, b) in [("dx", &p.0, &d.0), ("dk", &p.1, &d.1), ("db", &p.2, &d.2)] {
+                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+                for (u, v) in a.iter().zip(b.iter()) {
+                    assert!((u - v).abs() <= 1e-5 * scale, "portable {name}: {u} vs {v}");
+                }
+            }
             // Without dx, the parameter gradients are the same.
             let mut g = (vec![f32::NAN; KC], vec![f32::NAN; COUT]);
             conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
@@ -612,6 +755,8 @@ mod tests {
         }
         case::<14, 14, 6, 5, 16, 150, 2400>();
         case::<6, 7, 3, 3, 5, 27, 135>();
+        // More than 16 output channels: the portable kernel gradient.
+        case::<5, 5, 2, 2, 20, 8, 160>();
     }
 
     /// Finite differences of `L = sum(conv(x) * r)` (the dynamic forward, which
