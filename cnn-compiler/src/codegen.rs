@@ -46,6 +46,12 @@ const SPLIT_MAX_PARAMS: usize = 1 << 20;
 /// column live on the stack) and 64 output channels. Everything else keeps the
 /// dynamic kernels.
 const FIXED_MAX_TAPS: usize = 16 * 1024;
+/// ... and at least this many multiply-adds a sample (`OH*OW*KH*KW*CIN*COUT`;
+/// LeNet's second conv has 240,000). Below it the dynamic kernel is as fast,
+/// and keeping it keeps tiny layers on the interpreter's exact summation
+/// order (the fixed kernel sums pixels in another order, which differs from
+/// the interpreter by rounding: about 1e-6 relative on a few dozen terms).
+const FIXED_MIN_CONV_MACS: usize = 32 * 1024;
 /// Most batch parts (the per-part state lives in a fixed-size array).
 const MAX_PARTS: usize = 16;
 
@@ -565,7 +571,13 @@ impl<'a> Generator<'a> {
             && kw <= iw
             && oh == ih - kh + 1
             && ow == iw - kw + 1;
-        if !self.split() || !valid || kk * cout > FIXED_MAX_TAPS || cout > 64 {
+        let macs = oh * ow * kk * cout;
+        if !self.split()
+            || !valid
+            || kk * cout > FIXED_MAX_TAPS
+            || cout > 64
+            || macs < FIXED_MIN_CONV_MACS
+        {
             return None;
         }
         let g = [ih, iw, cin, kh, kw, cout, kk, kk * cout].map(lit);
@@ -1445,6 +1457,11 @@ mod tests {
             "fixed::conv_valid_backward::<14usize,14usize,6usize,5usize,5usize,16usize,150usize,2400usize"
         ));
         assert_eq!(code.matches("conv2d::conv2d_backward").count(), 1, "{code}");
+        // A tiny valid conv (320 multiply-adds a sample) keeps the dynamic backward.
+        let tiny = model("input 10x4x1; conv 2 3x3 valid;");
+        let code = to_source(&generate(&tiny, &Options::default())).unwrap();
+        assert!(code.contains("const __SPLIT: bool = true"), "{code}");
+        assert!(!code.contains("conv_valid_backward"), "{code}");
         // 150*150*32 values a sample: each kernel parallelises on its own.
         let big = model("input 150x150x3; conv 32 3x3 same relu; flatten; dense 5 softmax;");
         let code = to_source(&generate(&big, &Options::default())).unwrap();
