@@ -1,8 +1,8 @@
 //! The code generator: a checked [`ir::Model`] becomes a specialized Rust struct
 //! and its impl, as a [`proc_macro2::TokenStream`].
 //!
-//! The generated code does not reimplement any kernel: it calls the runtime's ops
-//! (`cnn_runtime::ops::*`, `loss`, `init`) with every shape, stride and padding
+//! The generated code does not implement kernels itself: it calls the runtime's
+//! ops (`cnn_runtime::ops::*`, `loss`, `init`) with every shape, stride and padding
 //! split written as a literal constant, so the optimizer sees fixed sizes and the
 //! code never recomputes a shape. Buffers live in the struct and are sized once per
 //! batch size (they grow when a larger batch comes), so a training step in steady
@@ -13,6 +13,17 @@
 //! re-exports `cnn_runtime` as `runtime` and `ndarray`). The same code works from
 //! the `cnn!` macro and from `cnnc build` output pulled in with `include!`, since
 //! both are compiled in a crate that depends on `cnn`.
+//!
+//! What only generated code can exploit, every size being a constant:
+//! * small models (the `SPLIT_MAX_*` rule below) split each batch across the
+//!   cores once per pass: every part runs all layers on its own samples (its
+//!   own slices of every buffer, its own scratch, private parameter gradients
+//!   summed after the backward pass), so a training step synchronises the
+//!   threads twice instead of once or twice per layer, and a sample's
+//!   activations stay in its core's cache;
+//! * inside those parts, layers that fit the fixed-size kernels of
+//!   `cnn_runtime::ops::fixed` (the `FIXED_*` rule below) call them with their
+//!   sizes as const generic arguments (fully unrolled channel loops).
 //!
 //! Buffer plan: buffer 0 holds a copy of the input batch; every layer except
 //! `flatten` writes its post-activation output to a buffer of its own (`flatten` is a
@@ -537,7 +548,7 @@ impl<'a> Generator<'a> {
     }
 
     /// The const generic arguments `IH, IW, C, PH, PW` of the fixed average
-    /// pool, when it applies (see [`FIXED_MAX_TAPS`]).
+    /// pool, when it applies (the `FIXED_*` rule below).
     fn fixed_avgpool(&self, l: &ir::Layer) -> Option<TokenStream> {
         let Op::Pool(p) = &l.op else { return None };
         let (ih, iw, c) = image(l.input, "").ok()?;
@@ -556,7 +567,7 @@ impl<'a> Generator<'a> {
     }
 
     /// The const generic arguments `IH, IW, CIN, KH, KW, COUT, KK, KC` of the
-    /// fixed convolution backward pass, when it applies (see [`FIXED_MAX_TAPS`]).
+    /// fixed convolution backward pass, when it applies (the `FIXED_*` rule below).
     fn fixed_conv_backward(&self, l: &ir::Layer) -> Option<TokenStream> {
         let Op::Conv(c) = &l.op else { return None };
         let (ih, iw, cin) = image(l.input, "").ok()?;
