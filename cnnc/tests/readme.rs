@@ -20,7 +20,10 @@ use std::process::Command;
 use std::time::Instant;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// One command of the README and, for console blocks, the output it must print.
@@ -51,7 +54,11 @@ fn parse_readme(text: &str) -> Vec<Step> {
             Some("sh") => {
                 let cmd = raw.trim();
                 if !cmd.is_empty() && !cmd.starts_with('#') {
-                    steps.push(Step { line: line_no, command: cmd.to_string(), expected: None });
+                    steps.push(Step {
+                        line: line_no,
+                        command: cmd.to_string(),
+                        expected: None,
+                    });
                 }
             }
             Some("console") => {
@@ -78,7 +85,10 @@ fn parse_readme(text: &str) -> Vec<Step> {
 
 /// Where cargo put this test's binaries: `target/<profile>/`.
 fn profile_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_cnnc")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_BIN_EXE_cnnc"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 enum Program {
@@ -102,7 +112,10 @@ fn translate(command: &str) -> Result<Program, String> {
     if w.first() == Some(&"cargo") && w.get(1) == Some(&"run") {
         let sep = w.iter().position(|&x| x == "--").unwrap_or(w.len());
         let flags = &w[2..sep];
-        let args = words.get(sep + 1..).map(<[String]>::to_vec).unwrap_or_default();
+        let args = words
+            .get(sep + 1..)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default();
         if flags.windows(2).any(|p| p == ["-p", "cnnc"]) {
             return Ok(Program::Run(cnnc, args));
         }
@@ -118,14 +131,20 @@ fn translate(command: &str) -> Result<Program, String> {
             return Ok(Program::Run(exe, args));
         }
     }
-    Err(format!("the README test does not know how to run `{command}`"))
+    Err(format!(
+        "the README test does not know how to run `{command}`"
+    ))
 }
 
 fn link(from: &Path, to: &Path) {
     #[cfg(unix)]
     std::os::unix::fs::symlink(from, to).unwrap();
     #[cfg(not(unix))]
-    panic!("the README test needs symlinks ({} -> {})", to.display(), from.display());
+    panic!(
+        "the README test needs symlinks ({} -> {})",
+        to.display(),
+        from.display()
+    );
 }
 
 /// A folder of class sub-folders with PNG and JPEG files, for the README's
@@ -153,7 +172,11 @@ fn every_readme_command_runs_and_shows_real_output() {
     let root = repo_root();
     let text = std::fs::read_to_string(root.join("README.md")).unwrap();
     let steps = parse_readme(&text);
-    assert!(steps.len() >= 10, "found only {} README commands", steps.len());
+    assert!(
+        steps.len() >= 10,
+        "found only {} README commands",
+        steps.len()
+    );
 
     let scratch = tempfile::tempdir().unwrap();
     let work = scratch.path().join("repo");
@@ -175,7 +198,10 @@ fn every_readme_command_runs_and_shows_real_output() {
         };
         let (exe, args) = match program {
             Program::Skip(why) => {
-                eprintln!("README.md:{}: skipped `{}` ({why})", step.line, step.command);
+                eprintln!(
+                    "README.md:{}: skipped `{}` ({why})",
+                    step.line, step.command
+                );
                 continue;
             }
             Program::Run(exe, args) => (exe, args),
@@ -219,11 +245,16 @@ fn every_readme_command_runs_and_shows_real_output() {
 
 #[test]
 fn the_parser_sees_commands_and_outputs() {
-    let steps = parse_readme("x\n```sh\ncnnc a\n\n# c\ncnnc b\n```\n```console\n$ cnnc c\nout 1\nout 2\n$ cnnc d\n```\n");
+    let steps = parse_readme(
+        "x\n```sh\ncnnc a\n\n# c\ncnnc b\n```\n```console\n$ cnnc c\nout 1\nout 2\n$ cnnc d\n```\n",
+    );
     let cmds: Vec<_> = steps.iter().map(|s| s.command.as_str()).collect();
     assert_eq!(cmds, ["cnnc a", "cnnc b", "cnnc c", "cnnc d"]);
     assert_eq!(steps[2].expected.as_deref(), Some("out 1\nout 2\n"));
     assert_eq!(steps[3].expected.as_deref(), Some(""));
-    assert!(matches!(translate("cargo test --workspace"), Ok(Program::Skip(_))));
+    assert!(matches!(
+        translate("cargo test --workspace"),
+        Ok(Program::Skip(_))
+    ));
     assert!(translate("rm -rf /").is_err());
 }
