@@ -2,7 +2,7 @@
 //!
 //! All three products are GEMMs over the implicit im2col matrix `col`
 //! (`rows = batch * OH * OW` output pixels, `cols = KH * KW * CIN`), which is
-//! never materialised: [`Im2col`] packs blocks of it straight from the image.
+//! never materialised: `Im2col` packs blocks of it straight from the image.
 //! * forward: `y = col * K` (+ bias, activation, applied per thread part while hot);
 //! * kernel gradient: `dK = col^T * dz` (the pixel axis is the reduction; parts
 //!   reduce disjoint pixel ranges into private buffers, summed at the end);
