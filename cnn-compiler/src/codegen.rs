@@ -33,6 +33,7 @@
 //! softmax with the cross-entropy (log-softmax on the logits).
 
 use crate::ir::{self, Activation, Op, Shape};
+use crate::summary::thousands;
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use std::fmt::Write as _;
@@ -1266,22 +1267,6 @@ impl<'a> Generator<'a> {
     }
 }
 
-/// Formats `n` with thousands separators (`61706` -> `61,706`).
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    // Groups of three from the right: the first group holds the remainder.
-    let first = match digits.len() % 3 {
-        0 => 3,
-        r => r,
-    };
-    let mut out = digits[..first.min(digits.len())].to_string();
-    for group in digits.as_bytes()[first.min(digits.len())..].chunks(3) {
-        out.push(',');
-        out.push_str(std::str::from_utf8(group).unwrap_or(""));
-    }
-    out
-}
-
 /// The statement of a layer, with defaults left out (`conv 6 5x5 tanh`).
 pub fn layer_text(op: &Op) -> String {
     fn pair(p: [usize; 2]) -> String {
@@ -1356,30 +1341,14 @@ pub fn summary_text(m: &ir::Model) -> String {
         "Params".to_string(),
         "FLOPs".to_string(),
     );
-    let w0 = rows
-        .iter()
-        .map(|r| r.0.len())
-        .chain([head.0.len()])
-        .max()
-        .unwrap_or(0);
-    let w1 = rows
-        .iter()
-        .map(|r| r.1.len())
-        .chain([head.1.len()])
-        .max()
-        .unwrap_or(0);
-    let w2 = rows
-        .iter()
-        .map(|r| r.2.len())
-        .chain([head.2.len()])
-        .max()
-        .unwrap_or(0);
-    let w3 = rows
-        .iter()
-        .map(|r| r.3.len())
-        .chain([head.3.len()])
-        .max()
-        .unwrap_or(0);
+    // Each column as wide as its widest cell, header included.
+    let widest = |cell: fn(&(String, String, String, String)) -> usize| {
+        rows.iter().chain([&head]).map(cell).max().unwrap_or(0)
+    };
+    let w0 = widest(|r| r.0.len());
+    let w1 = widest(|r| r.1.len());
+    let w2 = widest(|r| r.2.len());
+    let w3 = widest(|r| r.3.len());
     let width = w0 + w1 + w2 + w3 + 9;
     let mut s = String::new();
     let _ = writeln!(s, "Model: \"{}\"", m.name);
