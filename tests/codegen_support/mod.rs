@@ -136,14 +136,17 @@ pub fn assert_grad(what: &str, got: &[f32], want: &[f32]) {
 }
 
 /// Runs one oracle case (not seed_150) on a generated model.
-pub fn check_case<N: Net>(m: &mut N, case: &str) {
-    let dir = goldens().join(case);
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("summary.json")).expect("summary.json"),
-    )
-    .expect("json");
-    m.load_path(&dir.join("weights.npz"))
-        .expect("load weights.npz");
+/// Runs the case's input `x` through `m` and checks the output against `y`;
+/// returns the open `io.npz`, `x` and `y` for the checks that follow.
+fn check_output<N: Net>(
+    m: &mut N,
+    dir: &std::path::Path,
+    case: &str,
+) -> (
+    ndarray_npy::NpzReader<std::fs::File>,
+    cnn::ndarray::Array4<f32>,
+    ArrayD<f32>,
+) {
     let mut io =
         ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("io.npz")).expect("io.npz"))
             .expect("npz");
@@ -162,6 +165,18 @@ pub fn check_case<N: Net>(m: &mut N, case: &str) {
         &out,
         y.as_slice().expect("contiguous"),
     );
+    (io, x, y)
+}
+
+pub fn check_case<N: Net>(m: &mut N, case: &str) {
+    let dir = goldens().join(case);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    m.load_path(&dir.join("weights.npz"))
+        .expect("load weights.npz");
+    let (mut io, x, y) = check_output(m, &dir, case);
     let layers = summary["layers"].as_array().expect("layers").len();
     for i in 0..layers {
         let want = read_f32(&mut io, &format!("layer{i}.out"));
@@ -273,24 +288,7 @@ pub fn check_seed150<N: Net>(m: &mut N, case: &str) {
             .collect();
         assert_eq!(&p.data[..first8.len()], &first8[..], "{} first8", p.name);
     }
-    let mut io =
-        ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("io.npz")).expect("io.npz"))
-            .expect("npz");
-    let x = read_f32(&mut io, "x")
-        .into_dimensionality::<cnn::ndarray::Ix4>()
-        .expect("x is 4-D");
-    let y = read_f32(&mut io, "y");
-    let out: Vec<f32> = m
-        .forward_batch(x.view())
-        .expect("forward")
-        .iter()
-        .copied()
-        .collect();
-    assert_forward(
-        &format!("{case}: y"),
-        &out,
-        y.as_slice().expect("contiguous"),
-    );
+    let (mut io, _, _) = check_output(m, &dir, case);
     for i in 0..7 {
         let want = read_f32(&mut io, &format!("layer{i}.out_sum"));
         let want_abs = read_f32(&mut io, &format!("layer{i}.out_abs_sum"));
