@@ -189,6 +189,33 @@ fn check(failures: &mut Vec<String>, case: &str, what: &str, got: &[f32], want: 
     }
 }
 
+/// After a backward pass: the input gradient against `dx_key`, and each
+/// parameter's gradient against `{name}.{suffix}` (e.g. `layer0.kernel.grad`).
+fn check_grads(
+    failures: &mut Vec<String>,
+    case: &str,
+    model: &Sequential,
+    io: &mut NpzReader<File>,
+    dx_key: &str,
+    suffix: &str,
+) {
+    let mut get =
+        |k: &str| -> ArrayD<f32> { io.by_name(k).unwrap_or_else(|e| panic!("{case}: {k}: {e}")) };
+    let dx = get(dx_key);
+    check(
+        failures,
+        case,
+        dx_key,
+        model.input_grad().as_slice().unwrap(),
+        dx.as_slice().unwrap(),
+    );
+    for p in model.grads() {
+        let key = format!("{}.{suffix}", p.name);
+        let want = get(&key);
+        check(failures, case, &key, p.data, want.as_slice().unwrap());
+    }
+}
+
 fn run_case(name: &str, failures: &mut Vec<String>) {
     let dir = goldens().join(name);
     let summary: Value =
@@ -253,29 +280,7 @@ fn run_case(name: &str, failures: &mut Vec<String>) {
             .into_dimensionality::<Ix2>()
             .unwrap();
         model.backward(g2.view()).unwrap();
-        let dx = get(&mut io, "dx");
-        check(
-            failures,
-            name,
-            "dx",
-            model.input_grad().as_slice().unwrap(),
-            dx.as_slice().unwrap(),
-        );
-        let grads: Vec<(String, Vec<f32>)> = model
-            .grads()
-            .iter()
-            .map(|p| (p.name.clone(), p.data.to_vec()))
-            .collect();
-        for (pname, data) in &grads {
-            let want = get(&mut io, &format!("{pname}.grad"));
-            check(
-                failures,
-                name,
-                &format!("{pname}.grad"),
-                data,
-                want.as_slice().unwrap(),
-            );
-        }
+        check_grads(failures, name, &model, &mut io, "dx", "grad");
     }
 
     if summary["has_ce"] == true {
@@ -284,29 +289,7 @@ fn run_case(name: &str, failures: &mut Vec<String>) {
         let loss = model.loss_and_grads(x.view(), &labels).unwrap();
         let want_loss = get(&mut io, "ce_loss").into_iter().next().unwrap();
         check(failures, name, "ce_loss", &[loss], &[want_loss]);
-        let ce_dx = get(&mut io, "ce_dx");
-        check(
-            failures,
-            name,
-            "ce_dx",
-            model.input_grad().as_slice().unwrap(),
-            ce_dx.as_slice().unwrap(),
-        );
-        let grads: Vec<(String, Vec<f32>)> = model
-            .grads()
-            .iter()
-            .map(|p| (p.name.clone(), p.data.to_vec()))
-            .collect();
-        for (pname, data) in &grads {
-            let want = get(&mut io, &format!("{pname}.ce_grad"));
-            check(
-                failures,
-                name,
-                &format!("{pname}.ce_grad"),
-                data,
-                want.as_slice().unwrap(),
-            );
-        }
+        check_grads(failures, name, &model, &mut io, "ce_dx", "ce_grad");
         let logits: ArrayView2<f32> = model.logits().expect("ends in softmax");
         let classes = logits.shape()[1];
         let mut dlogits = vec![0f32; logits.len()];
