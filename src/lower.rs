@@ -1,109 +1,17 @@
-//! Lowering a checked model ([`cnn_compiler::ir::Model`]) to the runtime's layer
-//! specs, and building an interpreter from it.
-//!
-//! Every size is read from the IR (input/output shapes, padding split, kernel,
-//! stride, dilation); nothing is recomputed here. This lives in the facade crate
-//! because the runtime must not depend on the compiler.
+//! Building an interpreter from a checked model ([`cnn_compiler::ir::Model`]):
+//! the compiler's one lowering ([`cnn_compiler::lower::plan`]) run by the
+//! runtime's executor. This lives in the facade crate because the runtime must
+//! not depend on the compiler.
 
 use cnn_compiler::ir;
 use cnn_runtime::interp::Sequential;
-use cnn_runtime::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind, Result};
-
-fn act(a: ir::Activation) -> Activation {
-    match a {
-        ir::Activation::Linear => Activation::Linear,
-        ir::Activation::Relu => Activation::Relu,
-        ir::Activation::Sigmoid => Activation::Sigmoid,
-        ir::Activation::Tanh => Activation::Tanh,
-        ir::Activation::Softmax => Activation::Softmax,
-    }
-}
-
-/// `(H, W, C)` of a shape; a vector of `n` reads as `1 x 1 x n`. A checked IR
-/// never puts a vector where an image belongs; if one did, the interpreter's own
-/// consistency check would refuse the specs rather than this function panicking.
-fn hwc(s: ir::Shape) -> (usize, usize, usize) {
-    match s {
-        ir::Shape::Image { h, w, c } => (h, w, c),
-        ir::Shape::Vector { n } => (1, 1, n),
-    }
-}
-
-/// The last axis of a shape: what softmax normalises over.
-fn last_axis(s: ir::Shape) -> usize {
-    match s {
-        ir::Shape::Image { c, .. } => c,
-        ir::Shape::Vector { n } => n,
-    }
-}
-
-/// One runtime spec per IR layer, in order.
-pub fn lower(m: &ir::Model) -> Vec<LayerSpec> {
-    m.layers.iter().map(lower_layer).collect()
-}
-
-fn lower_layer(l: &ir::Layer) -> LayerSpec {
-    let (in_h, in_w, in_c) = hwc(l.input);
-    let (out_h, out_w, out_c) = hwc(l.output);
-    match &l.op {
-        ir::Op::Conv(c) => LayerSpec::Conv2d {
-            spec: Conv2dSpec {
-                in_h,
-                in_w,
-                in_c,
-                out_h,
-                out_w,
-                out_c,
-                kh: c.kernel[0],
-                kw: c.kernel[1],
-                sh: c.stride[0],
-                sw: c.stride[1],
-                dh: c.dilation[0],
-                dw: c.dilation[1],
-                pad_top: c.pad.top,
-                pad_left: c.pad.left,
-            },
-            act: act(c.activation),
-        },
-        ir::Op::Pool(p) => LayerSpec::Pool2d(Pool2dSpec {
-            kind: match p.kind {
-                ir::PoolKind::Max => PoolKind::Max,
-                ir::PoolKind::Avg => PoolKind::Avg,
-                ir::PoolKind::Min => PoolKind::Min,
-            },
-            in_h,
-            in_w,
-            c: in_c,
-            out_h,
-            out_w,
-            ph: p.window[0],
-            pw: p.window[1],
-            sh: p.stride[0],
-            sw: p.stride[1],
-            pad_top: p.pad.top,
-            pad_left: p.pad.left,
-        }),
-        ir::Op::Flatten => LayerSpec::Flatten { len: l.input.len() },
-        ir::Op::Dense(d) => LayerSpec::Dense {
-            spec: DenseSpec {
-                inputs: l.input.len(),
-                units: d.units,
-            },
-            act: act(d.activation),
-        },
-        ir::Op::Activation(a) => LayerSpec::Activation {
-            act: act(*a),
-            len: l.input.len(),
-            channels: last_axis(l.input),
-        },
-    }
-}
+use cnn_runtime::{Error, Result};
 
 /// An interpreted model of `m`, its parameters initialised from `seed`
 /// (Glorot-uniform kernels, zero biases, as Keras and generated code do).
 pub fn interpreter(m: &ir::Model, seed: u64) -> Result<Sequential> {
-    let (h, w, c) = hwc(m.input);
-    Sequential::new([h, w, c], lower(m), seed)
+    let plan = cnn_compiler::lower::plan(m).map_err(Error::Invalid)?;
+    Ok(Sequential::from_plan(plan, seed))
 }
 
 #[cfg(test)]
@@ -123,55 +31,6 @@ mod tests {
         let c = cnn_compiler::compile(&src, "Case");
         assert!(!c.has_errors(), "{case}: {:?}", c.diagnostics);
         c.models.into_iter().next().unwrap()
-    }
-
-    #[test]
-    fn pads_and_sizes_come_from_the_ir() {
-        // 8x8, conv 4 3x3 stride 2 same: total padding 1, all of it after (TF rule).
-        let m = compile_case("same_conv3x3_s2_in8");
-        match lower(&m)[..] {
-            [LayerSpec::Conv2d { spec, act }] => {
-                assert_eq!((spec.in_h, spec.out_h, spec.out_c, spec.sh), (8, 4, 4, 2));
-                assert_eq!((spec.pad_top, spec.pad_left), (0, 0));
-                assert_eq!(act, Activation::Linear);
-            }
-            ref other => panic!("{other:?}"),
-        }
-        // 7x7, conv 2 5x3 stride 2x1 same: pads 2/2 on H, 1/1 on W.
-        let m = compile_case("same_conv5x3_s2x1_in7");
-        match lower(&m)[..] {
-            [LayerSpec::Conv2d { spec, .. }] => {
-                assert_eq!((spec.kh, spec.kw, spec.sh, spec.sw), (5, 3, 2, 1));
-                assert_eq!(
-                    (spec.pad_top, spec.pad_left, spec.out_h, spec.out_w),
-                    (2, 1, 4, 7)
-                );
-            }
-            ref other => panic!("{other:?}"),
-        }
-        let m = compile_case("lenet5");
-        let specs = lower(&m);
-        assert_eq!(specs.len(), 8);
-        assert!(matches!(specs[5], LayerSpec::Flatten { len: 120 }));
-        assert!(matches!(
-            specs[7],
-            LayerSpec::Dense {
-                spec: DenseSpec {
-                    inputs: 84,
-                    units: 10
-                },
-                act: Activation::Softmax
-            }
-        ));
-        assert!(matches!(
-            specs[1],
-            LayerSpec::Pool2d(Pool2dSpec {
-                kind: PoolKind::Avg,
-                ph: 2,
-                out_h: 14,
-                ..
-            })
-        ));
     }
 
     #[test]

@@ -15,7 +15,6 @@
 //! of a cross-entropy training step agree within 1e-6 relative to max(1, |v|).
 //! The include form of `cnn!` is exercised here too (`include_form_*`).
 
-#[macro_use]
 mod codegen_support;
 // Generated text, compared byte for byte with the generator's output: not reformatted.
 #[rustfmt::skip]
@@ -24,7 +23,7 @@ mod models;
 
 use cnn::ndarray::{Array4, ArrayD, IxDyn};
 use cnn::runtime::Model;
-use codegen_support::{Capture, Net};
+use codegen_support::Capture;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -142,7 +141,7 @@ fn models_file() -> String {
         }
         let body: String = src.lines().map(|l| format!("            {l}\n")).collect();
         out += &format!(
-            "\n#[allow(deprecated)]\npub mod m{k:02} {{\n    pub const SRC: &str = {src:?};\n    cnn::cnn! {{\n        pub model M {{\n{body}        }}\n    }}\n    impl_net!(M);\n\n    #[test]\n    fn generated_equals_interpreter() {{\n        crate::check::<M>(SRC, {k});\n    }}\n}}\n"
+            "\n#[allow(deprecated)]\npub mod m{k:02} {{\n    pub const SRC: &str = {src:?};\n    cnn::cnn! {{\n        pub model M {{\n{body}        }}\n    }}\n\n    #[test]\n    fn generated_equals_interpreter() {{\n        crate::check(M::new({k}), SRC, {k});\n    }}\n}}\n"
         );
         k += 1;
     }
@@ -181,12 +180,12 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) -> Result<(), TestCaseErr
     Ok(())
 }
 
-/// Generated model `N` (from `src`) against the interpreter of the same text.
-pub fn check<N: Net>(src: &str, seed: u64) {
+/// Generated model `gen` (from `src`, seeded with `seed`) against the
+/// interpreter of the same text.
+pub fn check<N: Model>(gen: N, src: &str, seed: u64) {
     let compiled = cnn_compiler::compile(src, "M");
     assert!(!compiled.has_errors(), "{src}");
     let ir = &compiled.models[0];
-    let gen = N::new_seeded(seed);
     let interp = cnn::lower::interpreter(ir, seed).expect("interpreter");
     // Same seed, same weights: the two draw in the same order.
     let (gp, ip) = (gen.params(), interp.params());
@@ -234,24 +233,26 @@ pub fn check<N: Net>(src: &str, seed: u64) {
             .collect();
         assert_close("output", &go, &io)?;
         for i in 0..ir.layers.len() {
-            let il: Vec<f32> = interp.layer_output(i).iter().copied().collect();
-            assert_close(&format!("layer{i} output"), &gen.layer_out(i), &il)?;
+            let il: Vec<f32> = interp.layer_output(i).expect("layer").iter().copied().collect();
+            let gl: Vec<f32> = gen.layer_output(i).expect("layer").iter().copied().collect();
+            assert_close(&format!("layer{i} output"), &gl, &il)?;
         }
         let dy = ArrayD::from_shape_vec(IxDyn(&[b, out_len]), dys).expect("dy");
-        gen.backward_dy(dy.view()).expect("gen backward");
+        gen.backward(dy.view()).expect("gen backward");
         interp
             .backward(dy.view().into_dimensionality().expect("2-D"))
             .expect("interp backward");
-        for ((gn, gv), ig) in gen.grads_list().iter().zip(interp.grads()) {
-            prop_assert_eq!(gn, &ig.name);
-            assert_close(&format!("{gn} grad"), gv, ig.data)?;
+        for (g, ig) in gen.grads().iter().zip(interp.grads()) {
+            prop_assert_eq!(&g.name, &ig.name);
+            assert_close(&format!("{} grad", g.name), g.data, ig.data)?;
         }
-        let ig: Vec<f32> = interp.input_grad().iter().copied().collect();
-        assert_close("input grad", &gen.input_grad_vec(), &ig)?;
+        let ig: Vec<f32> = interp.input_grad().expect("dx").iter().copied().collect();
+        let gx: Vec<f32> = gen.input_grad().expect("dx").iter().copied().collect();
+        assert_close("input grad", &gx, &ig)?;
         if vector_out {
             let (mut c1, mut c2) = (Capture::default(), Capture::default());
             let l1 = gen
-                .train(x.view(), &labels, &mut c1)
+                .train_batch(x.view(), &labels, &mut c1)
                 .expect("gen train_step");
             let l2 = interp
                 .train_batch(x.view(), &labels, &mut c2)
@@ -352,7 +353,7 @@ fn split_batch_lenet_equals_interpreter() {
     assert_close("output", &go, &io).unwrap();
     for i in 0..ir.layers.len() {
         let g: Vec<f32> = gen.layer_output(i).unwrap().iter().copied().collect();
-        let il: Vec<f32> = interp.layer_output(i).iter().copied().collect();
+        let il: Vec<f32> = interp.layer_output(i).unwrap().iter().copied().collect();
         assert_close(&format!("layer{i} output"), &g, &il).unwrap();
     }
     let dy = cnn::ndarray::Array2::from_shape_fn((b, 10), |(n, k)| {
@@ -365,7 +366,7 @@ fn split_batch_lenet_equals_interpreter() {
         assert_close(&format!("{} grad", g.name), g.data, i.data).unwrap();
     }
     let gi: Vec<f32> = gen.input_grad().unwrap().iter().copied().collect();
-    let ii: Vec<f32> = interp.input_grad().iter().copied().collect();
+    let ii: Vec<f32> = interp.input_grad().unwrap().iter().copied().collect();
     assert_close("input grad", &gi, &ii).unwrap();
     let labels: Vec<usize> = (0..b).map(|n| (n * 7) % 10).collect();
     let (mut c1, mut c2) = (Capture::default(), Capture::default());

@@ -10,7 +10,6 @@
 //! come from the integer-hash formula of FORMAT.md, and only the forward output
 //! is stored.
 
-#[macro_use]
 mod codegen_support;
 
 use codegen_support::*;
@@ -26,7 +25,6 @@ mod seed_conv_same_valid {
             conv 32 3x3 stride 1 valid;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -51,7 +49,6 @@ mod seed_150 {
             dense 5 softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn forward_with_formula_weights() {
@@ -70,7 +67,6 @@ mod classic_conv_5x5 {
             conv 1 3x3 valid;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -89,7 +85,6 @@ mod conv_correlation_asym {
             conv 1 3x3 valid;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -108,7 +103,6 @@ mod pool_example_max {
             maxpool 2 stride 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -127,7 +121,6 @@ mod pool_example_avg {
             avgpool 2 stride 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -146,7 +139,6 @@ mod pool_example_min {
             minpool 2 stride 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -172,7 +164,6 @@ mod lenet5 {
             dense 10 softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -191,7 +182,6 @@ mod same_conv3x3_s2_in7 {
             conv 4 3x3 stride 2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -210,7 +200,6 @@ mod same_conv5x3_s2x1_in7 {
             conv 2 5x3 stride 2x1 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -229,7 +218,6 @@ mod same_maxpool3_s2_in7 {
             maxpool 3 stride 2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -248,7 +236,6 @@ mod same_avgpool3_s2_in7 {
             avgpool 3 stride 2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -267,7 +254,6 @@ mod same_minpool2_s1_in7 {
             minpool 2 stride 1 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -286,7 +272,6 @@ mod same_conv3x3_s2_in8 {
             conv 4 3x3 stride 2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -305,7 +290,6 @@ mod same_conv4x4_s2_in8 {
             conv 3 4x4 stride 2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -324,7 +308,6 @@ mod same_maxpool3_s2_in8 {
             maxpool 3 stride 2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -343,7 +326,6 @@ mod same_minpool2_s1_in8 {
             minpool 2 stride 1 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -362,7 +344,6 @@ mod keras_doc_maxpool2_s1_same {
             maxpool 2 stride 1 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -381,7 +362,6 @@ mod keras_doc_minpool2_s1_same {
             minpool 2 stride 1 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -400,7 +380,6 @@ mod keras_doc_avgpool2_s1_same {
             avgpool 2 stride 1 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -419,7 +398,6 @@ mod same_avgpool5_s2_in4 {
             avgpool 5 stride 2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -438,7 +416,6 @@ mod same_conv2x2_s1 {
             conv 3 2x2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -457,7 +434,6 @@ mod same_conv4x4_s1 {
             conv 2 4x4 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -476,7 +452,6 @@ mod same_conv3x3_s3 {
             conv 2 3x3 stride 3 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -495,7 +470,6 @@ mod same_conv1x1_s2 {
             conv 3 1x1 stride 2 same;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -514,7 +488,6 @@ mod conv_rect_kernel_stride {
             conv 3 2x4 stride 1x2 valid relu;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -533,7 +506,6 @@ mod conv_1x1 {
             conv 5 1x1;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -552,7 +524,6 @@ mod conv_1x1_s2_valid {
             conv 2 1x1 stride 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -571,7 +542,6 @@ mod conv_kernel_eq_input {
             conv 4 5x4;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -590,7 +560,6 @@ mod maxpool_overlap {
             maxpool 3 stride 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -609,7 +578,6 @@ mod avgpool_overlap {
             avgpool 3 stride 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -628,7 +596,6 @@ mod minpool_overlap {
             minpool 3 stride 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -647,7 +614,6 @@ mod maxpool_nondiv {
             maxpool 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -666,7 +632,6 @@ mod avgpool_nondiv {
             avgpool 3;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -685,7 +650,6 @@ mod maxpool_rect {
             maxpool 2x3;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -704,7 +668,6 @@ mod pool_stride_gt_size {
             maxpool 2 stride 3;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -723,7 +686,6 @@ mod conv_softmax_channels {
             conv 4 3x3 same softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -744,7 +706,6 @@ mod dense_only {
             dense 3 sigmoid;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -767,7 +728,6 @@ mod cls_small {
             dense 5 softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -786,7 +746,6 @@ mod maxpool_tie_grad {
             maxpool 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -805,7 +764,6 @@ mod minpool_tie_grad {
             minpool 2;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {
@@ -825,7 +783,6 @@ mod relu_grad_at_zero {
             dense 3 relu;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn oracle() {

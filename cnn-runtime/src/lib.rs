@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod error;
+pub mod exec;
 pub mod gemm;
 pub mod init;
 pub mod interp;
@@ -15,13 +16,16 @@ pub mod loss;
 pub mod model;
 pub mod ops;
 pub mod optim;
-pub mod spec;
 pub mod train;
 
 pub use error::{Error, Result};
 pub use model::{Model, Param, ParamMut};
 pub use optim::{Adam, Optimizer, Sgd};
-pub use spec::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};
+pub use cnn_plan as plan;
+pub use cnn_plan::{
+    spec, Activation, Conv2dSpec, DenseSpec, Init, Kernel, LayerSpec, Plan, Pool2dSpec, PoolKind,
+    Step, Tensor,
+};
 pub use train::{
     evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, LrSchedule, Progress,
 };

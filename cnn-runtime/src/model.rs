@@ -1,9 +1,11 @@
-//! The [`Model`] trait: what `fit`, `evaluate`, `predict` and the weight files
-//! need from a model, implemented alike by generated models and the interpreter.
+//! The [`Model`] trait: the model API (forward, backward, gradients, layer
+//! outputs, parameters) and what `fit`, `evaluate`, `predict` and the weight
+//! files need, implemented alike by generated models and the interpreter (both
+//! by delegating to the executor, [`crate::exec::State`]).
 
 use crate::optim::Optimizer;
-use crate::Result;
-use ndarray::{ArrayView2, ArrayView4};
+use crate::{Error, Result};
+use ndarray::{ArrayView2, ArrayView4, ArrayViewD};
 
 /// One parameter tensor of a model, in Keras layout.
 pub struct Param<'a> {
@@ -54,4 +56,31 @@ pub trait Model {
     fn params(&self) -> Vec<Param<'_>>;
     /// The parameters, writable.
     fn params_mut(&mut self) -> Vec<ParamMut<'_>>;
+    /// Backward pass from `dy` = dL/d(output) (post-activation, batch first,
+    /// shaped like the output or flattened per sample), after a forward pass on
+    /// the same batch. Parameter gradients are overwritten (see
+    /// [`Model::grads`]); the input gradient is kept ([`Model::input_grad`]).
+    fn backward(&mut self, dy: ArrayViewD<'_, f32>) -> Result<()> {
+        let _ = dy;
+        Err(unsupported("backward"))
+    }
+    /// Parameter gradients of the last backward pass or training step, named
+    /// and ordered as [`Model::params`] (empty for a model that keeps none).
+    fn grads(&self) -> Vec<Param<'_>> {
+        Vec::new()
+    }
+    /// dL/dx of the last [`Model::backward`], one flattened row per sample.
+    fn input_grad(&self) -> Result<ArrayView2<'_, f32>> {
+        Err(unsupported("input_grad"))
+    }
+    /// Post-activation output of layer `i` (0-based statement after `input`)
+    /// from the last forward pass, one flattened row per sample.
+    fn layer_output(&self, i: usize) -> Result<ArrayView2<'_, f32>> {
+        let _ = i;
+        Err(unsupported("layer_output"))
+    }
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::Invalid(format!("this model does not provide {what}"))
 }

@@ -206,7 +206,7 @@ fn check_grads(
         failures,
         case,
         dx_key,
-        model.input_grad().as_slice().unwrap(),
+        model.input_grad().unwrap().as_slice().unwrap(),
         dx.as_slice().unwrap(),
     );
     for p in model.grads() {
@@ -246,14 +246,14 @@ fn run_case(name: &str, failures: &mut Vec<String>) {
                 failures,
                 name,
                 &format!("layer{i}.out"),
-                model.layer_output(i).as_slice().unwrap(),
+                model.layer_output(i).unwrap().as_slice().unwrap(),
                 want.as_slice().unwrap(),
             );
         }
     } else {
         // seed_150: per-layer sums as a cheap check.
         for i in 0..nl {
-            let o = model.layer_output(i);
+            let o = model.layer_output(i).unwrap();
             let (s, sa) = o.iter().fold((0f64, 0f64), |(s, sa), &v| {
                 (s + v as f64, sa + v.abs() as f64)
             });

@@ -506,7 +506,7 @@ pub fn viz(a: VizArgs) -> CmdResult {
             let Shape::Image { h, w, c } = l.output else {
                 continue;
             };
-            let out = net.layer_output(l.index);
+            let out = cnn::runtime::Model::layer_output(&net, l.index)?;
             let row = out.row(0);
             let data: Vec<f32> = row.iter().copied().collect();
             let title = format!("layer {} {} - {}x{}x{}", l.index, op_label(&l.op), h, w, c);

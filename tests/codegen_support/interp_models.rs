@@ -11,11 +11,10 @@ pub mod m00 {
             dense 1 relu;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 0);
+        crate::check(M::new(0), SRC, 0);
     }
 }
 
@@ -35,11 +34,10 @@ pub mod m01 {
             softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 1);
+        crate::check(M::new(1), SRC, 1);
     }
 }
 
@@ -55,11 +53,10 @@ pub mod m02 {
             dense 4 linear;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 2);
+        crate::check(M::new(2), SRC, 2);
     }
 }
 
@@ -75,11 +72,10 @@ pub mod m03 {
             softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 3);
+        crate::check(M::new(3), SRC, 3);
     }
 }
 
@@ -96,11 +92,10 @@ pub mod m04 {
             dense 4 sigmoid;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 4);
+        crate::check(M::new(4), SRC, 4);
     }
 }
 
@@ -119,11 +114,10 @@ pub mod m05 {
             dense 4;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 5);
+        crate::check(M::new(5), SRC, 5);
     }
 }
 
@@ -137,11 +131,10 @@ pub mod m06 {
             dense 1 linear;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 6);
+        crate::check(M::new(6), SRC, 6);
     }
 }
 
@@ -158,11 +151,10 @@ pub mod m07 {
             softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 7);
+        crate::check(M::new(7), SRC, 7);
     }
 }
 
@@ -180,11 +172,10 @@ pub mod m08 {
             conv 3 1x1;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 8);
+        crate::check(M::new(8), SRC, 8);
     }
 }
 
@@ -198,11 +189,10 @@ pub mod m09 {
             conv 1 2x2 same relu;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 9);
+        crate::check(M::new(9), SRC, 9);
     }
 }
 
@@ -216,11 +206,10 @@ pub mod m10 {
             sigmoid;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 10);
+        crate::check(M::new(10), SRC, 10);
     }
 }
 
@@ -234,11 +223,10 @@ pub mod m11 {
             dense 1 sigmoid;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 11);
+        crate::check(M::new(11), SRC, 11);
     }
 }
 
@@ -252,11 +240,10 @@ pub mod m12 {
             avgpool 2x3;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 12);
+        crate::check(M::new(12), SRC, 12);
     }
 }
 
@@ -274,11 +261,10 @@ pub mod m13 {
             softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 13);
+        crate::check(M::new(13), SRC, 13);
     }
 }
 
@@ -292,11 +278,10 @@ pub mod m14 {
             dense 5 relu;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 14);
+        crate::check(M::new(14), SRC, 14);
     }
 }
 
@@ -312,11 +297,10 @@ pub mod m15 {
             dense 4;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 15);
+        crate::check(M::new(15), SRC, 15);
     }
 }
 
@@ -331,11 +315,10 @@ pub mod m16 {
             dense 6;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 16);
+        crate::check(M::new(16), SRC, 16);
     }
 }
 
@@ -350,11 +333,10 @@ pub mod m17 {
             dense 4 sigmoid;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 17);
+        crate::check(M::new(17), SRC, 17);
     }
 }
 
@@ -367,11 +349,10 @@ pub mod m18 {
             conv 2 3x3 valid linear;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 18);
+        crate::check(M::new(18), SRC, 18);
     }
 }
 
@@ -388,11 +369,10 @@ pub mod m19 {
             dense 2 linear;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 19);
+        crate::check(M::new(19), SRC, 19);
     }
 }
 
@@ -408,11 +388,10 @@ pub mod m20 {
             minpool 3;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 20);
+        crate::check(M::new(20), SRC, 20);
     }
 }
 
@@ -430,11 +409,10 @@ pub mod m21 {
             dense 6 linear;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 21);
+        crate::check(M::new(21), SRC, 21);
     }
 }
 
@@ -453,11 +431,10 @@ pub mod m22 {
             softmax;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 22);
+        crate::check(M::new(22), SRC, 22);
     }
 }
 
@@ -473,10 +450,9 @@ pub mod m23 {
             dense 2 linear;
         }
     }
-    impl_net!(M);
 
     #[test]
     fn generated_equals_interpreter() {
-        crate::check::<M>(SRC, 23);
+        crate::check(M::new(23), SRC, 23);
     }
 }

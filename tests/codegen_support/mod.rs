@@ -1,80 +1,11 @@
 //! Shared helpers of the generated-code tests (`parity_*`, `alloc_generated`):
-//! a trait over the inherent methods every generated model has, and the Keras
-//! oracle checks.
+//! the Keras oracle checks, over the runtime's `Model` trait that generated
+//! models and the interpreter both implement.
 #![allow(dead_code)]
 
-use cnn::ndarray::{ArrayD, ArrayView4, ArrayViewD};
+use cnn::ndarray::ArrayD;
 use cnn::runtime::{Model, Optimizer, Result};
 use std::path::{Path, PathBuf};
-
-/// The inherent API of a generated model, as a trait so that one checker serves
-/// every generated struct (`impl_net!(Type)` implements it).
-pub trait Net: Model {
-    fn new_seeded(seed: u64) -> Self
-    where
-        Self: Sized;
-    fn backward_dy(&mut self, dy: ArrayViewD<'_, f32>) -> Result<()>;
-    /// `(name, values)` of every parameter gradient, in `params()` order.
-    fn grads_list(&self) -> Vec<(String, Vec<f32>)>;
-    fn input_grad_vec(&self) -> Vec<f32>;
-    fn layer_out(&self, i: usize) -> Vec<f32>;
-    fn load_path(&mut self, p: &Path) -> Result<()>;
-    fn train(
-        &mut self,
-        x: ArrayView4<'_, f32>,
-        labels: &[usize],
-        opt: &mut dyn Optimizer,
-    ) -> Result<f32>;
-}
-
-/// Implements [`Net`] for a generated model type by forwarding to its methods.
-#[macro_export]
-macro_rules! impl_net {
-    ($t:ty) => {
-        impl $crate::codegen_support::Net for $t {
-            fn new_seeded(seed: u64) -> Self {
-                <$t>::new(seed)
-            }
-            fn backward_dy(
-                &mut self,
-                dy: ::cnn::ndarray::ArrayViewD<'_, f32>,
-            ) -> ::cnn::runtime::Result<()> {
-                self.backward(dy)
-            }
-            fn grads_list(&self) -> Vec<(String, Vec<f32>)> {
-                self.grads()
-                    .into_iter()
-                    .map(|p| (p.name, p.data.to_vec()))
-                    .collect()
-            }
-            fn input_grad_vec(&self) -> Vec<f32> {
-                self.input_grad()
-                    .expect("input_grad")
-                    .iter()
-                    .copied()
-                    .collect()
-            }
-            fn layer_out(&self, i: usize) -> Vec<f32> {
-                self.layer_output(i)
-                    .expect("layer_output")
-                    .iter()
-                    .copied()
-                    .collect()
-            }
-            fn load_path(&mut self, p: &::std::path::Path) -> ::cnn::runtime::Result<()> {
-                self.load(p).map(|_| ())
-            }
-            fn train(
-                &mut self,
-                x: ::cnn::ndarray::ArrayView4<'_, f32>,
-                labels: &[usize],
-                opt: &mut dyn ::cnn::runtime::Optimizer,
-            ) -> ::cnn::runtime::Result<f32> {
-                self.train_step(x, labels, opt)
-            }
-        }
-    };
-}
 
 /// An optimizer that changes nothing and keeps a copy of each gradient it is
 /// handed: it exposes exactly what `train_step` computed.
@@ -99,6 +30,15 @@ impl Optimizer for Capture {
     }
     // Only records gradients (it never moves a parameter), so there is no rate to set.
     fn set_learning_rate(&mut self, _lr: f32) {}
+}
+
+/// Layer `i`'s output of the last forward pass, copied out.
+fn layer_out<N: Model>(m: &N, i: usize) -> Vec<f32> {
+    m.layer_output(i)
+        .expect("layer_output")
+        .iter()
+        .copied()
+        .collect()
 }
 
 /// `../shared/oracle/goldens` relative to the repository root.
@@ -138,7 +78,7 @@ pub fn assert_grad(what: &str, got: &[f32], want: &[f32]) {
 /// Runs one oracle case (not seed_150) on a generated model.
 /// Runs the case's input `x` through `m` and checks the output against `y`;
 /// returns the open `io.npz`, `x` and `y` for the checks that follow.
-fn check_output<N: Net>(
+fn check_output<N: Model>(
     m: &mut N,
     dir: &std::path::Path,
     case: &str,
@@ -168,13 +108,13 @@ fn check_output<N: Net>(
     (io, x, y)
 }
 
-pub fn check_case<N: Net>(m: &mut N, case: &str) {
+pub fn check_case<N: Model>(m: &mut N, case: &str) {
     let dir = goldens().join(case);
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("summary.json")).expect("summary.json"),
     )
     .expect("json");
-    m.load_path(&dir.join("weights.npz"))
+    cnn::runtime::io::weights::load_weights(m, &dir.join("weights.npz"))
         .expect("load weights.npz");
     let (mut io, x, y) = check_output(m, &dir, case);
     let layers = summary["layers"].as_array().expect("layers").len();
@@ -182,25 +122,25 @@ pub fn check_case<N: Net>(m: &mut N, case: &str) {
         let want = read_f32(&mut io, &format!("layer{i}.out"));
         assert_forward(
             &format!("{case}: layer{i}.out"),
-            &m.layer_out(i),
+            &layer_out(m, i),
             want.as_slice().expect("contiguous"),
         );
     }
     // Linear loss sum(y * g): dL/dy = g.
     let g = read_f32(&mut io, "g");
-    m.backward_dy(g.view()).expect("backward");
-    for (name, got) in m.grads_list() {
-        let want = read_f32(&mut io, &format!("{name}.grad"));
+    m.backward(g.view()).expect("backward");
+    for p in m.grads() {
+        let want = read_f32(&mut io, &format!("{}.grad", p.name));
         assert_grad(
-            &format!("{case}: {name}.grad"),
-            &got,
+            &format!("{case}: {}.grad", p.name),
+            p.data,
             want.as_slice().expect("contiguous"),
         );
     }
     let dx = read_f32(&mut io, "dx");
     assert_grad(
         &format!("{case}: dx"),
-        &m.input_grad_vec(),
+        m.input_grad().expect("input_grad").as_slice().expect("contiguous"),
         dx.as_slice().expect("contiguous"),
     );
     if summary["has_ce"].as_bool() == Some(true) {
@@ -208,7 +148,9 @@ pub fn check_case<N: Net>(m: &mut N, case: &str) {
         let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
         let ce: cnn::ndarray::ArrayD<f32> = io.by_name("ce_loss").expect("ce_loss");
         let mut cap = Capture::default();
-        let loss = m.train(x.view(), &labels, &mut cap).expect("train_step");
+        let loss = m
+            .train_batch(x.view(), &labels, &mut cap)
+            .expect("train_step");
         assert_forward(
             &format!("{case}: ce_loss"),
             &[loss],
@@ -260,7 +202,7 @@ fn formula_value(k: u32, seed: u32, exp: i32) -> f32 {
 
 /// seed_150: weights from the formula, forward output against Keras's `y`, and
 /// each layer's output sum against the stored one.
-pub fn check_seed150<N: Net>(m: &mut N, case: &str) {
+pub fn check_seed150<N: Model>(m: &mut N, case: &str) {
     let dir = goldens().join(case);
     let formula: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("weights_formula.json")).expect("formula"),
@@ -292,7 +234,7 @@ pub fn check_seed150<N: Net>(m: &mut N, case: &str) {
     for i in 0..7 {
         let want = read_f32(&mut io, &format!("layer{i}.out_sum"));
         let want_abs = read_f32(&mut io, &format!("layer{i}.out_abs_sum"));
-        let got: f64 = m.layer_out(i).iter().map(|&v| v as f64).sum();
+        let got: f64 = layer_out(m, i).iter().map(|&v| v as f64).sum();
         let scale = want_abs.iter().copied().next().unwrap() as f64;
         let want = want.iter().copied().next().unwrap() as f64;
         assert!(

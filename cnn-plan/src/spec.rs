@@ -1,8 +1,8 @@
 //! Plain descriptions of layers, with every size resolved, as the kernels take them.
 //!
-//! Generated code writes these as `const`s; the interpreter builds a `Vec<LayerSpec>`
-//! from a checked model. The runtime never computes a shape itself: it trusts the
-//! compiler's, and only checks the sizes of the buffers it is handed.
+//! The compiler lowers a checked model to these (one [`LayerSpec`] per layer) and
+//! [`crate::Plan::sequential`] arranges them into a plan. The runtime never
+//! computes a shape itself: it trusts these, and only checks buffer sizes.
 
 /// Elementwise or per-pixel activation. `Softmax` is over the last axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,4 +91,47 @@ pub enum LayerSpec {
         len: usize,
         channels: usize,
     },
+}
+
+impl LayerSpec {
+    /// The activation applied at the end of the layer (`Linear` for none).
+    pub fn activation(&self) -> Activation {
+        match *self {
+            LayerSpec::Conv2d { act, .. }
+            | LayerSpec::Dense { act, .. }
+            | LayerSpec::Activation { act, .. } => act,
+            LayerSpec::Pool2d(_) | LayerSpec::Flatten { .. } => Activation::Linear,
+        }
+    }
+
+    /// Whether the layer has a kernel and a bias.
+    pub fn has_params(&self) -> bool {
+        matches!(self, LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. })
+    }
+
+    /// Length of the output's last axis: what softmax normalises over.
+    pub fn channels(&self) -> usize {
+        match *self {
+            LayerSpec::Conv2d { spec, .. } => spec.out_c,
+            LayerSpec::Dense { spec, .. } => spec.units,
+            LayerSpec::Activation { channels, .. } => channels,
+            LayerSpec::Pool2d(p) => p.c,
+            LayerSpec::Flatten { len } => len,
+        }
+    }
+
+    /// Forward floating-point operations per sample, as the summary counts them
+    /// (multiply-adds x 2 for conv and dense, one per window cell for pools, one
+    /// per value for an activation): the work estimate the thread pool splits by.
+    pub fn flops(&self) -> usize {
+        match *self {
+            LayerSpec::Conv2d { spec: s, .. } => {
+                2 * s.out_h * s.out_w * s.out_c * s.kh * s.kw * s.in_c
+            }
+            LayerSpec::Dense { spec, .. } => 2 * spec.inputs * spec.units,
+            LayerSpec::Pool2d(p) => p.out_h * p.out_w * p.c * p.ph * p.pw,
+            LayerSpec::Activation { len, .. } => len,
+            LayerSpec::Flatten { .. } => 0,
+        }
+    }
 }

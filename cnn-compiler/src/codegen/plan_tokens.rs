@@ -1,0 +1,165 @@
+//! A [`Plan`] written out as Rust constants: every step as a `const Sk: Step`
+//! (so a step function called with it folds to the step's kernel call), and
+//! the whole plan as a `static`.
+
+use cnn_plan::{Activation, Init, Kernel, LayerSpec, Plan, PoolKind, Step, Tensor};
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::{format_ident, quote};
+
+pub(super) fn lit(n: usize) -> Literal {
+    Literal::usize_suffixed(n)
+}
+
+/// The name of step `k`'s constant.
+pub(super) fn step_ident(k: usize) -> Ident {
+    format_ident!("S{}", k)
+}
+
+fn act(rt: &TokenStream, a: Activation) -> TokenStream {
+    match a {
+        Activation::Linear => quote!(#rt::Activation::Linear),
+        Activation::Relu => quote!(#rt::Activation::Relu),
+        Activation::Sigmoid => quote!(#rt::Activation::Sigmoid),
+        Activation::Tanh => quote!(#rt::Activation::Tanh),
+        Activation::Softmax => quote!(#rt::Activation::Softmax),
+    }
+}
+
+fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
+    match *l {
+        LayerSpec::Conv2d { spec: s, act: a } => {
+            let a = act(rt, a);
+            let [ih, iw, ic, oh, ow, oc] = [s.in_h, s.in_w, s.in_c, s.out_h, s.out_w, s.out_c].map(lit);
+            let [kh, kw, sh, sw, dh, dw] = [s.kh, s.kw, s.sh, s.sw, s.dh, s.dw].map(lit);
+            let [pt, pl] = [s.pad_top, s.pad_left].map(lit);
+            quote! {
+                #rt::LayerSpec::Conv2d {
+                    spec: #rt::Conv2dSpec {
+                        in_h: #ih, in_w: #iw, in_c: #ic, out_h: #oh, out_w: #ow, out_c: #oc,
+                        kh: #kh, kw: #kw, sh: #sh, sw: #sw, dh: #dh, dw: #dw,
+                        pad_top: #pt, pad_left: #pl,
+                    },
+                    act: #a,
+                }
+            }
+        }
+        LayerSpec::Pool2d(p) => {
+            let kind = match p.kind {
+                PoolKind::Max => quote!(#rt::PoolKind::Max),
+                PoolKind::Avg => quote!(#rt::PoolKind::Avg),
+                PoolKind::Min => quote!(#rt::PoolKind::Min),
+            };
+            let [ih, iw, c, oh, ow] = [p.in_h, p.in_w, p.c, p.out_h, p.out_w].map(lit);
+            let [ph, pw, sh, sw, pt, pl] = [p.ph, p.pw, p.sh, p.sw, p.pad_top, p.pad_left].map(lit);
+            quote! {
+                #rt::LayerSpec::Pool2d(#rt::Pool2dSpec {
+                    kind: #kind, in_h: #ih, in_w: #iw, c: #c, out_h: #oh, out_w: #ow,
+                    ph: #ph, pw: #pw, sh: #sh, sw: #sw, pad_top: #pt, pad_left: #pl,
+                })
+            }
+        }
+        LayerSpec::Flatten { len } => {
+            let len = lit(len);
+            quote!(#rt::LayerSpec::Flatten { len: #len })
+        }
+        LayerSpec::Dense { spec, act: a } => {
+            let a = act(rt, a);
+            let (i, u) = (lit(spec.inputs), lit(spec.units));
+            quote! {
+                #rt::LayerSpec::Dense { spec: #rt::DenseSpec { inputs: #i, units: #u }, act: #a }
+            }
+        }
+        LayerSpec::Activation { act: a, len, channels } => {
+            let a = act(rt, a);
+            let (len, ch) = (lit(len), lit(channels));
+            quote!(#rt::LayerSpec::Activation { act: #a, len: #len, channels: #ch })
+        }
+    }
+}
+
+fn kernel(rt: &TokenStream, k: Kernel) -> TokenStream {
+    match k {
+        Kernel::Dynamic => quote!(#rt::Kernel::Dynamic),
+        Kernel::FixedAvgPool => quote!(#rt::Kernel::FixedAvgPool),
+        Kernel::FixedConvValidBackward => quote!(#rt::Kernel::FixedConvValidBackward),
+    }
+}
+
+/// `const Sk: Step = ...;`
+pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
+    let name = step_ident(k);
+    let l = layer(rt, &s.layer);
+    let [index, input, output, t0, t1, argmax] =
+        [s.index, s.input, s.output, s.tensors.0, s.tensors.1, s.argmax].map(lit);
+    let kern = kernel(rt, s.kernel);
+    let (fused, ndx, nbw) = (s.fused_softmax, s.needs_dx, s.needs_backward);
+    quote! {
+        const #name: #rt::Step = #rt::Step {
+            layer: #l,
+            index: #index, input: #input, output: #output, tensors: (#t0, #t1), argmax: #argmax,
+            kernel: #kern, fused_softmax: #fused, needs_dx: #ndx, needs_backward: #nbw,
+        };
+    }
+}
+
+fn tensor(rt: &TokenStream, t: &Tensor) -> TokenStream {
+    let name = &*t.name;
+    let shape: Vec<Literal> = t.shape.iter().map(|&d| lit(d)).collect();
+    let (offset, len, trainable) = (lit(t.offset), lit(t.len), t.trainable);
+    let init = match t.init {
+        Init::GlorotUniform { fan_in, fan_out } => {
+            let (fi, fo) = (lit(fan_in), lit(fan_out));
+            quote!(#rt::Init::GlorotUniform { fan_in: #fi, fan_out: #fo })
+        }
+        Init::Zeros => quote!(#rt::Init::Zeros),
+    };
+    quote! {
+        #rt::Tensor {
+            name: ::std::borrow::Cow::Borrowed(#name),
+            shape: ::std::borrow::Cow::Borrowed(&[#(#shape),*]),
+            offset: #offset, len: #len, init: #init, trainable: #trainable,
+        }
+    }
+}
+
+/// The plan as a constant expression whose steps are `#owner::Sk`.
+pub(super) fn plan_expr(rt: &TokenStream, owner: &Ident, p: &Plan) -> TokenStream {
+    let [h, w, c] = p.input.map(lit);
+    let out: Vec<Literal> = p.output_shape.iter().map(|&d| lit(d)).collect();
+    let steps: Vec<TokenStream> = (0..p.steps.len())
+        .map(|k| {
+            let s = step_ident(k);
+            quote!(#owner::#s)
+        })
+        .collect();
+    let buffers: Vec<TokenStream> = p
+        .buffers
+        .iter()
+        .map(|b| {
+            let (len, off) = (lit(b.len), lit(b.offset));
+            quote!(#rt::plan::Buffer { len: #len, offset: #off })
+        })
+        .collect();
+    let tensors: Vec<TokenStream> = p.tensors.iter().map(|t| tensor(rt, t)).collect();
+    let [bt, at, dz, pt, fl, lg] = [
+        p.buffer_total,
+        p.argmax_total,
+        p.dz_len,
+        p.param_total,
+        p.flops,
+        p.logits,
+    ]
+    .map(lit);
+    let (eis, split) = (p.ends_in_softmax, p.split);
+    quote! {
+        #rt::Plan {
+            input: [#h, #w, #c],
+            output_shape: ::std::borrow::Cow::Borrowed(&[#(#out),*]),
+            steps: ::std::borrow::Cow::Borrowed(&[#(#steps),*]),
+            buffers: ::std::borrow::Cow::Borrowed(&[#(#buffers),*]),
+            tensors: ::std::borrow::Cow::Borrowed(&[#(#tensors),*]),
+            buffer_total: #bt, argmax_total: #at, dz_len: #dz, param_total: #pt,
+            flops: #fl, logits: #lg, ends_in_softmax: #eis, split: #split,
+        }
+    }
+}

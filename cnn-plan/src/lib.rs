@@ -1,0 +1,19 @@
+//! The execution plan of the `cnn` model language, shared by the compiler (which
+//! lowers a checked model to it and writes it into generated code) and the
+//! runtime (whose executor runs it). Plain data with every size resolved; no
+//! dependencies, so the proc-macro crate can build plans without the runtime.
+//!
+//! ```
+//! use cnn_plan::{Activation, DenseSpec, LayerSpec, Plan};
+//! let dense = LayerSpec::Dense { spec: DenseSpec { inputs: 4, units: 3 }, act: Activation::Softmax };
+//! let plan = Plan::sequential([2, 2, 1], &[LayerSpec::Flatten { len: 4 }, dense]).unwrap();
+//! assert_eq!(plan.tensors[0].name, "layer1.kernel");
+//! assert_eq!(plan.output_len(), 3);
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod plan;
+pub mod spec;
+
+pub use plan::{Buffer, Init, Kernel, Plan, Step, Tensor};
+pub use spec::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};

@@ -1,0 +1,259 @@
+//! One batch part's view of a model's buffers: the slices a step reads and
+//! writes for the part's samples.
+//!
+//! A batch is cut into parts of consecutive samples; each part runs every step
+//! on its own samples (on its own core when the plan splits batches). All
+//! buffers of a model live in one sample-major arena per kind (activations,
+//! their gradients, pre-activation scratch, pool choices), so a part's rows of
+//! a buffer are one contiguous range, disjoint from every other part's.
+
+use std::marker::PhantomData;
+
+use cnn_plan::{Plan, Step};
+
+use crate::ops::conv2d::Conv2dScratch;
+
+/// Raw pointers to a model's arenas for the duration of one run of parts.
+///
+/// Built by [`super::State`] from its vectors while it is mutably borrowed, so
+/// nothing else touches them until the run ends.
+pub(super) struct Arenas {
+    pub acts: *mut f32,
+    pub acts_len: usize,
+    pub cap: usize,
+    pub dacts: *mut f32,
+    pub dacts_len: usize,
+    pub grad_cap: usize,
+    pub dz: *mut f32,
+    pub dz_len: usize,
+    pub argmax: *mut u32,
+    pub argmax_len: usize,
+    pub params: *const f32,
+    pub params_len: usize,
+    /// Gradients written by part 0 (the model's own).
+    pub grads: *mut f32,
+    /// Private gradients of parts 1.. (`param_total` values each).
+    pub gpart: *mut f32,
+    pub gpart_len: usize,
+    pub scratch: *mut Conv2dScratch,
+    pub scratch_len: usize,
+    /// Whether the gradient arenas are in use (a backward run).
+    pub grad: bool,
+}
+
+// SAFETY: the pointers are only dereferenced through `Part`, and the executor
+// gives every concurrently running part a disjoint range of samples (disjoint
+// rows of every arena), its own scratch and its own gradient vector; the
+// parameters are only read while parts run.
+unsafe impl Sync for Arenas {}
+
+/// The samples `start..start + batch` of one run, with access to the slices
+/// every step needs. Only the executor creates parts, one per sample range, so
+/// two live parts never overlap; each accessor borrows the part mutably, so
+/// one part hands out one step's slices at a time.
+pub struct Part<'a> {
+    plan: &'a Plan,
+    arenas: &'a Arenas,
+    start: usize,
+    batch: usize,
+    index: usize,
+    _state: PhantomData<&'a mut ()>,
+}
+
+/// The slices of a forward step.
+pub struct Fwd<'p> {
+    /// Samples in this part.
+    pub b: usize,
+    pub x: &'p [f32],
+    pub y: &'p mut [f32],
+    /// Kernel and bias (empty for layers without parameters).
+    pub kernel: &'p [f32],
+    pub bias: &'p [f32],
+    /// Max/min-pool choices of this step (empty for other layers).
+    pub argmax: &'p mut [u32],
+    pub scratch: &'p mut Conv2dScratch,
+}
+
+/// The slices of a backward step.
+pub struct Bwd<'p> {
+    pub b: usize,
+    pub x: &'p [f32],
+    pub y: &'p [f32],
+    /// dL/d(output) of the step.
+    pub dy: &'p [f32],
+    /// dL/d(input) of the step, written by it.
+    pub dx: &'p mut [f32],
+    /// Scratch for dL/d(pre-activation), as long as the output.
+    pub dz: &'p mut [f32],
+    pub kernel: &'p [f32],
+    pub dkernel: &'p mut [f32],
+    pub dbias: &'p mut [f32],
+    pub argmax: &'p [u32],
+    pub scratch: &'p mut Conv2dScratch,
+}
+
+/// `len` values from `base + offset`, checked against the arena's length.
+///
+/// # Safety
+/// `base` must point to an allocation of `total` values, and no other live
+/// reference may overlap the range.
+#[allow(clippy::mut_from_ref)]
+unsafe fn rows<'r, T>(base: *mut T, total: usize, offset: usize, len: usize) -> &'r mut [T] {
+    assert!(
+        offset.checked_add(len).is_some_and(|end| end <= total),
+        "part slice out of bounds"
+    );
+    if len == 0 {
+        return &mut [];
+    }
+    // SAFETY: in bounds (checked above); exclusivity is the caller's contract.
+    unsafe { std::slice::from_raw_parts_mut(base.add(offset), len) }
+}
+
+impl<'a> Part<'a> {
+    pub(super) fn new(
+        plan: &'a Plan,
+        arenas: &'a Arenas,
+        index: usize,
+        samples: std::ops::Range<usize>,
+    ) -> Self {
+        Part {
+            plan,
+            arenas,
+            start: samples.start,
+            batch: samples.len(),
+            index,
+            _state: PhantomData,
+        }
+    }
+
+    /// Number of samples in this part.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// This part's rows of activation buffer `buf`.
+    ///
+    /// # Safety
+    /// No other live slice of this part may cover the same buffer mutably.
+    unsafe fn act(&self, buf: usize) -> &'a mut [f32] {
+        let b = self.plan.buffers[buf];
+        let a = self.arenas;
+        let at = a.cap * b.offset + self.start * b.len;
+        // SAFETY: parts cover disjoint samples; the caller keeps buffers apart.
+        unsafe { rows(a.acts, a.acts_len, at, self.batch * b.len) }
+    }
+
+    /// This part's rows of gradient buffer `buf`.
+    ///
+    /// # Safety
+    /// As [`Self::act`].
+    unsafe fn dact(&self, buf: usize) -> &'a mut [f32] {
+        let b = self.plan.buffers[buf];
+        let a = self.arenas;
+        assert!(a.grad, "gradient buffers outside a backward run");
+        let at = a.grad_cap * b.offset + self.start * b.len;
+        // SAFETY: as in `act`.
+        unsafe { rows(a.dacts, a.dacts_len, at, self.batch * b.len) }
+    }
+
+    fn tensor(&self, step: &Step, k: usize) -> (usize, usize) {
+        let (first, end) = step.tensors;
+        if first + k < end {
+            let t = &self.plan.tensors[first + k];
+            (t.offset, t.len)
+        } else {
+            (0, 0)
+        }
+    }
+
+    fn param(&self, step: &Step, k: usize) -> &'a [f32] {
+        let (off, len) = self.tensor(step, k);
+        let a = self.arenas;
+        // SAFETY: parameters are only read while parts run.
+        unsafe { rows(a.params as *mut f32, a.params_len, off, len) }
+    }
+
+    /// # Safety
+    /// The returned gradient slice must not outlive the step's borrow.
+    unsafe fn grad(&self, step: &Step, k: usize) -> &'a mut [f32] {
+        let (off, len) = self.tensor(step, k);
+        let a = self.arenas;
+        let total = self.plan.param_total;
+        if self.index == 0 {
+            // SAFETY: part 0 alone writes the model's gradients.
+            unsafe { rows(a.grads, total, off, len) }
+        } else {
+            // SAFETY: part t writes only its own private copy.
+            unsafe { rows(a.gpart, a.gpart_len, (self.index - 1) * total + off, len) }
+        }
+    }
+
+    fn argmax(&self, step: &Step) -> &'a mut [u32] {
+        if !matches!(step.layer, cnn_plan::LayerSpec::Pool2d(p) if p.kind != cnn_plan::PoolKind::Avg)
+        {
+            return &mut [];
+        }
+        let n = self.plan.buffers[step.output].len;
+        let a = self.arenas;
+        let at = a.cap * step.argmax + self.start * n;
+        // SAFETY: each step has its own argmax region; parts own their rows.
+        unsafe { rows(a.argmax, a.argmax_len, at, self.batch * n) }
+    }
+
+    fn scratch(&self) -> &'a mut Conv2dScratch {
+        let a = self.arenas;
+        // SAFETY: one scratch per part index, below the count the run checked.
+        unsafe { &mut rows(a.scratch, a.scratch_len, self.index, 1)[0] }
+    }
+
+    /// The slices of `step`'s forward pass.
+    ///
+    /// # Panics
+    /// When the step reads and writes one buffer (`flatten`, which has no work).
+    pub fn fwd(&mut self, step: &Step) -> Fwd<'_> {
+        assert_ne!(step.input, step.output, "a step writing its own input");
+        // SAFETY: input and output are distinct buffers, and `&mut self` keeps
+        // this part's slices to one step at a time.
+        unsafe {
+            Fwd {
+                b: self.batch,
+                x: self.act(step.input),
+                y: self.act(step.output),
+                kernel: self.param(step, 0),
+                bias: self.param(step, 1),
+                argmax: self.argmax(step),
+                scratch: self.scratch(),
+            }
+        }
+    }
+
+    /// The slices of `step`'s backward pass.
+    ///
+    /// # Panics
+    /// As [`Self::fwd`], and outside a backward run.
+    pub fn bwd(&mut self, step: &Step) -> Bwd<'_> {
+        assert_ne!(step.input, step.output, "a step writing its own input");
+        let n = self.plan.buffers[step.output].len;
+        let a = self.arenas;
+        let dz_at = self.start * self.plan.dz_len;
+        let dz_len = if self.plan.dz_len >= n { self.batch * n } else { 0 };
+        // SAFETY: as in `fwd`; the gradient buffers of input and output are
+        // distinct too, and this part's dz rows are its own.
+        unsafe {
+            Bwd {
+                b: self.batch,
+                x: self.act(step.input),
+                y: self.act(step.output),
+                dy: self.dact(step.output),
+                dx: self.dact(step.input),
+                dz: rows(a.dz, a.dz_len, dz_at, dz_len),
+                kernel: self.param(step, 0),
+                dkernel: self.grad(step, 0),
+                dbias: self.grad(step, 1),
+                argmax: self.argmax(step),
+                scratch: self.scratch(),
+            }
+        }
+    }
+}
