@@ -25,6 +25,7 @@ mod shapes;
 mod show;
 mod vocab;
 mod warnings;
+mod window;
 
 pub use vocab::{did_you_mean, ACTIVATIONS, LAYERS, PLANNED};
 

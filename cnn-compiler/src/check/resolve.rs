@@ -4,9 +4,10 @@
 //! sees well-formed layers.
 
 use super::args::Val;
-use super::show::{fmt2, shown};
+use super::show::shown;
 use super::vocab::{activation_of, alias_of, did_you_mean, is_statement_word};
 use super::vocab::{ACTIVATIONS, LAYERS, PLANNED};
+use super::window::Window;
 use super::{Checker, MAX_ELEMENTS};
 use crate::ast::{Stmt, Token, TokenKind};
 use crate::diag::{Code, Diagnostic};
@@ -46,6 +47,34 @@ impl Resolved {
             Resolved::Act(a) => Some(*a),
             _ => None,
         }
+    }
+
+    /// The window of a conv or pool, with the defaults the language gives:
+    /// stride 1 for conv and the window itself for pools, dilation 1, `valid`.
+    pub(super) fn window(&self) -> Option<(Val<[u64; 2]>, Window)> {
+        let (size, stride, dilation, padding, default_stride) = match self {
+            Resolved::Conv {
+                kernel,
+                stride,
+                dilation,
+                padding,
+                ..
+            } => (*kernel, *stride, *dilation, *padding, [1, 1]),
+            Resolved::Pool {
+                window,
+                stride,
+                padding,
+                ..
+            } => (*window, *stride, None, *padding, window.v),
+            _ => return None,
+        };
+        let window = Window {
+            size: size.v,
+            stride: stride.map_or(default_stride, |v| v.v),
+            dilation: dilation.map_or([1, 1], |v| v.v),
+            padding: padding.map_or(Padding::Valid, |v| v.v),
+        };
+        Some((size, window))
     }
 }
 
@@ -476,34 +505,6 @@ impl Checker {
             return None;
         }
         let window = window?;
-        // Warning: a stride larger than the (effective) window skips input cells.
-        if let Some(st) = stride {
-            let d = dilation.map_or([1, 1], |d| d.v);
-            let eff = [(window.v[0] - 1) * d[0] + 1, (window.v[1] - 1) * d[1] + 1];
-            if st.v[0] > eff[0] || st.v[1] > eff[1] {
-                self.push(
-                    Diagnostic::new(
-                        Code::StrideSkipsInput,
-                        format!(
-                            "stride {} is larger than the {} window: some input cells are never read",
-                            if st.v[0] == st.v[1] {
-                                st.v[0].to_string()
-                            } else {
-                                fmt2(st.v)
-                            },
-                            fmt2(eff)
-                        ),
-                        st.span,
-                        "this stride skips input cells",
-                    )
-                    .with_related(window.span, "the window")
-                    .with_help(format!(
-                        "use a stride of at most {} or a larger window",
-                        fmt2(eff)
-                    )),
-                );
-            }
-        }
         Some(match pool {
             None => Resolved::Conv {
                 filters: filters?,

@@ -6,7 +6,7 @@ use super::show::{fmt2, shape_short};
 use super::{Checker, MAX_ELEMENTS, MAX_PARAMS};
 use crate::ast::Stmt;
 use crate::diag::{Code, Diagnostic};
-use crate::ir::{self, Activation, Padding, Shape, Span};
+use crate::ir::{self, Activation, Shape, Span};
 
 /// Where the current shape came from, for messages.
 #[derive(Debug, Clone)]
@@ -113,53 +113,14 @@ impl Checker {
                     );
                     return Err(None);
                 };
-                let (window, stride, dilation, padding) = match r {
-                    Resolved::Conv {
-                        kernel,
-                        stride,
-                        dilation,
-                        padding,
-                        ..
-                    } => (*kernel, *stride, *dilation, *padding),
-                    Resolved::Pool {
-                        window,
-                        stride,
-                        padding,
-                        ..
-                    } => (*window, *stride, None, *padding),
-                    _ => return Err(None),
+                let Some((window, geom)) = r.window() else {
+                    return Err(None);
                 };
                 let is_pool = matches!(r, Resolved::Pool { .. });
-                let st = stride.map_or(if is_pool { window.v } else { [1, 1] }, |v| v.v);
-                let dl = dilation.map_or([1, 1], |v| v.v);
-                let pad = padding.map_or(Padding::Valid, |v| v.v);
+                let (st, dl, pad) = (geom.stride, geom.dilation, geom.padding);
                 let n = [h as u64, w as u64];
-                let mut out = [0u64; 2];
-                let mut before = [0u64; 2];
-                let mut after = [0u64; 2];
-                let mut eff = [0u64; 2];
-                let mut too_big = false;
-                for ax in 0..2 {
-                    // k, d <= 2^20, so e <= 2^40: no overflow.
-                    let e = (window.v[ax] - 1) * dl[ax] + 1;
-                    eff[ax] = e;
-                    match pad {
-                        Padding::Valid => {
-                            if n[ax] < e {
-                                too_big = true;
-                            } else {
-                                out[ax] = (n[ax] - e) / st[ax] + 1;
-                            }
-                        }
-                        Padding::Same => {
-                            out[ax] = n[ax].div_ceil(st[ax]);
-                            let p = ((out[ax] - 1) * st[ax] + e).saturating_sub(n[ax]);
-                            before[ax] = p / 2;
-                            after[ax] = p - p / 2;
-                        }
-                    }
-                }
-                if too_big {
+                let Some(placed) = geom.place(n) else {
+                    let eff = geom.effective();
                     let what = if is_pool { "pool window" } else { "kernel" };
                     let covers = if dl != [1, 1] {
                         format!(
@@ -198,13 +159,8 @@ impl Checker {
                         )),
                     );
                     return Err(None);
-                }
-                let pad2 = ir::Pad2 {
-                    top: before[0] as usize,
-                    bottom: after[0] as usize,
-                    left: before[1] as usize,
-                    right: after[1] as usize,
                 };
+                let (out, pad2) = (placed.out, placed.pad);
                 let ch = match r {
                     Resolved::Conv { filters, .. } => filters.v,
                     _ => c as u64,

@@ -3,6 +3,7 @@
 //! skips input).
 
 use super::resolve::Resolved;
+use super::show::fmt2;
 use super::Checker;
 use crate::ast::Stmt;
 use crate::diag::{Code, Diagnostic};
@@ -14,6 +15,7 @@ impl Checker {
         let n = stmts.len();
         for (i, r) in resolved.iter().enumerate() {
             let Some(r) = r else { continue };
+            self.stride_skips_input(r);
             let Some(act) = r.activation() else { continue };
             if act.v == Activation::Softmax && i + 1 < n {
                 self.push(
@@ -49,5 +51,46 @@ impl Checker {
                 }
             }
         }
+    }
+
+    /// W003: a stride longer than the (effective) window, given explicitly.
+    fn stride_skips_input(&mut self, r: &Resolved) {
+        let (Resolved::Conv {
+            stride: Some(st), ..
+        }
+        | Resolved::Pool {
+            stride: Some(st), ..
+        }) = r
+        else {
+            return;
+        };
+        let Some((window, geom)) = r.window() else {
+            return;
+        };
+        if !geom.skips_input() {
+            return;
+        }
+        let eff = geom.effective();
+        let stride = if st.v[0] == st.v[1] {
+            st.v[0].to_string()
+        } else {
+            fmt2(st.v)
+        };
+        self.push(
+            Diagnostic::new(
+                Code::StrideSkipsInput,
+                format!(
+                    "stride {stride} is larger than the {} window: some input cells are never read",
+                    fmt2(eff)
+                ),
+                st.span,
+                "this stride skips input cells",
+            )
+            .with_related(window.span, "the window")
+            .with_help(format!(
+                "use a stride of at most {} or a larger window",
+                fmt2(eff)
+            )),
+        );
     }
 }
