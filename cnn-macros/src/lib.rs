@@ -17,7 +17,7 @@
 //! Warnings do not fail the build: each one becomes a use of a `#[deprecated]`
 //! item placed on the offending token, so that rustc prints it as a warning there.
 
-use cnn_compiler::{codegen, Diagnostic, Severity};
+use cnn_compiler::{codegen, render, Severity};
 use proc_macro::TokenStream;
 use proc_macro2::{Delimiter, Span, TokenStream as TokenStream2, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
@@ -150,37 +150,6 @@ impl SourceMap {
             .or(self.tokens.last());
         next.map_or((Span::call_site(), Span::call_site()), |t| (t.2, t.2))
     }
-
-    /// The source text of a span (for related-span notes).
-    fn snippet(&self, start: usize, end: usize) -> &str {
-        self.text
-            .get(start.min(self.text.len())..end.min(self.text.len()))
-            .unwrap_or("")
-    }
-}
-
-/// The message of a diagnostic as rustc will show it after `error: `.
-fn message(d: &Diagnostic, map: Option<&SourceMap>) -> String {
-    let mut s = format!("[{}] {}", d.code.as_str(), d.message);
-    if !d.label.is_empty() {
-        s.push_str(&format!("\n  | {}", d.label));
-    }
-    for (span, label) in &d.related {
-        match map
-            .map(|m| m.snippet(span.start, span.end))
-            .filter(|t| !t.is_empty())
-        {
-            Some(text) => s.push_str(&format!("\n  = note: `{text}`: {label}")),
-            None => s.push_str(&format!("\n  = note: {label}")),
-        }
-    }
-    for n in &d.notes {
-        s.push_str(&format!("\n  = note: {n}"));
-    }
-    if let Some(h) = &d.help {
-        s.push_str(&format!("\n  = help: {h}"));
-    }
-    s
 }
 
 /// A `compile_error!` covering the tokens from `first` to `last`.
@@ -214,7 +183,7 @@ fn expand_source(input: TokenStream2, expr: bool) -> TokenStream2 {
     let mut out = TokenStream2::new();
     for (n, d) in compiled.diagnostics.iter().enumerate() {
         let (first, last) = map.spans(d.span.start, d.span.end);
-        let msg = message(d, Some(&map));
+        let msg = render::message(&map.text, d);
         match d.severity {
             Severity::Error => out.extend(error_at(first, last, &msg)),
             Severity::Warning => out.extend(warning_at(first, &msg, n)),
@@ -280,13 +249,7 @@ fn expand_include(tokens: &[TokenTree]) -> TokenStream2 {
     for (n, d) in compiled.diagnostics.iter().enumerate() {
         // Spans cannot point into the file: the message names file, line and
         // column and quotes the line, and goes on the path literal.
-        let rendered = cnn_compiler::render(&rel, &source, std::slice::from_ref(d), false);
-        let msg = format!(
-            "[{}] {}\n{}",
-            d.code.as_str(),
-            d.message,
-            rendered.trim_end()
-        );
+        let msg = render::message_with_source(&rel, &source, d);
         match d.severity {
             Severity::Error => out.extend(syn::Error::new(span, msg).to_compile_error()),
             Severity::Warning => out.extend(warning_at(span, &msg, n)),
