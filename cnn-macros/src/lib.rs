@@ -17,7 +17,7 @@
 //! Warnings do not fail the build: each one becomes a use of a `#[deprecated]`
 //! item placed on the offending token, so that rustc prints it as a warning there.
 
-use cnn_compiler::{codegen, render, Severity};
+use cnn_compiler::{build, codegen, render, Severity};
 use proc_macro::TokenStream;
 use proc_macro2::{Delimiter, Span, TokenStream as TokenStream2, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
@@ -240,13 +240,12 @@ fn expand_include(tokens: &[TokenTree]) -> TokenStream2 {
         }
     };
     let abs = path.display().to_string();
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let compiled = cnn_compiler::compile(&source, &cnn_compiler::model_name_from_stem(stem));
+    let file = build::compile_file(&path, &source, &build::file_options());
     // Rebuild when the file changes (the stable way to track a file from a proc-macro).
     let mut out = quote!(
         const _: &[u8] = ::core::include_bytes!(#abs);
     );
-    for (n, d) in compiled.diagnostics.iter().enumerate() {
+    for (n, d) in file.compiled.diagnostics.iter().enumerate() {
         // Spans cannot point into the file: the message names file, line and
         // column and quotes the line, and goes on the path literal.
         let msg = render::message_with_source(&rel, &source, d);
@@ -255,13 +254,8 @@ fn expand_include(tokens: &[TokenTree]) -> TokenStream2 {
             Severity::Warning => out.extend(warning_at(span, &msg, n)),
         }
     }
-    if !compiled.has_errors() {
-        // A file is a unit of its own: its models are public, `pub model` or not.
-        let opts = codegen::Options {
-            public: Some(true),
-            ..codegen::Options::default()
-        };
-        out.extend(codegen::generate_all(&compiled.models, &opts));
+    if let Some(tokens) = file.tokens {
+        out.extend(tokens);
     }
     out
 }
