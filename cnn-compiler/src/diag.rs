@@ -18,18 +18,30 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Code {
     // errors
+    /// E001: not valid text of the language (unknown word, missing `;`, bad token).
     Syntax,
+    /// E002: a model that does not start with exactly one `input`.
     MissingInput,
+    /// E003: a `valid` window larger than its input.
     WindowTooBig,
+    /// E004: a count, input axis, window, stride or dilation of 0.
     ZeroOrEmpty,
+    /// E005: conv or pool after the data became a vector.
     NeedsImage,
+    /// E006: dense on an image (no `flatten` before it).
     NeedsVector,
+    /// E007: an option given twice, or two that conflict.
     OptionTwice,
+    /// E008: past a runtime limit (number, output size, parameters).
     TooLarge,
+    /// E009: two models with one name.
     DuplicateModel,
     // warnings
+    /// W001: softmax on a layer other than the last.
     SoftmaxNotLast,
+    /// W002: an activation statement right after another activation.
     DoubleActivation,
+    /// W003: a stride longer than the window, so some input is never read.
     StrideSkipsInput,
 }
 

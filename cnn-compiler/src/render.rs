@@ -29,6 +29,8 @@ fn clamp(source: &str, s: Span) -> std::ops::Range<usize> {
     start..end
 }
 
+/// The codespan form: primary label under the span, secondary labels, then the
+/// notes and help as codespan notes (printed `= note: ...`, `= help: ...`).
 fn to_codespan(source: &str, d: &Diagnostic) -> CsDiagnostic<()> {
     let sev = match d.severity {
         Severity::Error => CsSeverity::Error,
@@ -82,6 +84,7 @@ pub fn render(file_name: &str, source: &str, diags: &[Diagnostic], color: bool) 
     String::from_utf8_lossy(buf.as_slice()).into_owned()
 }
 
+/// `error` / `warning`, as the text and JSON forms print it.
 fn severity_word(s: Severity) -> &'static str {
     match s {
         Severity::Error => "error",

@@ -31,6 +31,7 @@ pub fn cnn(input: TokenStream) -> TokenStream {
 /// Name of the hidden struct of the expression form.
 const EXPR_MODEL_NAME: &str = "CnnModel";
 
+/// Picks the form by the first token (testable: works on `proc_macro2` tokens).
 fn expand(input: TokenStream2) -> TokenStream2 {
     let tokens: Vec<TokenTree> = input.clone().into_iter().collect();
     match tokens.first() {

@@ -2,6 +2,7 @@
 
 /// Maps byte offsets to 1-based line numbers.
 pub(super) struct Lines {
+    /// Byte offset of each line's first char, ascending.
     starts: Vec<usize>,
 }
 

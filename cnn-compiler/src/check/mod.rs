@@ -48,7 +48,9 @@ pub const MAX_PARAMS: u64 = 1 << 31;
 /// State shared by the checking of all models of one file: where lines start
 /// (messages say "on line N") and the diagnostics found so far.
 struct Checker {
+    /// Line starts of the source text.
     lines: Lines,
+    /// Every diagnostic pushed so far, in the order found.
     diags: Vec<Diagnostic>,
 }
 
