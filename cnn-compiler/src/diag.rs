@@ -3,10 +3,13 @@
 use crate::ir::Span;
 use serde::Serialize;
 
+/// Whether a diagnostic fails the build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The model is rejected: no code is generated for it.
     Error,
+    /// Reported, but the model is still compiled.
     Warning,
 }
 
@@ -15,25 +18,39 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Code {
     // errors
+    /// E001: not valid text of the language (unknown word, missing `;`, bad token).
     Syntax,
+    /// E002: a model that does not start with exactly one `input`.
     MissingInput,
+    /// E003: a `valid` window larger than its input.
     WindowTooBig,
+    /// E004: a count, input axis, window, stride or dilation of 0.
     ZeroOrEmpty,
+    /// E005: conv or pool after the data became a vector.
     NeedsImage,
+    /// E006: dense on an image (no `flatten` before it).
     NeedsVector,
+    /// E007: an option given twice, or two that conflict.
     OptionTwice,
+    /// E008: past a runtime limit (number, output size, parameters).
     TooLarge,
+    /// E009: two models with one name.
     DuplicateModel,
     // warnings
+    /// W001: softmax on a layer other than the last.
     SoftmaxNotLast,
+    /// W002: an activation statement right after another activation.
     DoubleActivation,
+    /// W003: a stride longer than the window, so some input is never read.
     StrideSkipsInput,
 }
 
 /// A diagnostic, independent of how it is shown (terminal, JSON, `compile_error!`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// Always `code.severity()`: kept as a field so that serialized forms carry it.
     pub severity: Severity,
+    /// The stable code (`E003`).
     pub code: Code,
     /// One line, lowercase start, no trailing period (rustc style).
     pub message: String,
@@ -47,6 +64,46 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// `help:` line: a concrete way out.
     pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with its code's severity, no related spans, notes or help:
+    /// the builder methods below add those.
+    pub fn new(
+        code: Code,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: code.severity(),
+            code,
+            message: message.into(),
+            span,
+            label: label.into(),
+            related: Vec::new(),
+            notes: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Sets the `help:` line.
+    pub fn with_help(mut self, h: impl Into<String>) -> Self {
+        self.help = Some(h.into());
+        self
+    }
+
+    /// Adds a `note:` line.
+    pub fn with_note(mut self, n: impl Into<String>) -> Self {
+        self.notes.push(n.into());
+        self
+    }
+
+    /// Adds a secondary span with its label.
+    pub fn with_related(mut self, s: Span, l: impl Into<String>) -> Self {
+        self.related.push((s, l.into()));
+        self
+    }
 }
 
 impl Code {
@@ -102,6 +159,7 @@ impl Code {
         }
     }
 
+    /// Fixed per code: `W` codes are warnings, `E` codes errors.
     pub fn severity(self) -> Severity {
         match self {
             Code::SoftmaxNotLast | Code::DoubleActivation | Code::StrideSkipsInput => {

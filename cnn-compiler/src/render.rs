@@ -1,6 +1,12 @@
-//! Showing diagnostics: rustc-style text (via codespan-reporting) and JSON.
+//! The one place that turns a [`Diagnostic`] into something to show:
 //!
-//! Shared by `cnnc` and the tests so that what is snapshotted is what users see.
+//! - [`render`]: rustc-style text with the source line and carets (via
+//!   codespan-reporting), for `cnnc`, build scripts and the tests;
+//! - [`to_json`]: the same fields as JSON, for editors and tools;
+//! - [`message`] and [`message_with_source`]: the text the `cnn!` macro puts in
+//!   a `compile_error!` (rustc adds `error: ` and, for [`message`], the carets).
+//!
+//! Shared so that what is snapshotted is what users see, whatever the front end.
 
 use crate::diag::{Diagnostic, Severity};
 use crate::ir::Span;
@@ -23,6 +29,8 @@ fn clamp(source: &str, s: Span) -> std::ops::Range<usize> {
     start..end
 }
 
+/// The codespan form: primary label under the span, secondary labels, then the
+/// notes and help as codespan notes (printed `= note: ...`, `= help: ...`).
 fn to_codespan(source: &str, d: &Diagnostic) -> CsDiagnostic<()> {
     let sev = match d.severity {
         Severity::Error => CsSeverity::Error,
@@ -76,11 +84,54 @@ pub fn render(file_name: &str, source: &str, diags: &[Diagnostic], color: bool) 
     String::from_utf8_lossy(buf.as_slice()).into_owned()
 }
 
+/// `error` / `warning`, as the text and JSON forms print it.
 fn severity_word(s: Severity) -> &'static str {
     match s {
         Severity::Error => "error",
         Severity::Warning => "warning",
     }
+}
+
+/// A diagnostic as one `compile_error!` message whose span rustc shows itself
+/// (the macro maps the diagnostic's span to its tokens): `[E003] message`, the
+/// label, then `= note:` lines (a related span quoted from `source` when it has
+/// text there) and the `= help:` line.
+pub fn message(source: &str, d: &Diagnostic) -> String {
+    let mut s = format!("[{}] {}", d.code.as_str(), d.message);
+    if !d.label.is_empty() {
+        s.push_str(&format!("\n  | {}", d.label));
+    }
+    for (span, label) in &d.related {
+        let text = source
+            .get(span.start.min(source.len())..span.end.min(source.len()))
+            .unwrap_or("");
+        if text.is_empty() {
+            s.push_str(&format!("\n  = note: {label}"));
+        } else {
+            s.push_str(&format!("\n  = note: `{text}`: {label}"));
+        }
+    }
+    for n in &d.notes {
+        s.push_str(&format!("\n  = note: {n}"));
+    }
+    if let Some(h) = &d.help {
+        s.push_str(&format!("\n  = help: {h}"));
+    }
+    s
+}
+
+/// A diagnostic as one `compile_error!` message when its span cannot be shown
+/// by rustc (the source is a file, not the macro's tokens): `[E003] message`
+/// followed by the [`render`]ed form, which names file, line and column and
+/// quotes the line.
+pub fn message_with_source(file_name: &str, source: &str, d: &Diagnostic) -> String {
+    let rendered = render(file_name, source, std::slice::from_ref(d), false);
+    format!(
+        "[{}] {}\n{}",
+        d.code.as_str(),
+        d.message,
+        rendered.trim_end()
+    )
 }
 
 /// 1-based line and column (in chars) of a byte offset.
@@ -178,4 +229,27 @@ pub fn to_json(file_name: &str, source: &str, diags: &[Diagnostic]) -> Vec<JsonD
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Code;
+
+    #[test]
+    fn message_quotes_related_spans_and_ends_with_help() {
+        let src = "input 4x4x1; conv 2 5x5;";
+        let d = Diagnostic::new(Code::WindowTooBig, "too big", Span::new(20, 23), "here")
+            .with_related(Span::new(6, 11), "from here")
+            .with_related(Span::new(99, 99), "nowhere")
+            .with_note("a note")
+            .with_help("a help");
+        assert_eq!(
+            message(src, &d),
+            "[E003] too big\n  | here\n  = note: `4x4x1`: from here\n  = note: nowhere\n  = note: a note\n  = help: a help"
+        );
+        let m = message_with_source("m.cnn", src, &d);
+        assert!(m.starts_with("[E003] too big\nerror[E003]: too big"), "{m}");
+        assert!(m.contains("m.cnn:1:21"), "{m}");
+    }
 }

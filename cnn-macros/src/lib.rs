@@ -17,7 +17,7 @@
 //! Warnings do not fail the build: each one becomes a use of a `#[deprecated]`
 //! item placed on the offending token, so that rustc prints it as a warning there.
 
-use cnn_compiler::{codegen, Diagnostic, Severity};
+use cnn_compiler::{build, codegen, render, Severity};
 use proc_macro::TokenStream;
 use proc_macro2::{Delimiter, Span, TokenStream as TokenStream2, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
@@ -31,6 +31,7 @@ pub fn cnn(input: TokenStream) -> TokenStream {
 /// Name of the hidden struct of the expression form.
 const EXPR_MODEL_NAME: &str = "CnnModel";
 
+/// Picks the form by the first token (testable: works on `proc_macro2` tokens).
 fn expand(input: TokenStream2) -> TokenStream2 {
     let tokens: Vec<TokenTree> = input.clone().into_iter().collect();
     match tokens.first() {
@@ -150,37 +151,6 @@ impl SourceMap {
             .or(self.tokens.last());
         next.map_or((Span::call_site(), Span::call_site()), |t| (t.2, t.2))
     }
-
-    /// The source text of a span (for related-span notes).
-    fn snippet(&self, start: usize, end: usize) -> &str {
-        self.text
-            .get(start.min(self.text.len())..end.min(self.text.len()))
-            .unwrap_or("")
-    }
-}
-
-/// The message of a diagnostic as rustc will show it after `error: `.
-fn message(d: &Diagnostic, map: Option<&SourceMap>) -> String {
-    let mut s = format!("[{}] {}", d.code.as_str(), d.message);
-    if !d.label.is_empty() {
-        s.push_str(&format!("\n  | {}", d.label));
-    }
-    for (span, label) in &d.related {
-        match map
-            .map(|m| m.snippet(span.start, span.end))
-            .filter(|t| !t.is_empty())
-        {
-            Some(text) => s.push_str(&format!("\n  = note: `{text}`: {label}")),
-            None => s.push_str(&format!("\n  = note: {label}")),
-        }
-    }
-    for n in &d.notes {
-        s.push_str(&format!("\n  = note: {n}"));
-    }
-    if let Some(h) = &d.help {
-        s.push_str(&format!("\n  = help: {h}"));
-    }
-    s
 }
 
 /// A `compile_error!` covering the tokens from `first` to `last`.
@@ -214,7 +184,7 @@ fn expand_source(input: TokenStream2, expr: bool) -> TokenStream2 {
     let mut out = TokenStream2::new();
     for (n, d) in compiled.diagnostics.iter().enumerate() {
         let (first, last) = map.spans(d.span.start, d.span.end);
-        let msg = message(d, Some(&map));
+        let msg = render::message(&map.text, d);
         match d.severity {
             Severity::Error => out.extend(error_at(first, last, &msg)),
             Severity::Warning => out.extend(warning_at(first, &msg, n)),
@@ -271,34 +241,22 @@ fn expand_include(tokens: &[TokenTree]) -> TokenStream2 {
         }
     };
     let abs = path.display().to_string();
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let compiled = cnn_compiler::compile(&source, &cnn_compiler::model_name_from_stem(stem));
+    let file = build::compile_file(&path, &source, &build::file_options());
     // Rebuild when the file changes (the stable way to track a file from a proc-macro).
     let mut out = quote!(
         const _: &[u8] = ::core::include_bytes!(#abs);
     );
-    for (n, d) in compiled.diagnostics.iter().enumerate() {
+    for (n, d) in file.compiled.diagnostics.iter().enumerate() {
         // Spans cannot point into the file: the message names file, line and
         // column and quotes the line, and goes on the path literal.
-        let rendered = cnn_compiler::render(&rel, &source, std::slice::from_ref(d), false);
-        let msg = format!(
-            "[{}] {}\n{}",
-            d.code.as_str(),
-            d.message,
-            rendered.trim_end()
-        );
+        let msg = render::message_with_source(&rel, &source, d);
         match d.severity {
             Severity::Error => out.extend(syn::Error::new(span, msg).to_compile_error()),
             Severity::Warning => out.extend(warning_at(span, &msg, n)),
         }
     }
-    if !compiled.has_errors() {
-        // A file is a unit of its own: its models are public, `pub model` or not.
-        let opts = codegen::Options {
-            public: Some(true),
-            ..codegen::Options::default()
-        };
-        out.extend(codegen::generate_all(&compiled.models, &opts));
+    if let Some(tokens) = file.tokens {
+        out.extend(tokens);
     }
     out
 }

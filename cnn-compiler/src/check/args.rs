@@ -1,0 +1,327 @@
+//! The values of a statement's arguments: numbers, `NxM` pairs, counts, an
+//! activation option, and the messages for a token that is none of these.
+
+use super::show::{abbreviate, shown};
+use super::vocab::{activation_of, did_you_mean, ACTIVATIONS, PLANNED};
+use super::{Checker, MAX_DIM};
+use crate::ast::{Stmt, Token, TokenKind};
+use crate::diag::{Code, Diagnostic};
+use crate::ir::{Activation, Span};
+
+/// A value and the span of the token it came from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Val<T> {
+    /// The value.
+    pub(super) v: T,
+    /// Its token, for the caret of a message about it.
+    pub(super) span: Span,
+}
+
+impl Checker {
+    /// Reports every argument of a statement that takes none.
+    pub(super) fn no_args(&mut self, s: &Stmt) -> Option<()> {
+        let mut ok = true;
+        for a in &s.args {
+            self.unexpected(s, a, &format!("`{}` takes no arguments", s.head.text));
+            ok = false;
+        }
+        ok.then_some(())
+    }
+
+    /// Reports a token that has no place here.
+    pub(super) fn unexpected(&mut self, s: &Stmt, a: &Token, help: &str) {
+        if a.kind == TokenKind::Bad {
+            self.bad_token(a);
+            return;
+        }
+        self.push(
+            Diagnostic::new(
+                Code::Syntax,
+                format!("unexpected `{}` in `{}`", a.text, s.head.text),
+                a.span,
+                "not expected here",
+            )
+            .with_help(help.to_string()),
+        );
+    }
+
+    /// Reports a token the grammar kept as `Bad` (`-3`, `3x`, `3.5`, ...).
+    pub(super) fn bad_token(&mut self, a: &Token) {
+        let t = a.text.as_str();
+        let starts_digit = t.starts_with(|c: char| c.is_ascii_digit());
+        let (message, help) = if t.starts_with('-')
+            && t[1..].starts_with(|c: char| c.is_ascii_digit())
+        {
+            (
+                format!("bad number `{}`", shown(t)),
+                "sizes are positive integers".to_string(),
+            )
+        } else if starts_digit && t.contains('x') {
+            (
+                format!("bad dimension `{}`", shown(t)),
+                "write dimensions as positive integers joined by `x`, e.g. `3x3` or `28x28x1`"
+                    .to_string(),
+            )
+        } else if starts_digit {
+            (
+                format!("bad number `{}`", shown(t)),
+                "write a positive integer such as `32`, or a dimension such as `3x3`".to_string(),
+            )
+        } else {
+            (
+                format!("unexpected `{}`", shown(t)),
+                "arguments are separated by spaces, statements by `;`".to_string(),
+            )
+        };
+        self.push(
+            Diagnostic::new(Code::Syntax, message, a.span, "not a valid token").with_help(help),
+        );
+    }
+
+    /// Parses a non-negative integer token; reports `too large`.
+    pub(super) fn uint(&mut self, t: &str, span: Span, what: &str) -> Option<u64> {
+        let v: Option<u64> = t.parse().ok();
+        match v {
+            Some(v) if v <= MAX_DIM => Some(v),
+            _ => {
+                self.push(
+                    Diagnostic::new(
+                        Code::TooLarge,
+                        format!("too large: {what} {}", abbreviate(t)),
+                        span,
+                        "number too large",
+                    )
+                    .with_help(format!(
+                        "every size, count, window, stride and dilation is at most {MAX_DIM} (2^20)"
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    /// Parses a `3x3` / `28x28x1` token into its numbers.
+    pub(super) fn dims(&mut self, t: &Token, what: &str) -> Option<Vec<u64>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for part in t.text.split('x') {
+            match self.uint(part, t.span, what) {
+                Some(v) => out.push(v),
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// Reports a zero where at least 1 is needed.
+    pub(super) fn zero(&mut self, span: Span, message: String, help: &str) {
+        self.push(
+            Diagnostic::new(Code::ZeroOrEmpty, message, span, "zero here")
+                .with_help(help.to_string()),
+        );
+    }
+
+    /// A window (`3` or `3x5`) or a stride/dilation value.
+    pub(super) fn pair(&mut self, t: &Token, what: &str, example: &str) -> Option<Val<[u64; 2]>> {
+        let v = match t.kind {
+            TokenKind::Int => {
+                let v = self.uint(&t.text, t.span, what)?;
+                [v, v]
+            }
+            TokenKind::Dims => {
+                let v = self.dims(t, what)?;
+                if v.len() != 2 {
+                    self.push(
+                        Diagnostic::new(
+                            Code::Syntax,
+                            format!("bad dimension: a {what} has two axes, found `{}`", t.text),
+                            t.span,
+                            format!("expected {what} as N or NxM"),
+                        )
+                        .with_help(format!("write e.g. `{example}`")),
+                    );
+                    return None;
+                }
+                [v[0], v[1]]
+            }
+            TokenKind::Bad => {
+                self.bad_token(t);
+                return None;
+            }
+            _ => {
+                self.push(
+                    Diagnostic::new(
+                        Code::Syntax,
+                        format!("expected the {what}, found `{}`", t.text),
+                        t.span,
+                        format!("expected the {what}"),
+                    )
+                    .with_help(format!("write e.g. `{example}`")),
+                );
+                return None;
+            }
+        };
+        if v.contains(&0) {
+            self.zero(
+                t.span,
+                format!("zero or empty: a {what} of `{}`", t.text),
+                &format!("a {what} is at least 1"),
+            );
+            return None;
+        }
+        Some(Val { v, span: t.span })
+    }
+
+    /// A count (filters, units): one positive integer.
+    pub(super) fn count(
+        &mut self,
+        s: &Stmt,
+        idx: usize,
+        what: &str,
+        example: &str,
+    ) -> Option<Val<u64>> {
+        let Some(t) = s.args.get(idx) else {
+            self.push(
+                Diagnostic::new(
+                    Code::Syntax,
+                    format!("`{}` needs the {what}", s.head.text),
+                    s.head.span,
+                    format!("the {what} is missing"),
+                )
+                .with_help(format!("write e.g. `{example}`")),
+            );
+            return None;
+        };
+        match t.kind {
+            TokenKind::Int => {
+                let v = self.uint(&t.text, t.span, what)?;
+                if v == 0 {
+                    self.zero(
+                        t.span,
+                        format!(
+                            "zero or empty: `{}` with 0 {}",
+                            s.head.text,
+                            what.trim_start_matches("number of ")
+                        ),
+                        &format!("use at least one, e.g. `{example}`"),
+                    );
+                    return None;
+                }
+                Some(Val { v, span: t.span })
+            }
+            TokenKind::Bad => {
+                self.bad_token(t);
+                None
+            }
+            _ => {
+                self.push(
+                    Diagnostic::new(
+                        Code::Syntax,
+                        format!("expected the {what} (one number), found `{}`", t.text),
+                        t.span,
+                        format!("expected the {what}"),
+                    )
+                    .with_help(format!("write e.g. `{example}`")),
+                );
+                None
+            }
+        }
+    }
+
+    /// Puts an activation option in its slot, or reports a second one.
+    pub(super) fn set_act(
+        &mut self,
+        slot: &mut Option<Val<Activation>>,
+        a: Activation,
+        t: &Token,
+    ) -> bool {
+        if let Some(prev) = slot {
+            self.push(
+                Diagnostic::new(
+                    Code::OptionTwice,
+                    format!(
+                        "two activations: `{}` and `{}`",
+                        prev.v.keyword(),
+                        a.keyword()
+                    ),
+                    t.span,
+                    "a second activation",
+                )
+                .with_related(prev.span, "the first activation")
+                .with_help("a layer has at most one activation: keep one"),
+            );
+            return false;
+        }
+        *slot = Some(Val { v: a, span: t.span });
+        true
+    }
+
+    /// Reports an argument that is not a valid option of the statement.
+    pub(super) fn bad_option(&mut self, s: &Stmt, t: &Token, options: &[&str], form: &str) {
+        let kw = s.head.text.as_str();
+        match t.kind {
+            TokenKind::Bad => self.bad_token(t),
+            TokenKind::Word => {
+                let w = t.text.as_str();
+                if PLANNED.contains(&w) {
+                    self.push(
+                        Diagnostic::new(
+                            Code::Syntax,
+                            format!("`{w}` is not supported yet"),
+                            t.span,
+                            "planned, not implemented",
+                        )
+                        .with_help(format!("use one of {}", ACTIVATIONS.join(", "))),
+                    );
+                } else if activation_of(w).is_some() {
+                    self.push(
+                        Diagnostic::new(
+                            Code::Syntax,
+                            format!("`{kw}` takes no activation"),
+                            t.span,
+                            "not an option of this layer",
+                        )
+                        .with_help(format!(
+                            "write the activation as its own statement: `{}; {w}`",
+                            s.text().replace(&format!(" {w}"), "")
+                        )),
+                    );
+                } else {
+                    let sug = did_you_mean(w, options);
+                    let message = match sug {
+                        Some(sug) if ACTIVATIONS.contains(&sug) => {
+                            format!("unknown activation `{w}`")
+                        }
+                        _ => format!("unknown option `{w}` of `{kw}`"),
+                    };
+                    let help = match sug {
+                        Some(sug) => format!("did you mean `{sug}`?"),
+                        None => format!("`{kw}` is written `{form}`"),
+                    };
+                    let label = if message.starts_with("unknown activation") {
+                        "unknown activation"
+                    } else {
+                        "unknown option"
+                    };
+                    self.push(
+                        Diagnostic::new(Code::Syntax, message, t.span, label).with_help(help),
+                    );
+                }
+            }
+            _ => {
+                self.push(
+                    Diagnostic::new(
+                        Code::Syntax,
+                        format!("unexpected `{}` in `{kw}`", t.text),
+                        t.span,
+                        "not expected here",
+                    )
+                    .with_help(format!("`{kw}` is written `{form}`")),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! How values appear in messages: `3x3`, `28x28x1`, a user's token escaped and
+//! cut to a readable length.
+
+use crate::ir::Shape;
+
+/// `[3, 5]` as `3x5`.
+pub(super) fn fmt2(v: [u64; 2]) -> String {
+    format!("{}x{}", v[0], v[1])
+}
+
+/// A shape as written in the language: `28x28x1`, or `10` for a vector.
+pub(super) fn shape_short(s: &Shape) -> String {
+    match *s {
+        Shape::Image { h, w, c } => format!("{h}x{w}x{c}"),
+        Shape::Vector { n } => format!("{n}"),
+    }
+}
+
+/// A user's token as shown in a message: control characters escaped, long
+/// tokens cut.
+pub(super) fn shown(t: &str) -> String {
+    abbreviate(&t.escape_debug().to_string())
+}
+
+/// Long tokens (a 10,000-digit number) are cut in messages.
+pub(super) fn abbreviate(t: &str) -> String {
+    if t.len() <= 24 {
+        return t.to_string();
+    }
+    let cut = (0..=20).rev().find(|i| t.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}... ({} characters)", &t[..cut], t.chars().count())
+}
+
+/// `net` -> `Net` (for a suggested model name).
+pub(super) fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

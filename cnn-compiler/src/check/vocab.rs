@@ -1,0 +1,105 @@
+//! The words of the language (layers, activations, planned words, aliases from
+//! other frameworks) and the typo suggester that picks among them.
+//!
+//! The grammar accepts any word as a statement head or option: which words mean
+//! something is decided here, so that an unknown word gets a useful message.
+
+use crate::ir::Activation;
+
+/// The layers the language has today.
+pub const LAYERS: [&str; 7] = [
+    "input", "conv", "maxpool", "avgpool", "minpool", "flatten", "dense",
+];
+/// The activations (usable as a layer option or as a statement of their own).
+pub const ACTIVATIONS: [&str; 5] = ["relu", "sigmoid", "tanh", "softmax", "linear"];
+/// Planned layers and activations: recognised so that the error says "not yet".
+pub const PLANNED: [&str; 9] = [
+    "dropout",
+    "batchnorm",
+    "globalavgpool",
+    "globalmaxpool",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "residual",
+    "upsample",
+];
+
+/// Common names from other frameworks, mapped to ours (for "did you mean").
+const ALIASES: [(&str, &str); 20] = [
+    ("conv2d", "conv"),
+    ("convolution", "conv"),
+    ("convolution2d", "conv"),
+    ("maxpool2d", "maxpool"),
+    ("maxpooling", "maxpool"),
+    ("maxpooling2d", "maxpool"),
+    ("max_pool", "maxpool"),
+    ("avgpool2d", "avgpool"),
+    ("averagepooling2d", "avgpool"),
+    ("averagepool", "avgpool"),
+    ("avg_pool", "avgpool"),
+    ("avgpooling", "avgpool"),
+    ("minpool2d", "minpool"),
+    ("minpooling", "minpool"),
+    ("fc", "dense"),
+    ("fully_connected", "dense"),
+    ("linear_layer", "dense"),
+    ("flat", "flatten"),
+    ("reshape", "flatten"),
+    ("activation", "relu"),
+];
+
+/// The activation a word names, if any.
+pub(super) fn activation_of(word: &str) -> Option<Activation> {
+    Some(match word {
+        "relu" => Activation::Relu,
+        "sigmoid" => Activation::Sigmoid,
+        "tanh" => Activation::Tanh,
+        "softmax" => Activation::Softmax,
+        "linear" => Activation::Linear,
+        _ => return None,
+    })
+}
+
+/// Words a model name cannot be: it becomes a Rust type name.
+pub(super) const RUST_KEYWORDS: [&str; 51] = [
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try",
+];
+
+/// Our name for a name from another framework (`conv2d` -> `conv`); `lower` is
+/// the word in lowercase.
+pub(super) fn alias_of(lower: &str) -> Option<&'static str> {
+    ALIASES.iter().find(|(a, _)| *a == lower).map(|(_, b)| *b)
+}
+
+/// The closest candidate to `word`, if one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    if let Some(c) = candidates.iter().find(|c| **c == lower) {
+        return Some(c);
+    }
+    let mut best: Option<(usize, &'a str)> = None;
+    for c in candidates {
+        let d = strsim::damerau_levenshtein(&lower, c);
+        let limit = if c.len() <= 3 {
+            1
+        } else {
+            (lower.len().max(c.len()) / 3).max(2)
+        };
+        let prefix = c.len() >= 4 && (lower.starts_with(c) || c.starts_with(lower.as_str()));
+        if (d <= limit || (prefix && lower.len() >= 3)) && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Is `word` the name of a statement (so that finding it among a statement's
+/// arguments means a `;` is missing)?
+pub(super) fn is_statement_word(word: &str) -> bool {
+    LAYERS.contains(&word) || PLANNED[..4].contains(&word)
+}
