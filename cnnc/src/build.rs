@@ -1,12 +1,13 @@
 //! `cnnc build`: the Rust code the `cnn!` macro generates, formatted, for use
 //! with `include!` in a crate that depends on `cnn`.
+use crate::source::{self, Color};
 use crate::CmdResult;
 use clap::Args;
-use cnn_compiler::{codegen, Severity};
-use std::io::IsTerminal;
+use cnn_compiler::{codegen, ir};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `cnnc build FILE [-o OUT] [--model NAME]`
 #[derive(Args)]
 pub struct BuildArgs {
     /// The .cnn file to compile
@@ -19,44 +20,17 @@ pub struct BuildArgs {
     pub model: Option<String>,
 }
 
+/// Writes the generated code of the file's models (or of `--model`).
 pub fn build(a: BuildArgs) -> CmdResult {
-    let source =
-        std::fs::read_to_string(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
-    let stem = a
-        .file
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("model");
-    let compiled = cnn_compiler::compile(&source, &cnn_compiler::model_name_from_stem(stem));
-    let shown = a.file.display().to_string();
-    let color = std::io::stderr().is_terminal();
-    if !compiled.diagnostics.is_empty() {
-        eprint!(
-            "{}",
-            cnn_compiler::render(&shown, &source, &compiled.diagnostics, color)
-        );
-    }
-    if compiled
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error)
-    {
+    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
         return Ok(ExitCode::FAILURE);
-    }
-    let models: Vec<_> = match &a.model {
-        Some(name) => {
-            let m: Vec<_> = compiled
-                .models
-                .into_iter()
-                .filter(|m| &m.name == name)
-                .collect();
-            if m.is_empty() {
-                return Err(format!("{shown}: no model named {name}").into());
-            }
-            m
-        }
-        None => compiled.models,
     };
+    let models: Vec<ir::Model> = loaded
+        .models(a.model.as_deref())?
+        .into_iter()
+        .cloned()
+        .collect();
+    let shown = &loaded.source.shown;
     // The file is pulled in with `include!`: its models are public.
     let opts = codegen::Options {
         public: Some(true),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod build;
 mod check;
+mod source;
 mod train;
 mod viz;
 

@@ -3,11 +3,11 @@
 //!
 //! Both are drawn by hand: PNGs pixel by pixel on a small RGB canvas with a
 //! built-in 5x7 bitmap font (no system fonts are needed), the SVG as text.
+use crate::source::{self, Color};
 use crate::CmdResult;
 use clap::Args;
 use cnn_compiler::ir::{self, Op, Padding, Shape};
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -52,78 +52,16 @@ pub struct DiagramArgs {
     pub out: PathBuf,
 }
 
-/// Largest .cnn file read (the language needs nothing near this).
-const MAX_SOURCE_BYTES: u64 = 16 << 20;
-
-/// Compiles `file`, prints its diagnostics, and picks one model.
-fn load_model(file: &Path, name: Option<&str>) -> Result<ir::Model, BoxError> {
-    let meta = std::fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    if meta.len() > MAX_SOURCE_BYTES {
-        return Err(format!(
-            "{}: file too large for a model ({} bytes)",
-            file.display(),
-            meta.len()
-        )
-        .into());
-    }
-    let source = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let stem = file
-        .file_stem()
-        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-    let compiled = cnn_compiler::compile(&source, &cnn_compiler::model_name_from_stem(&stem));
-    if !compiled.diagnostics.is_empty() {
-        let color = std::io::stderr().is_terminal();
-        let shown = file.display().to_string();
-        eprint!(
-            "{}",
-            cnn_compiler::render(&shown, &source, &compiled.diagnostics, color)
-        );
-    }
-    if compiled.has_errors() {
-        return Err(format!("{}: the model has errors (see above)", file.display()).into());
-    }
-    let names = || {
-        compiled
-            .models
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match name {
-        Some(n) => compiled
-            .models
-            .iter()
-            .find(|m| m.name == n)
-            .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "{}: no model named `{n}` (it has: {})",
-                    file.display(),
-                    names()
-                )
-                .into()
-            }),
-        None => match compiled.models.len() {
-            0 => Err(format!("{}: no model in the file", file.display()).into()),
-            1 => Ok(compiled.models[0].clone()),
-            _ => Err(format!(
-                "{}: several models ({}); choose one with --model NAME",
-                file.display(),
-                names()
-            )
-            .into()),
-        },
-    }
-}
-
 // ---------------------------------------------------------------------------
 // diagram
 
 /// Writes the SVG diagram of a model.
 pub fn diagram(a: DiagramArgs) -> CmdResult {
-    let model = load_model(&a.file, a.model.as_deref())?;
-    let svg = diagram_svg(&model);
+    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let model = loaded.model(a.model.as_deref())?;
+    let svg = diagram_svg(model);
     std::fs::write(&a.out, svg).map_err(|e| format!("{}: {e}", a.out.display()))?;
     println!("wrote {} ({} layers)", a.out.display(), model.layers.len());
     Ok(ExitCode::SUCCESS)
@@ -429,7 +367,10 @@ fn colours(kind: &str) -> (&'static str, &'static str, &'static str) {
 /// Draws the first conv layer's filters and, with `--image`, every conv layer's
 /// feature maps, as PNG grids in the output folder.
 pub fn viz(a: VizArgs) -> CmdResult {
-    let model = load_model(&a.file, a.model.as_deref())?;
+    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let model = loaded.model(a.model.as_deref())?;
     let conv_layers: Vec<&ir::Layer> = model
         .layers
         .iter()
@@ -446,7 +387,7 @@ pub fn viz(a: VizArgs) -> CmdResult {
     let Shape::Image { h, w, c } = model.input else {
         return Err("the model's input is not an image".into());
     };
-    let mut net = cnn::lower::interpreter(&model, a.seed)?;
+    let mut net = cnn::lower::interpreter(model, a.seed)?;
     if net.num_layers() != model.layers.len() {
         return Err(format!(
             "internal: the interpreter has {} layers for {} statements",
