@@ -36,6 +36,7 @@ use cnn::runtime::{
     evaluate, fit, predict as run_predict, Adam, FitOptions, LrSchedule, Model, Optimizer,
     Progress, Sgd,
 };
+use cnn_compiler::label::dims_text;
 use ndarray::{Array4, Axis, Ix4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -163,13 +164,6 @@ pub struct PredictArgs {
     pub output: Option<PathBuf>,
 }
 
-fn shape_str(s: &[usize]) -> String {
-    s.iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("x")
-}
-
 /// Reads `--x` / `--labels` into a data set, checking them against the model.
 fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, String> {
     let input = model.input_shape();
@@ -180,15 +174,15 @@ fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, St
         format!(
             "{}: --x must have shape (N, H, W, C); the model takes {}",
             x.display(),
-            shape_str(&input)
+            dims_text(&input)
         )
     })?;
     if images.shape()[1..] != input[..] {
         return Err(format!(
             "{}: samples are {}, but the model takes {}",
             x.display(),
-            shape_str(&images.shape()[1..]),
-            shape_str(&input)
+            dims_text(&images.shape()[1..]),
+            dims_text(&input)
         ));
     }
     let la = io::read_npy(labels).map_err(|e| e.to_string())?;
@@ -401,15 +395,15 @@ pub fn predict(a: PredictArgs) -> CmdResult {
             format!(
                 "{}: --input must have shape (N, H, W, C) or (H, W, C); the model takes {}",
                 a.input.display(),
-                shape_str(&input)
+                dims_text(&input)
             )
         })?;
         if x.shape()[1..] != input[..] {
             return Err(format!(
                 "{}: samples are {}, but the model takes {}",
                 a.input.display(),
-                shape_str(&x.shape()[1..]),
-                shape_str(&input)
+                dims_text(&x.shape()[1..]),
+                dims_text(&input)
             )
             .into());
         }

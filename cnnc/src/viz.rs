@@ -6,7 +6,9 @@
 use crate::source::{self, Color};
 use crate::CmdResult;
 use clap::Args;
-use cnn_compiler::ir::{self, Op, Padding, Shape};
+use cnn_compiler::ir::{self, Op, Shape};
+use cnn_compiler::label::{layer_text, shape_text};
+use cnn_compiler::summary::thousands;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -67,54 +69,6 @@ pub fn diagram(a: DiagramArgs) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The statement as it would be written, with every option that is not a default.
-fn op_label(op: &Op) -> String {
-    fn dims(d: [usize; 2]) -> String {
-        if d[0] == d[1] {
-            d[0].to_string()
-        } else {
-            format!("{}x{}", d[0], d[1])
-        }
-    }
-    match op {
-        Op::Conv(c) => {
-            let mut s = format!("conv {} {}x{}", c.filters, c.kernel[0], c.kernel[1]);
-            if c.stride != [1, 1] {
-                let _ = write!(s, " stride {}", dims(c.stride));
-            }
-            if c.padding == Padding::Same {
-                s.push_str(" same");
-            }
-            if c.dilation != [1, 1] {
-                let _ = write!(s, " dilation {}", dims(c.dilation));
-            }
-            if c.activation != ir::Activation::Linear {
-                let _ = write!(s, " {}", c.activation.keyword());
-            }
-            s
-        }
-        Op::Pool(p) => {
-            let mut s = format!("{} {}", p.kind.keyword(), dims(p.window));
-            if p.stride != p.window {
-                let _ = write!(s, " stride {}", dims(p.stride));
-            }
-            if p.padding == Padding::Same {
-                s.push_str(" same");
-            }
-            s
-        }
-        Op::Flatten => "flatten".into(),
-        Op::Dense(d) => {
-            if d.activation == ir::Activation::Linear {
-                format!("dense {}", d.units)
-            } else {
-                format!("dense {} {}", d.units, d.activation.keyword())
-            }
-        }
-        Op::Activation(a) => a.keyword().into(),
-    }
-}
-
 /// Escapes text for SVG (XML) character data and attribute values.
 fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -165,27 +119,6 @@ fn block_for(shape: &Shape) -> (f64, f64, f64) {
     }
 }
 
-fn shape_text(shape: &Shape) -> String {
-    match *shape {
-        Shape::Image { h, w, c } => format!("{h}x{w}x{c}"),
-        Shape::Vector { n } => n.to_string(),
-    }
-}
-
-fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        // digits still to come after this one's group boundary
-        let left = s.len() - i;
-        if i > 0 && left / 3 * 3 == left {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 /// The SVG text of a model's diagram: one `<g class="layer ...">` per layer and one
 /// `<g class="layer input">` for the input, left to right, joined by arrows.
 pub fn diagram_svg(model: &ir::Model) -> String {
@@ -208,9 +141,9 @@ pub fn diagram_svg(model: &ir::Model) -> String {
             Op::Dense(_) => "dense",
             Op::Activation(_) => "activation",
         };
-        let mut lines = vec![op_label(&l.op), shape_text(&l.output)];
+        let mut lines = vec![layer_text(&l.op), shape_text(&l.output)];
         if l.param_count > 0 {
-            lines.push(format!("{} params", group_digits(l.param_count)));
+            lines.push(format!("{} params", thousands(l.param_count)));
         }
         blocks.push(Block {
             kind,
@@ -272,7 +205,7 @@ pub fn diagram_svg(model: &ir::Model) -> String {
         r#"<text class="sub" x="{MARGIN}" y="{:.1}">{} layers, {} parameters, input {}</text>"#,
         MARGIN + 30.0,
         model.layers.len(),
-        group_digits(model.total_params),
+        thousands(model.total_params),
         xml_escape(&shape_text(&model.input))
     );
 
@@ -421,7 +354,7 @@ pub fn viz(a: VizArgs) -> CmdResult {
         let title = format!(
             "layer {} {} - {} filters {}x{}x{}",
             first.index,
-            op_label(&first.op),
+            layer_text(&first.op),
             f,
             kh,
             kw,
@@ -450,7 +383,14 @@ pub fn viz(a: VizArgs) -> CmdResult {
             let out = net.layer_output(l.index);
             let row = out.row(0);
             let data: Vec<f32> = row.iter().copied().collect();
-            let title = format!("layer {} {} - {}x{}x{}", l.index, op_label(&l.op), h, w, c);
+            let title = format!(
+                "layer {} {} - {}x{}x{}",
+                l.index,
+                layer_text(&l.op),
+                h,
+                w,
+                c
+            );
             let img = maps_grid(&data, [h, w, c], &title, false);
             let path = a.out.join(format!("layer{}_features.png", l.index));
             save_png(&img, &path)?;
@@ -797,10 +737,10 @@ mod tests {
 
     #[test]
     fn thousands_are_grouped() {
-        assert_eq!(group_digits(0), "0");
-        assert_eq!(group_digits(850), "850");
-        assert_eq!(group_digits(2416), "2,416");
-        assert_eq!(group_digits(10635685), "10,635,685");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(850), "850");
+        assert_eq!(thousands(2416), "2,416");
+        assert_eq!(thousands(10635685), "10,635,685");
     }
 
     #[test]
