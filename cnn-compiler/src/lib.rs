@@ -11,6 +11,7 @@ pub mod codegen;
 pub mod diag;
 pub mod explain;
 pub mod ir;
+pub mod label;
 pub mod lower;
 pub mod parse;
 pub mod render;

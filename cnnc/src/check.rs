@@ -1,9 +1,9 @@
 //! `cnnc check`, `cnnc summary`, `cnnc explain`.
+use crate::source::{self, plural, Color, Source};
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
-use cnn_compiler::{compile, model_name_from_stem, Code, Compiled, Severity};
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use cnn_compiler::Code;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Output format of diagnostics and summaries.
@@ -15,15 +15,7 @@ pub enum Format {
     Json,
 }
 
-/// When to colour diagnostics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Color {
-    /// When stderr is a terminal (and NO_COLOR is unset).
-    Auto,
-    Always,
-    Never,
-}
-
+/// `cnnc check FILE... [--format F] [--color C]`
 #[derive(Args)]
 pub struct CheckArgs {
     /// .cnn files to check
@@ -38,6 +30,7 @@ pub struct CheckArgs {
     pub color: Color,
 }
 
+/// `cnnc summary FILE [--model NAME] [--format F] [--color C]`
 #[derive(Args)]
 pub struct SummaryArgs {
     /// The .cnn file
@@ -53,95 +46,51 @@ pub struct SummaryArgs {
     pub color: Color,
 }
 
+/// `cnnc explain CODE`
 #[derive(Args)]
 pub struct ExplainArgs {
     /// A diagnostic code such as E003 (or its name, e.g. "window too big")
     pub code: String,
 }
 
-fn use_color(c: Color) -> bool {
-    match c {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    }
-}
-
-/// Reads and compiles one file; the bare-body model is named after the stem.
-fn compile_file(path: &Path) -> Result<(String, Compiled), String> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let compiled = compile(&source, &model_name_from_stem(&stem));
-    Ok((source, compiled))
-}
-
-fn counts(c: &Compiled) -> (usize, usize) {
-    let e = c
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    (e, c.diagnostics.len() - e)
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
+/// `cnnc check`: every file, every diagnostic; exit 1 when any file has an error.
 pub fn check(a: CheckArgs) -> CmdResult {
-    let color = use_color(a.color);
     let mut failed = false;
     let mut json = Vec::new();
     for path in &a.files {
-        let name = path.display().to_string();
-        let (source, compiled) = match compile_file(path) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        let (errors, warnings) = counts(&compiled);
-        failed |= errors > 0;
         match a.format {
+            // Diagnostics as data, nothing rendered.
             Format::Json => {
-                json.extend(cnn_compiler::to_json(&name, &source, &compiled.diagnostics));
+                let src = match Source::read(path) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        failed = true;
+                        continue;
+                    }
+                };
+                let compiled = src.compile();
+                failed |= compiled.has_errors();
+                json.extend(cnn_compiler::to_json(
+                    &src.shown,
+                    &src.text,
+                    &compiled.diagnostics,
+                ));
             }
-            Format::Text => {
-                eprint!(
-                    "{}",
-                    cnn_compiler::render(&name, &source, &compiled.diagnostics, color)
-                );
-                if errors > 0 {
-                    let w = if warnings > 0 {
-                        format!("; {} emitted", plural(warnings, "warning"))
-                    } else {
-                        String::new()
+            Format::Text => match source::load(path, a.color) {
+                Ok(Some(l)) => {
+                    let w = match l.warnings() {
+                        0 => String::new(),
+                        n => format!(", {}", plural(n, "warning")),
                     };
-                    eprintln!(
-                        "error: could not compile `{name}` due to {}{w}",
-                        plural(errors, "previous error")
-                    );
-                } else {
-                    let names: Vec<&str> =
-                        compiled.models.iter().map(|m| m.name.as_str()).collect();
-                    let w = if warnings > 0 {
-                        format!(", {}", plural(warnings, "warning"))
-                    } else {
-                        String::new()
-                    };
-                    eprintln!("ok: `{name}`: {}{w}", names.join(", "));
+                    eprintln!("ok: `{}`: {}{w}", l.source.shown, l.names());
                 }
-            }
+                Ok(None) => failed = true,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+            },
         }
     }
     if a.format == Format::Json {
@@ -154,54 +103,21 @@ pub fn check(a: CheckArgs) -> CmdResult {
     })
 }
 
+/// `cnnc summary`: the table of every model (or of `--model`), or one model's JSON.
 pub fn summary(a: SummaryArgs) -> CmdResult {
-    let name = a.file.display().to_string();
-    let (source, compiled) = compile_file(&a.file)?;
-    let (errors, _) = counts(&compiled);
-    if !compiled.diagnostics.is_empty() {
-        eprint!(
-            "{}",
-            cnn_compiler::render(&name, &source, &compiled.diagnostics, use_color(a.color))
-        );
-    }
-    if errors > 0 {
-        eprintln!(
-            "error: could not compile `{name}` due to {}",
-            plural(errors, "previous error")
-        );
+    let Some(loaded) = source::load(&a.file, a.color)? else {
         return Ok(ExitCode::FAILURE);
-    }
-    let models: Vec<&cnn_compiler::ir::Model> = match &a.model {
-        Some(m) => {
-            let found: Vec<_> = compiled.models.iter().filter(|x| &x.name == m).collect();
-            if found.is_empty() {
-                let names: Vec<&str> = compiled.models.iter().map(|m| m.name.as_str()).collect();
-                return Err(
-                    format!("no model `{m}` in {name}; it defines: {}", names.join(", ")).into(),
-                );
-            }
-            found
-        }
-        None => compiled.models.iter().collect(),
     };
     match a.format {
         Format::Json => {
-            if models.len() != 1 {
-                let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-                return Err(format!(
-                    "{name} defines {} models ({}): choose one with --model NAME",
-                    models.len(),
-                    names.join(", ")
-                )
-                .into());
-            }
+            let m = loaded.model(a.model.as_deref())?;
             println!(
                 "{}",
-                serde_json::to_string(&cnn_compiler::summary::summary_json(models[0]))?
+                serde_json::to_string(&cnn_compiler::summary::summary_json(m))?
             );
         }
         Format::Text => {
-            for (i, m) in models.iter().enumerate() {
+            for (i, m) in loaded.models(a.model.as_deref())?.iter().enumerate() {
                 if i > 0 {
                     println!();
                 }
@@ -212,6 +128,7 @@ pub fn summary(a: SummaryArgs) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `cnnc explain`: a code's explanation, or the list of codes.
 pub fn explain(a: ExplainArgs) -> CmdResult {
     match Code::parse(&a.code) {
         Some(code) => {

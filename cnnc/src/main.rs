@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 mod build;
 mod check;
+mod diagram;
+mod source;
 mod train;
 mod viz;
 
@@ -38,7 +40,7 @@ enum Command {
     /// Draw feature maps and filters of a trained model as PNG grids.
     Viz(viz::VizArgs),
     /// Draw a model's architecture as an SVG diagram.
-    Diagram(viz::DiagramArgs),
+    Diagram(diagram::DiagramArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,7 +54,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => train::eval(a),
         Command::Predict(a) => train::predict(a),
         Command::Viz(a) => viz::viz(a),
-        Command::Diagram(a) => viz::diagram(a),
+        Command::Diagram(a) => diagram::diagram(a),
     };
     match result {
         Ok(code) => code,

@@ -26,6 +26,7 @@
 //! Cosine decay over 10 epochs did worse (98.84%: it ends over-fitted, 99.9% of
 //! the training set right), as did momentum SGD (98.86-98.91%) and batches of 64.
 
+use crate::source::{self, Color};
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
 use cnn::runtime::data::{folder, DataSource, Dataset};
@@ -35,9 +36,8 @@ use cnn::runtime::{
     evaluate, fit, predict as run_predict, Adam, FitOptions, LrSchedule, Model, Optimizer,
     Progress, Sgd,
 };
-use cnn_compiler::{compile, ir, model_name_from_stem, Severity};
+use cnn_compiler::label::dims_text;
 use ndarray::{Array4, Axis, Ix4};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -77,6 +77,7 @@ pub struct DataArgs {
     pub limit: Option<usize>,
 }
 
+/// `cnnc train FILE DATA [options]`
 #[derive(Args)]
 pub struct TrainArgs {
     /// The .cnn model file
@@ -124,6 +125,7 @@ pub struct TrainArgs {
     pub plot: Option<PathBuf>,
 }
 
+/// `cnnc eval FILE --weights W DATA`
 #[derive(Args)]
 pub struct EvalArgs {
     /// The .cnn model file
@@ -141,6 +143,7 @@ pub struct EvalArgs {
     pub seed: u64,
 }
 
+/// `cnnc predict FILE --weights W --input X [-o Y.npy]`
 #[derive(Args)]
 pub struct PredictArgs {
     /// The .cnn model file
@@ -161,70 +164,6 @@ pub struct PredictArgs {
     pub output: Option<PathBuf>,
 }
 
-/// Compiles `file` and picks the model to run. `Err(code)` when diagnostics
-/// were printed (compile errors) and the command should exit with it.
-fn load_model(file: &Path, name: Option<&str>) -> Result<Result<ir::Model, ExitCode>, String> {
-    let source = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut compiled = compile(&source, &model_name_from_stem(&stem));
-    if !compiled.diagnostics.is_empty() {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        eprint!(
-            "{}",
-            cnn_compiler::render::render(
-                &file.display().to_string(),
-                &source,
-                &compiled.diagnostics,
-                color
-            )
-        );
-    }
-    if compiled
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error)
-    {
-        return Ok(Err(ExitCode::FAILURE));
-    }
-    let names: Vec<&str> = compiled.models.iter().map(|m| m.name.as_str()).collect();
-    let pick = match name {
-        Some(n) => compiled
-            .models
-            .iter()
-            .position(|m| m.name == n)
-            .ok_or_else(|| {
-                format!(
-                    "{}: no model named {n}; the file defines {}",
-                    file.display(),
-                    names.join(", ")
-                )
-            })?,
-        None if compiled.models.len() == 1 => 0,
-        None if compiled.models.is_empty() => {
-            return Err(format!("{}: defines no model", file.display()))
-        }
-        None => {
-            return Err(format!(
-                "{} defines several models ({}): choose one with --model NAME",
-                file.display(),
-                names.join(", ")
-            ))
-        }
-    };
-    Ok(Ok(compiled.models.swap_remove(pick)))
-}
-
-fn shape_str(s: &[usize]) -> String {
-    s.iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("x")
-}
-
 /// Reads `--x` / `--labels` into a data set, checking them against the model.
 fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, String> {
     let input = model.input_shape();
@@ -235,15 +174,15 @@ fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, St
         format!(
             "{}: --x must have shape (N, H, W, C); the model takes {}",
             x.display(),
-            shape_str(&input)
+            dims_text(&input)
         )
     })?;
     if images.shape()[1..] != input[..] {
         return Err(format!(
             "{}: samples are {}, but the model takes {}",
             x.display(),
-            shape_str(&images.shape()[1..]),
-            shape_str(&input)
+            dims_text(&images.shape()[1..]),
+            dims_text(&input)
         ));
     }
     let la = io::read_npy(labels).map_err(|e| e.to_string())?;
@@ -303,11 +242,11 @@ fn report_skipped(skipped: &[String]) {
 
 /// `cnnc train`.
 pub fn train(a: TrainArgs) -> CmdResult {
-    let m = match load_model(&a.file, a.model.as_deref())? {
-        Ok(m) => m,
-        Err(code) => return Ok(code),
+    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+        return Ok(ExitCode::FAILURE);
     };
-    let mut net: Sequential = cnn::lower::interpreter(&m, a.seed)?;
+    let m = loaded.model(a.model.as_deref())?;
+    let mut net: Sequential = cnn::lower::interpreter(m, a.seed)?;
     let mut classes = Vec::new();
     if let Some(w) = &a.init {
         classes = load_weights(&mut net, w)?.classes;
@@ -390,11 +329,11 @@ pub fn train(a: TrainArgs) -> CmdResult {
 
 /// `cnnc eval`.
 pub fn eval(a: EvalArgs) -> CmdResult {
-    let m = match load_model(&a.file, a.model.as_deref())? {
-        Ok(m) => m,
-        Err(code) => return Ok(code),
+    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+        return Ok(ExitCode::FAILURE);
     };
-    let mut net = cnn::lower::interpreter(&m, 0)?;
+    let m = loaded.model(a.model.as_deref())?;
+    let mut net = cnn::lower::interpreter(m, 0)?;
     load_weights(&mut net, &a.weights)?;
     let data = match (&a.data.data, &a.data.x, &a.data.labels) {
         (Some(src), _, _) => {
@@ -436,11 +375,11 @@ fn is_image(p: &Path) -> bool {
 
 /// `cnnc predict`.
 pub fn predict(a: PredictArgs) -> CmdResult {
-    let m = match load_model(&a.file, a.model.as_deref())? {
-        Ok(m) => m,
-        Err(code) => return Ok(code),
+    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+        return Ok(ExitCode::FAILURE);
     };
-    let mut net = cnn::lower::interpreter(&m, 0)?;
+    let m = loaded.model(a.model.as_deref())?;
+    let mut net = cnn::lower::interpreter(m, 0)?;
     let meta = load_weights(&mut net, &a.weights)?;
     let input = net.input_shape();
     let x: Array4<f32> = if is_image(&a.input) {
@@ -456,15 +395,15 @@ pub fn predict(a: PredictArgs) -> CmdResult {
             format!(
                 "{}: --input must have shape (N, H, W, C) or (H, W, C); the model takes {}",
                 a.input.display(),
-                shape_str(&input)
+                dims_text(&input)
             )
         })?;
         if x.shape()[1..] != input[..] {
             return Err(format!(
                 "{}: samples are {}, but the model takes {}",
                 a.input.display(),
-                shape_str(&x.shape()[1..]),
-                shape_str(&input)
+                dims_text(&x.shape()[1..]),
+                dims_text(&input)
             )
             .into());
         }
