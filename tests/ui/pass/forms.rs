@@ -26,5 +26,7 @@ fn main() {
     // Same text and seed: same weights, same outputs.
     assert_eq!(e.forward(x.view()).unwrap(), a.forward(x.view()).unwrap());
     assert_eq!(a.output_shape(), vec![3]);
-    assert!(Small::summary().contains("dense 3 softmax"));
+    // The table of `cnnc summary`: Keras's row names and shapes.
+    assert!(Small::summary().contains("l3_dense (Dense)"));
+    assert!(Small::summary().contains("(None, 3)"));
 }
