@@ -167,6 +167,8 @@ impl<'a> Part<'a> {
         }
     }
 
+    /// A parameter tensor of the step (read-only: nothing writes parameters
+    /// while parts run).
     fn param(&self, step: &Step, k: usize) -> &'a [f32] {
         let (off, len) = self.tensor(step, k);
         let a = self.arenas;
@@ -175,7 +177,7 @@ impl<'a> Part<'a> {
     }
 
     /// # Safety
-    /// The returned gradient slice must not outlive the step's borrow.
+    /// No other live slice of this part may cover the same gradient tensor.
     unsafe fn grad(&self, step: &Step, k: usize) -> &'a mut [f32] {
         let (off, len) = self.tensor(step, k);
         let a = self.arenas;
@@ -189,7 +191,9 @@ impl<'a> Part<'a> {
         }
     }
 
-    fn argmax(&self, step: &Step) -> &'a mut [u32] {
+    /// # Safety
+    /// No other live slice of this part may cover this step's choices.
+    unsafe fn argmax(&self, step: &Step) -> &'a mut [u32] {
         if !matches!(step.layer, cnn_plan::LayerSpec::Pool2d(p) if p.kind != cnn_plan::PoolKind::Avg)
         {
             return &mut [];
@@ -197,13 +201,17 @@ impl<'a> Part<'a> {
         let n = self.plan.buffers[step.output].len;
         let a = self.arenas;
         let at = a.cap * step.argmax + self.start * n;
-        // SAFETY: each step has its own argmax region; parts own their rows.
+        // SAFETY: each step has its own argmax region, parts own their rows,
+        // and the caller keeps one slice of them alive.
         unsafe { rows(a.argmax, a.argmax_len, at, self.batch * n) }
     }
 
-    fn scratch(&self) -> &'a mut Conv2dScratch {
+    /// # Safety
+    /// No other live reference to this part's scratch may exist.
+    unsafe fn scratch(&self) -> &'a mut Conv2dScratch {
         let a = self.arenas;
-        // SAFETY: one scratch per part index, below the count the run checked.
+        // SAFETY: one scratch per part index (bounds checked in `rows`), and the
+        // caller keeps one reference to it alive.
         unsafe { &mut rows(a.scratch, a.scratch_len, self.index, 1)[0] }
     }
 
