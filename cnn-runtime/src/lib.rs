@@ -15,6 +15,7 @@ pub mod loss;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod pool;
 pub mod spec;
 pub mod train;
 

@@ -7,9 +7,9 @@
 //! im2col matrix straight from the image (no materialised column buffer) and a
 //! transposed operand costs nothing but strided packing.
 //!
-//! Pack buffers live in thread-locals (one per pool thread, grown on demand and
-//! then reused), so a call allocates nothing once warm. Parallelism comes from
-//! [`crate::ops::parallel`]: [`gemm_par`] splits the rows of C across the cores.
+//! Pack buffers are the thread pool's per-thread scratch (made when a worker
+//! starts, then reused), so a call allocates nothing once warm. Parallelism comes
+//! from [`crate::pool`]: [`gemm_par`] splits the rows of C across the cores.
 //!
 //! # Why hand-written: the measurements behind the choice
 //!
@@ -38,7 +38,7 @@
 //!
 //! So: this module (`14 x 32` AVX-512 microkernel, 28 zmm accumulators, checked
 //! to stay in registers with `perf annotate`), abstract packing sources, no
-//! allocation per call, and [`crate::ops::parallel`]'s allocation-free pool.
+//! allocation per call, and [`crate::pool`]'s allocation-free pool.
 //! Convolutions go further (`ops::conv2d`): their forward pass and stride-1 input
 //! gradient skip A packing entirely (indirect GEMM, `6x64` .. `12x16` tiles).
 //! In `cargo bench --bench throughput` (same-run FMA peak as the reference, on
@@ -50,9 +50,7 @@
 //! Blocking (`KC`, `MC`, `NC`) was not tuned beyond a first try (KC 128 / 256 /
 //! 384 were inconclusive under load).
 
-use std::cell::RefCell;
-
-use crate::ops::parallel::{self, SendPtr};
+use crate::pool::{self, SendPtr};
 
 /// Rows of the microkernel tile.
 pub const MR: usize = 14;
@@ -186,25 +184,22 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-thread_local! {
-    /// (packed A block, packed B block), reused across calls on this thread.
-    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
+/// Floats of the packed A block (`MC x KC`, whole `MR` panels).
+const A_PACK: usize = MC.div_ceil(MR) * MR * KC;
+/// Floats of the packed B block (`KC x NC`, whole `NR` panels).
+const B_PACK: usize = NC.div_ceil(NR) * NR * KC;
+// The pack buffers are the pool's per-thread scratch, which every worker makes
+// when it starts (so a worker's first GEMM in a later step does not allocate).
+const _: () = assert!(A_PACK + B_PACK <= pool::THREAD_SCRATCH);
 
-/// Allocates this thread's pack buffers now (pool workers call it at start, so
-/// a worker's first GEMM in a later step does not allocate).
-pub(crate) fn warm_thread() {
-    PACK.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
-        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
-    });
-}
-
-fn grow(v: &mut Vec<f32>, len: usize) {
-    if v.len() < len {
-        v.resize(len, 0.0);
-    }
+/// Runs `f` on this thread's pack buffers (A, B), reused across calls. Sized for
+/// the largest block at once: which thread runs which part varies from call to
+/// call, so growing on demand could allocate in a steady-state step.
+fn with_packs<R>(f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    pool::with_scratch(A_PACK + B_PACK, |buf| {
+        let (a, b) = buf.split_at_mut(A_PACK);
+        f(a, b)
+    })
 }
 
 /// `C[i, j] (+)= sum_p A[i, p] * B[p, j]` for `i < m`, `j < n`, on this thread.
@@ -272,14 +267,7 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
             return;
         }
     }
-    PACK.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        // Sized for the largest block at once: which thread runs which part
-        // varies from call to call, so growing on demand could allocate in a
-        // steady-state step (1.2 MB per thread; see `warm_thread`).
-        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
-        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
-        let (apack, bpack) = &mut *bufs;
+    with_packs(|apack, bpack| {
         for jc in (0..n).step_by(NC) {
             let ncb = (n - jc).min(NC);
             for pc in (0..k).step_by(KC) {
@@ -334,11 +322,7 @@ fn small_m_direct_b<A: Source + ?Sized>(
     ldc: usize,
     accumulate: bool,
 ) {
-    PACK.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
-        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
-        let apack = &mut bufs.0;
+    with_packs(|apack, _| {
         for pc in (0..k).step_by(KC) {
             let kc = (k - pc).min(KC);
             let acc = accumulate || pc > 0;
@@ -435,11 +419,7 @@ fn small_m_axpy<A: Source + ?Sized>(
     }
     // Column chunks keep the m rows of C being updated in L1.
     const NCH: usize = 512;
-    PACK.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
-        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
-        let apack = &mut bufs.0;
+    with_packs(|apack, _| {
         for j0 in (0..n).step_by(NCH) {
             let nc = (n - j0).min(NCH);
             if !accumulate {
@@ -607,14 +587,14 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
         gemm(m, n, k, a, a_row0, b, c, ldc, accumulate);
         return;
     }
-    if m.div_ceil(MR) < 2 * parallel::num_threads() && col_panels >= 2 {
+    if m.div_ceil(MR) < 2 * pool::num_threads() && col_panels >= 2 {
         // Few rows: split the columns instead.
-        let parts = parallel::parts_for(flops, col_panels);
+        let parts = pool::parts_for(flops, col_panels);
         if parts > 1 {
             assert!(c.len() >= (m - 1) * ldc + n, "gemm_par: C too small");
             let cp = SendPtr(c.as_mut_ptr());
-            parallel::run(parts, &|t| {
-                let pr = parallel::split(col_panels, parts, t);
+            pool::run(parts, &|t| {
+                let pr = pool::split(col_panels, parts, t);
                 let (j0, j1) = (pr.start * NR, (pr.end * NR).min(n));
                 if j0 >= j1 {
                     return;
@@ -638,7 +618,7 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
             return;
         }
     }
-    let parts = parallel::parts_for(flops, m.div_ceil(MR));
+    let parts = pool::parts_for(flops, m.div_ceil(MR));
     if parts <= 1 || m == 0 || n == 0 {
         gemm(m, n, k, a, a_row0, b, c, ldc, accumulate);
         return;
@@ -646,8 +626,8 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
     assert!(c.len() >= (m - 1) * ldc + n, "gemm_par: C too small");
     let cp = SendPtr(c.as_mut_ptr());
     let tiles = m.div_ceil(MR);
-    parallel::run(parts, &|t| {
-        let tr = parallel::split(tiles, parts, t);
+    pool::run(parts, &|t| {
+        let tr = pool::split(tiles, parts, t);
         let r0 = tr.start * MR;
         let r1 = (tr.end * MR).min(m);
         if r0 >= r1 {

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod conv2d;
 pub mod dense;
 pub mod fixed;
+// moved to crate::pool (a re-export shim until callers switch)
 pub mod parallel;
 pub mod pool2d;
 

@@ -10,7 +10,7 @@
 //!   into `dx`; parts own whole samples so their scatters never overlap.
 
 use super::activation::activation_forward_inplace;
-use super::parallel::{self, SendPtr};
+use crate::pool::{self, SendPtr};
 use crate::gemm::{self, Source, Strided, MR};
 use crate::{Activation, Conv2dSpec};
 
@@ -93,9 +93,9 @@ fn prepare<'a>(
         let row = wp * c;
         let (pl, il) = (s.pad_left * c, s.in_w * c);
         let xpp = SendPtr(xpad.as_mut_ptr());
-        let parts = parallel::parts_for(batch * sample * 8, batch);
-        parallel::run(parts, &|t| {
-            for n in parallel::split(batch, parts, t) {
+        let parts = pool::parts_for(batch * sample * 8, batch);
+        pool::run(parts, &|t| {
+            for n in pool::split(batch, parts, t) {
                 // SAFETY: sample n of the padded buffer belongs to this part only.
                 let dst = unsafe { xpp.slice(n * sample, sample) };
                 for h in 0..hp {
@@ -385,10 +385,10 @@ pub fn conv2d_forward(
     let col = prepare(s, batch, x, &mut scratch.xpad, &mut scratch.toff, false);
     let kmat = Strided::row_major(kernel, n);
     let tiles = m.div_ceil(MR);
-    let parts = parallel::parts_for(2 * m * n * kk, tiles);
+    let parts = pool::parts_for(2 * m * n * kk, tiles);
     let yp = SendPtr(y.as_mut_ptr());
-    parallel::run(parts, &|t| {
-        let tr = parallel::split(tiles, parts, t);
+    pool::run(parts, &|t| {
+        let tr = pool::split(tiles, parts, t);
         let r0 = tr.start * MR;
         let r1 = (tr.end * MR).min(m);
         if r0 >= r1 {
@@ -478,10 +478,10 @@ fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
     };
     let col = prepare(s, batch, x, xpad, toff, false);
     let tiles = m.div_ceil(DMR);
-    let parts = parallel::parts_for(2 * m * n * kk, tiles);
+    let parts = pool::parts_for(2 * m * n * kk, tiles);
     let yp = SendPtr(y.as_mut_ptr());
-    parallel::run(parts, &|t| {
-        let tr = parallel::split(tiles, parts, t);
+    pool::run(parts, &|t| {
+        let tr = pool::split(tiles, parts, t);
         // Epilogue every few tiles, while the rows are still in cache.
         const CHUNK: usize = 8;
         let mut tile = tr.start;
@@ -666,7 +666,7 @@ pub fn conv2d_backward(
     // Single-channel input (a grayscale first layer): vectorise over pixels.
     let cin1 = s.in_c == 1 && s.sw == 1 && n <= 16 && kk * n <= DK_CIN1_MAX_ACC && fast_paths();
     let flip = !cin1 && fill(n, kk) > fill(kk, n) + 0.05;
-    let parts = parallel::parts_for(flops, batch);
+    let parts = pool::parts_for(flops, batch);
     let own = usize::from(flip);
     grow(dk_part, (parts - 1 + own) * kk * n);
     grow(db_part, parts.saturating_sub(1) * n);
@@ -676,8 +676,8 @@ pub fn conv2d_backward(
         let dbp = SendPtr(dbias.as_mut_ptr());
         let partp = SendPtr(dk_part.as_mut_ptr());
         let dbpartp = SendPtr(db_part.as_mut_ptr());
-        parallel::run(parts, &|t| {
-            let sr = parallel::split(batch, parts, t);
+        pool::run(parts, &|t| {
+            let sr = pool::split(batch, parts, t);
             let (p0, p1) = (sr.start * ohw, sr.end * ohw);
             // SAFETY: part 0 owns dkernel/dbias (unless flipped: then every part
             // t owns region t of the partials), part t owns region t-1 (or t).
@@ -823,7 +823,7 @@ pub fn conv2d_backward(
     if m == 0 || kk == 0 {
         return;
     }
-    let parts = parallel::parts_for(flops, batch);
+    let parts = pool::parts_for(flops, batch);
     // Blocks of about 256 KiB of dcol: they stay in L2 between GEMM and scatter.
     let rb = ((64 * 1024 / kk).max(MR) / MR * MR).min(m.div_ceil(MR) * MR);
     grow(dcol, parts * rb * kk);
@@ -831,8 +831,8 @@ pub fn conv2d_backward(
     let dxp = SendPtr(dx.as_mut_ptr());
     let dcolp = SendPtr(dcol.as_mut_ptr());
     let sample = s.in_h * s.in_w * s.in_c;
-    parallel::run(parts, &|t| {
-        let sr = parallel::split(batch, parts, t);
+    pool::run(parts, &|t| {
+        let sr = pool::split(batch, parts, t);
         if sr.is_empty() {
             return;
         }

@@ -2,7 +2,7 @@
 //! ignore them, average leaves them out of the divisor (as Keras). Ties in max/min
 //! go to the first cell in row-major window order (strict comparisons).
 
-use super::parallel::{self, SendPtr};
+use crate::pool::{self, SendPtr};
 use crate::{Pool2dSpec, PoolKind};
 
 /// Marks an output cell whose window holds no real input cell (cannot happen with
@@ -49,11 +49,11 @@ pub fn pool2d_forward(
     }
     let xs = s.in_h * s.in_w * s.c;
     let ys = s.out_h * s.out_w * s.c;
-    let parts = parallel::parts_for(y.len() * s.ph * s.pw * 4, batch);
+    let parts = pool::parts_for(y.len() * s.ph * s.pw * 4, batch);
     let yp = SendPtr(y.as_mut_ptr());
     let ap = argmax.as_mut_ptr() as usize;
-    parallel::run(parts, &|t| {
-        let r = parallel::split(batch, parts, t);
+    pool::run(parts, &|t| {
+        let r = pool::split(batch, parts, t);
         for n in r {
             // SAFETY: sample n of y / argmax belongs to this part only.
             let yo = unsafe { yp.slice(n * ys, ys) };
@@ -186,10 +186,10 @@ pub fn pool2d_backward(
             "pool2d: argmax has the wrong length"
         );
     }
-    let parts = parallel::parts_for(dy.len() * s.ph * s.pw * 4, batch);
+    let parts = pool::parts_for(dy.len() * s.ph * s.pw * 4, batch);
     let dxp = SendPtr(dx.as_mut_ptr());
-    parallel::run(parts, &|t| {
-        for n in parallel::split(batch, parts, t) {
+    pool::run(parts, &|t| {
+        for n in pool::split(batch, parts, t) {
             // SAFETY: sample n of dx belongs to this part only.
             let dxs = unsafe { dxp.slice(n * xs, xs) };
             dxs.fill(0.0);
