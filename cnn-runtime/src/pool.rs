@@ -177,6 +177,12 @@ pub fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     if parts == 0 {
         return;
     }
+    // A test forcing the portable kernels on this thread keeps every part here.
+    #[cfg(test)]
+    if crate::cpu::forced_portable() {
+        (0..parts).for_each(f);
+        return;
+    }
     let p = pool();
     if parts == 1 || parts > MAX_PARTS || p.workers.is_empty() {
         (0..parts).for_each(f);

@@ -231,7 +231,7 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
         }
         return;
     }
-    let use512 = has_avx512();
+    let use512 = crate::cpu::avx512();
     if m <= SMALL_M {
         // A handful of rows (dense layers at small batch): the product is
         // bound by streaming B, which must then be read once, in memory order.
@@ -433,7 +433,7 @@ fn small_m_axpy<A: Source + ?Sized>(
                 let bs = &bd[pc * ldb + j0..];
                 let cs = &mut c[j0..];
                 #[cfg(target_arch = "x86_64")]
-                if has_avx512() {
+                if crate::cpu::avx512() {
                     // SAFETY: the features were detected at run time.
                     unsafe { wide(m, nc, kc, apack, bs, ldb, cs, ldc) };
                     continue;
@@ -532,7 +532,7 @@ fn small_m_dot(
         ) {
             body(m, n, k, ad, lda, bd, ldb, c, ldc, accumulate)
         }
-        if has_avx512() {
+        if crate::cpu::avx512() {
             // SAFETY: the features were detected at run time.
             unsafe { wide(m, n, k, ad, lda, bd, ldb, c, ldc, accumulate) };
             return;
@@ -657,19 +657,6 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
         n,
         false,
     );
-}
-
-/// Whether the AVX-512 microkernel can run here (cached by std).
-#[inline]
-pub fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// Portable microkernel (same packed layout); the compiler vectorises the inner loop.
@@ -884,7 +871,7 @@ mod tests {
         let mut c1 = vec![0.0; MR * NR];
         let mut c2 = vec![0.0; MR * NR];
         kernel_generic(k, &ap, &bp, &mut c1, NR, MR, NR, false);
-        if has_avx512() {
+        if crate::cpu::avx512() {
             unsafe { kernel_avx512(k, &ap, bp.as_ptr(), NR, &mut c2, NR, MR, NR, false) };
             for (x, y) in c1.iter().zip(&c2) {
                 assert!((x - y).abs() < 1e-4);

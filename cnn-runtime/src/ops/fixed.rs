@@ -19,14 +19,7 @@
 /// baseline x86-64; each public kernel has a `#[target_feature]` twin of its
 /// `#[inline(always)]` body, chosen at run time).
 fn wide() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        crate::gemm::has_avx512()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::cpu::avx512()
 }
 
 /// Average pooling with a `PH x PW` window and the same stride, no padding

@@ -109,7 +109,7 @@ fn map_inplace<F: Fn(f32) -> f32 + Copy>(y: &mut [f32], f: F) {
         unsafe fn wide<F: Fn(f32) -> f32>(y: &mut [f32], f: F) {
             body(y, f)
         }
-        if crate::gemm::has_avx512() {
+        if crate::cpu::avx512() {
             // SAFETY: the features were detected at run time.
             unsafe { wide(y, f) };
             return;
@@ -153,7 +153,7 @@ pub fn activation_backward(
         unsafe fn wide(act: Activation, channels: usize, y: &[f32], dy: &[f32], dz: &mut [f32]) {
             backward_body(act, channels, y, dy, dz)
         }
-        if crate::gemm::has_avx512() {
+        if crate::cpu::avx512() {
             // SAFETY: the features were detected at run time.
             unsafe { wide(act, channels, y, dy, dz) };
             return;

@@ -242,12 +242,6 @@ impl Source for Im2col<'_> {
     }
 }
 
-#[cfg(test)]
-thread_local! {
-    /// Lets unit tests run the portable paths on an AVX-512 machine.
-    static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 /// Most accumulators (`KH * KW * COUT`) of the single-channel kernel gradient.
 const DK_CIN1_MAX_ACC: usize = 240;
 
@@ -321,11 +315,7 @@ const DX_DIRECT_MIN_CHANNELS: usize = 12;
 
 /// Whether the AVX-512 direct paths may be used (else im2col GEMM + col2im).
 fn fast_paths() -> bool {
-    #[cfg(test)]
-    if FORCE_PORTABLE.with(|f| f.get()) {
-        return false;
-    }
-    gemm::has_avx512()
+    crate::cpu::avx512()
 }
 
 fn check_sizes(s: &Conv2dSpec, batch: usize, x: usize, k: usize, y: usize) {
@@ -951,8 +941,7 @@ mod tests {
             let k = data(kh * kw * c * f, 2);
             let b = data(f, 3);
             let dz = data(batch * oh * ow * f, 4);
-            let run = |portable: bool| {
-                FORCE_PORTABLE.with(|p| p.set(portable));
+            let run = || {
                 let mut scratch = Conv2dScratch::default();
                 let mut y = vec![f32::NAN; dz.len()];
                 conv2d_forward(
@@ -979,11 +968,10 @@ mod tests {
                     &mut db,
                     &mut scratch,
                 );
-                FORCE_PORTABLE.with(|p| p.set(false));
                 (y, dx, dk, db)
             };
-            let fast = run(false);
-            let slow = run(true);
+            let fast = run();
+            let slow = crate::cpu::portable(run);
             for (name, a, b) in [
                 ("y", &fast.0, &slow.0),
                 ("dx", &fast.1, &slow.1),

@@ -75,7 +75,7 @@ fn forward_sample_dispatch(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u
         unsafe fn wide(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
             forward_sample(s, x, y, am)
         }
-        if crate::gemm::has_avx512() {
+        if crate::cpu::avx512() {
             // SAFETY: the features were detected at run time.
             unsafe { wide(s, x, y, am) };
             return;
