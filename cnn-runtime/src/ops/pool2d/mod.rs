@@ -1,6 +1,10 @@
 //! Max / average / min pooling, NHWC. Padding cells are never read: max and min
 //! ignore them, average leaves them out of the divisor (as Keras). Ties in max/min
 //! go to the first cell in row-major window order (strict comparisons).
+//!
+//! [`fixed`] holds a const-generic average pooling for generated code.
+
+pub mod fixed;
 
 use crate::pool::{self, SendPtr};
 use crate::{Pool2dSpec, PoolKind};

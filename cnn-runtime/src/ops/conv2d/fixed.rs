@@ -1,0 +1,574 @@
+//! The backward pass of a `valid` stride-1 convolution specialised at compile
+//! time: every size is a const generic parameter, so loops have constant trip
+//! counts that the compiler unrolls and vectorises (LeNet's 6- and 16-channel
+//! layers leave most of a dynamic kernel's vector lanes, loop overhead and
+//! packing idle).
+//!
+//! Generated code calls it for the layers of small models, inside one batch
+//! part (see `cnn-compiler`'s codegen: a part runs every layer on its own
+//! samples, on one core), so it runs on the calling thread and never touches
+//! the thread pool. It matches the dynamic kernel of [`super`] up to float
+//! rounding (another summation order).
+//!
+//! Each public kernel has a `#[target_feature]` twin of its `#[inline(always)]`
+//! body (the crate itself targets baseline x86-64), chosen at run time by
+//! [`crate::cpu::avx512`].
+//!
+//! Sizes are checked against the slices (a mismatch is a caller bug and panics);
+//! the const parameters that repeat a product of the others (`KK = KH * KW *
+//! CIN`, `KC = KK * COUT`, there because stable Rust cannot size an array by an
+//! expression of generic parameters) are checked too.
+
+/// `a * b + c`, fused (one rounding, one instruction) in the builds that have
+/// FMA; plain otherwise (a software `mul_add` would be slow).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// Taps of the kernel gradient accumulated at once (kept in registers).
+const TAP_BLOCK: usize = 8;
+
+/// Backward pass of a stride-1, undilated, unpadded (`valid`) convolution of
+/// `IH x IW x CIN` samples with a `KH x KW x CIN x COUT` kernel, from
+/// `dz = dL/d(pre-activation)` (`OH = IH - KH + 1`, `OW = IW - KW + 1`):
+/// overwrites `dkernel`, `dbias` and, when given, `dx`. `KK` must be
+/// `KH * KW * CIN` and `KC` must be `KK * COUT`.
+///
+/// * `dK[t, o] = sum_pixels x[pixel + t] dz[pixel, o]`, `TAP_BLOCK` taps at a
+///   time over every pixel of every sample: the accumulators stay in registers,
+///   each `dz` row is loaded once per block;
+/// * `dx`: per output pixel, the column `col[t] = sum_o K[t, o] dz[o]` (vectorised
+///   over the taps, from the transposed kernel), added into the pixel's window:
+///   a window row is one contiguous run of `KW * CIN` values in NHWC.
+///
+/// # Panics
+/// When a slice length does not match the sizes.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_valid_backward<
+    const IH: usize,
+    const IW: usize,
+    const CIN: usize,
+    const KH: usize,
+    const KW: usize,
+    const COUT: usize,
+    const KK: usize,
+    const KC: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    dz: &[f32],
+    dx: Option<&mut [f32]>,
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    assert!(KK == KH * KW * CIN && KC == KK * COUT, "conv: KK or KC");
+    assert!(
+        KH <= IH && KW <= IW && KH > 0 && KW > 0,
+        "conv: kernel larger than input"
+    );
+    let (oh, ow) = (IH - KH + 1, IW - KW + 1);
+    assert_eq!(
+        x.len(),
+        batch * IH * IW * CIN,
+        "conv: x has the wrong length"
+    );
+    assert_eq!(kernel.len(), KC, "conv: kernel has the wrong length");
+    assert_eq!(dkernel.len(), KC, "conv: dkernel has the wrong length");
+    assert_eq!(dbias.len(), COUT, "conv: dbias has the wrong length");
+    assert_eq!(
+        dz.len(),
+        batch * oh * ow * COUT,
+        "conv: dz has the wrong length"
+    );
+    if let Some(dx) = &dx {
+        assert_eq!(dx.len(), x.len(), "conv: dx has the wrong length");
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::avx512() {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn w<
+            const IH: usize,
+            const IW: usize,
+            const CIN: usize,
+            const KH: usize,
+            const KW: usize,
+            const COUT: usize,
+            const KK: usize,
+            const KC: usize,
+        >(
+            batch: usize,
+            x: &[f32],
+            kernel: &[f32],
+            dz: &[f32],
+            dx: Option<&mut [f32]>,
+            dkernel: &mut [f32],
+            dbias: &mut [f32],
+        ) {
+            conv_valid_backward_body::<true, IH, IW, CIN, KH, KW, COUT, KK, KC>(
+                batch, x, kernel, dz, dx, dkernel, dbias,
+            )
+        }
+        // SAFETY: the features were detected at run time.
+        unsafe { w::<IH, IW, CIN, KH, KW, COUT, KK, KC>(batch, x, kernel, dz, dx, dkernel, dbias) };
+        return;
+    }
+    conv_valid_backward_body::<false, IH, IW, CIN, KH, KW, COUT, KK, KC>(
+        batch, x, kernel, dz, dx, dkernel, dbias,
+    )
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn conv_valid_backward_body<
+    const FMA: bool,
+    const IH: usize,
+    const IW: usize,
+    const CIN: usize,
+    const KH: usize,
+    const KW: usize,
+    const COUT: usize,
+    const KK: usize,
+    const KC: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    dz: &[f32],
+    dx: Option<&mut [f32]>,
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let (oh, ow) = (IH - KH + 1, IW - KW + 1);
+    let xs_len = IH * IW * CIN;
+    let zs_len = oh * ow * COUT;
+    // Offset of tap t = (a, b, ci) from its window's top-left cell.
+    let mut toff = [0usize; KK];
+    for (t, o) in toff.iter_mut().enumerate() {
+        let (a, rest) = (t / (KW * CIN), t % (KW * CIN));
+        *o = a * IW * CIN + rest;
+    }
+    // Kernel gradient, by blocks of taps.
+    #[cfg(target_arch = "x86_64")]
+    if FMA && COUT <= 16 {
+        // SAFETY: the FMA build runs only where AVX-512F was detected; the
+        // lengths were checked by the caller.
+        unsafe { dk_avx512::<IH, IW, CIN, COUT, KK>(batch, x, dz, &toff, dkernel) };
+    } else {
+        dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
+    dbias.fill(0.0);
+    for row in dz.chunks_exact(COUT) {
+        for (d, v) in dbias.iter_mut().zip(row) {
+            *d += v;
+        }
+    }
+    let Some(dx) = dx else { return };
+    // kt[o][t] = K[t][o]: the column of a pixel is a sum of COUT scaled rows.
+    let mut kt = [0f32; KC];
+    for t in 0..KK {
+        for o in 0..COUT {
+            kt[o * KK + t] = kernel[t * COUT + o];
+        }
+    }
+    dx.fill(0.0);
+    for n in 0..batch {
+        let dxs = &mut dx[n * xs_len..(n + 1) * xs_len];
+        let zs = &dz[n * zs_len..(n + 1) * zs_len];
+        for r in 0..oh {
+            for q in 0..ow {
+                let g = &zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT];
+                // By chunks of 16 taps: each chunk's sums stay in one register
+                // across the COUT terms (a whole-column loop per term spilled).
+                let mut col = [0f32; KK];
+                let mut t0 = 0;
+                // Groups of 8 chunks: 8 independent sums per term hide the FMA
+                // latency (one chunk alone is a chain of COUT dependent FMAs).
+                while KK - t0 >= 128 {
+                    let mut acc = [0f32; 128];
+                    for (o, &gv) in g.iter().enumerate() {
+                        let kr = &kt[o * KK + t0..o * KK + t0 + 128];
+                        for j in 0..128 {
+                            acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+                        }
+                    }
+                    col[t0..t0 + 128].copy_from_slice(&acc);
+                    t0 += 128;
+                }
+                while t0 < KK {
+                    let mut acc = [0f32; 16];
+                    if KK - t0 >= 16 {
+                        for (o, &gv) in g.iter().enumerate() {
+                            let kr = &kt[o * KK + t0..o * KK + t0 + 16];
+                            for j in 0..16 {
+                                acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+                            }
+                        }
+                        col[t0..t0 + 16].copy_from_slice(&acc);
+                        t0 += 16;
+                    } else {
+                        let n = KK - t0;
+                        for (o, &gv) in g.iter().enumerate() {
+                            let kr = &kt[o * KK + t0..o * KK + KK];
+                            for j in 0..n {
+                                acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+                            }
+                        }
+                        col[t0..].copy_from_slice(&acc[..n]);
+                        t0 = KK;
+                    }
+                }
+                for a in 0..KH {
+                    let base = ((r + a) * IW + q) * CIN;
+                    let d = &mut dxs[base..base + KW * CIN];
+                    let s = &col[a * KW * CIN..(a + 1) * KW * CIN];
+                    for (dv, sv) in d.iter_mut().zip(s) {
+                        *dv += sv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Kernel gradient of [`conv_valid_backward`], portable form: `TAP_BLOCK` taps
+/// at a time over every pixel, accumulators in registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dk_portable<
+    const FMA: bool,
+    const IH: usize,
+    const IW: usize,
+    const CIN: usize,
+    const KH: usize,
+    const KW: usize,
+    const COUT: usize,
+    const KK: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    dz: &[f32],
+    toff: &[usize; KK],
+    dkernel: &mut [f32],
+) {
+    let (oh, ow) = (IH - KH + 1, IW - KW + 1);
+    let xs_len = IH * IW * CIN;
+    let zs_len = oh * ow * COUT;
+    let span = (KH - 1) * IW * CIN + KW * CIN;
+    let mut t0 = 0;
+    while t0 < KK {
+        let nt = (KK - t0).min(TAP_BLOCK);
+        let mut acc = [[0f32; COUT]; TAP_BLOCK];
+        // The block's tap offsets, clamped into a window slice of constant
+        // length (a no-op: every offset is below `span`) so that the pixel loop
+        // needs no bounds check per tap.
+        let mut offs = [0usize; TAP_BLOCK];
+        for (j, o) in offs.iter_mut().enumerate().take(nt) {
+            *o = toff[t0 + j].min(span - 1);
+        }
+        for n in 0..batch {
+            let xs = &x[n * xs_len..(n + 1) * xs_len];
+            let zs = &dz[n * zs_len..(n + 1) * zs_len];
+            for r in 0..oh {
+                for q in 0..ow {
+                    let pb = (r * IW + q) * CIN;
+                    let win = &xs[pb..pb + span];
+                    let g: &[f32; COUT] = zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT]
+                        .try_into()
+                        .expect("COUT values");
+                    if nt == TAP_BLOCK {
+                        for (j, aj) in acc.iter_mut().enumerate() {
+                            let v = win[offs[j]];
+                            for o in 0..COUT {
+                                aj[o] = madd::<FMA>(v, g[o], aj[o]);
+                            }
+                        }
+                    } else {
+                        for (j, aj) in acc.iter_mut().enumerate().take(nt) {
+                            let v = win[offs[j]];
+                            for o in 0..COUT {
+                                aj[o] = madd::<FMA>(v, g[o], aj[o]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (j, aj) in acc.iter().enumerate().take(nt) {
+            dkernel[(t0 + j) * COUT..(t0 + j + 1) * COUT].copy_from_slice(aj);
+        }
+        t0 += nt;
+    }
+}
+
+/// Taps of a block of the AVX-512 kernel gradient (16 accumulators, the
+/// dz row and a broadcast fit the 32 vector registers).
+#[cfg(target_arch = "x86_64")]
+const DK_TAPS: usize = 16;
+
+/// Kernel gradient of [`conv_valid_backward`] for at most 16 output channels
+/// (one masked vector): per pixel, one load of its dz row and one broadcast
+/// per tap feed `DK_TAPS` independent accumulators. A last partial block
+/// repeats tap 0 for its missing taps and drops their sums.
+///
+/// # Safety
+/// AVX-512F must be available; `x` holds `batch` samples of `IH*IW*CIN`, `dz`
+/// `batch` of `OH*OW*COUT`, `dkernel` `KK*COUT` values; `toff` holds offsets
+/// inside a window of a valid convolution.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dk_avx512<
+    const IH: usize,
+    const IW: usize,
+    const CIN: usize,
+    const COUT: usize,
+    const KK: usize,
+>(
+    batch: usize,
+    x: &[f32],
+    dz: &[f32],
+    toff: &[usize; KK],
+    dkernel: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let kh = toff[KK - 1] / (IW * CIN) + 1;
+    let kw = (toff[KK - 1] % (IW * CIN)) / CIN + 1;
+    let (oh, ow) = (IH - kh + 1, IW - kw + 1);
+    let xs_len = IH * IW * CIN;
+    let zs_len = oh * ow * COUT;
+    debug_assert!(x.len() >= batch * xs_len && dz.len() >= batch * zs_len);
+    let mask: __mmask16 = ((1u32 << COUT) - 1) as u16;
+    let mut t0 = 0;
+    while t0 < KK {
+        let nt = (KK - t0).min(DK_TAPS);
+        let mut offs = [toff[t0]; DK_TAPS];
+        offs[..nt].copy_from_slice(&toff[t0..t0 + nt]);
+        let mut acc = [_mm512_setzero_ps(); DK_TAPS];
+        for n in 0..batch {
+            let xs = x.as_ptr().add(n * xs_len);
+            let mut zp = dz.as_ptr().add(n * zs_len);
+            for r in 0..oh {
+                for q in 0..ow {
+                    let g = _mm512_maskz_loadu_ps(mask, zp);
+                    let pb = xs.add((r * IW + q) * CIN);
+                    for j in 0..DK_TAPS {
+                        let v = _mm512_set1_ps(*pb.add(offs[j]));
+                        acc[j] = _mm512_fmadd_ps(v, g, acc[j]);
+                    }
+                    zp = zp.add(COUT);
+                }
+            }
+        }
+        for (j, a) in acc.iter().enumerate().take(nt) {
+            _mm512_mask_storeu_ps(dkernel.as_mut_ptr().add((t0 + j) * COUT), mask, *a);
+        }
+        t0 += nt;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::conv2d;
+    use crate::{Activation, Conv2dSpec};
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
+            .collect()
+    }
+
+    fn conv_spec(ih: usize, iw: usize, cin: usize, k: usize, cout: usize) -> Conv2dSpec {
+        Conv2dSpec {
+            in_h: ih,
+            in_w: iw,
+            in_c: cin,
+            out_h: ih - k + 1,
+            out_w: iw - k + 1,
+            out_c: cout,
+            kh: k,
+            kw: k,
+            sh: 1,
+            sw: 1,
+            dh: 1,
+            dw: 1,
+            pad_top: 0,
+            pad_left: 0,
+        }
+    }
+
+    /// The fixed conv backward agrees with the dynamic kernel (LeNet's second
+    /// conv and a small odd one whose tap count is not a multiple of the block).
+    #[test]
+    fn conv_backward_equals_dynamic_kernel() {
+        fn case<
+            const IH: usize,
+            const IW: usize,
+            const CIN: usize,
+            const K: usize,
+            const COUT: usize,
+            const KK: usize,
+            const KC: usize,
+        >() {
+            let s = conv_spec(IH, IW, CIN, K, COUT);
+            let batch = 3;
+            let x = data(batch * IH * IW * CIN, 5);
+            let k = data(KC, 6);
+            let dz = data(batch * s.out_h * s.out_w * COUT, 7);
+            let mut f = (
+                vec![f32::NAN; x.len()],
+                vec![f32::NAN; KC],
+                vec![f32::NAN; COUT],
+            );
+            conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
+                batch,
+                &x,
+                &k,
+                &dz,
+                Some(&mut f.0),
+                &mut f.1,
+                &mut f.2,
+            );
+            let mut d = (
+                vec![f32::NAN; x.len()],
+                vec![f32::NAN; KC],
+                vec![f32::NAN; COUT],
+            );
+            let mut scratch = conv2d::Conv2dScratch::default();
+            conv2d::conv2d_backward(
+                &s,
+                batch,
+                &x,
+                &k,
+                &dz,
+                Some(&mut d.0),
+                &mut d.1,
+                &mut d.2,
+                &mut scratch,
+            );
+            for (name, a, b) in [("dx", &f.0, &d.0), ("dk", &f.1, &d.1), ("db", &f.2, &d.2)] {
+                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+                for (u, v) in a.iter().zip(b.iter()) {
+                    assert!((u - v).abs() <= 1e-5 * scale, "{name}: {u} vs {v}");
+                }
+            }
+            // The portable build (no FMA, no intrinsics) agrees too.
+            let mut p = (
+                vec![f32::NAN; x.len()],
+                vec![f32::NAN; KC],
+                vec![f32::NAN; COUT],
+            );
+            conv_valid_backward_body::<false, IH, IW, CIN, K, K, COUT, KK, KC>(
+                batch,
+                &x,
+                &k,
+                &dz,
+                Some(&mut p.0),
+                &mut p.1,
+                &mut p.2,
+            );
+            for (name, a, b) in [("dx", &p.0, &d.0), ("dk", &p.1, &d.1), ("db", &p.2, &d.2)] {
+                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+                for (u, v) in a.iter().zip(b.iter()) {
+                    assert!((u - v).abs() <= 1e-5 * scale, "portable {name}: {u} vs {v}");
+                }
+            }
+            // Without dx, the parameter gradients are the same.
+            let mut g = (vec![f32::NAN; KC], vec![f32::NAN; COUT]);
+            conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
+                batch, &x, &k, &dz, None, &mut g.0, &mut g.1,
+            );
+            assert_eq!(g.0, f.1);
+            assert_eq!(g.1, f.2);
+        }
+        case::<14, 14, 6, 5, 16, 150, 2400>();
+        case::<6, 7, 3, 3, 5, 27, 135>();
+        // More than 16 output channels: the portable kernel gradient.
+        case::<5, 5, 2, 2, 20, 8, 160>();
+    }
+
+    /// Finite differences of `L = sum(conv(x) * r)` (the dynamic forward, which
+    /// the fixed backward must differentiate) for the kernel, bias and input.
+    #[test]
+    fn conv_backward_matches_finite_differences() {
+        const IH: usize = 5;
+        const IW: usize = 6;
+        const CIN: usize = 2;
+        const K: usize = 3;
+        const COUT: usize = 3;
+        const KK: usize = K * K * CIN;
+        const KC: usize = KK * COUT;
+        let s = conv_spec(IH, IW, CIN, K, COUT);
+        let batch = 2;
+        let x = data(batch * IH * IW * CIN, 8);
+        let k = data(KC, 9);
+        let bias = data(COUT, 10);
+        let ny = batch * s.out_h * s.out_w * COUT;
+        let r = data(ny, 11);
+        let loss = |x: &[f32], k: &[f32], b: &[f32]| {
+            let mut y = vec![0f32; ny];
+            let mut scratch = conv2d::Conv2dScratch::default();
+            conv2d::conv2d_forward(&s, Activation::Linear, batch, x, k, b, &mut y, &mut scratch);
+            y.iter()
+                .zip(&r)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum::<f64>()
+        };
+        let (mut dx, mut dk, mut db) = (vec![0f32; x.len()], vec![0f32; KC], vec![0f32; COUT]);
+        conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
+            batch,
+            &x,
+            &k,
+            &r,
+            Some(&mut dx),
+            &mut dk,
+            &mut db,
+        );
+        let h = 1e-2f32;
+        let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * f64::from(h));
+        for i in 0..x.len() {
+            let g = fd(&|e| {
+                let mut xp = x.clone();
+                xp[i] += e;
+                loss(&xp, &k, &bias)
+            });
+            assert!(
+                (g - f64::from(dx[i])).abs() < 2e-3,
+                "dx[{i}]: {g} vs {}",
+                dx[i]
+            );
+        }
+        for i in 0..KC {
+            let g = fd(&|e| {
+                let mut kp = k.clone();
+                kp[i] += e;
+                loss(&x, &kp, &bias)
+            });
+            assert!(
+                (g - f64::from(dk[i])).abs() < 2e-3,
+                "dk[{i}]: {g} vs {}",
+                dk[i]
+            );
+        }
+        for i in 0..COUT {
+            let g = fd(&|e| {
+                let mut bp = bias.clone();
+                bp[i] += e;
+                loss(&x, &k, &bp)
+            });
+            assert!(
+                (g - f64::from(db[i])).abs() < 2e-3,
+                "db[{i}]: {g} vs {}",
+                db[i]
+            );
+        }
+    }
+}
