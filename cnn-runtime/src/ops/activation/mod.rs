@@ -1,5 +1,8 @@
 //! Activations, elementwise or (softmax) over the last axis of `channels` entries.
 
+#[cfg(test)]
+mod gradcheck;
+
 use crate::Activation;
 
 /// `y = act(z)`; softmax normalises each run of `channels` values.

@@ -17,6 +17,8 @@
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod fixed;
+#[cfg(test)]
+mod gradcheck;
 
 use super::activation::activation_forward_inplace;
 use crate::gemm::{self, Source, Strided, MR};

@@ -5,6 +5,8 @@
 //! [`fixed`] holds a const-generic average pooling for generated code.
 
 pub mod fixed;
+#[cfg(test)]
+mod gradcheck;
 
 use crate::pool::{self, SendPtr};
 use crate::{Pool2dSpec, PoolKind};
