@@ -8,8 +8,9 @@
 
 use std::sync::OnceLock;
 
-/// Whether kernels may use AVX-512: the CPU has AVX-512F and `CNN_PORTABLE` is
-/// unset, empty or `0`. Both are read once per process (the first call).
+/// Whether kernels may use AVX-512: the CPU has every feature the AVX-512 builds
+/// enable (AVX-512 F, BW, VL and DQ, AVX2, FMA) and `CNN_PORTABLE` is unset,
+/// empty or `0`. Both are read once per process (the first call).
 #[inline]
 pub fn avx512() -> bool {
     #[cfg(test)]
@@ -26,11 +27,17 @@ fn portable_requested() -> bool {
     std::env::var_os("CNN_PORTABLE").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
-/// Whether the CPU has AVX-512F.
+/// Whether the CPU has the features of the kernels' `#[target_feature]` builds.
 fn detected() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        use std::arch::is_x86_feature_detected as has;
+        has!("avx512f")
+            && has!("avx512bw")
+            && has!("avx512vl")
+            && has!("avx512dq")
+            && has!("avx2")
+            && has!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -54,9 +54,11 @@ struct Shared {
     job: UnsafeCell<Option<Job>>,
 }
 
-// SAFETY: see `job` above: writes and reads never overlap, and are ordered by
-// the Release/Acquire operations on `state`.
+// SAFETY: the atomics are Sync; for `job` see above: writes and reads never
+// overlap, and are ordered by the Release/Acquire operations on `state`.
 unsafe impl Sync for Shared {}
+// SAFETY: the job pointer is only dereferenced under the protocol above; the
+// rest is plain atomics.
 unsafe impl Send for Shared {}
 
 struct Pool {
@@ -130,6 +132,7 @@ fn help(shared: &Shared, epoch: u64) {
         // waiting and the job (written before the epoch was published) is alive.
         let job = unsafe { *shared.job.get() };
         if let Some(job) = job {
+            // SAFETY: as above: the caller's closure outlives every claimed part.
             let f: &(dyn Fn(usize) + Sync) = unsafe { &*job };
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(next)));
             if r.is_err() {
@@ -196,6 +199,8 @@ pub fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     // SAFETY: erase the borrow's lifetime; we wait until every claimed part is
     // done (and no part can be claimed afterwards) before returning.
     let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
+    // SAFETY: we hold `lock` and every part of the previous job is done, so no
+    // worker reads the slot until the new epoch is published below.
     unsafe { *shared.job.get() = Some(job) };
     shared.done.store(0, Ordering::Release);
     let epoch = (shared.state.load(Ordering::Acquire) >> EPOCH_SHIFT).wrapping_add(1) & 0xffff_ffff;
@@ -216,6 +221,8 @@ pub fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
             thread::yield_now();
         }
     }
+    // SAFETY: every part is done and none can be claimed any more, so no worker
+    // reads the slot; we still hold `lock`.
     unsafe { *shared.job.get() = None };
     let panicked = shared.panicked.swap(false, Ordering::AcqRel);
     drop(guard);
@@ -276,16 +283,22 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
 /// A raw pointer that may be sent to workers; each part writes a disjoint region.
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr(pub *mut f32);
+// SAFETY: the pointer is only turned into slices through `slice`, whose
+// contract makes the parts' regions disjoint.
 unsafe impl Send for SendPtr {}
+// SAFETY: as for Send: sharing the pointer is harmless, using it is `unsafe`.
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
+    /// The region `start..start + len` of the original slice, mutably.
+    ///
     /// # Safety
-    /// The range must be in bounds of the original slice and not touched by any
-    /// other part while the returned slice lives.
+    /// The range must be in bounds of the original slice, the slice must outlive
+    /// the returned one, and no other part may touch the range meanwhile.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
-        std::slice::from_raw_parts_mut(self.0.add(start), len)
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
 }
 

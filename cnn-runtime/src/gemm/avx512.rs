@@ -2,10 +2,17 @@
 //! accumulators, B read through masked loads (so it may be an unpacked
 //! matrix whose last panel is narrower).
 
-use super::MR;
 #[cfg(not(target_arch = "x86_64"))]
-use super::{portable::kernel_generic, NR};
+use super::portable::kernel_generic;
+use super::{MR, NR};
 
+/// `C (+)= A B` on one tile: `mr x nr` of C (`mr <= MR`, `nr <= NR`) from a
+/// packed A panel (`kc x MR`) and B rows `bp + p * ldb` for `p < kc`.
+///
+/// # Safety
+/// AVX-512F must be available; `a` must hold `kc * MR` values; for every
+/// `p < kc`, `bp + p * ldb` must be readable for `nr` floats (lanes past `nr`
+/// are masked off, never touched); `c` must hold `(mr - 1) * ldc + nr` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
@@ -22,6 +29,7 @@ pub(super) unsafe fn kernel_avx512(
 ) {
     use std::arch::x86_64::*;
     debug_assert!(a.len() >= kc * MR);
+    debug_assert!(mr <= MR && nr <= NR && (mr == 0 || c.len() >= (mr - 1) * ldc + nr));
     let mut c0 = [_mm512_setzero_ps(); MR];
     let mut c1 = [_mm512_setzero_ps(); MR];
     let ap = a.as_ptr();
@@ -39,11 +47,19 @@ pub(super) unsafe fn kernel_avx512(
         0
     };
     for p in 0..kc {
-        let b0 = _mm512_maskz_loadu_ps(l0, bp.add(p * ldb));
-        let b1 = _mm512_maskz_loadu_ps(l1, bp.add(p * ldb + 16));
-        let arow = ap.add(p * MR);
+        // SAFETY: row p of B is readable for nr floats and the masks cover only
+        // those lanes (caller's contract); A holds kc * MR values, so row p of
+        // the panel is in bounds.
+        let (b0, b1, arow) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(l0, bp.add(p * ldb)),
+                _mm512_maskz_loadu_ps(l1, bp.add(p * ldb + 16)),
+                ap.add(p * MR),
+            )
+        };
         for i in 0..MR {
-            let av = _mm512_set1_ps(*arow.add(i));
+            // SAFETY: i < MR: inside row p of the A panel.
+            let av = _mm512_set1_ps(unsafe { *arow.add(i) });
             c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
             c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
         }
@@ -62,17 +78,26 @@ pub(super) unsafe fn kernel_avx512(
     };
     let cp = c.as_mut_ptr();
     for i in 0..mr {
-        let row = cp.add(i * ldc);
         let (mut v0, mut v1) = (c0[i], c1[i]);
-        if acc {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row.add(16)));
+        // SAFETY: i < mr, so row i of the tile starts inside `c`, which holds
+        // its first nr values (caller's contract); the masks cover only those.
+        unsafe {
+            let row = cp.add(i * ldc);
+            if acc {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row.add(16)));
+            }
+            _mm512_mask_storeu_ps(row, m0, v0);
+            _mm512_mask_storeu_ps(row.add(16), m1, v1);
         }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row.add(16), m1, v1);
     }
 }
 
+/// Stand-in where there is no AVX-512 (never called: [`crate::cpu::avx512`] is
+/// false there): the portable kernel on B as a packed panel.
+///
+/// # Safety
+/// `bp` must be readable for `kc * NR` floats.
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn kernel_avx512(
@@ -86,10 +111,12 @@ pub(super) unsafe fn kernel_avx512(
     nr: usize,
     acc: bool,
 ) {
+    // SAFETY: the caller's contract.
+    let b = unsafe { std::slice::from_raw_parts(bp, kc * NR) };
     kernel_generic(
         kc,
         a,
-        std::slice::from_raw_parts(bp, kc * NR),
+        b,
         c,
         ldc,
         mr,

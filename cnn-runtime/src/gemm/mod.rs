@@ -529,6 +529,8 @@ mod tests {
         let mut c2 = vec![0.0; MR * NR];
         kernel_generic(k, &ap, &bp, &mut c1, NR, MR, NR, false);
         if crate::cpu::avx512() {
+            // SAFETY: AVX-512F is present; the packed panels hold k * MR and
+            // k * NR values and the tile MR * NR.
             unsafe { kernel_avx512(k, &ap, bp.as_ptr(), NR, &mut c2, NR, MR, NR, false) };
             for (x, y) in c1.iter().zip(&c2) {
                 assert!((x - y).abs() < 1e-4);

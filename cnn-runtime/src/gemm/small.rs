@@ -48,6 +48,10 @@ pub(super) fn small_m_axpy<A: Source + ?Sized>(
             }
         }
     }
+    /// `body` compiled for AVX-512.
+    ///
+    /// # Safety
+    /// AVX-512F, AVX2 and FMA must be available.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[allow(clippy::too_many_arguments)]
@@ -162,6 +166,10 @@ pub(super) fn small_m_dot(
     }
     #[cfg(target_arch = "x86_64")]
     {
+        /// `body` compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn wide(

@@ -108,6 +108,10 @@ fn map_inplace<F: Fn(f32) -> f32 + Copy>(y: &mut [f32], f: F) {
     }
     #[cfg(target_arch = "x86_64")]
     {
+        /// `body` compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
         unsafe fn wide<F: Fn(f32) -> f32>(y: &mut [f32], f: F) {
             body(y, f)
@@ -152,6 +156,10 @@ pub fn activation_backward(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        /// `backward_body` compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
         unsafe fn wide(act: Activation, channels: usize, y: &[f32], dy: &[f32], dz: &mut [f32]) {
             backward_body(act, channels, y, dy, dz)

@@ -22,6 +22,11 @@ pub(super) fn dk_cin1_fits(s: &Conv2dSpec) -> bool {
 /// over samples `samples`: 16 consecutive output pixels of a row read 16
 /// consecutive input cells per tap, so `dK[t, o] += x_tap . dz_o` runs on full
 /// vectors (the GEMM form filled 6 of 32 lanes for LeNet's first layer).
+///
+/// # Safety
+/// AVX-512F must be available, [`dk_cin1_fits`] must hold for `s`, and `col`
+/// must be the im2col view [`prepare`] made for `s` over a batch that includes
+/// `samples` (its padded image holds every window).
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn dk_cin1(
     s: &Conv2dSpec,
@@ -64,11 +69,16 @@ pub(super) unsafe fn dk_cin1(
                     for (i, l) in lanes.iter_mut().enumerate() {
                         *l = dzt[i][o];
                     }
-                    *v = _mm512_loadu_ps(lanes.as_ptr());
+                    // SAFETY: `lanes` holds 16 floats.
+                    *v = unsafe { _mm512_loadu_ps(lanes.as_ptr()) };
                 }
-                let base = xp.add(rowbase + ow0);
                 for t in 0..kk {
-                    let xv = _mm512_maskz_loadu_ps(mask, base.add(col.toff[t]));
+                    // SAFETY: the window of output pixel (img, oh, ow0 + i) at tap
+                    // t lies inside the padded image for i < cnt (`prepare`,
+                    // caller's contract), and the mask covers only those lanes.
+                    let xv = unsafe {
+                        _mm512_maskz_loadu_ps(mask, xp.add(rowbase + ow0 + col.toff[t]))
+                    };
                     for o in 0..n {
                         acc[t * n + o] = _mm512_fmadd_ps(xv, dzv[o], acc[t * n + o]);
                     }
@@ -287,6 +297,15 @@ fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
     });
 }
 
+/// One `mr x nc` tile of the direct forward (`mr <= DMR`, `nc <= NV * 16`):
+/// `c[i, j] = act(bias[j] + sum_p xp[pb[i] + toff[p]] * bp[p * NV * 16 + j])`,
+/// with relu applied here when asked (other activations come after).
+///
+/// # Safety
+/// AVX-512F must be available; `toff` must hold `kk` offsets with
+/// `xp + pb[i] + toff[p]` readable for every `i < DMR`, `p < kk`; `bp` must hold
+/// `kk * NV * 16` floats and `bias` `NV * 16`; `c + i * ldc + j` must be
+/// writable for `i < mr`, `j < nc`, and touched by no other thread meanwhile.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn direct_tile<const DMR: usize, const NV: usize>(
@@ -306,21 +325,26 @@ unsafe fn direct_tile<const DMR: usize, const NV: usize>(
     let mut acc = [[_mm512_setzero_ps(); NV]; DMR];
     for row in acc.iter_mut() {
         for (v, a) in row.iter_mut().enumerate() {
-            *a = _mm512_loadu_ps(bias.add(v * 16));
+            // SAFETY: v < NV: inside the NV * 16 bias values.
+            *a = unsafe { _mm512_loadu_ps(bias.add(v * 16)) };
         }
     }
     let mut ptrs = [xp; DMR];
     for i in 0..DMR {
-        ptrs[i] = xp.add(pb[i]);
+        // SAFETY: the pixel's window base lies inside the image (contract).
+        ptrs[i] = unsafe { xp.add(pb[i]) };
     }
     for p in 0..kk {
-        let t = *toff.add(p);
+        // SAFETY: p < kk: inside the offset table.
+        let t = unsafe { *toff.add(p) };
         let mut bv = [_mm512_setzero_ps(); NV];
         for (v, b) in bv.iter_mut().enumerate() {
-            *b = _mm512_loadu_ps(bp.add((p * NV + v) * 16));
+            // SAFETY: p < kk and v < NV: inside the kk * NV * 16 panel values.
+            *b = unsafe { _mm512_loadu_ps(bp.add((p * NV + v) * 16)) };
         }
         for i in 0..DMR {
-            let a = _mm512_set1_ps(*ptrs[i].add(t));
+            // SAFETY: the window cell at offset t is readable (contract).
+            let a = _mm512_set1_ps(unsafe { *ptrs[i].add(t) });
             for v in 0..NV {
                 acc[i][v] = _mm512_fmadd_ps(a, bv[v], acc[i][v]);
             }
@@ -343,7 +367,9 @@ unsafe fn direct_tile<const DMR: usize, const NV: usize>(
                 let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(val, _mm512_setzero_ps());
                 val = _mm512_mask_mov_ps(val, neg, _mm512_setzero_ps());
             }
-            _mm512_mask_storeu_ps(c.add(i * ldc + v * 16), mask, val);
+            // SAFETY: i < mr and the mask covers columns below nc only: this
+            // tile's cells of C (contract).
+            unsafe { _mm512_mask_storeu_ps(c.add(i * ldc + v * 16), mask, val) };
         }
     }
 }

@@ -91,6 +91,10 @@ pub fn conv_valid_backward<
     }
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::avx512() {
+        /// The body compiled for AVX-512 (with FMA).
+        ///
+        /// # Safety
+        /// AVX-512F/BW/VL/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn w<
@@ -157,8 +161,9 @@ fn conv_valid_backward_body<
     // Kernel gradient, by blocks of taps.
     #[cfg(target_arch = "x86_64")]
     if FMA && COUT <= 16 {
-        // SAFETY: the FMA build runs only where AVX-512F was detected; the
-        // lengths were checked by the caller.
+        // SAFETY: the FMA build runs only where AVX-512F was detected (only the
+        // `#[target_feature]` twin in `conv_valid_backward` passes FMA = true);
+        // the lengths were checked by the caller.
         unsafe { dk_avx512::<IH, IW, CIN, COUT, KK>(batch, x, dz, &toff, dkernel) };
     } else {
         dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
@@ -353,22 +358,28 @@ unsafe fn dk_avx512<
         offs[..nt].copy_from_slice(&toff[t0..t0 + nt]);
         let mut acc = [_mm512_setzero_ps(); DK_TAPS];
         for n in 0..batch {
-            let xs = x.as_ptr().add(n * xs_len);
-            let mut zp = dz.as_ptr().add(n * zs_len);
+            let xs = &x[n * xs_len..(n + 1) * xs_len];
+            let zs = &dz[n * zs_len..(n + 1) * zs_len];
             for r in 0..oh {
                 for q in 0..ow {
-                    let g = _mm512_maskz_loadu_ps(mask, zp);
-                    let pb = xs.add((r * IW + q) * CIN);
+                    let pix = r * ow + q;
+                    // SAFETY: the pixel's COUT values lie inside this sample's dz
+                    // rows; the mask covers exactly COUT lanes.
+                    let g = unsafe { _mm512_maskz_loadu_ps(mask, zs.as_ptr().add(pix * COUT)) };
+                    let pb = (r * IW + q) * CIN;
                     for j in 0..DK_TAPS {
-                        let v = _mm512_set1_ps(*pb.add(offs[j]));
+                        // SAFETY: every tap offset lies inside the window of
+                        // pixel (r, q) of a valid convolution, inside the sample.
+                        let v = _mm512_set1_ps(unsafe { *xs.as_ptr().add(pb + offs[j]) });
                         acc[j] = _mm512_fmadd_ps(v, g, acc[j]);
                     }
-                    zp = zp.add(COUT);
                 }
             }
         }
         for (j, a) in acc.iter().enumerate().take(nt) {
-            _mm512_mask_storeu_ps(dkernel.as_mut_ptr().add((t0 + j) * COUT), mask, *a);
+            // SAFETY: t0 + j < KK, so the COUT lanes (the mask) of row t0 + j
+            // lie inside dkernel's KK * COUT values.
+            unsafe { _mm512_mask_storeu_ps(dkernel.as_mut_ptr().add((t0 + j) * COUT), mask, *a) };
         }
         t0 += nt;
     }

@@ -524,8 +524,9 @@ pub fn conv2d_backward(
         if sr.is_empty() {
             return;
         }
-        // SAFETY: part t owns samples sr of dx and region t of dcol.
+        // SAFETY: part t owns samples sr of dx,
         let dxs = unsafe { dxp.slice(sr.start * sample, sr.len() * sample) };
+        // SAFETY: and region t of dcol (sized for `parts` regions above).
         let dcol = unsafe { dcolp.slice(t * rb * kk, rb * kk) };
         let dzm = Strided::row_major(dz, n);
         let (p0, p1) = (sr.start * ohw, sr.end * ohw);

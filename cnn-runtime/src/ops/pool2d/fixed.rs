@@ -45,6 +45,10 @@ pub fn avgpool_forward<
     );
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::avx512() {
+        /// The body compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F/BW/VL/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
         unsafe fn w<
             const IH: usize,
@@ -136,6 +140,10 @@ pub fn avgpool_backward<
     );
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::avx512() {
+        /// The body compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F/BW/VL/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
         unsafe fn w<
             const IH: usize,

@@ -64,6 +64,7 @@ pub fn pool2d_forward(
             // SAFETY: sample n of y / argmax belongs to this part only.
             let yo = unsafe { yp.slice(n * ys, ys) };
             let am: &mut [u32] = if track {
+                // SAFETY: so does sample n of argmax (checked to match y's length).
                 unsafe { std::slice::from_raw_parts_mut((ap as *mut u32).add(n * ys), ys) }
             } else {
                 &mut []
@@ -77,6 +78,10 @@ pub fn pool2d_forward(
 fn forward_sample_dispatch(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        /// `forward_sample` compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F/BW/VL, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
         unsafe fn wide(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
             forward_sample(s, x, y, am)
