@@ -113,14 +113,5 @@ pub(super) unsafe fn kernel_avx512(
 ) {
     // SAFETY: the caller's contract.
     let b = unsafe { std::slice::from_raw_parts(bp, kc * NR) };
-    kernel_generic(
-        kc,
-        a,
-        b,
-        c,
-        ldc,
-        mr,
-        nr,
-        acc,
-    )
+    kernel_generic(kc, a, b, c, ldc, mr, nr, acc)
 }

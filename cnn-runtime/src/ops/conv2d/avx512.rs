@@ -76,9 +76,8 @@ pub(super) unsafe fn dk_cin1(
                     // SAFETY: the window of output pixel (img, oh, ow0 + i) at tap
                     // t lies inside the padded image for i < cnt (`prepare`,
                     // caller's contract), and the mask covers only those lanes.
-                    let xv = unsafe {
-                        _mm512_maskz_loadu_ps(mask, xp.add(rowbase + ow0 + col.toff[t]))
-                    };
+                    let xv =
+                        unsafe { _mm512_maskz_loadu_ps(mask, xp.add(rowbase + ow0 + col.toff[t])) };
                     for o in 0..n {
                         acc[t * n + o] = _mm512_fmadd_ps(xv, dzv[o], acc[t * n + o]);
                     }

@@ -596,4 +596,3 @@ impl Source for Shifted<'_, '_> {
         }
     }
 }
-
