@@ -451,7 +451,7 @@ fn main() {
     let peak = peak_before.max(peak_after);
     println!(
         "threads: {}   FMA peak ({isa}, all cores): {peak:.1} GFLOP/s (before {peak_before:.1}, after {peak_after:.1})",
-        cnn::runtime::ops::parallel::num_threads()
+        cnn::runtime::pool::num_threads()
     );
     println!(
         "{:<24} {:>14} {:>10} {:>8} {:>12}",

@@ -8,6 +8,8 @@
 //! } }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub use cnn_runtime as runtime;
 pub use cnn_runtime::Error;
 pub use ndarray;

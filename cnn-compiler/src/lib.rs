@@ -4,6 +4,8 @@
 //! `cnn!` macro and the `cnnc` command. Data flows one way:
 //! text -> [`ast`] -> [`check`] -> [`ir::Model`] -> [`codegen`] tokens.
 
+#![forbid(unsafe_code)]
+
 pub mod ast;
 pub mod build;
 pub mod check;

@@ -17,6 +17,8 @@
 //! Warnings do not fail the build: each one becomes a use of a `#[deprecated]`
 //! item placed on the offending token, so that rustc prints it as a warning there.
 
+#![forbid(unsafe_code)]
+
 use cnn_compiler::{build, codegen, render, Severity};
 use proc_macro::TokenStream;
 use proc_macro2::{Delimiter, Span, TokenStream as TokenStream2, TokenTree};

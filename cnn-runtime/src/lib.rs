@@ -4,7 +4,17 @@
 //!
 //! Layout is NHWC (channels last) as in Keras; conv kernels are
 //! `(KH, KW, CIN, COUT)`, dense kernels `(IN, OUT)`.
+//!
+//! # Environment
+//!
+//! * `CNN_THREADS=N`: threads of the kernel thread pool ([`pool`]), the caller
+//!   included (default: every core).
+//! * `CNN_PORTABLE=1`: every kernel takes its portable path even where the CPU
+//!   has AVX-512 ([`cpu::avx512`] answers `false`), e.g. to test those paths on
+//!   an AVX-512 machine. Results agree with the AVX-512 paths up to float
+//!   rounding. Read once per process.
 
+pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod exec;
@@ -16,6 +26,7 @@ pub mod loss;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod pool;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -23,21 +23,27 @@ fn count() {
     let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
 }
 
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// counter has no effect on the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         count();
-        System.alloc(l)
+        // SAFETY: the caller's contract, passed on unchanged.
+        unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         count();
-        System.alloc_zeroed(l)
+        // SAFETY: the caller's contract, passed on unchanged.
+        unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         count();
-        System.realloc(p, l, n)
+        // SAFETY: the caller's contract, passed on unchanged.
+        unsafe { System.realloc(p, l, n) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
+        // SAFETY: the caller's contract, passed on unchanged.
+        unsafe { System.dealloc(p, l) }
     }
 }
 

@@ -1,5 +1,7 @@
 //! `cnnc`: the command-line compiler of the cnn model language.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

@@ -122,7 +122,7 @@ fn forward_call(rt: &TokenStream, owner: &proc_macro2::Ident, k: usize, s: &Step
     let c = step_ident(k);
     match (s.kernel, fixed_sizes(s)) {
         (Kernel::FixedAvgPool, Some(g)) => quote! {
-            #rt::exec::forward_with(&#owner::#c, p, logits, |f| #rt::ops::fixed::avgpool_forward::<#(#g),*>(f.b, f.x, f.y));
+            #rt::exec::forward_with(&#owner::#c, p, logits, |f| #rt::ops::pool2d::fixed::avgpool_forward::<#(#g),*>(f.b, f.x, f.y));
         },
         _ => quote!(#rt::exec::forward_step(&#owner::#c, p, logits);),
     }
@@ -133,10 +133,10 @@ fn backward_call(rt: &TokenStream, owner: &proc_macro2::Ident, k: usize, s: &Ste
     let c = step_ident(k);
     match (s.kernel, fixed_sizes(s)) {
         (Kernel::FixedAvgPool, Some(g)) => quote! {
-            #rt::exec::pool_backward_with(&#owner::#c, p, input_grad, |b, dy, dx| #rt::ops::fixed::avgpool_backward::<#(#g),*>(b, dy, dx));
+            #rt::exec::pool_backward_with(&#owner::#c, p, input_grad, |b, dy, dx| #rt::ops::pool2d::fixed::avgpool_backward::<#(#g),*>(b, dy, dx));
         },
         (Kernel::FixedConvValidBackward, Some(g)) => quote! {
-            #rt::exec::backward_with(&#owner::#c, p, ce, input_grad, |g| #rt::ops::fixed::conv_valid_backward::<#(#g),*>(g.b, g.x, g.kernel, g.dz, g.dx, g.dkernel, g.dbias));
+            #rt::exec::backward_with(&#owner::#c, p, ce, input_grad, |g| #rt::ops::conv2d::fixed::conv_valid_backward::<#(#g),*>(g.b, g.x, g.kernel, g.dz, g.dx, g.dkernel, g.dbias));
         },
         _ => quote!(#rt::exec::backward_step(&#owner::#c, p, ce, input_grad);),
     }

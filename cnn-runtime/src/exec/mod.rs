@@ -25,7 +25,7 @@ use crate::init::{glorot_uniform, model_rng};
 use crate::loss::SoftmaxCrossEntropy;
 use crate::model::{Param, ParamMut};
 use crate::ops::conv2d::Conv2dScratch;
-use crate::ops::parallel;
+use crate::pool as parallel;
 use crate::optim::Optimizer;
 use crate::{Error, Result};
 use part::Arenas;

@@ -7,9 +7,13 @@
 //! im2col matrix straight from the image (no materialised column buffer) and a
 //! transposed operand costs nothing but strided packing.
 //!
-//! Pack buffers live in thread-locals (one per pool thread, grown on demand and
-//! then reused), so a call allocates nothing once warm. Parallelism comes from
-//! [`crate::ops::parallel`]: [`gemm_par`] splits the rows of C across the cores.
+//! Pack buffers are the thread pool's per-thread scratch (made when a worker
+//! starts, then reused), so a call allocates nothing once warm. Parallelism comes
+//! from [`crate::pool`]: [`gemm_par`] splits the rows of C across the cores.
+//!
+//! This file holds the operands, the blocked driver and its parallel split;
+//! beside it are the microkernels (`avx512`, `portable`, chosen by
+//! [`crate::cpu::avx512`]) and the few-row streaming paths (`small`).
 //!
 //! # Why hand-written: the measurements behind the choice
 //!
@@ -38,7 +42,7 @@
 //!
 //! So: this module (`14 x 32` AVX-512 microkernel, 28 zmm accumulators, checked
 //! to stay in registers with `perf annotate`), abstract packing sources, no
-//! allocation per call, and [`crate::ops::parallel`]'s allocation-free pool.
+//! allocation per call, and [`crate::pool`]'s allocation-free pool.
 //! Convolutions go further (`ops::conv2d`): their forward pass and stride-1 input
 //! gradient skip A packing entirely (indirect GEMM, `6x64` .. `12x16` tiles).
 //! In `cargo bench --bench throughput` (same-run FMA peak as the reference, on
@@ -50,9 +54,15 @@
 //! Blocking (`KC`, `MC`, `NC`) was not tuned beyond a first try (KC 128 / 256 /
 //! 384 were inconclusive under load).
 
-use std::cell::RefCell;
+mod avx512;
+mod portable;
+mod small;
 
-use crate::ops::parallel::{self, SendPtr};
+use avx512::kernel_avx512;
+use portable::kernel_generic;
+use small::{small_m_axpy, small_m_direct_b, small_m_dot, SMALL_M};
+
+use crate::pool::{self, SendPtr};
 
 /// Rows of the microkernel tile.
 pub const MR: usize = 14;
@@ -186,25 +196,22 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-thread_local! {
-    /// (packed A block, packed B block), reused across calls on this thread.
-    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
+/// Floats of the packed A block (`MC x KC`, whole `MR` panels).
+const A_PACK: usize = MC.div_ceil(MR) * MR * KC;
+/// Floats of the packed B block (`KC x NC`, whole `NR` panels).
+const B_PACK: usize = NC.div_ceil(NR) * NR * KC;
+// The pack buffers are the pool's per-thread scratch, which every worker makes
+// when it starts (so a worker's first GEMM in a later step does not allocate).
+const _: () = assert!(A_PACK + B_PACK <= pool::THREAD_SCRATCH);
 
-/// Allocates this thread's pack buffers now (pool workers call it at start, so
-/// a worker's first GEMM in a later step does not allocate).
-pub(crate) fn warm_thread() {
-    PACK.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
-        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
-    });
-}
-
-fn grow(v: &mut Vec<f32>, len: usize) {
-    if v.len() < len {
-        v.resize(len, 0.0);
-    }
+/// Runs `f` on this thread's pack buffers (A, B), reused across calls. Sized for
+/// the largest block at once: which thread runs which part varies from call to
+/// call, so growing on demand could allocate in a steady-state step.
+fn with_packs<R>(f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    pool::with_scratch(A_PACK + B_PACK, |buf| {
+        let (a, b) = buf.split_at_mut(A_PACK);
+        f(a, b)
+    })
 }
 
 /// `C[i, j] (+)= sum_p A[i, p] * B[p, j]` for `i < m`, `j < n`, on this thread.
@@ -236,7 +243,7 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
         }
         return;
     }
-    let use512 = has_avx512();
+    let use512 = crate::cpu::avx512();
     if m <= SMALL_M {
         // A handful of rows (dense layers at small batch): the product is
         // bound by streaming B, which must then be read once, in memory order.
@@ -272,14 +279,7 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
             return;
         }
     }
-    PACK.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        // Sized for the largest block at once: which thread runs which part
-        // varies from call to call, so growing on demand could allocate in a
-        // steady-state step (1.2 MB per thread; see `warm_thread`).
-        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
-        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
-        let (apack, bpack) = &mut *bufs;
+    with_packs(|apack, bpack| {
         for jc in (0..n).step_by(NC) {
             let ncb = (n - jc).min(NC);
             for pc in (0..k).step_by(KC) {
@@ -318,247 +318,6 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
             }
         }
     });
-}
-
-/// `C (+)= A B` for at most `2 * MR` rows, B read in place (row-major).
-#[allow(clippy::too_many_arguments)]
-fn small_m_direct_b<A: Source + ?Sized>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &A,
-    a_row0: usize,
-    bd: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    PACK.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
-        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
-        let apack = &mut bufs.0;
-        for pc in (0..k).step_by(KC) {
-            let kc = (k - pc).min(KC);
-            let acc = accumulate || pc > 0;
-            for (ip, i0) in (0..m).step_by(MR).enumerate() {
-                let mr = (m - i0).min(MR);
-                a.pack_rows(a_row0 + i0, mr, pc, kc, MR, &mut apack[ip * MR * kc..]);
-            }
-            for j0 in (0..n).step_by(NR) {
-                let nr = (n - j0).min(NR);
-                for (ip, i0) in (0..m).step_by(MR).enumerate() {
-                    let mr = (m - i0).min(MR);
-                    let ap = &apack[ip * MR * kc..(ip + 1) * MR * kc];
-                    let off = i0 * ldc + j0;
-                    let ctile = &mut c[off..off + (mr - 1) * ldc + nr];
-                    // SAFETY: AVX-512F detected by the caller; rows pc..pc+kc and
-                    // columns j0..j0+nr of B are inside `bd` (checked by the
-                    // caller's assert), loads beyond nr are masked off.
-                    unsafe {
-                        kernel_avx512(
-                            kc,
-                            ap,
-                            bd.as_ptr().add(pc * ldb + j0),
-                            ldb,
-                            ctile,
-                            ldc,
-                            mr,
-                            nr,
-                            acc,
-                        )
-                    }
-                }
-            }
-        }
-    });
-}
-
-/// Largest row count handled by the streaming small-`m` paths.
-const SMALL_M: usize = 16;
-
-/// `C (+)= A B` for few rows, B row-major: `C[i, :] += A[i, p] * B[p, :]`, so each
-/// row of B is read once, contiguously (the register-blocked kernel read it in
-/// 128-byte pieces 1 KiB apart, which defeated the prefetchers: 18 ms for a
-/// 41472 x 256 dense layer at batch 8, now 6.6 ms; the memory bound is ~2 ms).
-#[allow(clippy::too_many_arguments)]
-fn small_m_axpy<A: Source + ?Sized>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &A,
-    a_row0: usize,
-    bd: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn body(
-        m: usize,
-        nc: usize,
-        kc: usize,
-        ap: &[f32],
-        bd: &[f32],
-        ldb: usize,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        for p in 0..kc {
-            let brow = &bd[p * ldb..p * ldb + nc];
-            for i in 0..m {
-                let av = ap[p * m + i];
-                let crow = &mut c[i * ldc..i * ldc + nc];
-                for (cv, bv) in crow.iter_mut().zip(brow) {
-                    *cv += av * bv;
-                }
-            }
-        }
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn wide(
-        m: usize,
-        nc: usize,
-        kc: usize,
-        ap: &[f32],
-        bd: &[f32],
-        ldb: usize,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        body(m, nc, kc, ap, bd, ldb, c, ldc)
-    }
-    // Column chunks keep the m rows of C being updated in L1.
-    const NCH: usize = 512;
-    PACK.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        grow(&mut bufs.0, MC.div_ceil(MR) * MR * KC);
-        grow(&mut bufs.1, NC.div_ceil(NR) * NR * KC);
-        let apack = &mut bufs.0;
-        for j0 in (0..n).step_by(NCH) {
-            let nc = (n - j0).min(NCH);
-            if !accumulate {
-                for i in 0..m {
-                    c[i * ldc + j0..i * ldc + j0 + nc].fill(0.0);
-                }
-            }
-            for pc in (0..k).step_by(KC) {
-                let kc = (k - pc).min(KC);
-                a.pack_rows(a_row0, m, pc, kc, m, apack);
-                let bs = &bd[pc * ldb + j0..];
-                let cs = &mut c[j0..];
-                #[cfg(target_arch = "x86_64")]
-                if has_avx512() {
-                    // SAFETY: the features were detected at run time.
-                    unsafe { wide(m, nc, kc, apack, bs, ldb, cs, ldc) };
-                    continue;
-                }
-                body(m, nc, kc, apack, bs, ldb, cs, ldc);
-            }
-        }
-    });
-}
-
-/// `C (+)= A B` for few rows, A row-major and B column-major (e.g. `dz W^T`):
-/// each entry is a dot product of contiguous vectors, B read once in order.
-#[allow(clippy::too_many_arguments)]
-fn small_m_dot(
-    m: usize,
-    n: usize,
-    k: usize,
-    ad: &[f32],
-    lda: usize,
-    bd: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    #[inline(always)]
-    fn dot(x: &[f32], y: &[f32]) -> f32 {
-        // 64 lanes = 4 independent vector chains, then 16, then scalars.
-        let mut acc = [0f32; 64];
-        let xc = x.chunks_exact(64);
-        let yc = y.chunks_exact(64);
-        let (xr, yr) = (xc.remainder(), yc.remainder());
-        for (a, b) in xc.zip(yc) {
-            for l in 0..64 {
-                acc[l] += a[l] * b[l];
-            }
-        }
-        let mut acc16 = [0f32; 16];
-        for q in 0..4 {
-            for l in 0..16 {
-                acc16[l] += acc[q * 16 + l];
-            }
-        }
-        let x16 = xr.chunks_exact(16);
-        let y16 = yr.chunks_exact(16);
-        let (xt, yt) = (x16.remainder(), y16.remainder());
-        for (a, b) in x16.zip(y16) {
-            for l in 0..16 {
-                acc16[l] += a[l] * b[l];
-            }
-        }
-        let mut s: f32 = acc16.iter().sum();
-        for (a, b) in xt.iter().zip(yt) {
-            s += a * b;
-        }
-        s
-    }
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn body(
-        m: usize,
-        n: usize,
-        k: usize,
-        ad: &[f32],
-        lda: usize,
-        bd: &[f32],
-        ldb: usize,
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-    ) {
-        for j in 0..n {
-            let bcol = &bd[j * ldb..j * ldb + k];
-            for i in 0..m {
-                let d = dot(&ad[i * lda..i * lda + k], bcol);
-                let cv = &mut c[i * ldc + j];
-                *cv = if accumulate { *cv + d } else { d };
-            }
-        }
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn wide(
-            m: usize,
-            n: usize,
-            k: usize,
-            ad: &[f32],
-            lda: usize,
-            bd: &[f32],
-            ldb: usize,
-            c: &mut [f32],
-            ldc: usize,
-            accumulate: bool,
-        ) {
-            body(m, n, k, ad, lda, bd, ldb, c, ldc, accumulate)
-        }
-        if has_avx512() {
-            // SAFETY: the features were detected at run time.
-            unsafe { wide(m, n, k, ad, lda, bd, ldb, c, ldc, accumulate) };
-            return;
-        }
-    }
-    body(m, n, k, ad, lda, bd, ldb, c, ldc, accumulate)
 }
 
 /// B restricted to its columns `j0..`.
@@ -607,14 +366,14 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
         gemm(m, n, k, a, a_row0, b, c, ldc, accumulate);
         return;
     }
-    if m.div_ceil(MR) < 2 * parallel::num_threads() && col_panels >= 2 {
+    if m.div_ceil(MR) < 2 * pool::num_threads() && col_panels >= 2 {
         // Few rows: split the columns instead.
-        let parts = parallel::parts_for(flops, col_panels);
+        let parts = pool::parts_for(flops, col_panels);
         if parts > 1 {
             assert!(c.len() >= (m - 1) * ldc + n, "gemm_par: C too small");
             let cp = SendPtr(c.as_mut_ptr());
-            parallel::run(parts, &|t| {
-                let pr = parallel::split(col_panels, parts, t);
+            pool::run(parts, &|t| {
+                let pr = pool::split(col_panels, parts, t);
                 let (j0, j1) = (pr.start * NR, (pr.end * NR).min(n));
                 if j0 >= j1 {
                     return;
@@ -638,7 +397,7 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
             return;
         }
     }
-    let parts = parallel::parts_for(flops, m.div_ceil(MR));
+    let parts = pool::parts_for(flops, m.div_ceil(MR));
     if parts <= 1 || m == 0 || n == 0 {
         gemm(m, n, k, a, a_row0, b, c, ldc, accumulate);
         return;
@@ -646,8 +405,8 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
     assert!(c.len() >= (m - 1) * ldc + n, "gemm_par: C too small");
     let cp = SendPtr(c.as_mut_ptr());
     let tiles = m.div_ceil(MR);
-    parallel::run(parts, &|t| {
-        let tr = parallel::split(tiles, parts, t);
+    pool::run(parts, &|t| {
+        let tr = pool::split(tiles, parts, t);
         let r0 = tr.start * MR;
         let r1 = (tr.end * MR).min(m);
         if r0 >= r1 {
@@ -677,141 +436,6 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
         n,
         false,
     );
-}
-
-/// Whether the AVX-512 microkernel can run here (cached by std).
-#[inline]
-pub fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Portable microkernel (same packed layout); the compiler vectorises the inner loop.
-#[allow(clippy::too_many_arguments)]
-fn kernel_generic(
-    kc: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    ldc: usize,
-    mr: usize,
-    nr: usize,
-    acc: bool,
-) {
-    let mut t = [[0f32; NR]; MR];
-    for p in 0..kc {
-        let bp: &[f32; NR] = b[p * NR..p * NR + NR].try_into().expect("panel");
-        for i in 0..MR {
-            let av = a[p * MR + i];
-            for j in 0..NR {
-                t[i][j] += av * bp[j];
-            }
-        }
-    }
-    for i in 0..mr {
-        let row = &mut c[i * ldc..i * ldc + nr];
-        for j in 0..nr {
-            row[j] = if acc { row[j] + t[i][j] } else { t[i][j] };
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn kernel_avx512(
-    kc: usize,
-    a: &[f32],
-    bp: *const f32,
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    mr: usize,
-    nr: usize,
-    acc: bool,
-) {
-    use std::arch::x86_64::*;
-    debug_assert!(a.len() >= kc * MR);
-    let mut c0 = [_mm512_setzero_ps(); MR];
-    let mut c1 = [_mm512_setzero_ps(); MR];
-    let ap = a.as_ptr();
-    // Masked loads: B may be an unpacked matrix whose last panel is narrower.
-    let l0: __mmask16 = if nr >= 16 {
-        0xffff
-    } else {
-        ((1u32 << nr) - 1) as u16
-    };
-    let l1: __mmask16 = if nr >= 32 {
-        0xffff
-    } else if nr > 16 {
-        ((1u32 << (nr - 16)) - 1) as u16
-    } else {
-        0
-    };
-    for p in 0..kc {
-        let b0 = _mm512_maskz_loadu_ps(l0, bp.add(p * ldb));
-        let b1 = _mm512_maskz_loadu_ps(l1, bp.add(p * ldb + 16));
-        let arow = ap.add(p * MR);
-        for i in 0..MR {
-            let av = _mm512_set1_ps(*arow.add(i));
-            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
-        }
-    }
-    let m0: __mmask16 = if nr >= 16 {
-        0xffff
-    } else {
-        ((1u32 << nr) - 1) as u16
-    };
-    let m1: __mmask16 = if nr >= 32 {
-        0xffff
-    } else if nr > 16 {
-        ((1u32 << (nr - 16)) - 1) as u16
-    } else {
-        0
-    };
-    let cp = c.as_mut_ptr();
-    for i in 0..mr {
-        let row = cp.add(i * ldc);
-        let (mut v0, mut v1) = (c0[i], c1[i]);
-        if acc {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row.add(16)));
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row.add(16), m1, v1);
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[allow(clippy::too_many_arguments)]
-unsafe fn kernel_avx512(
-    kc: usize,
-    a: &[f32],
-    bp: *const f32,
-    _ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    mr: usize,
-    nr: usize,
-    acc: bool,
-) {
-    kernel_generic(
-        kc,
-        a,
-        std::slice::from_raw_parts(bp, kc * NR),
-        c,
-        ldc,
-        mr,
-        nr,
-        acc,
-    )
 }
 
 #[cfg(test)]
@@ -904,7 +528,9 @@ mod tests {
         let mut c1 = vec![0.0; MR * NR];
         let mut c2 = vec![0.0; MR * NR];
         kernel_generic(k, &ap, &bp, &mut c1, NR, MR, NR, false);
-        if has_avx512() {
+        if crate::cpu::avx512() {
+            // SAFETY: AVX-512F is present; the packed panels hold k * MR and
+            // k * NR values and the tile MR * NR.
             unsafe { kernel_avx512(k, &ap, bp.as_ptr(), NR, &mut c2, NR, MR, NR, false) };
             for (x, y) in c1.iter().zip(&c2) {
                 assert!((x - y).abs() < 1e-4);

@@ -1,214 +1,23 @@
-//! Kernels specialised at compile time: every size is a const generic parameter,
-//! so loops have constant trip counts that the compiler unrolls and vectorises
-//! (LeNet's 6- and 16-channel layers leave most of a dynamic kernel's vector
-//! lanes, loop overhead and packing idle).
+//! The backward pass of a `valid` stride-1 convolution specialised at compile
+//! time: every size is a const generic parameter, so loops have constant trip
+//! counts that the compiler unrolls and vectorises (LeNet's 6- and 16-channel
+//! layers leave most of a dynamic kernel's vector lanes, loop overhead and
+//! packing idle).
 //!
-//! Generated code calls these for the layers of small models, inside one batch
+//! Generated code calls it for the layers of small models, inside one batch
 //! part (see `cnn-compiler`'s codegen: a part runs every layer on its own
-//! samples, on one core), so they run on the calling thread and never touch
-//! the thread pool. The interpreter keeps the dynamic kernels, which these
-//! match: average pooling bit for bit (same summation order), convolution
-//! gradients up to float rounding (another summation order).
+//! samples, on one core), so it runs on the calling thread and never touches
+//! the thread pool. It matches the dynamic kernel of [`super`] up to float
+//! rounding (another summation order).
 //!
-//! Sizes are checked against the slices (a mismatch is a caller bug and
-//! panics); the const parameters that repeat a product of the others
-//! (`KK = KH * KW * CIN`, `KC = KK * COUT`, there because stable Rust cannot
-//! size an array by an expression of generic parameters) are checked too.
-
-/// Whether to run the AVX-512 builds of the bodies (the crate itself targets
-/// baseline x86-64; each public kernel has a `#[target_feature]` twin of its
-/// `#[inline(always)]` body, chosen at run time).
-fn wide() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        crate::gemm::has_avx512()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Average pooling with a `PH x PW` window and the same stride, no padding
-/// (trailing rows / columns that fill no window are left out, as Keras's
-/// `valid`), on `batch` NHWC samples of `IH x IW x C`.
-///
-/// # Panics
-/// When a slice length does not match the sizes.
-pub fn avgpool_forward<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
-    batch: usize,
-    x: &[f32],
-    y: &mut [f32],
-) {
-    let (oh, ow) = (IH / PH, IW / PW);
-    assert_eq!(
-        x.len(),
-        batch * IH * IW * C,
-        "avgpool: x has the wrong length"
-    );
-    assert_eq!(
-        y.len(),
-        batch * oh * ow * C,
-        "avgpool: y has the wrong length"
-    );
-    #[cfg(target_arch = "x86_64")]
-    if wide() {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-        unsafe fn w<
-            const IH: usize,
-            const IW: usize,
-            const C: usize,
-            const PH: usize,
-            const PW: usize,
-        >(
-            batch: usize,
-            x: &[f32],
-            y: &mut [f32],
-        ) {
-            avgpool_forward_body::<IH, IW, C, PH, PW>(batch, x, y)
-        }
-        // SAFETY: the features were detected at run time.
-        unsafe { w::<IH, IW, C, PH, PW>(batch, x, y) };
-        return;
-    }
-    avgpool_forward_body::<IH, IW, C, PH, PW>(batch, x, y)
-}
-
-#[inline(always)]
-fn avgpool_forward_body<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
-    batch: usize,
-    x: &[f32],
-    y: &mut [f32],
-) {
-    let (oh, ow) = (IH / PH, IW / PW);
-    // The dynamic kernel's divisor, computed the same way.
-    let inv = 1.0 / (PH * PW) as f32;
-    for (xs, ys) in x
-        .chunks_exact(IH * IW * C)
-        .zip(y.chunks_exact_mut(oh * ow * C))
-        .take(batch)
-    {
-        for (r, yrow) in ys.chunks_exact_mut(ow * C).enumerate() {
-            for (q, yo) in yrow.chunks_exact_mut(C).enumerate() {
-                // Same order as the dynamic kernel: 0 + cells in row-major order.
-                let mut acc = [0f32; C];
-                for a in 0..PH {
-                    for b in 0..PW {
-                        let base = ((r * PH + a) * IW + q * PW + b) * C;
-                        let cell = &xs[base..base + C];
-                        for c in 0..C {
-                            acc[c] += cell[c];
-                        }
-                    }
-                }
-                for c in 0..C {
-                    yo[c] = acc[c] * inv;
-                }
-            }
-        }
-    }
-}
-
-/// Backward pass of [`avgpool_forward`]: `dx` (overwritten) gets `dy / (PH PW)`
-/// in every cell of each window, zero in cells no window covers.
-///
-/// # Panics
-/// When a slice length does not match the sizes.
-pub fn avgpool_backward<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
-    batch: usize,
-    dy: &[f32],
-    dx: &mut [f32],
-) {
-    let (oh, ow) = (IH / PH, IW / PW);
-    assert_eq!(
-        dx.len(),
-        batch * IH * IW * C,
-        "avgpool: dx has the wrong length"
-    );
-    assert_eq!(
-        dy.len(),
-        batch * oh * ow * C,
-        "avgpool: dy has the wrong length"
-    );
-    #[cfg(target_arch = "x86_64")]
-    if wide() {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-        unsafe fn w<
-            const IH: usize,
-            const IW: usize,
-            const C: usize,
-            const PH: usize,
-            const PW: usize,
-        >(
-            batch: usize,
-            dy: &[f32],
-            dx: &mut [f32],
-        ) {
-            avgpool_backward_body::<IH, IW, C, PH, PW>(batch, dy, dx)
-        }
-        // SAFETY: the features were detected at run time.
-        unsafe { w::<IH, IW, C, PH, PW>(batch, dy, dx) };
-        return;
-    }
-    avgpool_backward_body::<IH, IW, C, PH, PW>(batch, dy, dx)
-}
-
-#[inline(always)]
-fn avgpool_backward_body<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
-    batch: usize,
-    dy: &[f32],
-    dx: &mut [f32],
-) {
-    let (oh, ow) = (IH / PH, IW / PW);
-    let inv = 1.0 / (PH * PW) as f32;
-    for (dys, dxs) in dy
-        .chunks_exact(oh * ow * C)
-        .zip(dx.chunks_exact_mut(IH * IW * C))
-        .take(batch)
-    {
-        if oh * PH != IH || ow * PW != IW {
-            // Uncovered trailing cells get no gradient.
-            dxs.fill(0.0);
-        }
-        for r in 0..oh {
-            for a in 0..PH {
-                let row = &mut dxs[((r * PH + a) * IW) * C..((r * PH + a) * IW + ow * PW) * C];
-                for (q, win) in row.chunks_exact_mut(PW * C).enumerate() {
-                    let g = &dys[(r * ow + q) * C..(r * ow + q + 1) * C];
-                    for cell in win.chunks_exact_mut(C) {
-                        for c in 0..C {
-                            cell[c] = g[c] * inv;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
+//! Each public kernel has a `#[target_feature]` twin of its `#[inline(always)]`
+//! body (the crate itself targets baseline x86-64), chosen at run time by
+//! [`crate::cpu::avx512`].
+//!
+//! Sizes are checked against the slices (a mismatch is a caller bug and panics);
+//! the const parameters that repeat a product of the others (`KK = KH * KW *
+//! CIN`, `KC = KK * COUT`, there because stable Rust cannot size an array by an
+//! expression of generic parameters) are checked too.
 
 /// `a * b + c`, fused (one rounding, one instruction) in the builds that have
 /// FMA; plain otherwise (a software `mul_add` would be slow).
@@ -281,7 +90,11 @@ pub fn conv_valid_backward<
         assert_eq!(dx.len(), x.len(), "conv: dx has the wrong length");
     }
     #[cfg(target_arch = "x86_64")]
-    if wide() {
+    if crate::cpu::avx512() {
+        /// The body compiled for AVX-512 (with FMA).
+        ///
+        /// # Safety
+        /// AVX-512F/BW/VL/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn w<
@@ -348,8 +161,9 @@ fn conv_valid_backward_body<
     // Kernel gradient, by blocks of taps.
     #[cfg(target_arch = "x86_64")]
     if FMA && COUT <= 16 {
-        // SAFETY: the FMA build runs only where AVX-512F was detected; the
-        // lengths were checked by the caller.
+        // SAFETY: the FMA build runs only where AVX-512F was detected (only the
+        // `#[target_feature]` twin in `conv_valid_backward` passes FMA = true);
+        // the lengths were checked by the caller.
         unsafe { dk_avx512::<IH, IW, CIN, COUT, KK>(batch, x, dz, &toff, dkernel) };
     } else {
         dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
@@ -544,22 +358,28 @@ unsafe fn dk_avx512<
         offs[..nt].copy_from_slice(&toff[t0..t0 + nt]);
         let mut acc = [_mm512_setzero_ps(); DK_TAPS];
         for n in 0..batch {
-            let xs = x.as_ptr().add(n * xs_len);
-            let mut zp = dz.as_ptr().add(n * zs_len);
+            let xs = &x[n * xs_len..(n + 1) * xs_len];
+            let zs = &dz[n * zs_len..(n + 1) * zs_len];
             for r in 0..oh {
                 for q in 0..ow {
-                    let g = _mm512_maskz_loadu_ps(mask, zp);
-                    let pb = xs.add((r * IW + q) * CIN);
+                    let pix = r * ow + q;
+                    // SAFETY: the pixel's COUT values lie inside this sample's dz
+                    // rows; the mask covers exactly COUT lanes.
+                    let g = unsafe { _mm512_maskz_loadu_ps(mask, zs.as_ptr().add(pix * COUT)) };
+                    let pb = (r * IW + q) * CIN;
                     for j in 0..DK_TAPS {
-                        let v = _mm512_set1_ps(*pb.add(offs[j]));
+                        // SAFETY: every tap offset lies inside the window of
+                        // pixel (r, q) of a valid convolution, inside the sample.
+                        let v = _mm512_set1_ps(unsafe { *xs.as_ptr().add(pb + offs[j]) });
                         acc[j] = _mm512_fmadd_ps(v, g, acc[j]);
                     }
-                    zp = zp.add(COUT);
                 }
             }
         }
         for (j, a) in acc.iter().enumerate().take(nt) {
-            _mm512_mask_storeu_ps(dkernel.as_mut_ptr().add((t0 + j) * COUT), mask, *a);
+            // SAFETY: t0 + j < KK, so the COUT lanes (the mask) of row t0 + j
+            // lie inside dkernel's KK * COUT values.
+            unsafe { _mm512_mask_storeu_ps(dkernel.as_mut_ptr().add((t0 + j) * COUT), mask, *a) };
         }
         t0 += nt;
     }
@@ -568,86 +388,13 @@ unsafe fn dk_avx512<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{conv2d, pool2d};
-    use crate::{Activation, Conv2dSpec, Pool2dSpec, PoolKind};
+    use crate::ops::conv2d;
+    use crate::{Activation, Conv2dSpec};
 
     fn data(len: usize, seed: usize) -> Vec<f32> {
         (0..len)
             .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
             .collect()
-    }
-
-    fn pool_spec(ih: usize, iw: usize, c: usize, p: usize) -> Pool2dSpec {
-        Pool2dSpec {
-            kind: PoolKind::Avg,
-            in_h: ih,
-            in_w: iw,
-            c,
-            out_h: ih / p,
-            out_w: iw / p,
-            ph: p,
-            pw: p,
-            sh: p,
-            sw: p,
-            pad_top: 0,
-            pad_left: 0,
-        }
-    }
-
-    /// Same results as the dynamic kernel, bit for bit, including odd sizes
-    /// whose last row / column no window covers.
-    #[test]
-    fn avgpool_equals_dynamic_kernel() {
-        fn case<const IH: usize, const IW: usize, const C: usize, const P: usize>() {
-            let s = pool_spec(IH, IW, C, P);
-            let batch = 3;
-            let x = data(batch * IH * IW * C, 1);
-            let ny = batch * s.out_h * s.out_w * C;
-            let (mut y1, mut y2) = (vec![f32::NAN; ny], vec![f32::NAN; ny]);
-            avgpool_forward::<IH, IW, C, P, P>(batch, &x, &mut y1);
-            pool2d::pool2d_forward(&s, batch, &x, &mut y2, &mut []);
-            assert_eq!(y1, y2);
-            let dy = data(ny, 2);
-            let (mut d1, mut d2) = (vec![f32::NAN; x.len()], vec![f32::NAN; x.len()]);
-            avgpool_backward::<IH, IW, C, P, P>(batch, &dy, &mut d1);
-            pool2d::pool2d_backward(&s, batch, &dy, &[], &mut d2);
-            assert_eq!(d1, d2);
-        }
-        case::<28, 28, 6, 2>();
-        case::<10, 10, 16, 2>();
-        case::<7, 5, 3, 2>();
-        case::<9, 9, 1, 3>();
-    }
-
-    /// Finite differences of `L = sum(y * r)` through the fixed forward.
-    #[test]
-    fn avgpool_gradient_matches_finite_differences() {
-        const IH: usize = 5;
-        const IW: usize = 6;
-        const C: usize = 2;
-        let batch = 2;
-        let x = data(batch * IH * IW * C, 3);
-        let ny = batch * (IH / 2) * (IW / 2) * C;
-        let r = data(ny, 4);
-        let loss = |x: &[f32]| {
-            let mut y = vec![0f32; ny];
-            avgpool_forward::<IH, IW, C, 2, 2>(batch, x, &mut y);
-            y.iter().zip(&r).map(|(a, b)| f64::from(a * b)).sum::<f64>()
-        };
-        let mut dx = vec![0f32; x.len()];
-        avgpool_backward::<IH, IW, C, 2, 2>(batch, &r, &mut dx);
-        let h = 1e-2f32;
-        for i in 0..x.len() {
-            let (mut xp, mut xm) = (x.clone(), x.clone());
-            xp[i] += h;
-            xm[i] -= h;
-            let fd = (loss(&xp) - loss(&xm)) / (2.0 * f64::from(h));
-            assert!(
-                (fd - f64::from(dx[i])).abs() < 1e-3,
-                "dx[{i}]: {fd} vs {}",
-                dx[i]
-            );
-        }
     }
 
     fn conv_spec(ih: usize, iw: usize, cin: usize, k: usize, cout: usize) -> Conv2dSpec {

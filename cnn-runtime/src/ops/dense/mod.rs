@@ -1,5 +1,8 @@
 //! Fully connected layer, `y = act(x W + b)` with `W: (inputs, units)`.
 
+#[cfg(test)]
+mod gradcheck;
+
 use super::activation::activation_forward_inplace;
 use crate::gemm::{gemm_par, Strided};
 use crate::{Activation, DenseSpec};

@@ -17,8 +17,14 @@
 //! from inside a job, or two test threads using kernels at once), the caller
 //! runs every part itself, in order. Results never depend on which thread ran a
 //! part, only on the part index.
+//!
+//! Every thread also owns a scratch buffer ([`with_scratch`]), made by each
+//! worker when it starts, so that kernels (the GEMM's pack buffers) can use it
+//! on whichever thread runs their part without allocating in a steady-state
+//! call. This module needs nothing of its users: they depend on it, never the
+//! other way round.
 
-use std::cell::UnsafeCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::{self, Thread};
@@ -48,9 +54,11 @@ struct Shared {
     job: UnsafeCell<Option<Job>>,
 }
 
-// SAFETY: see `job` above: writes and reads never overlap, and are ordered by
-// the Release/Acquire operations on `state`.
+// SAFETY: the atomics are Sync; for `job` see above: writes and reads never
+// overlap, and are ordered by the Release/Acquire operations on `state`.
 unsafe impl Sync for Shared {}
+// SAFETY: the job pointer is only dereferenced under the protocol above; the
+// rest is plain atomics.
 unsafe impl Send for Shared {}
 
 struct Pool {
@@ -124,6 +132,7 @@ fn help(shared: &Shared, epoch: u64) {
         // waiting and the job (written before the epoch was published) is alive.
         let job = unsafe { *shared.job.get() };
         if let Some(job) = job {
+            // SAFETY: as above: the caller's closure outlives every claimed part.
             let f: &(dyn Fn(usize) + Sync) = unsafe { &*job };
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(next)));
             if r.is_err() {
@@ -135,7 +144,8 @@ fn help(shared: &Shared, epoch: u64) {
 }
 
 fn worker_loop(shared: &'static Shared) {
-    crate::gemm::warm_thread();
+    // The scratch buffer now, so that no later (steady-state) job allocates it.
+    with_scratch(THREAD_SCRATCH, |_| ());
     shared.ready.fetch_add(1, Ordering::AcqRel);
     let mut seen = shared.state.load(Ordering::Acquire) >> EPOCH_SHIFT;
     loop {
@@ -170,6 +180,12 @@ pub fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     if parts == 0 {
         return;
     }
+    // A test forcing the portable kernels on this thread keeps every part here.
+    #[cfg(test)]
+    if crate::cpu::forced_portable() {
+        (0..parts).for_each(f);
+        return;
+    }
     let p = pool();
     if parts == 1 || parts > MAX_PARTS || p.workers.is_empty() {
         (0..parts).for_each(f);
@@ -183,6 +199,8 @@ pub fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     // SAFETY: erase the borrow's lifetime; we wait until every claimed part is
     // done (and no part can be claimed afterwards) before returning.
     let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
+    // SAFETY: we hold `lock` and every part of the previous job is done, so no
+    // worker reads the slot until the new epoch is published below.
     unsafe { *shared.job.get() = Some(job) };
     shared.done.store(0, Ordering::Release);
     let epoch = (shared.state.load(Ordering::Acquire) >> EPOCH_SHIFT).wrapping_add(1) & 0xffff_ffff;
@@ -203,6 +221,8 @@ pub fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
             thread::yield_now();
         }
     }
+    // SAFETY: every part is done and none can be claimed any more, so no worker
+    // reads the slot; we still hold `lock`.
     unsafe { *shared.job.get() = None };
     let panicked = shared.panicked.swap(false, Ordering::AcqRel);
     drop(guard);
@@ -235,19 +255,50 @@ pub fn parts_for(flops: usize, items: usize) -> usize {
         .max(1)
 }
 
+/// Floats of scratch each worker allocates when it starts (1.25 MiB): enough for
+/// the GEMM's pack buffers, which `gemm` checks at compile time.
+pub(crate) const THREAD_SCRATCH: usize = 5 << 16;
+
+thread_local! {
+    /// This thread's scratch buffer; see [`with_scratch`].
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer of at least `len` floats (contents
+/// unspecified). The buffer is grown when shorter (on a pool worker never for
+/// `len <= THREAD_SCRATCH`) and then kept, so later calls allocate nothing.
+///
+/// # Panics
+/// When called again from inside `f` on the same thread.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        f(&mut buf[..len])
+    })
+}
+
 /// A raw pointer that may be sent to workers; each part writes a disjoint region.
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr(pub *mut f32);
+// SAFETY: the pointer is only turned into slices through `slice`, whose
+// contract makes the parts' regions disjoint.
 unsafe impl Send for SendPtr {}
+// SAFETY: as for Send: sharing the pointer is harmless, using it is `unsafe`.
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
+    /// The region `start..start + len` of the original slice, mutably.
+    ///
     /// # Safety
-    /// The range must be in bounds of the original slice and not touched by any
-    /// other part while the returned slice lives.
+    /// The range must be in bounds of the original slice, the slice must outlive
+    /// the returned one, and no other part may touch the range meanwhile.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
-        std::slice::from_raw_parts_mut(self.0.add(start), len)
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
 }
 

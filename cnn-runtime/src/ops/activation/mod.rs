@@ -1,5 +1,8 @@
 //! Activations, elementwise or (softmax) over the last axis of `channels` entries.
 
+#[cfg(test)]
+mod gradcheck;
+
 use crate::Activation;
 
 /// `y = act(z)`; softmax normalises each run of `channels` values.
@@ -105,11 +108,15 @@ fn map_inplace<F: Fn(f32) -> f32 + Copy>(y: &mut [f32], f: F) {
     }
     #[cfg(target_arch = "x86_64")]
     {
+        /// `body` compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
         unsafe fn wide<F: Fn(f32) -> f32>(y: &mut [f32], f: F) {
             body(y, f)
         }
-        if crate::gemm::has_avx512() {
+        if crate::cpu::avx512() {
             // SAFETY: the features were detected at run time.
             unsafe { wide(y, f) };
             return;
@@ -149,11 +156,15 @@ pub fn activation_backward(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        /// `backward_body` compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
         unsafe fn wide(act: Activation, channels: usize, y: &[f32], dy: &[f32], dz: &mut [f32]) {
             backward_body(act, channels, y, dy, dz)
         }
-        if crate::gemm::has_avx512() {
+        if crate::cpu::avx512() {
             // SAFETY: the features were detected at run time.
             unsafe { wide(act, channels, y, dy, dz) };
             return;

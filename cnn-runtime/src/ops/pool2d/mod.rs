@@ -1,8 +1,14 @@
 //! Max / average / min pooling, NHWC. Padding cells are never read: max and min
 //! ignore them, average leaves them out of the divisor (as Keras). Ties in max/min
 //! go to the first cell in row-major window order (strict comparisons).
+//!
+//! [`fixed`] holds a const-generic average pooling for generated code.
 
-use super::parallel::{self, SendPtr};
+pub mod fixed;
+#[cfg(test)]
+mod gradcheck;
+
+use crate::pool::{self, SendPtr};
 use crate::{Pool2dSpec, PoolKind};
 
 /// Marks an output cell whose window holds no real input cell (cannot happen with
@@ -49,15 +55,16 @@ pub fn pool2d_forward(
     }
     let xs = s.in_h * s.in_w * s.c;
     let ys = s.out_h * s.out_w * s.c;
-    let parts = parallel::parts_for(y.len() * s.ph * s.pw * 4, batch);
+    let parts = pool::parts_for(y.len() * s.ph * s.pw * 4, batch);
     let yp = SendPtr(y.as_mut_ptr());
     let ap = argmax.as_mut_ptr() as usize;
-    parallel::run(parts, &|t| {
-        let r = parallel::split(batch, parts, t);
+    pool::run(parts, &|t| {
+        let r = pool::split(batch, parts, t);
         for n in r {
             // SAFETY: sample n of y / argmax belongs to this part only.
             let yo = unsafe { yp.slice(n * ys, ys) };
             let am: &mut [u32] = if track {
+                // SAFETY: so does sample n of argmax (checked to match y's length).
                 unsafe { std::slice::from_raw_parts_mut((ap as *mut u32).add(n * ys), ys) }
             } else {
                 &mut []
@@ -71,11 +78,15 @@ pub fn pool2d_forward(
 fn forward_sample_dispatch(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        /// `forward_sample` compiled for AVX-512.
+        ///
+        /// # Safety
+        /// AVX-512F/BW/VL, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
         unsafe fn wide(s: &Pool2dSpec, x: &[f32], y: &mut [f32], am: &mut [u32]) {
             forward_sample(s, x, y, am)
         }
-        if crate::gemm::has_avx512() {
+        if crate::cpu::avx512() {
             // SAFETY: the features were detected at run time.
             unsafe { wide(s, x, y, am) };
             return;
@@ -186,10 +197,10 @@ pub fn pool2d_backward(
             "pool2d: argmax has the wrong length"
         );
     }
-    let parts = parallel::parts_for(dy.len() * s.ph * s.pw * 4, batch);
+    let parts = pool::parts_for(dy.len() * s.ph * s.pw * 4, batch);
     let dxp = SendPtr(dx.as_mut_ptr());
-    parallel::run(parts, &|t| {
-        for n in parallel::split(batch, parts, t) {
+    pool::run(parts, &|t| {
+        for n in pool::split(batch, parts, t) {
             // SAFETY: sample n of dx belongs to this part only.
             let dxs = unsafe { dxp.slice(n * xs, xs) };
             dxs.fill(0.0);

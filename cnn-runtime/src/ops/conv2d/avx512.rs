@@ -1,0 +1,464 @@
+//! The AVX-512 paths of the convolution, chosen by [`super`] when
+//! [`crate::cpu::avx512`] allows: the forward pass as an indirect GEMM (A never
+//! packed), the stride-1 input gradient as a forward pass of the flipped kernel
+//! (no col2im), and the kernel gradient of a single-channel input vectorised
+//! over pixels. Each has a portable counterpart in [`super`] (im2col GEMM).
+
+use super::{grow, prepare, Conv2dScratch, Im2col};
+use crate::ops::activation::activation_forward_inplace;
+use crate::pool::{self, SendPtr};
+use crate::{Activation, Conv2dSpec};
+
+/// Most accumulators (`KH * KW * COUT`) of the single-channel kernel gradient.
+const DK_CIN1_MAX_ACC: usize = 240;
+
+/// Whether [`dk_cin1`] applies: one input channel, unit horizontal stride, and
+/// few enough accumulators.
+pub(super) fn dk_cin1_fits(s: &Conv2dSpec) -> bool {
+    s.in_c == 1 && s.sw == 1 && s.out_c <= 16 && s.kh * s.kw * s.out_c <= DK_CIN1_MAX_ACC
+}
+
+/// Kernel gradient of a single-channel-input conv with unit horizontal stride,
+/// over samples `samples`: 16 consecutive output pixels of a row read 16
+/// consecutive input cells per tap, so `dK[t, o] += x_tap . dz_o` runs on full
+/// vectors (the GEMM form filled 6 of 32 lanes for LeNet's first layer).
+///
+/// # Safety
+/// AVX-512F must be available, [`dk_cin1_fits`] must hold for `s`, and `col`
+/// must be the im2col view [`prepare`] made for `s` over a batch that includes
+/// `samples` (its padded image holds every window).
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn dk_cin1(
+    s: &Conv2dSpec,
+    samples: std::ops::Range<usize>,
+    col: &Im2col<'_>,
+    dz: &[f32],
+    dk: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let n = s.out_c;
+    let kk = s.kh * s.kw;
+    let mut acc = [_mm512_setzero_ps(); DK_CIN1_MAX_ACC];
+    let mut dzt = [[0f32; 16]; 16];
+    let xp = col.xp.as_ptr();
+    for img in samples {
+        for oh in 0..s.out_h {
+            let rowbase = (img * col.hp + oh * s.sh) * col.wp;
+            let dzrow =
+                &dz[(img * s.out_h + oh) * s.out_w * n..(img * s.out_h + oh + 1) * s.out_w * n];
+            for ow0 in (0..s.out_w).step_by(16) {
+                let cnt = (s.out_w - ow0).min(16);
+                let mask: __mmask16 = if cnt == 16 {
+                    0xffff
+                } else {
+                    ((1u32 << cnt) - 1) as u16
+                };
+                // Transpose the 16 x n block of dz into n vectors (zero past cnt).
+                for (i, px) in dzt.iter_mut().enumerate() {
+                    for o in 0..n {
+                        px[o] = if i < cnt {
+                            dzrow[(ow0 + i) * n + o]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+                let mut dzv = [_mm512_setzero_ps(); 16];
+                for (o, v) in dzv.iter_mut().enumerate().take(n) {
+                    let mut lanes = [0f32; 16];
+                    for (i, l) in lanes.iter_mut().enumerate() {
+                        *l = dzt[i][o];
+                    }
+                    // SAFETY: `lanes` holds 16 floats.
+                    *v = unsafe { _mm512_loadu_ps(lanes.as_ptr()) };
+                }
+                for t in 0..kk {
+                    // SAFETY: the window of output pixel (img, oh, ow0 + i) at tap
+                    // t lies inside the padded image for i < cnt (`prepare`,
+                    // caller's contract), and the mask covers only those lanes.
+                    let xv =
+                        unsafe { _mm512_maskz_loadu_ps(mask, xp.add(rowbase + ow0 + col.toff[t])) };
+                    for o in 0..n {
+                        acc[t * n + o] = _mm512_fmadd_ps(xv, dzv[o], acc[t * n + o]);
+                    }
+                }
+            }
+        }
+    }
+    for (d, a) in dk.iter_mut().zip(&acc[..kk * n]) {
+        *d = _mm512_reduce_add_ps(*a);
+    }
+}
+
+/// Input channels from which the stride-1 input gradient runs as a direct
+/// convolution rather than GEMM + col2im.
+const DX_DIRECT_MIN_CHANNELS: usize = 12;
+
+/// Whether [`input_grad`] applies: stride 1, enough input channels (few would
+/// fill few lanes of the direct tiles, the input gradient's channels being its
+/// output channels: the GEMM + col2im path wins), and padding no wider than the
+/// dilated kernel.
+pub(super) fn input_grad_fits(s: &Conv2dSpec) -> bool {
+    s.sh == 1
+        && s.sw == 1
+        && s.in_c >= DX_DIRECT_MIN_CHANNELS
+        && (s.kh - 1) * s.dh >= s.pad_top
+        && (s.kw - 1) * s.dw >= s.pad_left
+}
+
+/// Input gradient of a stride-1 convolution ([`input_grad_fits`]) as the
+/// convolution of `dz` with the flipped, transposed kernel, on the direct
+/// forward path: overwrites `dx`, no col2im.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn input_grad(
+    s: &Conv2dSpec,
+    batch: usize,
+    kernel: &[f32],
+    dz: &[f32],
+    dx: &mut [f32],
+    kflip: &mut Vec<f32>,
+    zeros: &mut Vec<f32>,
+    inner: &mut Option<Box<Conv2dScratch>>,
+) {
+    // Stride 1: dx is the convolution of dz with the flipped, transposed
+    // kernel, `dx[ih] = sum_a' dz[ih - P + a' dh] K[kh-1-a', .., c, o]` with
+    // `P = (kh-1) dh - pad_top`: the fast forward path, no col2im.
+    let t = Conv2dSpec {
+        in_h: s.out_h,
+        in_w: s.out_w,
+        in_c: s.out_c,
+        out_h: s.in_h,
+        out_w: s.in_w,
+        out_c: s.in_c,
+        kh: s.kh,
+        kw: s.kw,
+        sh: 1,
+        sw: 1,
+        dh: s.dh,
+        dw: s.dw,
+        pad_top: (s.kh - 1) * s.dh - s.pad_top,
+        pad_left: (s.kw - 1) * s.dw - s.pad_left,
+    };
+    grow(kflip, kernel.len());
+    let (ci, co) = (s.in_c, s.out_c);
+    for a in 0..s.kh {
+        for b in 0..s.kw {
+            let src = ((s.kh - 1 - a) * s.kw + (s.kw - 1 - b)) * ci * co;
+            let dst = (a * s.kw + b) * co * ci;
+            for o in 0..co {
+                for c in 0..ci {
+                    kflip[dst + o * ci + c] = kernel[src + c * co + o];
+                }
+            }
+        }
+    }
+    grow(zeros, ci);
+    zeros[..ci].fill(0.0);
+    let inner = inner.get_or_insert_with(Box::default);
+    direct_forward(
+        &t,
+        Activation::Linear,
+        batch,
+        dz,
+        &kflip[..kernel.len()],
+        &zeros[..ci],
+        dx,
+        inner,
+    );
+}
+
+/// Forward pass as an indirect GEMM: the microkernel broadcasts its A values
+/// straight from the padded image through per-pixel base offsets and the column
+/// offset table, so A is never packed (packing cost as much as the FMAs for
+/// small layers). Only the kernel (B) is packed, once per call.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn direct_forward(
+    s: &Conv2dSpec,
+    act: Activation,
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+    scratch: &mut Conv2dScratch,
+) {
+    // Tile shapes keep accumulators + B vectors + broadcasts within the 32 zmm
+    // registers and the per-row pointers within the general registers (measured:
+    // 14x32 spilled both and ran at half speed).
+    match s.out_c {
+        0..=16 => direct_forward_mr_nv::<12, 1>(s, act, batch, x, kernel, bias, y, scratch),
+        17..=32 => direct_forward_mr_nv::<10, 2>(s, act, batch, x, kernel, bias, y, scratch),
+        33..=48 => direct_forward_mr_nv::<8, 3>(s, act, batch, x, kernel, bias, y, scratch),
+        _ => direct_forward_mr_nv::<6, 4>(s, act, batch, x, kernel, bias, y, scratch),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
+    s: &Conv2dSpec,
+    act: Activation,
+    batch: usize,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+    scratch: &mut Conv2dScratch,
+) {
+    let nrw = NV * 16;
+    let m = batch * s.out_h * s.out_w;
+    let kk = s.kh * s.kw * s.in_c;
+    let n = s.out_c;
+    let panels = n.div_ceil(nrw);
+    let Conv2dScratch {
+        xpad, toff, kpack, ..
+    } = scratch;
+    grow(kpack, panels * kk * nrw);
+    for jp in 0..panels {
+        let j0 = jp * nrw;
+        let nc = (n - j0).min(nrw);
+        for p in 0..kk {
+            let d = &mut kpack[(jp * kk + p) * nrw..(jp * kk + p + 1) * nrw];
+            d[..nc].copy_from_slice(&kernel[p * n + j0..p * n + j0 + nc]);
+            d[nc..].fill(0.0);
+        }
+    }
+    // Bias panels after the kernel panels, zero-padded like them.
+    let boff = panels * kk * nrw;
+    grow(kpack, boff + panels * nrw);
+    for jp in 0..panels {
+        let j0 = jp * nrw;
+        let nc = (n - j0).min(nrw);
+        let d = &mut kpack[boff + j0..boff + j0 + nrw];
+        d[..nc].copy_from_slice(&bias[j0..j0 + nc]);
+        d[nc..].fill(0.0);
+    }
+    let kpack: &[f32] = kpack;
+    // Bias and relu are applied in the microkernel; other activations after.
+    let relu = act == Activation::Relu;
+    let rest = if relu || act == Activation::Linear {
+        Activation::Linear
+    } else {
+        act
+    };
+    let col = prepare(s, batch, x, xpad, toff, false);
+    let tiles = m.div_ceil(DMR);
+    let parts = pool::parts_for(2 * m * n * kk, tiles);
+    let yp = SendPtr(y.as_mut_ptr());
+    pool::run(parts, &|t| {
+        let tr = pool::split(tiles, parts, t);
+        // Epilogue every few tiles, while the rows are still in cache.
+        const CHUNK: usize = 8;
+        let mut tile = tr.start;
+        while tile < tr.end {
+            let tend = (tile + CHUNK).min(tr.end);
+            let r0 = tile * DMR;
+            let r1 = (tend * DMR).min(m);
+            for tt in tile..tend {
+                let rs = tt * DMR;
+                let mr = (m - rs).min(DMR);
+                let mut pb = [0usize; DMR];
+                col.for_each_pixel(rs, mr, |i, b| pb[i] = b);
+                // Rows past the end reuse the last pixel; they are not stored.
+                for i in mr..DMR {
+                    pb[i] = pb[mr - 1];
+                }
+                for jp in 0..panels {
+                    let j0 = jp * nrw;
+                    let nc = (n - j0).min(nrw);
+                    // SAFETY: AVX-512F was detected; offsets stay inside the padded
+                    // image (windows fit by construction of `padded_dims`), the
+                    // panel holds kk * nrw values, and rows rs..rs+mr, columns
+                    // j0..j0+nc of y belong to this part.
+                    unsafe {
+                        direct_tile::<DMR, NV>(
+                            kk,
+                            col.toff.as_ptr(),
+                            col.xp.as_ptr(),
+                            &pb,
+                            kpack[jp * kk * nrw..].as_ptr(),
+                            kpack[boff + j0..].as_ptr(),
+                            relu,
+                            yp.0.add(rs * n + j0),
+                            n,
+                            mr,
+                            nc,
+                        );
+                    }
+                }
+            }
+            if rest != Activation::Linear {
+                // SAFETY: rows r0..r1 belong to this part.
+                let ys = unsafe { yp.slice(r0 * n, (r1 - r0) * n) };
+                activation_forward_inplace(rest, n, ys);
+            }
+            tile = tend;
+        }
+    });
+}
+
+/// One `mr x nc` tile of the direct forward (`mr <= DMR`, `nc <= NV * 16`):
+/// `c[i, j] = act(bias[j] + sum_p xp[pb[i] + toff[p]] * bp[p * NV * 16 + j])`,
+/// with relu applied here when asked (other activations come after).
+///
+/// # Safety
+/// AVX-512F must be available; `toff` must hold `kk` offsets with
+/// `xp + pb[i] + toff[p]` readable for every `i < DMR`, `p < kk`; `bp` must hold
+/// `kk * NV * 16` floats and `bias` `NV * 16`; `c + i * ldc + j` must be
+/// writable for `i < mr`, `j < nc`, and touched by no other thread meanwhile.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_tile<const DMR: usize, const NV: usize>(
+    kk: usize,
+    toff: *const usize,
+    xp: *const f32,
+    pb: &[usize; DMR],
+    bp: *const f32,
+    bias: *const f32,
+    relu: bool,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nc: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); NV]; DMR];
+    for row in acc.iter_mut() {
+        for (v, a) in row.iter_mut().enumerate() {
+            // SAFETY: v < NV: inside the NV * 16 bias values.
+            *a = unsafe { _mm512_loadu_ps(bias.add(v * 16)) };
+        }
+    }
+    let mut ptrs = [xp; DMR];
+    for i in 0..DMR {
+        // SAFETY: the pixel's window base lies inside the image (contract).
+        ptrs[i] = unsafe { xp.add(pb[i]) };
+    }
+    for p in 0..kk {
+        // SAFETY: p < kk: inside the offset table.
+        let t = unsafe { *toff.add(p) };
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            // SAFETY: p < kk and v < NV: inside the kk * NV * 16 panel values.
+            *b = unsafe { _mm512_loadu_ps(bp.add((p * NV + v) * 16)) };
+        }
+        for i in 0..DMR {
+            // SAFETY: the window cell at offset t is readable (contract).
+            let a = _mm512_set1_ps(unsafe { *ptrs[i].add(t) });
+            for v in 0..NV {
+                acc[i][v] = _mm512_fmadd_ps(a, bv[v], acc[i][v]);
+            }
+        }
+    }
+    for v in 0..NV {
+        let left = nc.saturating_sub(v * 16);
+        if left == 0 {
+            break;
+        }
+        let mask: __mmask16 = if left >= 16 {
+            0xffff
+        } else {
+            ((1u32 << left) - 1) as u16
+        };
+        for (i, row) in acc.iter().enumerate().take(mr) {
+            let mut val = row[v];
+            if relu {
+                // Zero where val < 0 (ordered compare: NaN stays NaN).
+                let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(val, _mm512_setzero_ps());
+                val = _mm512_mask_mov_ps(val, neg, _mm512_setzero_ps());
+            }
+            // SAFETY: i < mr and the mask covers columns below nc only: this
+            // tile's cells of C (contract).
+            unsafe { _mm512_mask_storeu_ps(c.add(i * ldc + v * 16), mask, val) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{conv2d_backward, conv2d_forward};
+    use super::*;
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5) - 1.0)
+            .collect()
+    }
+
+    /// The direct (AVX-512) paths and the portable im2col/col2im paths agree.
+    #[test]
+    fn direct_and_portable_paths_agree() {
+        let specs = [
+            // (h, w, c, f, kh, kw, sh, dh, pt, pl, oh, ow)
+            (9, 9, 3, 5, 3, 3, 1, 1, 1, 1, 9, 9),
+            (8, 7, 6, 70, 3, 2, 1, 2, 2, 0, 8, 6),
+            (12, 12, 16, 33, 5, 5, 1, 1, 0, 0, 8, 8),
+            (11, 10, 4, 20, 3, 3, 2, 1, 1, 1, 6, 5),
+            (28, 28, 1, 6, 5, 5, 1, 1, 2, 2, 28, 28),
+        ];
+        for &(h, w, c, f, kh, kw, st, d, pt, pl, oh, ow) in &specs {
+            let s = Conv2dSpec {
+                in_h: h,
+                in_w: w,
+                in_c: c,
+                out_h: oh,
+                out_w: ow,
+                out_c: f,
+                kh,
+                kw,
+                sh: st,
+                sw: st,
+                dh: d,
+                dw: d,
+                pad_top: pt,
+                pad_left: pl,
+            };
+            let batch = 3;
+            let x = data(batch * h * w * c, 1);
+            let k = data(kh * kw * c * f, 2);
+            let b = data(f, 3);
+            let dz = data(batch * oh * ow * f, 4);
+            let run = || {
+                let mut scratch = Conv2dScratch::default();
+                let mut y = vec![f32::NAN; dz.len()];
+                conv2d_forward(
+                    &s,
+                    Activation::Relu,
+                    batch,
+                    &x,
+                    &k,
+                    &b,
+                    &mut y,
+                    &mut scratch,
+                );
+                let mut dx = vec![f32::NAN; x.len()];
+                let mut dk = vec![f32::NAN; k.len()];
+                let mut db = vec![f32::NAN; f];
+                conv2d_backward(
+                    &s,
+                    batch,
+                    &x,
+                    &k,
+                    &dz,
+                    Some(&mut dx),
+                    &mut dk,
+                    &mut db,
+                    &mut scratch,
+                );
+                (y, dx, dk, db)
+            };
+            let fast = run();
+            let slow = crate::cpu::portable(run);
+            for (name, a, b) in [
+                ("y", &fast.0, &slow.0),
+                ("dx", &fast.1, &slow.1),
+                ("dk", &fast.2, &slow.2),
+                ("db", &fast.3, &slow.3),
+            ] {
+                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+                for (u, v) in a.iter().zip(b.iter()) {
+                    assert!((u - v).abs() <= 1e-5 * scale, "{s:?} {name}: {u} vs {v}");
+                }
+            }
+        }
+    }
+}
