@@ -131,50 +131,53 @@ pub fn forward_flops(layers: &[LayerSpec]) -> f64 {
         .sum()
 }
 
+/// conv, pool, conv, pool, flatten, then the dense layers: the layout of both
+/// bench models. Each conv is `(filters, kernel, same, act)` with stride 1;
+/// each pool is valid with window = stride = 2; each dense is `(units, act)`.
+fn two_conv_net(
+    input: [usize; 3],
+    convs: [(usize, usize, bool, Activation); 2],
+    pool_kind: PoolKind,
+    denses: &[(usize, Activation)],
+) -> ([usize; 3], Vec<LayerSpec>) {
+    let mut layers = Vec::new();
+    let mut s = input;
+    for (f, k, same, act) in convs {
+        let (c, next) = conv(s, f, k, 1, same, act);
+        let (p, next) = pool(next, pool_kind, 2);
+        layers.extend([c, p]);
+        s = next;
+    }
+    let mut inputs = s[0] * s[1] * s[2];
+    layers.push(LayerSpec::Flatten { len: inputs });
+    for &(units, act) in denses {
+        layers.push(dense(inputs, units, act));
+        inputs = units;
+    }
+    (input, layers)
+}
+
 /// LeNet-5 on 28x28x1 (first conv `same`).
 pub fn lenet() -> ([usize; 3], Vec<LayerSpec>) {
     use Activation::*;
-    let input = [28, 28, 1];
-    let (c1, s) = conv(input, 6, 5, 1, true, Tanh);
-    let (p1, s) = pool(s, PoolKind::Avg, 2);
-    let (c2, s) = conv(s, 16, 5, 1, false, Tanh);
-    let (p2, s) = pool(s, PoolKind::Avg, 2);
-    let flat = s[0] * s[1] * s[2];
-    (
-        input,
-        vec![
-            c1,
-            p1,
-            c2,
-            p2,
-            LayerSpec::Flatten { len: flat },
-            dense(flat, 120, Tanh),
-            dense(120, 84, Tanh),
-            dense(84, 10, Softmax),
-        ],
+    let convs = [(6, 5, true, Tanh), (16, 5, false, Tanh)];
+    two_conv_net(
+        [28, 28, 1],
+        convs,
+        PoolKind::Avg,
+        &[(120, Tanh), (84, Tanh), (10, Softmax)],
     )
 }
 
 /// The 150x150x3 course model.
 pub fn seed150() -> ([usize; 3], Vec<LayerSpec>) {
     use Activation::*;
-    let input = [150, 150, 3];
-    let (c1, s) = conv(input, 32, 3, 1, true, Relu);
-    let (p1, s) = pool(s, PoolKind::Max, 2);
-    let (c2, s) = conv(s, 32, 4, 1, false, Linear);
-    let (p2, s) = pool(s, PoolKind::Max, 2);
-    let flat = s[0] * s[1] * s[2];
-    (
-        input,
-        vec![
-            c1,
-            p1,
-            c2,
-            p2,
-            LayerSpec::Flatten { len: flat },
-            dense(flat, 256, Relu),
-            dense(256, 5, Softmax),
-        ],
+    let convs = [(32, 3, true, Relu), (32, 4, false, Linear)];
+    two_conv_net(
+        [150, 150, 3],
+        convs,
+        PoolKind::Max,
+        &[(256, Relu), (5, Softmax)],
     )
 }
 
@@ -211,7 +214,36 @@ impl Optimizer for PlainSgd {
     }
 }
 
-/// An interpreted model workload: training steps (softmax CE, SGD) or inference.
+/// One model workload: training steps (softmax CE, plain SGD) or inference
+/// through `Model::forward_batch` (for generated models, `forward_view`: no
+/// output copy). `flops` is the forward flops of one sample.
+pub fn workload<M: Model + 'static>(
+    w: &mut Workloads,
+    name: &str,
+    mut net: M,
+    flops: f64,
+    batch: usize,
+    train: bool,
+) {
+    let [h, wd, c] = net.input_shape();
+    let classes = net.output_shape().iter().product::<usize>();
+    let x = Array4::from_shape_vec((batch, h, wd, c), noise(batch * h * wd * c, 7)).expect("x");
+    let labels: Vec<usize> = (0..batch).map(|i| i % classes).collect();
+    let mut opt = PlainSgd(0.01);
+    let flops = flops * batch as f64 * if train { 3.0 } else { 1.0 };
+    w.add(name, batch as f64, flops, move || {
+        if train {
+            black_box(
+                net.train_batch(x.view(), &labels, &mut opt)
+                    .expect("train step"),
+            );
+        } else {
+            black_box(net.forward_batch(x.view()).expect("forward")[[0, 0]]);
+        }
+    });
+}
+
+/// An interpreted model workload (see [`workload`]).
 pub fn model_workload(
     w: &mut Workloads,
     name: &str,
@@ -220,26 +252,9 @@ pub fn model_workload(
     train: bool,
 ) {
     let (input, layers) = model;
-    let flops = forward_flops(&layers) * batch as f64 * if train { 3.0 } else { 1.0 };
-    let mut net = Sequential::new(input, layers, 1).expect("model");
-    let classes = net.output_shape().iter().product::<usize>();
-    let x = Array4::from_shape_vec(
-        (batch, input[0], input[1], input[2]),
-        noise(batch * input.iter().product::<usize>(), 7),
-    )
-    .expect("x");
-    let labels: Vec<usize> = (0..batch).map(|i| i % classes).collect();
-    let mut opt = PlainSgd(0.01);
-    w.add(name, batch as f64, flops, move || {
-        if train {
-            black_box(
-                net.train_batch(x.view(), &labels, &mut opt)
-                    .expect("train step"),
-            );
-        } else {
-            black_box(net.forward(x.view()).expect("forward")[[0, 0]]);
-        }
-    });
+    let flops = forward_flops(&layers);
+    let net = Sequential::new(input, layers, 1).expect("model");
+    workload(w, name, net, flops, batch, train);
 }
 
 fn builtin(w: &mut Workloads) {

@@ -46,19 +46,10 @@ fn allocations_in(f: impl FnOnce()) -> usize {
     ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
+// The benchmark LeNet-5, `Lenet5`.
+cnn!(include "examples/models/lenet5.cnn");
+
 cnn! {
-    // The benchmark LeNet-5 (examples/models/lenet5.cnn).
-    model LeNet {
-        input 28x28x1;
-        conv 6 5x5 same tanh;
-        avgpool 2;
-        conv 16 5x5 tanh;
-        avgpool 2;
-        flatten;
-        dense 120 tanh;
-        dense 84 tanh;
-        dense 10 softmax;
-    }
     // Every layer kind: max/min pools (argmax buffers), a standalone softmax.
     model Mixed {
         input 12x12x3;
@@ -83,7 +74,7 @@ fn batch(b: usize, h: usize, w: usize, c: usize) -> (Array4<f32>, Vec<usize>) {
 #[test]
 fn steady_state_allocates_nothing() {
     // LeNet, SGD, batch 32.
-    let mut net = LeNet::new(1);
+    let mut net = Lenet5::new(1);
     let (x, labels) = batch(32, 28, 28, 1);
     let mut sgd = Sgd::new(0.05);
     let first = allocations_in(|| {
@@ -98,7 +89,7 @@ fn steady_state_allocates_nothing() {
     assert_eq!(steady, 0, "LeNet train_step after the first step");
 
     // forward_view: first call on a fresh model sizes the forward buffers only.
-    let mut inf = LeNet::new(2);
+    let mut inf = Lenet5::new(2);
     let _ = allocations_in(|| {
         inf.forward_view(x.view()).unwrap();
     });

@@ -14,22 +14,34 @@ mod codegen_support;
 
 use codegen_support::*;
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod seed_conv_same_valid {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 32x32x3;
-            conv 32 3x3 stride 1 same;
-            conv 32 3x3 stride 1 valid;
-        }
-    }
+/// One module per case: the model written with `cnn!` and a test that checks
+/// it against the case's goldens (`check_case`). Some cases warn (W003: a
+/// stride larger than the window), on purpose.
+macro_rules! oracle_case {
+    ($case:ident { $($model:tt)* }) => {
+        #[allow(deprecated)]
+        mod $case {
+            use super::*;
+            cnn::cnn! {
+                pub model M {
+                    $($model)*
+                }
+            }
 
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "seed_conv_same_valid");
+            #[test]
+            fn oracle() {
+                let mut m = M::new(0);
+                check_case(&mut m, stringify!($case));
+            }
+        }
+    };
+}
+
+oracle_case! {
+    seed_conv_same_valid {
+        input 32x32x3;
+        conv 32 3x3 stride 1 same;
+        conv 32 3x3 stride 1 valid;
     }
 }
 
@@ -57,736 +69,296 @@ mod seed_150 {
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod classic_conv_5x5 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 5x5x1;
-            conv 1 3x3 valid;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "classic_conv_5x5");
+oracle_case! {
+    classic_conv_5x5 {
+        input 5x5x1;
+        conv 1 3x3 valid;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod conv_correlation_asym {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 5x5x1;
-            conv 1 3x3 valid;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "conv_correlation_asym");
+oracle_case! {
+    conv_correlation_asym {
+        input 5x5x1;
+        conv 1 3x3 valid;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod pool_example_max {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 4x4x1;
-            maxpool 2 stride 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "pool_example_max");
+oracle_case! {
+    pool_example_max {
+        input 4x4x1;
+        maxpool 2 stride 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod pool_example_avg {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 4x4x1;
-            avgpool 2 stride 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "pool_example_avg");
+oracle_case! {
+    pool_example_avg {
+        input 4x4x1;
+        avgpool 2 stride 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod pool_example_min {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 4x4x1;
-            minpool 2 stride 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "pool_example_min");
+oracle_case! {
+    pool_example_min {
+        input 4x4x1;
+        minpool 2 stride 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod lenet5 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 32x32x1;
-            conv 6 5x5 tanh;
-            avgpool 2;
-            conv 16 5x5 tanh;
-            avgpool 2;
-            conv 120 5x5 tanh;
-            flatten;
-            dense 84 tanh;
-            dense 10 softmax;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "lenet5");
+oracle_case! {
+    lenet5 {
+        input 32x32x1;
+        conv 6 5x5 tanh;
+        avgpool 2;
+        conv 16 5x5 tanh;
+        avgpool 2;
+        conv 120 5x5 tanh;
+        flatten;
+        dense 84 tanh;
+        dense 10 softmax;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_conv3x3_s2_in7 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x7x2;
-            conv 4 3x3 stride 2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_conv3x3_s2_in7");
+oracle_case! {
+    same_conv3x3_s2_in7 {
+        input 7x7x2;
+        conv 4 3x3 stride 2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_conv5x3_s2x1_in7 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x7x2;
-            conv 2 5x3 stride 2x1 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_conv5x3_s2x1_in7");
+oracle_case! {
+    same_conv5x3_s2x1_in7 {
+        input 7x7x2;
+        conv 2 5x3 stride 2x1 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_maxpool3_s2_in7 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x7x2;
-            maxpool 3 stride 2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_maxpool3_s2_in7");
+oracle_case! {
+    same_maxpool3_s2_in7 {
+        input 7x7x2;
+        maxpool 3 stride 2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_avgpool3_s2_in7 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x7x2;
-            avgpool 3 stride 2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_avgpool3_s2_in7");
+oracle_case! {
+    same_avgpool3_s2_in7 {
+        input 7x7x2;
+        avgpool 3 stride 2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_minpool2_s1_in7 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x7x2;
-            minpool 2 stride 1 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_minpool2_s1_in7");
+oracle_case! {
+    same_minpool2_s1_in7 {
+        input 7x7x2;
+        minpool 2 stride 1 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_conv3x3_s2_in8 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 8x8x2;
-            conv 4 3x3 stride 2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_conv3x3_s2_in8");
+oracle_case! {
+    same_conv3x3_s2_in8 {
+        input 8x8x2;
+        conv 4 3x3 stride 2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_conv4x4_s2_in8 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 8x8x2;
-            conv 3 4x4 stride 2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_conv4x4_s2_in8");
+oracle_case! {
+    same_conv4x4_s2_in8 {
+        input 8x8x2;
+        conv 3 4x4 stride 2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_maxpool3_s2_in8 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 8x8x2;
-            maxpool 3 stride 2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_maxpool3_s2_in8");
+oracle_case! {
+    same_maxpool3_s2_in8 {
+        input 8x8x2;
+        maxpool 3 stride 2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_minpool2_s1_in8 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 8x8x2;
-            minpool 2 stride 1 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_minpool2_s1_in8");
+oracle_case! {
+    same_minpool2_s1_in8 {
+        input 8x8x2;
+        minpool 2 stride 1 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod keras_doc_maxpool2_s1_same {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 3x3x1;
-            maxpool 2 stride 1 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "keras_doc_maxpool2_s1_same");
+oracle_case! {
+    keras_doc_maxpool2_s1_same {
+        input 3x3x1;
+        maxpool 2 stride 1 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod keras_doc_minpool2_s1_same {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 3x3x1;
-            minpool 2 stride 1 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "keras_doc_minpool2_s1_same");
+oracle_case! {
+    keras_doc_minpool2_s1_same {
+        input 3x3x1;
+        minpool 2 stride 1 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod keras_doc_avgpool2_s1_same {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 3x3x1;
-            avgpool 2 stride 1 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "keras_doc_avgpool2_s1_same");
+oracle_case! {
+    keras_doc_avgpool2_s1_same {
+        input 3x3x1;
+        avgpool 2 stride 1 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_avgpool5_s2_in4 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 4x4x2;
-            avgpool 5 stride 2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_avgpool5_s2_in4");
+oracle_case! {
+    same_avgpool5_s2_in4 {
+        input 4x4x2;
+        avgpool 5 stride 2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_conv2x2_s1 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 5x6x2;
-            conv 3 2x2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_conv2x2_s1");
+oracle_case! {
+    same_conv2x2_s1 {
+        input 5x6x2;
+        conv 3 2x2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_conv4x4_s1 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 5x5x2;
-            conv 2 4x4 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_conv4x4_s1");
+oracle_case! {
+    same_conv4x4_s1 {
+        input 5x5x2;
+        conv 2 4x4 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_conv3x3_s3 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x8x2;
-            conv 2 3x3 stride 3 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_conv3x3_s3");
+oracle_case! {
+    same_conv3x3_s3 {
+        input 7x8x2;
+        conv 2 3x3 stride 3 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod same_conv1x1_s2 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x8x2;
-            conv 3 1x1 stride 2 same;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "same_conv1x1_s2");
+oracle_case! {
+    same_conv1x1_s2 {
+        input 7x8x2;
+        conv 3 1x1 stride 2 same;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod conv_rect_kernel_stride {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 9x11x2;
-            conv 3 2x4 stride 1x2 valid relu;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "conv_rect_kernel_stride");
+oracle_case! {
+    conv_rect_kernel_stride {
+        input 9x11x2;
+        conv 3 2x4 stride 1x2 valid relu;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod conv_1x1 {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 6x6x3;
-            conv 5 1x1;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "conv_1x1");
+oracle_case! {
+    conv_1x1 {
+        input 6x6x3;
+        conv 5 1x1;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod conv_1x1_s2_valid {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x7x2;
-            conv 2 1x1 stride 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "conv_1x1_s2_valid");
+oracle_case! {
+    conv_1x1_s2_valid {
+        input 7x7x2;
+        conv 2 1x1 stride 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod conv_kernel_eq_input {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 5x4x3;
-            conv 4 5x4;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "conv_kernel_eq_input");
+oracle_case! {
+    conv_kernel_eq_input {
+        input 5x4x3;
+        conv 4 5x4;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod maxpool_overlap {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 9x9x2;
-            maxpool 3 stride 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "maxpool_overlap");
+oracle_case! {
+    maxpool_overlap {
+        input 9x9x2;
+        maxpool 3 stride 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod avgpool_overlap {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 9x9x2;
-            avgpool 3 stride 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "avgpool_overlap");
+oracle_case! {
+    avgpool_overlap {
+        input 9x9x2;
+        avgpool 3 stride 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod minpool_overlap {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 9x9x2;
-            minpool 3 stride 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "minpool_overlap");
+oracle_case! {
+    minpool_overlap {
+        input 9x9x2;
+        minpool 3 stride 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod maxpool_nondiv {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x7x2;
-            maxpool 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "maxpool_nondiv");
+oracle_case! {
+    maxpool_nondiv {
+        input 7x7x2;
+        maxpool 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod avgpool_nondiv {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 8x8x2;
-            avgpool 3;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "avgpool_nondiv");
+oracle_case! {
+    avgpool_nondiv {
+        input 8x8x2;
+        avgpool 3;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod maxpool_rect {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 7x9x2;
-            maxpool 2x3;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "maxpool_rect");
+oracle_case! {
+    maxpool_rect {
+        input 7x9x2;
+        maxpool 2x3;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod pool_stride_gt_size {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 8x8x2;
-            maxpool 2 stride 3;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "pool_stride_gt_size");
+oracle_case! {
+    pool_stride_gt_size {
+        input 8x8x2;
+        maxpool 2 stride 3;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod conv_softmax_channels {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 5x5x2;
-            conv 4 3x3 same softmax;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "conv_softmax_channels");
+oracle_case! {
+    conv_softmax_channels {
+        input 5x5x2;
+        conv 4 3x3 same softmax;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod dense_only {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 1x1x6;
-            flatten;
-            dense 4 relu;
-            dense 3 sigmoid;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "dense_only");
+oracle_case! {
+    dense_only {
+        input 1x1x6;
+        flatten;
+        dense 4 relu;
+        dense 3 sigmoid;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod cls_small {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 12x12x3;
-            conv 4 3x3 same relu;
-            maxpool 2;
-            conv 8 3x3 valid relu;
-            flatten;
-            dense 5 softmax;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "cls_small");
+oracle_case! {
+    cls_small {
+        input 12x12x3;
+        conv 4 3x3 same relu;
+        maxpool 2;
+        conv 8 3x3 valid relu;
+        flatten;
+        dense 5 softmax;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod maxpool_tie_grad {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 2x4x1;
-            maxpool 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "maxpool_tie_grad");
+oracle_case! {
+    maxpool_tie_grad {
+        input 2x4x1;
+        maxpool 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod minpool_tie_grad {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 2x4x1;
-            minpool 2;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "minpool_tie_grad");
+oracle_case! {
+    minpool_tie_grad {
+        input 2x4x1;
+        minpool 2;
     }
 }
 
-// Some cases warn (W003: a stride larger than the window), on purpose.
-#[allow(deprecated)]
-mod relu_grad_at_zero {
-    use super::*;
-    cnn::cnn! {
-        pub model M {
-            input 1x1x2;
-            flatten;
-            dense 3 relu;
-        }
-    }
-
-    #[test]
-    fn oracle() {
-        let mut m = M::new(0);
-        check_case(&mut m, "relu_grad_at_zero");
+oracle_case! {
+    relu_grad_at_zero {
+        input 1x1x2;
+        flatten;
+        dense 3 relu;
     }
 }

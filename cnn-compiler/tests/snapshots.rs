@@ -20,136 +20,38 @@ fn case(code: Code, src: &str) -> String {
     rendered(src)
 }
 
-#[test]
-fn e001_unknown_layer() {
-    insta::assert_snapshot!(case(Code::Syntax, "input 28x28x1;\nmaxpooling 2;\n"));
+/// One snapshot test per line: `name: Code, source;` checks that `source` has
+/// a diagnostic with that code and snapshots its rendering (`case`) under `name`.
+macro_rules! snapshot_cases {
+    ($($name:ident: $code:ident, $src:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                insta::assert_snapshot!(case(Code::$code, $src));
+            }
+        )*
+    };
 }
 
-#[test]
-fn e001_unknown_activation() {
-    insta::assert_snapshot!(case(
-        Code::Syntax,
-        "input 28x28x1;\nconv 6 5x5 same rellu;\n"
-    ));
-}
-
-#[test]
-fn e001_parse_error_unclosed_block() {
-    insta::assert_snapshot!(case(
-        Code::Syntax,
-        "model LeNet {\n    input 28x28x1;\n    flatten;\n"
-    ));
-}
-
-#[test]
-fn e001_missing_semicolon() {
-    insta::assert_snapshot!(case(Code::Syntax, "input 28x28x1\nconv 6 5x5;\n"));
-}
-
-#[test]
-fn e002_missing_input() {
-    insta::assert_snapshot!(case(Code::MissingInput, "conv 6 5x5 tanh;\nflatten;\n"));
-}
-
-#[test]
-fn e002_input_twice() {
-    insta::assert_snapshot!(case(
-        Code::MissingInput,
-        "input 28x28x1;\nflatten;\ninput 28x28x1;\n"
-    ));
-}
-
-#[test]
-fn e003_window_too_big() {
-    insta::assert_snapshot!(case(
-        Code::WindowTooBig,
-        "input 28x28x1;\nconv 6 5x5 tanh;\navgpool 2;\nconv 16 5x5 tanh;\navgpool 2;\nconv 120 5x5 tanh;\nflatten;\ndense 84 tanh;\ndense 10 softmax;\n"
-    ));
-}
-
-#[test]
-fn e003_dilated_window() {
-    insta::assert_snapshot!(case(
-        Code::WindowTooBig,
-        "input 4x4x1;\nconv 1 3x3 dilation 2;\n"
-    ));
-}
-
-#[test]
-fn e004_zero() {
-    insta::assert_snapshot!(case(
-        Code::ZeroOrEmpty,
-        "input 28x28x1;\nconv 0 3x3;\nmaxpool 2 stride 0;\n"
-    ));
-}
-
-#[test]
-fn e005_needs_image() {
-    insta::assert_snapshot!(case(
-        Code::NeedsImage,
-        "input 20x20x1;\nflatten;\nconv 8 3x3;\n"
-    ));
-}
-
-#[test]
-fn e006_needs_vector() {
-    insta::assert_snapshot!(case(
-        Code::NeedsVector,
-        "input 28x28x1;\nconv 8 3x3 relu;\ndense 10 softmax;\n"
-    ));
-}
-
-#[test]
-fn e007_option_twice() {
-    insta::assert_snapshot!(case(
-        Code::OptionTwice,
-        "input 28x28x1;\nconv 8 3x3 same valid;\nflatten;\ndense 10 relu softmax;\n"
-    ));
-}
-
-#[test]
-fn e008_too_large() {
-    insta::assert_snapshot!(case(Code::TooLarge, "input 99999999999x99999999999x3;\n"));
-}
-
-#[test]
-fn e008_too_many_parameters() {
-    insta::assert_snapshot!(case(
-        Code::TooLarge,
-        "input 1024x1024x3;\nflatten;\ndense 1048576;\n"
-    ));
-}
-
-#[test]
-fn e009_duplicate_model() {
-    insta::assert_snapshot!(case(
-        Code::DuplicateModel,
-        "model Net {\n    input 28x28x1;\n}\nmodel Net {\n    input 32x32x3;\n}\n"
-    ));
-}
-
-#[test]
-fn w001_softmax_not_last() {
-    insta::assert_snapshot!(case(
-        Code::SoftmaxNotLast,
-        "input 8x8x1;\nflatten;\ndense 16 softmax;\ndense 2 softmax;\n"
-    ));
-}
-
-#[test]
-fn w002_double_activation() {
-    insta::assert_snapshot!(case(
-        Code::DoubleActivation,
-        "input 8x8x1;\nflatten;\ndense 16 relu;\nsigmoid;\ndense 2 softmax;\n"
-    ));
-}
-
-#[test]
-fn w003_stride_skips_input() {
-    insta::assert_snapshot!(case(
-        Code::StrideSkipsInput,
-        "input 8x8x2;\nmaxpool 2 stride 3;\n"
-    ));
+snapshot_cases! {
+    e001_unknown_layer: Syntax, "input 28x28x1;\nmaxpooling 2;\n";
+    e001_unknown_activation: Syntax, "input 28x28x1;\nconv 6 5x5 same rellu;\n";
+    e001_parse_error_unclosed_block: Syntax, "model LeNet {\n    input 28x28x1;\n    flatten;\n";
+    e001_missing_semicolon: Syntax, "input 28x28x1\nconv 6 5x5;\n";
+    e002_missing_input: MissingInput, "conv 6 5x5 tanh;\nflatten;\n";
+    e002_input_twice: MissingInput, "input 28x28x1;\nflatten;\ninput 28x28x1;\n";
+    e003_window_too_big: WindowTooBig, "input 28x28x1;\nconv 6 5x5 tanh;\navgpool 2;\nconv 16 5x5 tanh;\navgpool 2;\nconv 120 5x5 tanh;\nflatten;\ndense 84 tanh;\ndense 10 softmax;\n";
+    e003_dilated_window: WindowTooBig, "input 4x4x1;\nconv 1 3x3 dilation 2;\n";
+    e004_zero: ZeroOrEmpty, "input 28x28x1;\nconv 0 3x3;\nmaxpool 2 stride 0;\n";
+    e005_needs_image: NeedsImage, "input 20x20x1;\nflatten;\nconv 8 3x3;\n";
+    e006_needs_vector: NeedsVector, "input 28x28x1;\nconv 8 3x3 relu;\ndense 10 softmax;\n";
+    e007_option_twice: OptionTwice, "input 28x28x1;\nconv 8 3x3 same valid;\nflatten;\ndense 10 relu softmax;\n";
+    e008_too_large: TooLarge, "input 99999999999x99999999999x3;\n";
+    e008_too_many_parameters: TooLarge, "input 1024x1024x3;\nflatten;\ndense 1048576;\n";
+    e009_duplicate_model: DuplicateModel, "model Net {\n    input 28x28x1;\n}\nmodel Net {\n    input 32x32x3;\n}\n";
+    w001_softmax_not_last: SoftmaxNotLast, "input 8x8x1;\nflatten;\ndense 16 softmax;\ndense 2 softmax;\n";
+    w002_double_activation: DoubleActivation, "input 8x8x1;\nflatten;\ndense 16 relu;\nsigmoid;\ndense 2 softmax;\n";
+    w003_stride_skips_input: StrideSkipsInput, "input 8x8x2;\nmaxpool 2 stride 3;\n";
 }
 
 #[test]

@@ -301,26 +301,22 @@ fn hostile_npy_files() {
             other => panic!("expected a format error, got {other:?}"),
         }
     };
+    // A C-order header with this dtype and shape.
+    let header_err = |descr: &str, shape: &str| {
+        err(with_header(&format!(
+            "{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n"
+        )))
+    };
     // 2^60 elements: refused from the header, nothing allocated.
-    let e = err(with_header(
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (1152921504606846976,), }\n",
-    ));
+    let e = header_err("<f4", "(1152921504606846976,)");
     assert!(e.contains("needs") || e.contains("too many"), "{e}");
-    let e = err(with_header(
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }\n",
-    ));
+    let e = header_err("<f4", "(4294967296, 4294967296, 16)");
     assert!(e.contains("too many"), "{e}");
-    let e = err(with_header(
-        "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }\n",
-    ));
+    let e = header_err("<c8", "(2,)");
     assert!(e.contains("dtype"), "{e}");
-    let e = err(with_header(
-        "{'descr': 'O', 'fortran_order': False, 'shape': (2,), }\n",
-    ));
+    let e = header_err("O", "(2,)");
     assert!(e.contains("dtype"), "{e}");
-    let e = err(with_header(
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n",
-    ));
+    let e = header_err("<f4", "(3,)");
     assert!(e.contains("16"), "size mismatch names the real size: {e}");
     let mut b = good.clone();
     b[1] = b'X';

@@ -6,6 +6,17 @@ fn close(a: f32, b: f64, tol: f64) -> bool {
     (a as f64 - b).abs() <= tol
 }
 
+/// Steps `o` on one parameter starting at 1.0 with the gradient 0.5 each time;
+/// after step `i` the parameter is `wants[i]` (within 1e-6).
+fn steps_of_grad_half(mut o: Sgd, wants: [f64; 2]) {
+    let mut p = [1.0f32];
+    for want in wants {
+        o.begin_step();
+        o.update(0, &mut p, &[0.5]);
+        assert!(close(p[0], want, 1e-6), "{} vs {want}", p[0]);
+    }
+}
+
 #[test]
 fn keras_defaults() {
     let s = Sgd::default();
@@ -27,26 +38,14 @@ fn plain_sgd_is_p_minus_lr_g() {
 #[test]
 fn momentum_accumulates_velocity() {
     // v1 = -lr*g = -0.05, p = 0.95; v2 = 0.9*(-0.05) - 0.05 = -0.095, p = 0.855.
-    let mut o = Sgd::with_momentum(0.1, 0.9, false);
-    let mut p = [1.0f32];
-    for want in [0.95, 0.855] {
-        o.begin_step();
-        o.update(0, &mut p, &[0.5]);
-        assert!(close(p[0], want, 1e-6), "{} vs {want}", p[0]);
-    }
+    steps_of_grad_half(Sgd::with_momentum(0.1, 0.9, false), [0.95, 0.855]);
 }
 
 #[test]
 fn nesterov_looks_ahead() {
     // v1 = -0.05, p += 0.9*v1 - 0.05 = -0.095 -> 0.905;
     // v2 = -0.095, p += 0.9*v2 - 0.05 = -0.1355 -> 0.7695.
-    let mut o = Sgd::with_momentum(0.1, 0.9, true);
-    let mut p = [1.0f32];
-    for want in [0.905, 0.7695] {
-        o.begin_step();
-        o.update(0, &mut p, &[0.5]);
-        assert!(close(p[0], want, 1e-6), "{} vs {want}", p[0]);
-    }
+    steps_of_grad_half(Sgd::with_momentum(0.1, 0.9, true), [0.905, 0.7695]);
 }
 
 #[test]

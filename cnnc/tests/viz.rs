@@ -14,6 +14,17 @@ fn cnnc(args: &[&str]) -> Output {
         .expect("run cnnc")
 }
 
+/// Runs cnnc and asserts that it succeeded (showing its stderr if not).
+fn cnnc_ok(args: &[&str]) -> Output {
+    let out = cnnc(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -43,12 +54,7 @@ fn diagram_is_xml_with_one_block_per_layer() {
     let dir = tempfile::tempdir().unwrap();
     let src = write(dir.path(), "lenet5.cnn", LENET5);
     let svg_path = dir.path().join("lenet5.svg");
-    let out = cnnc(&["diagram", &src, "-o", svg_path.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cnnc_ok(&["diagram", &src, "-o", svg_path.to_str().unwrap()]);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("valid XML");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
@@ -128,7 +134,7 @@ fn diagram_shows_non_default_options_and_picks_a_model() {
         err.contains("--model") && err.contains('A') && err.contains('B'),
         "{err}"
     );
-    let out = cnnc(&[
+    let out = cnnc_ok(&[
         "diagram",
         &src,
         "--model",
@@ -136,11 +142,6 @@ fn diagram_shows_non_default_options_and_picks_a_model() {
         "-o",
         svg_path.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let texts: Vec<&str> = doc
@@ -267,7 +268,7 @@ fn viz_draws_filters_and_one_tile_per_channel_of_each_conv_layer() {
     .save(&img_path)
     .unwrap();
     let out_dir = dir.path().join("viz");
-    let out = cnnc(&[
+    let out = cnnc_ok(&[
         "viz",
         &src,
         "--weights",
@@ -277,11 +278,6 @@ fn viz_draws_filters_and_one_tile_per_channel_of_each_conv_layer() {
         "-o",
         out_dir.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let open = |name: &str| {
         image::open(out_dir.join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -370,12 +366,7 @@ fn viz_reports_bad_inputs_without_crashing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no conv layer"));
     // without weights or image: the fresh filters only
-    let out = cnnc(&["viz", &src, "-o", od]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cnnc_ok(&["viz", &src, "-o", od]);
     let filters = image::open(out_dir.join("layer0_filters.png"))
         .unwrap()
         .to_rgb8();
@@ -387,7 +378,7 @@ fn viz_takes_a_built_in_shapes_image() {
     let dir = tempfile::tempdir().unwrap();
     let src = write(dir.path(), "small.cnn", SMALL);
     let out_dir = dir.path().join("viz");
-    let out = cnnc(&[
+    let out = cnnc_ok(&[
         "viz",
         &src,
         "--image",
@@ -395,11 +386,6 @@ fn viz_takes_a_built_in_shapes_image() {
         "-o",
         out_dir.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shapes test image 3"), "{err}");
     let l2 = image::open(out_dir.join("layer2_features.png"))
