@@ -233,8 +233,18 @@ pub fn check<N: Model>(gen: N, src: &str, seed: u64) {
             .collect();
         assert_close("output", &go, &io)?;
         for i in 0..ir.layers.len() {
-            let il: Vec<f32> = interp.layer_output(i).expect("layer").iter().copied().collect();
-            let gl: Vec<f32> = gen.layer_output(i).expect("layer").iter().copied().collect();
+            let il: Vec<f32> = interp
+                .layer_output(i)
+                .expect("layer")
+                .iter()
+                .copied()
+                .collect();
+            let gl: Vec<f32> = gen
+                .layer_output(i)
+                .expect("layer")
+                .iter()
+                .copied()
+                .collect();
             assert_close(&format!("layer{i} output"), &gl, &il)?;
         }
         let dy = ArrayD::from_shape_vec(IxDyn(&[b, out_len]), dys).expect("dy");

@@ -150,13 +150,16 @@ fn bad(what: String) -> String {
     format!("inconsistent layer specs: {what}")
 }
 
+/// A layer's parameter tensors: Keras shape and initialiser, kernel first.
+type ParamShapes = Vec<(Vec<usize>, Init)>;
+
 /// Checks that a layer takes the shape that reaches it and returns its
 /// per-sample output shape and its parameter shapes with their initialisers.
 fn layer_shapes(
     i: usize,
     spec: &LayerSpec,
     prev: &[usize],
-) -> Result<(Vec<usize>, Vec<(Vec<usize>, Init)>), String> {
+) -> Result<(Vec<usize>, ParamShapes), String> {
     let prev_len = checked_len(prev)?;
     Ok(match *spec {
         LayerSpec::Conv2d { spec: s, .. } => {
@@ -424,8 +427,8 @@ impl Plan {
             None => 0,
         };
         let max_sample = buffers.iter().map(|b| b.len).chain([dz_len]).max();
-        let split = max_sample.unwrap_or(1) <= SPLIT_MAX_SAMPLE_LEN
-            && param_total <= SPLIT_MAX_PARAMS;
+        let split =
+            max_sample.unwrap_or(1) <= SPLIT_MAX_SAMPLE_LEN && param_total <= SPLIT_MAX_PARAMS;
         if split {
             for s in &mut steps {
                 s.kernel = kernel_choice(&s.layer);
@@ -544,7 +547,12 @@ mod tests {
         let names: Vec<&str> = p.tensors.iter().map(|t| &*t.name).collect();
         assert_eq!(
             names,
-            ["layer0.kernel", "layer0.bias", "layer3.kernel", "layer3.bias"]
+            [
+                "layer0.kernel",
+                "layer0.bias",
+                "layer3.kernel",
+                "layer3.bias"
+            ]
         );
         assert_eq!(p.tensors[2].offset, 150 + 6);
         assert_eq!(p.param_total, 156 + 8650);

@@ -266,7 +266,12 @@ mod tests {
                     assert!((u - v).abs() < 1e-6);
                 }
             }
-            for (u, v) in a.input_grad().unwrap().iter().zip(m.input_grad().unwrap().iter()) {
+            for (u, v) in a
+                .input_grad()
+                .unwrap()
+                .iter()
+                .zip(m.input_grad().unwrap().iter())
+            {
                 assert!((u - v).abs() < 1e-6);
             }
         }

@@ -29,14 +29,14 @@ pub mod optim;
 pub mod pool;
 pub mod train;
 
-pub use error::{Error, Result};
-pub use model::{Model, Param, ParamMut};
-pub use optim::{Adam, Optimizer, Sgd};
 pub use cnn_plan as plan;
 pub use cnn_plan::{
     spec, Activation, Conv2dSpec, DenseSpec, Init, Kernel, LayerSpec, Plan, Pool2dSpec, PoolKind,
     Step, Tensor,
 };
+pub use error::{Error, Result};
+pub use model::{Model, Param, ParamMut};
+pub use optim::{Adam, Optimizer, Sgd};
 pub use train::{
     evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, LrSchedule, Progress,
 };

@@ -54,7 +54,7 @@ fn diagram_is_xml_with_one_block_per_layer() {
     let dir = tempfile::tempdir().unwrap();
     let src = write(dir.path(), "lenet5.cnn", LENET5);
     let svg_path = dir.path().join("lenet5.svg");
-    let out = cnnc_ok(&["diagram", &src, "-o", svg_path.to_str().unwrap()]);
+    cnnc_ok(&["diagram", &src, "-o", svg_path.to_str().unwrap()]);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("valid XML");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
@@ -134,7 +134,7 @@ fn diagram_shows_non_default_options_and_picks_a_model() {
         err.contains("--model") && err.contains('A') && err.contains('B'),
         "{err}"
     );
-    let out = cnnc_ok(&[
+    cnnc_ok(&[
         "diagram",
         &src,
         "--model",
@@ -268,7 +268,7 @@ fn viz_draws_filters_and_one_tile_per_channel_of_each_conv_layer() {
     .save(&img_path)
     .unwrap();
     let out_dir = dir.path().join("viz");
-    let out = cnnc_ok(&[
+    cnnc_ok(&[
         "viz",
         &src,
         "--weights",
@@ -366,7 +366,7 @@ fn viz_reports_bad_inputs_without_crashing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no conv layer"));
     // without weights or image: the fresh filters only
-    let out = cnnc_ok(&["viz", &src, "-o", od]);
+    cnnc_ok(&["viz", &src, "-o", od]);
     let filters = image::open(out_dir.join("layer0_filters.png"))
         .unwrap()
         .to_rgb8();

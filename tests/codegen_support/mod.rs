@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use cnn::ndarray::ArrayD;
-use cnn::runtime::{Model, Optimizer, Result};
+use cnn::runtime::{Model, Optimizer};
 use std::path::{Path, PathBuf};
 
 /// An optimizer that changes nothing and keeps a copy of each gradient it is
@@ -114,8 +114,7 @@ pub fn check_case<N: Model>(m: &mut N, case: &str) {
         &std::fs::read_to_string(dir.join("summary.json")).expect("summary.json"),
     )
     .expect("json");
-    cnn::runtime::io::weights::load_weights(m, &dir.join("weights.npz"))
-        .expect("load weights.npz");
+    cnn::runtime::io::weights::load_weights(m, &dir.join("weights.npz")).expect("load weights.npz");
     let (mut io, x, y) = check_output(m, &dir, case);
     let layers = summary["layers"].as_array().expect("layers").len();
     for i in 0..layers {
@@ -140,7 +139,10 @@ pub fn check_case<N: Model>(m: &mut N, case: &str) {
     let dx = read_f32(&mut io, "dx");
     assert_grad(
         &format!("{case}: dx"),
-        m.input_grad().expect("input_grad").as_slice().expect("contiguous"),
+        m.input_grad()
+            .expect("input_grad")
+            .as_slice()
+            .expect("contiguous"),
         dx.as_slice().expect("contiguous"),
     );
     if summary["has_ce"].as_bool() == Some(true) {

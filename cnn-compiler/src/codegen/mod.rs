@@ -108,9 +108,18 @@ fn fixed_sizes(step: &Step) -> Option<Vec<Literal>> {
         (Kernel::FixedConvValidBackward, LayerSpec::Conv2d { spec: s, .. }) => {
             let kk = s.kh * s.kw * s.in_c;
             Some(
-                [s.in_h, s.in_w, s.in_c, s.kh, s.kw, s.out_c, kk, kk * s.out_c]
-                    .map(lit)
-                    .to_vec(),
+                [
+                    s.in_h,
+                    s.in_w,
+                    s.in_c,
+                    s.kh,
+                    s.kw,
+                    s.out_c,
+                    kk,
+                    kk * s.out_c,
+                ]
+                .map(lit)
+                .to_vec(),
             )
         }
         _ => None,
@@ -401,7 +410,10 @@ mod tests {
         assert!(code.contains("const S4: ::cnn::__private::runtime::Step"));
         assert!(code.contains("fused_softmax: true"), "{code}");
         // The passes call the runtime's step functions with the constants.
-        assert!(code.contains("exec::forward_step(&Net::S0, p, logits)"), "{code}");
+        assert!(
+            code.contains("exec::forward_step(&Net::S0, p, logits)"),
+            "{code}"
+        );
         assert!(code.contains("exec::backward_step(&Net::S4, p, ce, input_grad)"));
         assert!(code.contains("static PLAN: ::cnn::__private::runtime::Plan"));
         assert!(!code.contains("compile_error"), "{code}");

@@ -29,7 +29,8 @@ fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
     match *l {
         LayerSpec::Conv2d { spec: s, act: a } => {
             let a = act(rt, a);
-            let [ih, iw, ic, oh, ow, oc] = [s.in_h, s.in_w, s.in_c, s.out_h, s.out_w, s.out_c].map(lit);
+            let [ih, iw, ic, oh, ow, oc] =
+                [s.in_h, s.in_w, s.in_c, s.out_h, s.out_w, s.out_c].map(lit);
             let [kh, kw, sh, sw, dh, dw] = [s.kh, s.kw, s.sh, s.sw, s.dh, s.dw].map(lit);
             let [pt, pl] = [s.pad_top, s.pad_left].map(lit);
             quote! {
@@ -69,7 +70,11 @@ fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
                 #rt::LayerSpec::Dense { spec: #rt::DenseSpec { inputs: #i, units: #u }, act: #a }
             }
         }
-        LayerSpec::Activation { act: a, len, channels } => {
+        LayerSpec::Activation {
+            act: a,
+            len,
+            channels,
+        } => {
             let a = act(rt, a);
             let (len, ch) = (lit(len), lit(channels));
             quote!(#rt::LayerSpec::Activation { act: #a, len: #len, channels: #ch })
@@ -89,8 +94,15 @@ fn kernel(rt: &TokenStream, k: Kernel) -> TokenStream {
 pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     let name = step_ident(k);
     let l = layer(rt, &s.layer);
-    let [index, input, output, t0, t1, argmax] =
-        [s.index, s.input, s.output, s.tensors.0, s.tensors.1, s.argmax].map(lit);
+    let [index, input, output, t0, t1, argmax] = [
+        s.index,
+        s.input,
+        s.output,
+        s.tensors.0,
+        s.tensors.1,
+        s.argmax,
+    ]
+    .map(lit);
     let kern = kernel(rt, s.kernel);
     let (fused, ndx, nbw) = (s.fused_softmax, s.needs_dx, s.needs_backward);
     quote! {

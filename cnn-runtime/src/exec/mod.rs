@@ -25,8 +25,8 @@ use crate::init::{glorot_uniform, model_rng};
 use crate::loss::SoftmaxCrossEntropy;
 use crate::model::{Param, ParamMut};
 use crate::ops::conv2d::Conv2dScratch;
-use crate::pool as parallel;
 use crate::optim::Optimizer;
+use crate::pool as parallel;
 use crate::{Error, Result};
 use part::Arenas;
 
@@ -387,7 +387,12 @@ impl State {
         assert!(inp.offset < out.offset, "softmax input after its output");
         let (lo, hi) = self.acts.split_at_mut(self.cap * out.offset);
         let x = &lo[self.cap * inp.offset..][..b * inp.len];
-        crate::ops::activation::activation_forward(Activation::Softmax, ch, x, &mut hi[..b * out.len]);
+        crate::ops::activation::activation_forward(
+            Activation::Softmax,
+            ch,
+            x,
+            &mut hi[..b * out.len],
+        );
     }
 
     /// One training step: forward, loss, backward and one optimizer update of

@@ -245,7 +245,11 @@ impl<'a> Part<'a> {
         let n = self.plan.buffers[step.output].len;
         let a = self.arenas;
         let dz_at = self.start * self.plan.dz_len;
-        let dz_len = if self.plan.dz_len >= n { self.batch * n } else { 0 };
+        let dz_len = if self.plan.dz_len >= n {
+            self.batch * n
+        } else {
+            0
+        };
         // SAFETY: as in `fwd`; the gradient buffers of input and output are
         // distinct too, and this part's dz rows are its own.
         unsafe {

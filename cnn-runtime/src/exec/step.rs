@@ -33,9 +33,9 @@ pub fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl
 #[inline]
 fn dynamic_forward(step: &Step, f: Fwd<'_>) {
     match step.layer {
-        LayerSpec::Conv2d { spec, act } => ops::conv2d::conv2d_forward(
-            &spec, act, f.b, f.x, f.kernel, f.bias, f.y, f.scratch,
-        ),
+        LayerSpec::Conv2d { spec, act } => {
+            ops::conv2d::conv2d_forward(&spec, act, f.b, f.x, f.kernel, f.bias, f.y, f.scratch)
+        }
         LayerSpec::Dense { spec, act } => {
             ops::dense::dense_forward(&spec, act, f.b, f.x, f.kernel, f.bias, f.y)
         }
@@ -142,7 +142,7 @@ pub fn pool_backward_with(
     input_grad: bool,
     kernel: impl FnOnce(usize, &[f32], &mut [f32]),
 ) {
-    if !((step.needs_backward || input_grad) && (step.needs_dx || input_grad)) {
+    if !(input_grad || step.needs_backward && step.needs_dx) {
         return;
     }
     let g = part.bwd(step);
@@ -155,9 +155,9 @@ fn dynamic_param_grad(step: &Step, g: ParamGrad<'_>) {
         LayerSpec::Conv2d { spec, .. } => ops::conv2d::conv2d_backward(
             &spec, g.b, g.x, g.kernel, g.dz, g.dx, g.dkernel, g.dbias, g.scratch,
         ),
-        LayerSpec::Dense { spec, .. } => ops::dense::dense_backward(
-            &spec, g.b, g.x, g.kernel, g.dz, g.dx, g.dkernel, g.dbias,
-        ),
+        LayerSpec::Dense { spec, .. } => {
+            ops::dense::dense_backward(&spec, g.b, g.x, g.kernel, g.dz, g.dx, g.dkernel, g.dbias)
+        }
         _ => unreachable!("parameter gradients of a layer without parameters"),
     }
 }

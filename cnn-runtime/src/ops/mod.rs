@@ -7,10 +7,6 @@ pub mod conv2d;
 pub mod dense;
 #[cfg(test)]
 mod gradcheck;
-// moved to ops::conv2d::fixed and ops::pool2d::fixed (a re-export shim until callers switch)
-pub mod fixed;
-// moved to crate::pool (a re-export shim until callers switch)
-pub mod parallel;
 pub mod pool2d;
 
 pub use activation::{activation_backward, activation_forward, activation_forward_inplace};
