@@ -3,11 +3,16 @@
 //! buffers sized from the same spec (a mismatch is a caller bug and panics).
 
 pub mod activation;
+pub mod batchnorm;
 pub mod conv2d;
 pub mod dense;
+pub mod dropout;
+pub mod global_pool;
 #[cfg(test)]
 mod gradcheck;
 pub mod pool2d;
+pub mod upsample;
+pub mod zeropad;
 
 pub use activation::{activation_backward, activation_forward, activation_forward_inplace};
 pub use conv2d::{conv2d_backward, conv2d_forward, Conv2dScratch};

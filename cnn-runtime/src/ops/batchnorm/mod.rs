@@ -1,0 +1,266 @@
+//! Batch normalization over the last (channel) axis, as Keras 3's
+//! `BatchNormalization`: every run of `c` values is one position (a pixel of a
+//! sample, or a sample of a dense layer's output), and the statistics of a
+//! channel are taken over all positions of the batch (N, H, W).
+//!
+//! * Inference: `y = (x - moving_mean) / sqrt(moving_variance + eps) * gamma + beta`,
+//!   computed as one scale and shift per channel ([`fold`]), which is also what
+//!   a preceding conv or dense layer can absorb.
+//! * Training: the batch's mean and *biased* variance replace the moving ones,
+//!   and the moving statistics are then updated with
+//!   `moving = moving * momentum + batch * (1 - momentum)` ([`moving_update`]).
+//!
+//! `gamma` is absent with `noscale` (a scale of 1) and `beta` with `nocenter`
+//! (a shift of 0). Channel sums are accumulated in f64, so a large batch does
+//! not lose the mean's low bits.
+
+#[cfg(test)]
+mod gradcheck;
+
+/// The scale and shift of each channel that inference applies: `y = x * a + b`
+/// with `a = gamma / sqrt(var + eps)` and `b = beta - mean * a`.
+///
+/// # Panics
+/// When `mean`, `var`, `gamma` or `beta` (when given) or `a`, `b` differ in length.
+pub fn fold(
+    eps: f32,
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    mean: &[f32],
+    var: &[f32],
+    a: &mut [f32],
+    b: &mut [f32],
+) {
+    let c = mean.len();
+    assert!(
+        var.len() == c && a.len() == c && b.len() == c,
+        "batchnorm: statistics of different lengths"
+    );
+    assert!(
+        gamma.is_none_or(|g| g.len() == c),
+        "batchnorm: gamma length"
+    );
+    assert!(beta.is_none_or(|g| g.len() == c), "batchnorm: beta length");
+    for j in 0..c {
+        let inv = 1.0 / (var[j] + eps).sqrt();
+        let s = gamma.map_or(inv, |g| g[j] * inv);
+        a[j] = s;
+        b[j] = beta.map_or(0.0, |t| t[j]) - mean[j] * s;
+    }
+}
+
+/// `y = x * a + b` per channel (`a`, `b` from [`fold`]); `x` and `y` may be
+/// the same length only.
+///
+/// # Panics
+/// When the lengths do not match `a.len()` channels.
+pub fn scale_shift(a: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
+    let c = a.len();
+    assert_eq!(b.len(), c, "batchnorm: scale and shift lengths");
+    assert_eq!(x.len(), y.len(), "batchnorm: x and y lengths");
+    assert!(
+        c > 0 && x.len().is_multiple_of(c),
+        "batchnorm: length not a multiple of channels"
+    );
+    for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+        for j in 0..c {
+            yr[j] = xr[j] * a[j] + b[j];
+        }
+    }
+}
+
+/// Per-channel mean and biased variance of `x` (runs of `c` values), in f64
+/// (two passes: the variance of the centred values, never `E[x^2] - E[x]^2`).
+///
+/// # Panics
+/// When `x` is empty or not a multiple of `c` long, or `mean`/`var` are not `c` long.
+pub fn batch_moments(c: usize, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
+    assert!(
+        c > 0 && !x.is_empty() && x.len().is_multiple_of(c),
+        "batchnorm: length not a positive multiple of channels"
+    );
+    assert!(
+        mean.len() == c && var.len() == c,
+        "batchnorm: statistics length"
+    );
+    let rows = (x.len() / c) as f64;
+    let mut sum = vec![0f64; c];
+    for r in x.chunks_exact(c) {
+        for (s, v) in sum.iter_mut().zip(r) {
+            *s += f64::from(*v);
+        }
+    }
+    let mu: Vec<f64> = sum.iter().map(|s| s / rows).collect();
+    let mut sq = vec![0f64; c];
+    for r in x.chunks_exact(c) {
+        for j in 0..c {
+            let d = f64::from(r[j]) - mu[j];
+            sq[j] += d * d;
+        }
+    }
+    for j in 0..c {
+        mean[j] = mu[j] as f32;
+        var[j] = (sq[j] / rows) as f32;
+    }
+}
+
+/// Training-mode forward: normalises with the batch's own statistics, which it
+/// writes to `mean` and `var` (for [`moving_update`] and [`train_backward`]).
+///
+/// # Panics
+/// When a length does not match `c` channels.
+#[allow(clippy::too_many_arguments)]
+pub fn train_forward(
+    c: usize,
+    eps: f32,
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    x: &[f32],
+    y: &mut [f32],
+    mean: &mut [f32],
+    var: &mut [f32],
+) {
+    batch_moments(c, x, mean, var);
+    let (mut a, mut b) = (vec![0f32; c], vec![0f32; c]);
+    fold(eps, gamma, beta, mean, var, &mut a, &mut b);
+    scale_shift(&a, &b, x, y);
+}
+
+/// `moving = moving * momentum + batch * (1 - momentum)`, for the mean and the
+/// variance alike (Keras's update; the batch variance is the biased one).
+///
+/// # Panics
+/// When the slices differ in length.
+pub fn moving_update(momentum: f32, batch: &[f32], moving: &mut [f32]) {
+    assert_eq!(batch.len(), moving.len(), "batchnorm: statistics length");
+    for (m, b) in moving.iter_mut().zip(batch) {
+        *m = *m * momentum + *b * (1.0 - momentum);
+    }
+}
+
+/// The gradients of one batchnorm, any of which the caller may not need.
+pub struct BatchNormGrads<'a> {
+    /// dL/dx (overwritten), when the input needs a gradient.
+    pub dx: Option<&'a mut [f32]>,
+    /// dL/dgamma (overwritten); `None` with `noscale` or when frozen.
+    pub dgamma: Option<&'a mut [f32]>,
+    /// dL/dbeta (overwritten); `None` with `nocenter` or when frozen.
+    pub dbeta: Option<&'a mut [f32]>,
+}
+
+/// Backward of [`train_forward`] from `dy`, given the batch statistics it
+/// wrote: with `xh = (x - mean) / sqrt(var + eps)` over `m` positions,
+/// `dgamma = sum(dy * xh)`, `dbeta = sum(dy)` and
+/// `dx = gamma / sqrt(var + eps) * (dy - (dbeta + xh * dgamma) / m)`:
+/// the gradient flows through the batch mean and variance.
+///
+/// # Panics
+/// When a length does not match `c` channels.
+#[allow(clippy::too_many_arguments)]
+pub fn train_backward(
+    c: usize,
+    eps: f32,
+    gamma: Option<&[f32]>,
+    mean: &[f32],
+    var: &[f32],
+    x: &[f32],
+    dy: &[f32],
+    grads: BatchNormGrads<'_>,
+) {
+    assert_eq!(x.len(), dy.len(), "batchnorm: x and dy lengths");
+    assert!(
+        c > 0 && !x.is_empty() && x.len().is_multiple_of(c),
+        "batchnorm: length not a positive multiple of channels"
+    );
+    let rows = (x.len() / c) as f64;
+    let inv: Vec<f64> = var
+        .iter()
+        .map(|v| 1.0 / (f64::from(*v) + f64::from(eps)).sqrt())
+        .collect();
+    let (mut sdy, mut sdyxh) = (vec![0f64; c], vec![0f64; c]);
+    for (xr, dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+        for j in 0..c {
+            let xh = (f64::from(xr[j]) - f64::from(mean[j])) * inv[j];
+            sdy[j] += f64::from(dr[j]);
+            sdyxh[j] += f64::from(dr[j]) * xh;
+        }
+    }
+    if let Some(dg) = grads.dgamma {
+        for (d, s) in dg.iter_mut().zip(&sdyxh) {
+            *d = *s as f32;
+        }
+    }
+    if let Some(db) = grads.dbeta {
+        for (d, s) in db.iter_mut().zip(&sdy) {
+            *d = *s as f32;
+        }
+    }
+    let Some(dx) = grads.dx else { return };
+    assert_eq!(dx.len(), x.len(), "batchnorm: dx length");
+    for ((xr, dr), dxr) in x
+        .chunks_exact(c)
+        .zip(dy.chunks_exact(c))
+        .zip(dx.chunks_exact_mut(c))
+    {
+        for j in 0..c {
+            let g = gamma.map_or(1.0, |g| f64::from(g[j])) * inv[j];
+            let xh = (f64::from(xr[j]) - f64::from(mean[j])) * inv[j];
+            dxr[j] = (g * (f64::from(dr[j]) - (sdy[j] + xh * sdyxh[j]) / rows)) as f32;
+        }
+    }
+}
+
+/// Backward of inference mode (the statistics are constants): `dx = dy * a`,
+/// `dgamma = sum(dy * xh)`, `dbeta = sum(dy)` with the moving statistics.
+///
+/// # Panics
+/// When a length does not match `c` channels.
+#[allow(clippy::too_many_arguments)]
+pub fn inference_backward(
+    c: usize,
+    eps: f32,
+    gamma: Option<&[f32]>,
+    mean: &[f32],
+    var: &[f32],
+    x: &[f32],
+    dy: &[f32],
+    grads: BatchNormGrads<'_>,
+) {
+    assert_eq!(x.len(), dy.len(), "batchnorm: x and dy lengths");
+    assert!(
+        c > 0 && x.len().is_multiple_of(c),
+        "batchnorm: length not a multiple of channels"
+    );
+    let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    if grads.dgamma.is_some() || grads.dbeta.is_some() {
+        let (mut sdy, mut sdyxh) = (vec![0f64; c], vec![0f64; c]);
+        for (xr, dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+            for j in 0..c {
+                let xh = (xr[j] - mean[j]) * inv[j];
+                sdy[j] += f64::from(dr[j]);
+                sdyxh[j] += f64::from(dr[j] * xh);
+            }
+        }
+        if let Some(dg) = grads.dgamma {
+            for (d, s) in dg.iter_mut().zip(&sdyxh) {
+                *d = *s as f32;
+            }
+        }
+        if let Some(db) = grads.dbeta {
+            for (d, s) in db.iter_mut().zip(&sdy) {
+                *d = *s as f32;
+            }
+        }
+    }
+    if let Some(dx) = grads.dx {
+        assert_eq!(dx.len(), x.len(), "batchnorm: dx length");
+        let a: Vec<f32> = (0..c)
+            .map(|j| gamma.map_or(inv[j], |g| g[j] * inv[j]))
+            .collect();
+        for (dr, dxr) in dy.chunks_exact(c).zip(dx.chunks_exact_mut(c)) {
+            for j in 0..c {
+                dxr[j] = dr[j] * a[j];
+            }
+        }
+    }
+}
