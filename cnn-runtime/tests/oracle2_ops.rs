@@ -251,3 +251,97 @@ fn global_pools_zeropad_and_upsample_match_keras() {
         close(&name, "dx", &dx, &k.io("dx"), 1e-4);
     }
 }
+
+#[test]
+fn dwconv_matches_keras() {
+    use cnn_runtime::ops::activation_backward;
+    use cnn_runtime::ops::dwconv::{dwconv_backward, dwconv_forward};
+    use cnn_runtime::{Activation, Conv2dSpec};
+    let found = cases(&["dwconv"]);
+    assert!(
+        found.len() >= 4,
+        "expected the dwconv cases, found {}",
+        found.len()
+    );
+    for mut k in found {
+        let name = k.name.clone();
+        let [h, w, c] = k.input;
+        let out: Vec<usize> = k
+            .opt("output_shape")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let implicit: Vec<usize> = k
+            .opt("pads_top_bottom_left_right")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let explicit = k
+            .opt("explicit_pad_top_bottom_left_right")
+            .as_array()
+            .map_or(vec![0; 4], |a| {
+                a.iter().map(|v| v.as_u64().unwrap() as usize).collect()
+            });
+        let (kh, kw) = k.pair("kernel");
+        let (sh, sw) = k.pair("stride");
+        let (dh, dw) = k.pair("dilation");
+        let s = Conv2dSpec {
+            in_h: h,
+            in_w: w,
+            in_c: c,
+            out_h: out[0],
+            out_w: out[1],
+            out_c: out[2],
+            kh,
+            kw,
+            sh,
+            sw,
+            dh,
+            dw,
+            pad_top: implicit[0] + explicit[0],
+            pad_left: implicit[2] + explicit[2],
+        };
+        let act = match k.opt("activation").as_str().unwrap() {
+            "linear" => Activation::Linear,
+            "relu" => Activation::Relu,
+            other => panic!("{name}: activation {other}"),
+        };
+        let kernel = k.weight("depthwise_kernel").unwrap();
+        let bias = k.weight("bias");
+        assert_eq!(bias.is_some(), k.opt("use_bias").as_bool().unwrap());
+        let x = k.io("x");
+        let mut y = vec![f32::NAN; k.batch * out.iter().product::<usize>()];
+        dwconv_forward(&s, act, k.batch, &x, &kernel, bias.as_deref(), &mut y);
+        close(&name, "y", &y, &k.io("y"), 1e-5);
+        let mut dz = vec![0f32; y.len()];
+        activation_backward(act, s.out_c, &y, &k.io("g"), &mut dz);
+        let mut dx = vec![f32::NAN; x.len()];
+        let mut dk = vec![f32::NAN; kernel.len()];
+        let mut db = vec![f32::NAN; s.out_c];
+        dwconv_backward(
+            &s,
+            k.batch,
+            &x,
+            &kernel,
+            &dz,
+            Some(&mut dx),
+            &mut dk,
+            bias.is_some().then_some(&mut db[..]),
+        );
+        close(&name, "dx", &dx, &k.io("dx"), 1e-4);
+        close(
+            &name,
+            "depthwise_kernel.grad",
+            &dk,
+            &k.io("layer0.depthwise_kernel.grad"),
+            1e-4,
+        );
+        if bias.is_some() {
+            close(&name, "bias.grad", &db, &k.io("layer0.bias.grad"), 1e-4);
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod batchnorm;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
+pub mod dwconv;
 pub mod global_pool;
 #[cfg(test)]
 mod gradcheck;
