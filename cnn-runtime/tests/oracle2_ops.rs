@@ -345,3 +345,36 @@ fn dwconv_matches_keras() {
         }
     }
 }
+
+#[test]
+fn language2_activations_match_keras() {
+    use cnn_runtime::ops::activation::pointwise::Pointwise;
+    let found = cases(&["activation"]);
+    assert!(
+        found.len() >= 8,
+        "expected the act_* cases, found {}",
+        found.len()
+    );
+    for mut k in found {
+        let name = k.name.clone();
+        let act = match k.opt("activation").as_str().unwrap() {
+            "relu6" => Pointwise::Relu6,
+            "leaky_relu" => Pointwise::LeakyRelu(k.opt("slope").as_f64().unwrap() as f32),
+            "elu" => Pointwise::Elu,
+            "selu" => Pointwise::Selu,
+            "gelu" => Pointwise::Gelu,
+            "silu" => Pointwise::Silu,
+            "softplus" => Pointwise::Softplus,
+            "hard_sigmoid" => Pointwise::HardSigmoid,
+            "hard_silu" => Pointwise::HardSilu,
+            other => panic!("{name}: activation {other}"),
+        };
+        let x = k.io("x");
+        let mut y = x.clone();
+        act.forward_inplace(&mut y);
+        close(&name, "y", &y, &k.io("y"), 1e-5);
+        let mut dx = vec![f32::NAN; x.len()];
+        act.backward(&x, &k.io("g"), &mut dx);
+        close(&name, "dx", &dx, &k.io("dx"), 1e-4);
+    }
+}

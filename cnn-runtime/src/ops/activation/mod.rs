@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 mod gradcheck;
+pub mod pointwise;
 
 use crate::Activation;
 
