@@ -378,3 +378,79 @@ fn language2_activations_match_keras() {
         close(&name, "dx", &dx, &k.io("dx"), 1e-4);
     }
 }
+
+#[test]
+fn deconv_matches_keras() {
+    use cnn_runtime::ops::activation_backward;
+    use cnn_runtime::ops::deconv::{deconv_backward, deconv_forward};
+    use cnn_runtime::{Activation, Conv2dSpec};
+    let found = cases(&["deconv"]);
+    assert!(
+        found.len() >= 6,
+        "expected the deconv cases, found {}",
+        found.len()
+    );
+    for mut k in found {
+        let name = k.name.clone();
+        let [h, w, c] = k.input;
+        let out: Vec<usize> = k
+            .opt("output_shape")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let (kh, kw) = k.pair("kernel");
+        let (sh, sw) = k.pair("stride");
+        let (ct, cl) = k.pair("deconv_crop_top_left");
+        // The convolution this deconv is the transpose of.
+        let t = Conv2dSpec {
+            in_h: out[0],
+            in_w: out[1],
+            in_c: out[2],
+            out_h: h,
+            out_w: w,
+            out_c: c,
+            kh,
+            kw,
+            sh,
+            sw,
+            dh: 1,
+            dw: 1,
+            pad_top: ct,
+            pad_left: cl,
+        };
+        let act = match k.opt("activation").as_str().unwrap() {
+            "linear" => Activation::Linear,
+            "relu" => Activation::Relu,
+            other => panic!("{name}: activation {other}"),
+        };
+        let kernel = k.weight("kernel").unwrap();
+        let bias = k.weight("bias");
+        assert_eq!(bias.is_some(), k.opt("use_bias").as_bool().unwrap());
+        let x = k.io("x");
+        let mut y = vec![f32::NAN; k.batch * out.iter().product::<usize>()];
+        deconv_forward(&t, act, k.batch, &x, &kernel, bias.as_deref(), &mut y);
+        close(&name, "y", &y, &k.io("y"), 1e-5);
+        let mut dz = vec![0f32; y.len()];
+        activation_backward(act, t.in_c, &y, &k.io("g"), &mut dz);
+        let mut dx = vec![f32::NAN; x.len()];
+        let mut dk = vec![f32::NAN; kernel.len()];
+        let mut db = vec![f32::NAN; t.in_c];
+        deconv_backward(
+            &t,
+            k.batch,
+            &x,
+            &kernel,
+            &dz,
+            Some(&mut dx),
+            &mut dk,
+            bias.is_some().then_some(&mut db[..]),
+        );
+        close(&name, "dx", &dx, &k.io("dx"), 1e-4);
+        close(&name, "kernel.grad", &dk, &k.io("layer0.kernel.grad"), 1e-4);
+        if bias.is_some() {
+            close(&name, "bias.grad", &db, &k.io("layer0.bias.grad"), 1e-4);
+        }
+    }
+}

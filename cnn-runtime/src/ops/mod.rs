@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod batchnorm;
 pub mod conv2d;
+pub mod deconv;
 pub mod dense;
 pub mod dropout;
 pub mod dwconv;
