@@ -454,3 +454,91 @@ fn deconv_matches_keras() {
         }
     }
 }
+
+/// `conv` with the language-2 options: groups, nobias (a zero bias here; the
+/// kernel has no gradient to give it), pad, dilation.
+#[test]
+fn conv_options_match_keras() {
+    use cnn_runtime::ops::conv2d::grouped::{
+        conv2d_grouped_backward, conv2d_grouped_forward, GroupedScratch,
+    };
+    use cnn_runtime::{Activation, Conv2dSpec};
+    let found = cases(&["conv"]);
+    assert!(
+        found.len() >= 4,
+        "expected the conv_* cases, found {}",
+        found.len()
+    );
+    for mut k in found {
+        let name = k.name.clone();
+        let [h, w, c] = k.input;
+        let usz = |v: &Value| -> Vec<usize> {
+            v.as_array().map_or(vec![0; 4], |a| {
+                a.iter().map(|v| v.as_u64().unwrap() as usize).collect()
+            })
+        };
+        let out = usz(k.opt("output_shape"));
+        let implicit = usz(k.opt("pads_top_bottom_left_right"));
+        let explicit = usz(k.opt("explicit_pad_top_bottom_left_right"));
+        let (kh, kw) = k.pair("kernel");
+        let (sh, sw) = k.pair("stride");
+        let (dh, dw) = k.pair("dilation");
+        let groups = k.opt("groups").as_u64().unwrap() as usize;
+        let s = Conv2dSpec {
+            in_h: h,
+            in_w: w,
+            in_c: c,
+            out_h: out[0],
+            out_w: out[1],
+            out_c: out[2],
+            kh,
+            kw,
+            sh,
+            sw,
+            dh,
+            dw,
+            pad_top: implicit[0] + explicit[0],
+            pad_left: implicit[2] + explicit[2],
+        };
+        assert_eq!(k.opt("activation").as_str(), Some("linear"), "{name}");
+        let kernel = k.weight("kernel").unwrap();
+        let bias = k.weight("bias");
+        assert_eq!(bias.is_some(), k.opt("use_bias").as_bool().unwrap());
+        let b = bias.clone().unwrap_or_else(|| vec![0.0; s.out_c]);
+        let x = k.io("x");
+        let mut y = vec![f32::NAN; k.batch * out.iter().product::<usize>()];
+        let mut scratch = GroupedScratch::default();
+        conv2d_grouped_forward(
+            &s,
+            groups,
+            Activation::Linear,
+            k.batch,
+            &x,
+            &kernel,
+            &b,
+            &mut y,
+            &mut scratch,
+        );
+        close(&name, "y", &y, &k.io("y"), 1e-5);
+        let mut dx = vec![f32::NAN; x.len()];
+        let mut dk = vec![f32::NAN; kernel.len()];
+        let mut db = vec![f32::NAN; s.out_c];
+        conv2d_grouped_backward(
+            &s,
+            groups,
+            k.batch,
+            &x,
+            &kernel,
+            &k.io("g"),
+            Some(&mut dx),
+            &mut dk,
+            &mut db,
+            &mut scratch,
+        );
+        close(&name, "dx", &dx, &k.io("dx"), 1e-4);
+        close(&name, "kernel.grad", &dk, &k.io("layer0.kernel.grad"), 1e-4);
+        if bias.is_some() {
+            close(&name, "bias.grad", &db, &k.io("layer0.bias.grad"), 1e-4);
+        }
+    }
+}

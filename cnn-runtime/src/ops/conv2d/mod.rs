@@ -19,6 +19,7 @@ mod avx512;
 pub mod fixed;
 #[cfg(test)]
 mod gradcheck;
+pub mod grouped;
 
 use super::activation::activation_forward_inplace;
 use crate::gemm::{self, Source, Strided, MR};
