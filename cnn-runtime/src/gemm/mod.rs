@@ -441,6 +441,7 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
 
     fn naive(m: usize, n: usize, k: usize, a: &Strided, b: &Strided) -> Vec<f64> {
         let mut c = vec![0f64; m * n];
@@ -509,6 +510,41 @@ mod tests {
                     for (x, y) in c.iter().zip(&want) {
                         assert!((*x as f64 - 2.0 * y).abs() <= 2e-4 * (1.0 + y.abs()));
                     }
+                }
+            }
+        }
+    }
+
+    /// The blocked path and the streaming few-row paths, both operand
+    /// orientations, on all cores and on one, give the same results with the
+    /// portable paths forced as through the switch's own choice (AVX-512 on an
+    /// AVX-512 machine without `CNN_PORTABLE`; otherwise portable both times).
+    #[test]
+    fn portable_paths_match_the_avx512_paths() {
+        for &(m, n, k) in &[(3, 70, 33), (20, 40, 33), (29, 70, 600), (200, 40, 30)] {
+            for tb in [false, true] {
+                let ad = testing::data(m * k, 1);
+                let bd = testing::data(k * n, 2);
+                let a = Strided::row_major(&ad, k);
+                let b = if tb {
+                    Strided::transposed(&bd, k)
+                } else {
+                    Strided::row_major(&bd, n)
+                };
+                let run = || {
+                    let mut c = vec![f32::NAN; m * n];
+                    gemm_par(m, n, k, &a, 0, &b, &mut c, n, false);
+                    let mut c1 = vec![f32::NAN; m * n];
+                    gemm(m, n, k, &a, 0, &b, &mut c1, n, false);
+                    (c, c1)
+                };
+                let (wide, wide1) = run();
+                let (slow, slow1) = crate::cpu::portable(run);
+                for (x, y) in wide.iter().chain(&wide1).zip(slow.iter().chain(&slow1)) {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                        "gemm {m}x{n}x{k} {tb}: {x} vs {y}"
+                    );
                 }
             }
         }

@@ -5,8 +5,6 @@
 pub mod activation;
 pub mod conv2d;
 pub mod dense;
-#[cfg(test)]
-mod gradcheck;
 pub mod pool2d;
 
 pub use activation::{activation_backward, activation_forward, activation_forward_inplace};

@@ -388,36 +388,29 @@ unsafe fn dk_avx512<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::conv2d;
-    use crate::{Activation, Conv2dSpec};
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
+    use crate::ops::conv2d::Conv2dScratch;
+    use crate::testing::{assert_close, conv_backward, conv_forward, data, fd_check, Fd};
+    use crate::{Activation, Conv2dSpec, Padding, Window};
 
     fn conv_spec(ih: usize, iw: usize, cin: usize, k: usize, cout: usize) -> Conv2dSpec {
-        Conv2dSpec {
-            in_h: ih,
-            in_w: iw,
-            in_c: cin,
-            out_h: ih - k + 1,
-            out_w: iw - k + 1,
-            out_c: cout,
-            kh: k,
-            kw: k,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad_top: 0,
-            pad_left: 0,
-        }
+        Conv2dSpec::new([ih, iw, cin], cout, Window::new([k, k], Padding::Valid))
     }
 
     /// The fixed conv backward agrees with the dynamic kernel (LeNet's second
     /// conv and a small odd one whose tap count is not a multiple of the block).
+    /// A fixed-size conv backward: `(batch, x, kernel, dz, dx, dkernel, dbias)`.
+    type Backward = fn(usize, &[f32], &[f32], &[f32], Option<&mut [f32]>, &mut [f32], &mut [f32]);
+
+    /// `(dx, dk, db)` of the backward `kernel`, into NaN-filled buffers of `lens`.
+    fn grads(
+        lens: [usize; 3],
+        kernel: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]),
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let [mut dx, mut dk, mut db] = lens.map(|n| vec![f32::NAN; n]);
+        kernel(&mut dx, &mut dk, &mut db);
+        (dx, dk, db)
+    }
+
     #[test]
     fn conv_backward_equals_dynamic_kernel() {
         fn case<
@@ -434,71 +427,30 @@ mod tests {
             let x = data(batch * IH * IW * CIN, 5);
             let k = data(KC, 6);
             let dz = data(batch * s.out_h * s.out_w * COUT, 7);
-            let mut f = (
-                vec![f32::NAN; x.len()],
-                vec![f32::NAN; KC],
-                vec![f32::NAN; COUT],
-            );
-            conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
-                batch,
-                &x,
-                &k,
-                &dz,
-                Some(&mut f.0),
-                &mut f.1,
-                &mut f.2,
-            );
-            let mut d = (
-                vec![f32::NAN; x.len()],
-                vec![f32::NAN; KC],
-                vec![f32::NAN; COUT],
-            );
-            let mut scratch = conv2d::Conv2dScratch::default();
-            conv2d::conv2d_backward(
-                &s,
-                batch,
-                &x,
-                &k,
-                &dz,
-                Some(&mut d.0),
-                &mut d.1,
-                &mut d.2,
-                &mut scratch,
-            );
-            for (name, a, b) in [("dx", &f.0, &d.0), ("dk", &f.1, &d.1), ("db", &f.2, &d.2)] {
-                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-                for (u, v) in a.iter().zip(b.iter()) {
-                    assert!((u - v).abs() <= 1e-5 * scale, "{name}: {u} vs {v}");
-                }
-            }
+            let mut scratch = Conv2dScratch::default();
+            let d = conv_backward(&s, batch, (&x, &k, &dz), true, &mut scratch);
             // The portable build (no FMA, no intrinsics) agrees too.
-            let mut p = (
-                vec![f32::NAN; x.len()],
-                vec![f32::NAN; KC],
-                vec![f32::NAN; COUT],
-            );
-            conv_valid_backward_body::<false, IH, IW, CIN, K, K, COUT, KK, KC>(
-                batch,
-                &x,
-                &k,
-                &dz,
-                Some(&mut p.0),
-                &mut p.1,
-                &mut p.2,
-            );
-            for (name, a, b) in [("dx", &p.0, &d.0), ("dk", &p.1, &d.1), ("db", &p.2, &d.2)] {
-                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-                for (u, v) in a.iter().zip(b.iter()) {
-                    assert!((u - v).abs() <= 1e-5 * scale, "portable {name}: {u} vs {v}");
-                }
+            let builds: [(&str, Backward); 2] = [
+                ("", conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>),
+                (
+                    "portable ",
+                    conv_valid_backward_body::<false, IH, IW, CIN, K, K, COUT, KK, KC>,
+                ),
+            ];
+            for (build, kernel) in builds {
+                let g = grads([x.len(), KC, COUT], |dx, dk, db| {
+                    kernel(batch, &x, &k, &dz, Some(dx), dk, db)
+                });
+                assert_close(&format!("{build}dx"), &g.0, &d.0, 1e-5);
+                assert_close(&format!("{build}dk"), &g.1, &d.1, 1e-5);
+                assert_close(&format!("{build}db"), &g.2, &d.2, 1e-5);
+                // Without dx, the parameter gradients are the same.
+                let (_, dk, db) = grads([0, KC, COUT], |_, dk, db| {
+                    kernel(batch, &x, &k, &dz, None, dk, db)
+                });
+                assert_eq!(dk, g.1);
+                assert_eq!(db, g.2);
             }
-            // Without dx, the parameter gradients are the same.
-            let mut g = (vec![f32::NAN; KC], vec![f32::NAN; COUT]);
-            conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
-                batch, &x, &k, &dz, None, &mut g.0, &mut g.1,
-            );
-            assert_eq!(g.0, f.1);
-            assert_eq!(g.1, f.2);
         }
         case::<14, 14, 6, 5, 16, 150, 2400>();
         case::<6, 7, 3, 3, 5, 27, 135>();
@@ -525,9 +477,8 @@ mod tests {
         let ny = batch * s.out_h * s.out_w * COUT;
         let r = data(ny, 11);
         let loss = |x: &[f32], k: &[f32], b: &[f32]| {
-            let mut y = vec![0f32; ny];
-            let mut scratch = conv2d::Conv2dScratch::default();
-            conv2d::conv2d_forward(&s, Activation::Linear, batch, x, k, b, &mut y, &mut scratch);
+            let mut scratch = Conv2dScratch::default();
+            let y = conv_forward(&s, Activation::Linear, batch, x, k, b, &mut scratch);
             y.iter()
                 .zip(&r)
                 .map(|(a, b)| f64::from(*a) * f64::from(*b))
@@ -544,42 +495,15 @@ mod tests {
             &mut db,
         );
         let h = 1e-2f32;
-        let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * f64::from(h));
-        for i in 0..x.len() {
-            let g = fd(&|e| {
-                let mut xp = x.clone();
-                xp[i] += e;
-                loss(&xp, &k, &bias)
-            });
-            assert!(
-                (g - f64::from(dx[i])).abs() < 2e-3,
-                "dx[{i}]: {g} vs {}",
-                dx[i]
-            );
-        }
-        for i in 0..KC {
-            let g = fd(&|e| {
-                let mut kp = k.clone();
-                kp[i] += e;
-                loss(&x, &kp, &bias)
-            });
-            assert!(
-                (g - f64::from(dk[i])).abs() < 2e-3,
-                "dk[{i}]: {g} vs {}",
-                dk[i]
-            );
-        }
-        for i in 0..COUT {
-            let g = fd(&|e| {
-                let mut bp = bias.clone();
-                bp[i] += e;
-                loss(&x, &k, &bp)
-            });
-            assert!(
-                (g - f64::from(db[i])).abs() < 2e-3,
-                "db[{i}]: {g} vs {}",
-                db[i]
-            );
-        }
+        let (mut xv, mut kv, mut bv) = (x.clone(), k.clone(), bias.clone());
+        fd_check(Fd::Every, "dx", &mut xv, &dx, h, 2e-3, |xx| {
+            loss(xx, &k, &bias)
+        });
+        fd_check(Fd::Every, "dk", &mut kv, &dk, h, 2e-3, |kk| {
+            loss(&x, kk, &bias)
+        });
+        fd_check(Fd::Every, "db", &mut bv, &db, h, 2e-3, |bb| {
+            loss(&x, &k, bb)
+        });
     }
 }

@@ -208,29 +208,15 @@ fn avgpool_backward_body<
 mod tests {
     use super::*;
     use crate::ops::pool2d;
-    use crate::{Pool2dSpec, PoolKind};
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
+    use crate::testing::{data, fd_check, Fd};
+    use crate::{Padding, Pool2dSpec, PoolKind, Window};
 
     fn pool_spec(ih: usize, iw: usize, c: usize, p: usize) -> Pool2dSpec {
-        Pool2dSpec {
-            kind: PoolKind::Avg,
-            in_h: ih,
-            in_w: iw,
-            c,
-            out_h: ih / p,
-            out_w: iw / p,
-            ph: p,
-            pw: p,
-            sh: p,
-            sw: p,
-            pad_top: 0,
-            pad_left: 0,
-        }
+        Pool2dSpec::new(
+            PoolKind::Avg,
+            [ih, iw, c],
+            Window::new([p, p], Padding::Valid).stride([p, p]),
+        )
     }
 
     /// Same results as the dynamic kernel, bit for bit, including odd sizes
@@ -275,17 +261,7 @@ mod tests {
         };
         let mut dx = vec![0f32; x.len()];
         avgpool_backward::<IH, IW, C, 2, 2>(batch, &r, &mut dx);
-        let h = 1e-2f32;
-        for i in 0..x.len() {
-            let (mut xp, mut xm) = (x.clone(), x.clone());
-            xp[i] += h;
-            xm[i] -= h;
-            let fd = (loss(&xp) - loss(&xm)) / (2.0 * f64::from(h));
-            assert!(
-                (fd - f64::from(dx[i])).abs() < 1e-3,
-                "dx[{i}]: {fd} vs {}",
-                dx[i]
-            );
-        }
+        let mut xv = x.clone();
+        fd_check(Fd::Every, "dx", &mut xv, &dx, 1e-2, 1e-3, loss);
     }
 }
