@@ -45,6 +45,55 @@ fn detected() -> bool {
     }
 }
 
+/// Defines a kernel that runs its body compiled for AVX-512 where [`avx512`]
+/// allows, and as built (baseline x86-64) elsewhere:
+///
+/// ```ignore
+/// avx512_twin! {
+///     /// Docs of the kernel.
+///     pub fn kernel<const N: usize>(x: &[f32], y: &mut [f32])
+///         => "avx512f,avx2,fma", { /* body */ }
+/// }
+/// ```
+///
+/// The body becomes an `#[inline(always)]` fn, called by a `#[target_feature]`
+/// twin (enabling the listed features, which [`avx512`] must check) and by the
+/// portable path, so both are the same code, compiled twice. With `=> "...",
+/// FMA, { ... }` the body also sees a `const FMA: bool`: true in the twin only.
+macro_rules! avx512_twin {
+    (
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident $(<$(const $g:ident: usize),* $(,)?>)?
+        ($($a:ident: $t:ty),* $(,)?)
+        => $features:literal, $($fma:ident,)? $body:block
+    ) => {
+        $(#[$attr])*
+        $vis fn $name $(<$(const $g: usize),*>)? ($($a: $t),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body<$(const $fma: bool,)? $($(const $g: usize),*)?>($($a: $t),*) $body
+            #[cfg(target_arch = "x86_64")]
+            if $crate::cpu::avx512() {
+                /// The body compiled for AVX-512.
+                ///
+                /// # Safety
+                /// The enabled features must be available.
+                #[target_feature(enable = $features)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn twin $(<$(const $g: usize),*>)? ($($a: $t),*) {
+                    // `{ const FMA: bool = true; FMA }`: true, where the body has FMA.
+                    body::<$({ const $fma: bool = true; $fma },)? $($($g),*)?>($($a),*)
+                }
+                // SAFETY: the features were detected at run time.
+                unsafe { twin $(::<$($g),*>)? ($($a),*) };
+                return;
+            }
+            body::<$({ const $fma: bool = false; $fma },)? $($($g),*)?>($($a),*)
+        }
+    };
+}
+pub(crate) use avx512_twin;
+
 #[cfg(test)]
 thread_local! {
     /// Set while [`portable`] runs on this thread.
