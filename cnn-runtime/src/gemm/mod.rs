@@ -62,6 +62,8 @@ use avx512::kernel_avx512;
 use portable::kernel_generic;
 use small::{small_m_axpy, small_m_direct_b, small_m_dot, SMALL_M};
 
+use std::ops::Range;
+
 use crate::pool::{self, SendPtr};
 
 /// Rows of the microkernel tile.
@@ -404,19 +406,38 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
     }
     assert!(c.len() >= (m - 1) * ldc + n, "gemm_par: C too small");
     let cp = SendPtr(c.as_mut_ptr());
+    for_row_tiles(m, parts, &|rows| {
+        let (r0, nr) = (rows.start, rows.len());
+        // SAFETY: each part owns rows r0..r1 of C, disjoint from the others.
+        let cs = unsafe { cp.slice(r0 * ldc, (nr - 1) * ldc + n) };
+        gemm(nr, n, k, a, a_row0 + r0, b, cs, ldc, accumulate);
+    });
+}
+
+/// Runs `f(r0..r1)` on `parts` parts of the thread pool, the ranges splitting
+/// the rows `0..m` into whole `MR`-row tiles (a part left without rows is not
+/// called).
+pub(crate) fn for_row_tiles(m: usize, parts: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
     let tiles = m.div_ceil(MR);
     pool::run(parts, &|t| {
         let tr = pool::split(tiles, parts, t);
         let r0 = tr.start * MR;
         let r1 = (tr.end * MR).min(m);
-        if r0 >= r1 {
-            return;
+        if r0 < r1 {
+            f(r0..r1);
         }
-        let rows = r1 - r0;
-        // SAFETY: each part owns rows r0..r1 of C, disjoint from the others.
-        let cs = unsafe { cp.slice(r0 * ldc, (rows - 1) * ldc + n) };
-        gemm(rows, n, k, a, a_row0 + r0, b, cs, ldc, accumulate);
     });
+}
+
+/// [`gemm_par`] overwriting all of a row-major `m x n` C (row stride `n`), A
+/// from its first row.
+pub(crate) fn matmul_par<A: Source + ?Sized, B: Source + ?Sized>(
+    (m, n, k): (usize, usize, usize),
+    a: &A,
+    b: &B,
+    c: &mut [f32],
+) {
+    gemm_par(m, n, k, a, 0, b, c, n, false);
 }
 
 /// Row-major `C = A * B` (`A: m x k`, `B: k x n`, `C: m x n`) on all cores.
@@ -425,16 +446,11 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
         a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
         "sgemm: slice too small"
     );
-    gemm_par(
-        m,
-        n,
-        k,
+    matmul_par(
+        (m, n, k),
         &Strided::row_major(a, k),
-        0,
         &Strided::row_major(b, n),
         c,
-        n,
-        false,
     );
 }
 
