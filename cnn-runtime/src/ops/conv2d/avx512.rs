@@ -155,55 +155,57 @@ pub(super) fn input_grad(
     grow(zeros, ci);
     zeros[..ci].fill(0.0);
     let inner = inner.get_or_insert_with(Box::default);
-    direct_forward(
-        &t,
-        Activation::Linear,
+    let f = Forward {
+        act: Activation::Linear,
         batch,
-        dz,
-        &kflip[..kernel.len()],
-        &zeros[..ci],
-        dx,
-        inner,
-    );
+        x: dz,
+        kernel: &kflip[..kernel.len()],
+        bias: &zeros[..ci],
+        y: dx,
+    };
+    direct_forward(&t, f, inner);
+}
+
+/// The operands of a forward pass, `y = act(conv(x, kernel) + bias)` over
+/// `batch` samples.
+pub(super) struct Forward<'a> {
+    pub act: Activation,
+    pub batch: usize,
+    pub x: &'a [f32],
+    pub kernel: &'a [f32],
+    pub bias: &'a [f32],
+    pub y: &'a mut [f32],
 }
 
 /// Forward pass as an indirect GEMM: the microkernel broadcasts its A values
 /// straight from the padded image through per-pixel base offsets and the column
 /// offset table, so A is never packed (packing cost as much as the FMAs for
 /// small layers). Only the kernel (B) is packed, once per call.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn direct_forward(
-    s: &Conv2dSpec,
-    act: Activation,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    bias: &[f32],
-    y: &mut [f32],
-    scratch: &mut Conv2dScratch,
-) {
+pub(super) fn direct_forward(s: &Conv2dSpec, f: Forward<'_>, scratch: &mut Conv2dScratch) {
     // Tile shapes keep accumulators + B vectors + broadcasts within the 32 zmm
     // registers and the per-row pointers within the general registers (measured:
     // 14x32 spilled both and ran at half speed).
     match s.out_c {
-        0..=16 => direct_forward_mr_nv::<12, 1>(s, act, batch, x, kernel, bias, y, scratch),
-        17..=32 => direct_forward_mr_nv::<10, 2>(s, act, batch, x, kernel, bias, y, scratch),
-        33..=48 => direct_forward_mr_nv::<8, 3>(s, act, batch, x, kernel, bias, y, scratch),
-        _ => direct_forward_mr_nv::<6, 4>(s, act, batch, x, kernel, bias, y, scratch),
+        0..=16 => direct_forward_mr_nv::<12, 1>(s, f, scratch),
+        17..=32 => direct_forward_mr_nv::<10, 2>(s, f, scratch),
+        33..=48 => direct_forward_mr_nv::<8, 3>(s, f, scratch),
+        _ => direct_forward_mr_nv::<6, 4>(s, f, scratch),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
     s: &Conv2dSpec,
-    act: Activation,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    bias: &[f32],
-    y: &mut [f32],
+    f: Forward<'_>,
     scratch: &mut Conv2dScratch,
 ) {
+    let Forward {
+        act,
+        batch,
+        x,
+        kernel,
+        bias,
+        y,
+    } = f;
     let nrw = NV * 16;
     let m = batch * s.out_h * s.out_w;
     let kk = s.kh * s.kw * s.in_c;

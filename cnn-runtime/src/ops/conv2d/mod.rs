@@ -308,7 +308,15 @@ pub fn conv2d_forward(
     if fast_paths() {
         #[cfg(target_arch = "x86_64")]
         {
-            avx512::direct_forward(s, act, batch, x, kernel, bias, y, scratch);
+            let f = avx512::Forward {
+                act,
+                batch,
+                x,
+                kernel,
+                bias,
+                y,
+            };
+            avx512::direct_forward(s, f, scratch);
             return;
         }
     }
