@@ -60,6 +60,10 @@ fn detected() -> bool {
 /// twin (enabling the listed features, which [`avx512`] must check) and by the
 /// portable path, so both are the same code, compiled twice. With `=> "...",
 /// FMA, { ... }` the body also sees a `const FMA: bool`: true in the twin only.
+///
+/// Kernels sharing their const parameters and features can be written as one
+/// group: `avx512_twin! { for [const N: usize] with "avx512f"; fn a(..) {..}
+/// fn b(..) {..} }`.
 macro_rules! avx512_twin {
     (
         $(#[$attr:meta])*
@@ -90,6 +94,23 @@ macro_rules! avx512_twin {
             }
             body::<$({ const $fma: bool = false; $fma },)? $($($g),*)?>($($a),*)
         }
+    };
+    // Several kernels with the same const parameters and features.
+    (for [$($gen:tt)*] with $features:literal; $($kernels:tt)*) => {
+        $crate::cpu::avx512_twin! { @each [$($gen)*] $features; $($kernels)* }
+    };
+    (@each [$($gen:tt)*] $features:literal;) => {};
+    (
+        @each [$($gen:tt)*] $features:literal;
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident ($($a:ident: $t:ty),* $(,)?) $body:block
+        $($rest:tt)*
+    ) => {
+        $crate::cpu::avx512_twin! {
+            $(#[$attr])*
+            $vis fn $name<$($gen)*>($($a: $t),*) => $features, $body
+        }
+        $crate::cpu::avx512_twin! { @each [$($gen)*] $features; $($rest)* }
     };
 }
 pub(crate) use avx512_twin;

@@ -17,49 +17,47 @@
 
 use crate::cpu::avx512_twin;
 
-/// Panics unless `input` (named `names.0`) holds `batch` samples of `IH x IW
-/// x C` and `output` (`names.1`) their pooled `IH/PH x IW/PW x C`.
-fn check_lengths<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
+/// `(OH, OW, 1 / (PH PW))` of the pooling, after checking that `input` (named
+/// `names.0`) holds `batch` samples of `IH x IW x C` and `output` (`names.1`)
+/// their pooled `OH x OW x C`.
+fn geometry<const IH: usize, const IW: usize, const C: usize, const PH: usize, const PW: usize>(
     batch: usize,
     (input, output): (usize, usize),
     names: (&str, &str),
-) {
+) -> (usize, usize, f32) {
     let (oh, ow) = (IH / PH, IW / PW);
     let msg = |name| format!("avgpool: {name} has the wrong length");
     assert_eq!(input, batch * IH * IW * C, "{}", msg(names.0));
     assert_eq!(output, batch * oh * ow * C, "{}", msg(names.1));
+    // The dynamic kernel's divisor, computed the same way.
+    (oh, ow, 1.0 / (PH * PW) as f32)
+}
+
+/// The first `batch` samples of `a` (`a_len` values each) beside those of `b`.
+#[inline(always)]
+fn samples<'a>(
+    batch: usize,
+    (a, a_len): (&'a [f32], usize),
+    (b, b_len): (&'a mut [f32], usize),
+) -> impl Iterator<Item = (&'a [f32], &'a mut [f32])> {
+    a.chunks_exact(a_len)
+        .zip(b.chunks_exact_mut(b_len))
+        .take(batch)
 }
 
 avx512_twin! {
+    for [const IH: usize, const IW: usize, const C: usize, const PH: usize, const PW: usize]
+    with "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma";
+
     /// Average pooling with a `PH x PW` window and the same stride, no padding
     /// (trailing rows / columns that fill no window are left out, as Keras's
     /// `valid`), on `batch` NHWC samples of `IH x IW x C`.
     ///
     /// # Panics
     /// When a slice length does not match the sizes.
-    pub fn avgpool_forward<
-        const IH: usize,
-        const IW: usize,
-        const C: usize,
-        const PH: usize,
-        const PW: usize,
-    >(batch: usize, x: &[f32], y: &mut [f32])
-    => "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma", {
-        check_lengths::<IH, IW, C, PH, PW>(batch, (x.len(), y.len()), ("x", "y"));
-        let (oh, ow) = (IH / PH, IW / PW);
-        // The dynamic kernel's divisor, computed the same way.
-        let inv = 1.0 / (PH * PW) as f32;
-        for (xs, ys) in x
-            .chunks_exact(IH * IW * C)
-            .zip(y.chunks_exact_mut(oh * ow * C))
-            .take(batch)
-        {
+    pub fn avgpool_forward(batch: usize, x: &[f32], y: &mut [f32]) {
+        let (oh, ow, inv) = geometry::<IH, IW, C, PH, PW>(batch, (x.len(), y.len()), ("x", "y"));
+        for (xs, ys) in samples(batch, (x, IH * IW * C), (y, oh * ow * C)) {
             for (r, yrow) in ys.chunks_exact_mut(ow * C).enumerate() {
                 for (q, yo) in yrow.chunks_exact_mut(C).enumerate() {
                     // Same order as the dynamic kernel: 0 + cells in row-major order.
@@ -80,30 +78,16 @@ avx512_twin! {
             }
         }
     }
-}
 
-avx512_twin! {
     /// Backward pass of [`avgpool_forward`]: `dx` (overwritten) gets `dy / (PH PW)`
     /// in every cell of each window, zero in cells no window covers.
     ///
     /// # Panics
     /// When a slice length does not match the sizes.
-    pub fn avgpool_backward<
-        const IH: usize,
-        const IW: usize,
-        const C: usize,
-        const PH: usize,
-        const PW: usize,
-    >(batch: usize, dy: &[f32], dx: &mut [f32])
-    => "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma", {
-        check_lengths::<IH, IW, C, PH, PW>(batch, (dx.len(), dy.len()), ("dx", "dy"));
-        let (oh, ow) = (IH / PH, IW / PW);
-        let inv = 1.0 / (PH * PW) as f32;
-        for (dys, dxs) in dy
-            .chunks_exact(oh * ow * C)
-            .zip(dx.chunks_exact_mut(IH * IW * C))
-            .take(batch)
-        {
+    pub fn avgpool_backward(batch: usize, dy: &[f32], dx: &mut [f32]) {
+        let (oh, ow, inv) =
+            geometry::<IH, IW, C, PH, PW>(batch, (dx.len(), dy.len()), ("dx", "dy"));
+        for (dys, dxs) in samples(batch, (dy, oh * ow * C), (dx, IH * IW * C)) {
             if oh * PH != IH || ow * PW != IW {
                 // Uncovered trailing cells get no gradient.
                 dxs.fill(0.0);
