@@ -60,7 +60,7 @@ mod small;
 
 use avx512::kernel_avx512;
 use portable::kernel_generic;
-use small::{small_m_axpy, small_m_direct_b, small_m_dot, SMALL_M};
+use small::{small_m_dot, small_m_stream_b, SMALL_M};
 
 use std::ops::Range;
 
@@ -246,14 +246,18 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
         return;
     }
     let use512 = crate::cpu::avx512();
-    if m <= SMALL_M {
-        // A handful of rows (dense layers at small batch): the product is
-        // bound by streaming B, which must then be read once, in memory order.
+    // A handful of rows (dense layers at small batch): the product is bound by
+    // streaming B, which must then be read once, in memory order. With AVX-512,
+    // up to 2 * MR rows stream B unpacked too (packing it would cost more than
+    // the product, e.g. a dense layer's weights at batch 8).
+    if m <= SMALL_M || (use512 && m <= 2 * MR) {
         if let Some((bd, ldb)) = b.as_row_major() {
             assert!(bd.len() >= (k - 1) * ldb + n, "gemm: B too small");
-            small_m_axpy(m, n, k, a, a_row0, bd, ldb, c, ldc, accumulate);
+            small_m_stream_b(m, n, k, a, a_row0, bd, ldb, c, ldc, accumulate);
             return;
         }
+    }
+    if m <= SMALL_M {
         if let (Some((ad, lda)), Some((bd, ldb))) = (a.as_row_major(), b.as_col_major()) {
             assert!(ad.len() >= (a_row0 + m - 1) * lda + k, "gemm: A too small");
             assert!(bd.len() >= (n - 1) * ldb + k, "gemm: B too small");
@@ -269,15 +273,6 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
                 ldc,
                 accumulate,
             );
-            return;
-        }
-    }
-    if use512 && m <= 2 * MR {
-        if let Some((bd, ldb)) = b.as_row_major() {
-            // Few rows: stream B unpacked (packing it would cost more than the
-            // product, e.g. a dense layer's weights at batch 8).
-            assert!(bd.len() >= (k - 1) * ldb + n, "gemm: B too small");
-            small_m_direct_b(m, n, k, a, a_row0, bd, ldb, c, ldc, accumulate);
             return;
         }
     }
