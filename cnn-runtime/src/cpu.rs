@@ -48,7 +48,7 @@ fn detected() -> bool {
 /// Defines a kernel that runs its body compiled for AVX-512 where [`avx512`]
 /// allows, and as built (baseline x86-64) elsewhere:
 ///
-/// ```ignore
+/// ```text
 /// avx512_twin! {
 ///     /// Docs of the kernel.
 ///     pub fn kernel<const N: usize>(x: &[f32], y: &mut [f32])
