@@ -16,4 +16,6 @@ pub mod plan;
 pub mod spec;
 
 pub use plan::{Buffer, Init, Kernel, Plan, Step, Tensor};
-pub use spec::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};
+pub use spec::{
+    Activation, Conv2dSpec, DenseSpec, LayerSpec, Padding, Pool2dSpec, PoolKind, Window,
+};

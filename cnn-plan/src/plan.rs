@@ -481,39 +481,15 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Conv2dSpec, DenseSpec, Pool2dSpec};
+    use crate::spec::{Conv2dSpec, DenseSpec, Padding, Pool2dSpec, Window};
 
     fn lenet_like() -> Vec<LayerSpec> {
-        let conv = Conv2dSpec {
-            in_h: 28,
-            in_w: 28,
-            in_c: 1,
-            out_h: 24,
-            out_w: 24,
-            out_c: 6,
-            kh: 5,
-            kw: 5,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad_top: 0,
-            pad_left: 0,
-        };
-        let pool = Pool2dSpec {
-            kind: PoolKind::Avg,
-            in_h: 24,
-            in_w: 24,
-            c: 6,
-            out_h: 12,
-            out_w: 12,
-            ph: 2,
-            pw: 2,
-            sh: 2,
-            sw: 2,
-            pad_top: 0,
-            pad_left: 0,
-        };
+        let conv = Conv2dSpec::new([28, 28, 1], 6, Window::new([5, 5], Padding::Valid));
+        let pool = Pool2dSpec::new(
+            PoolKind::Avg,
+            [24, 24, 6],
+            Window::new([2, 2], Padding::Valid).stride([2, 2]),
+        );
         vec![
             LayerSpec::Conv2d {
                 spec: conv,

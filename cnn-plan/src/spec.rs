@@ -61,6 +61,155 @@ pub struct Pool2dSpec {
     pub pad_left: usize,
 }
 
+/// How a window's padding is chosen along one axis, by Keras's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Padding {
+    /// No padding: only windows that fit inside the input.
+    Valid,
+    /// Output size `ceil(n / stride)`, padded with zeros split evenly (the odd
+    /// cell after).
+    Same,
+}
+
+impl Padding {
+    /// `(output size, leading padding)` of an axis of `n` cells under a window of
+    /// `k` cells with stride `s` and dilation `d`.
+    ///
+    /// # Panics
+    /// `Valid`: when the dilated window is longer than `n`; both: when `s` is 0.
+    pub fn axis(self, n: usize, k: usize, s: usize, d: usize) -> (usize, usize) {
+        let span = (k - 1) * d + 1;
+        match self {
+            Padding::Valid => ((n - span) / s + 1, 0),
+            Padding::Same => {
+                let out = n.div_ceil(s);
+                let total = ((out - 1) * s + span).saturating_sub(n);
+                (out, total / 2)
+            }
+        }
+    }
+}
+
+/// A window sliding over both spatial axes (a conv kernel's or a pool's): its
+/// `[rows, cols]` size, stride and dilation, and the padding rule, from which
+/// [`Conv2dSpec::new`] and [`Pool2dSpec::new`] derive the output sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub size: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub padding: Padding,
+}
+
+impl Window {
+    /// A `size` window with unit stride and dilation.
+    pub fn new(size: [usize; 2], padding: Padding) -> Self {
+        Window {
+            size,
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding,
+        }
+    }
+
+    /// The same window with `stride`.
+    pub fn stride(self, stride: [usize; 2]) -> Self {
+        Window { stride, ..self }
+    }
+
+    /// The same window with `dilation`.
+    pub fn dilation(self, dilation: [usize; 2]) -> Self {
+        Window { dilation, ..self }
+    }
+
+    /// `([out_h, out_w], [pad_top, pad_left])` over an `[h, w]` input
+    /// ([`Padding::axis`] per axis).
+    ///
+    /// # Panics
+    /// As [`Padding::axis`].
+    pub fn apply(&self, [h, w]: [usize; 2]) -> ([usize; 2], [usize; 2]) {
+        let (oh, pt) = self
+            .padding
+            .axis(h, self.size[0], self.stride[0], self.dilation[0]);
+        let (ow, pl) = self
+            .padding
+            .axis(w, self.size[1], self.stride[1], self.dilation[1]);
+        ([oh, ow], [pt, pl])
+    }
+}
+
+impl Conv2dSpec {
+    /// The convolution of an `[h, w, c]` input with `filters` output channels
+    /// and the kernel `window`.
+    ///
+    /// ```
+    /// use cnn_plan::{Conv2dSpec, Padding, Window};
+    /// let s = Conv2dSpec::new([28, 28, 1], 6, Window::new([5, 5], Padding::Same));
+    /// assert_eq!((s.out_h, s.out_w, s.pad_top), (28, 28, 2));
+    /// ```
+    ///
+    /// # Panics
+    /// As [`Window::apply`].
+    pub fn new([in_h, in_w, in_c]: [usize; 3], filters: usize, window: Window) -> Self {
+        let ([out_h, out_w], [pad_top, pad_left]) = window.apply([in_h, in_w]);
+        let Window {
+            size: [kh, kw],
+            stride: [sh, sw],
+            dilation: [dh, dw],
+            ..
+        } = window;
+        Conv2dSpec {
+            in_h,
+            in_w,
+            in_c,
+            out_h,
+            out_w,
+            out_c: filters,
+            kh,
+            kw,
+            sh,
+            sw,
+            dh,
+            dw,
+            pad_top,
+            pad_left,
+        }
+    }
+}
+
+impl Pool2dSpec {
+    /// `kind` pooling of an `[h, w, c]` input over `window`.
+    ///
+    /// ```
+    /// use cnn_plan::{Padding, Pool2dSpec, PoolKind, Window};
+    /// let w = Window::new([2, 2], Padding::Valid).stride([2, 2]);
+    /// let p = Pool2dSpec::new(PoolKind::Max, [24, 24, 6], w);
+    /// assert_eq!((p.out_h, p.out_w, p.c), (12, 12, 6));
+    /// ```
+    ///
+    /// # Panics
+    /// When the window is dilated (pools have no dilation), and as
+    /// [`Window::apply`].
+    pub fn new(kind: PoolKind, [in_h, in_w, c]: [usize; 3], window: Window) -> Self {
+        assert_eq!(window.dilation, [1, 1], "pool: a dilated window");
+        let (out, pad) = window.apply([in_h, in_w]);
+        Pool2dSpec {
+            kind,
+            in_h,
+            in_w,
+            c,
+            out_h: out[0],
+            out_w: out[1],
+            ph: window.size[0],
+            pw: window.size[1],
+            sh: window.stride[0],
+            sw: window.stride[1],
+            pad_top: pad[0],
+            pad_left: pad[1],
+        }
+    }
+}
+
 /// A fully connected layer, kernel `(inputs, units)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DenseSpec {

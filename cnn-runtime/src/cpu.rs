@@ -45,6 +45,76 @@ fn detected() -> bool {
     }
 }
 
+/// Defines a kernel that runs its body compiled for AVX-512 where [`avx512`]
+/// allows, and as built (baseline x86-64) elsewhere:
+///
+/// ```text
+/// avx512_twin! {
+///     /// Docs of the kernel.
+///     pub fn kernel<const N: usize>(x: &[f32], y: &mut [f32])
+///         => "avx512f,avx2,fma", { /* body */ }
+/// }
+/// ```
+///
+/// The body becomes an `#[inline(always)]` fn, called by a `#[target_feature]`
+/// twin (enabling the listed features, which [`avx512`] must check) and by the
+/// portable path, so both are the same code, compiled twice. With `=> "...",
+/// FMA, { ... }` the body also sees a `const FMA: bool`: true in the twin only.
+///
+/// Kernels sharing their const parameters and features can be written as one
+/// group: `avx512_twin! { for [const N: usize] with "avx512f"; fn a(..) {..}
+/// fn b(..) {..} }`.
+macro_rules! avx512_twin {
+    (
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident $(<$(const $g:ident: usize),* $(,)?>)?
+        ($($a:ident: $t:ty),* $(,)?)
+        => $features:literal, $($fma:ident,)? $body:block
+    ) => {
+        $(#[$attr])*
+        $vis fn $name $(<$(const $g: usize),*>)? ($($a: $t),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body<$(const $fma: bool,)? $($(const $g: usize),*)?>($($a: $t),*) $body
+            #[cfg(target_arch = "x86_64")]
+            if $crate::cpu::avx512() {
+                /// The body compiled for AVX-512.
+                ///
+                /// # Safety
+                /// The enabled features must be available.
+                #[target_feature(enable = $features)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn twin $(<$(const $g: usize),*>)? ($($a: $t),*) {
+                    // `{ const FMA: bool = true; FMA }`: true, where the body has FMA.
+                    body::<$({ const $fma: bool = true; $fma },)? $($($g),*)?>($($a),*)
+                }
+                // SAFETY: the features were detected at run time.
+                unsafe { twin $(::<$($g),*>)? ($($a),*) };
+                return;
+            }
+            body::<$({ const $fma: bool = false; $fma },)? $($($g),*)?>($($a),*)
+        }
+    };
+    // Several kernels with the same const parameters and features.
+    (for [$($gen:tt)*] with $features:literal; $($kernels:tt)*) => {
+        $crate::cpu::avx512_twin! { @each [$($gen)*] $features; $($kernels)* }
+    };
+    (@each [$($gen:tt)*] $features:literal;) => {};
+    (
+        @each [$($gen:tt)*] $features:literal;
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident ($($a:ident: $t:ty),* $(,)?) $body:block
+        $($rest:tt)*
+    ) => {
+        $crate::cpu::avx512_twin! {
+            $(#[$attr])*
+            $vis fn $name<$($gen)*>($($a: $t),*) => $features, $body
+        }
+        $crate::cpu::avx512_twin! { @each [$($gen)*] $features; $($rest)* }
+    };
+}
+pub(crate) use avx512_twin;
+
 #[cfg(test)]
 thread_local! {
     /// Set while [`portable`] runs on this thread.
@@ -75,15 +145,6 @@ pub(crate) fn portable<R>(f: impl FnOnce() -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemm::{self, Strided};
-    use crate::ops::{conv2d_backward, conv2d_forward, Conv2dScratch};
-    use crate::{Activation, Conv2dSpec};
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
 
     #[test]
     fn portable_forcing_is_scoped() {
@@ -91,109 +152,5 @@ mod tests {
         assert!(!portable(avx512));
         assert!(portable(|| portable(forced_portable)));
         assert_eq!(avx512(), outer);
-    }
-
-    /// A GEMM and a conv forward / backward give the same results with the
-    /// portable paths forced as through the switch's own choice (AVX-512 on an
-    /// AVX-512 machine without `CNN_PORTABLE`; otherwise portable both times).
-    #[test]
-    fn portable_paths_match_the_avx512_paths() {
-        // GEMM: the blocked path and the streaming few-row paths, both
-        // operand orientations, on all cores and on one.
-        for &(m, n, k) in &[(3, 70, 33), (20, 40, 33), (29, 70, 600), (200, 40, 30)] {
-            for tb in [false, true] {
-                let ad = data(m * k, 1);
-                let bd = data(k * n, 2);
-                let a = Strided::row_major(&ad, k);
-                let b = if tb {
-                    Strided::transposed(&bd, k)
-                } else {
-                    Strided::row_major(&bd, n)
-                };
-                let run = || {
-                    let mut c = vec![f32::NAN; m * n];
-                    gemm::gemm_par(m, n, k, &a, 0, &b, &mut c, n, false);
-                    let mut c1 = vec![f32::NAN; m * n];
-                    gemm::gemm(m, n, k, &a, 0, &b, &mut c1, n, false);
-                    (c, c1)
-                };
-                let (wide, wide1) = run();
-                let (slow, slow1) = portable(run);
-                for (x, y) in wide.iter().chain(&wide1).zip(slow.iter().chain(&slow1)) {
-                    assert!(
-                        (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
-                        "gemm {m}x{n}x{k} {tb}: {x} vs {y}"
-                    );
-                }
-            }
-        }
-        // Conv: stride 1 with enough channels for the direct input gradient,
-        // and a single-channel input (vectorised kernel gradient).
-        for &(h, c, f, pad) in &[(10, 16, 20, 1), (12, 1, 6, 2)] {
-            let k = 2 * pad + 1;
-            let s = Conv2dSpec {
-                in_h: h,
-                in_w: h,
-                in_c: c,
-                out_h: h,
-                out_w: h,
-                out_c: f,
-                kh: k,
-                kw: k,
-                sh: 1,
-                sw: 1,
-                dh: 1,
-                dw: 1,
-                pad_top: pad,
-                pad_left: pad,
-            };
-            let batch = 3;
-            let x = data(batch * h * h * c, 3);
-            let kern = data(k * k * c * f, 4);
-            let bias = data(f, 5);
-            let dz = data(batch * h * h * f, 6);
-            let run = || {
-                let mut scratch = Conv2dScratch::default();
-                let mut y = vec![f32::NAN; dz.len()];
-                conv2d_forward(
-                    &s,
-                    Activation::Relu,
-                    batch,
-                    &x,
-                    &kern,
-                    &bias,
-                    &mut y,
-                    &mut scratch,
-                );
-                let mut dx = vec![f32::NAN; x.len()];
-                let mut dk = vec![f32::NAN; kern.len()];
-                let mut db = vec![f32::NAN; f];
-                conv2d_backward(
-                    &s,
-                    batch,
-                    &x,
-                    &kern,
-                    &dz,
-                    Some(&mut dx),
-                    &mut dk,
-                    &mut db,
-                    &mut scratch,
-                );
-                [y, dx, dk, db]
-            };
-            let wide = run();
-            let slow = portable(run);
-            for (name, a, b) in [
-                ("y", &wide[0], &slow[0]),
-                ("dx", &wide[1], &slow[1]),
-                ("dk", &wide[2], &slow[2]),
-                ("db", &wide[3], &slow[3]),
-            ] {
-                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-                for (u, v) in a.iter().zip(b) {
-                    assert!((u - v).abs() <= 1e-5 * scale, "{s:?} {name}: {u} vs {v}");
-                }
-            }
-        }
     }
 }

@@ -137,6 +137,7 @@ impl Model for Sequential {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::tiny_model;
     use crate::{Activation, DenseSpec};
     use ndarray::{Array2, Array4};
 
@@ -155,23 +156,9 @@ mod tests {
         fn set_learning_rate(&mut self, _: f32) {}
     }
 
-    fn tiny() -> Sequential {
-        let layers = vec![
-            LayerSpec::Flatten { len: 4 },
-            LayerSpec::Dense {
-                spec: DenseSpec {
-                    inputs: 4,
-                    units: 3,
-                },
-                act: Activation::Softmax,
-            },
-        ];
-        Sequential::new([2, 2, 1], layers, 5).unwrap()
-    }
-
     #[test]
     fn bad_inputs_are_errors_not_panics() {
-        let mut m = tiny();
+        let mut m = tiny_model();
         let x = Array4::<f32>::zeros((2, 2, 2, 1));
         assert!(
             m.backward(Array2::<f32>::zeros((2, 3)).view()).is_err(),
@@ -280,7 +267,7 @@ mod tests {
 
     #[test]
     fn training_reduces_the_loss_and_params_are_named() {
-        let mut m = tiny();
+        let mut m = tiny_model();
         let names: Vec<String> = m.params().iter().map(|p| p.name.clone()).collect();
         assert_eq!(names, ["layer1.kernel", "layer1.bias"]);
         let x = Array4::from_shape_vec((2, 2, 2, 1), vec![1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0])

@@ -27,12 +27,14 @@ pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod pool;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod train;
 
 pub use cnn_plan as plan;
 pub use cnn_plan::{
-    spec, Activation, Conv2dSpec, DenseSpec, Init, Kernel, LayerSpec, Plan, Pool2dSpec, PoolKind,
-    Step, Tensor,
+    spec, Activation, Conv2dSpec, DenseSpec, Init, Kernel, LayerSpec, Padding, Plan, Pool2dSpec,
+    PoolKind, Step, Tensor, Window,
 };
 pub use error::{Error, Result};
 pub use model::{Model, Param, ParamMut};

@@ -746,8 +746,8 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interp::Sequential;
-    use crate::{Activation, DenseSpec, LayerSpec, Sgd};
+    use crate::testing::tiny_model;
+    use crate::Sgd;
 
     fn close(a: f32, b: f32) -> bool {
         (a - b).abs() <= 1e-6 * b.abs().max(1e-12)
@@ -863,20 +863,6 @@ mod tests {
         }
     }
 
-    fn tiny() -> Sequential {
-        let layers = vec![
-            LayerSpec::Flatten { len: 4 },
-            LayerSpec::Dense {
-                spec: DenseSpec {
-                    inputs: 4,
-                    units: 3,
-                },
-                act: Activation::Softmax,
-            },
-        ];
-        Sequential::new([2, 2, 1], layers, 5).unwrap()
-    }
-
     /// 10 samples: with batches of 4, 3 steps per epoch (4 + 4 + 2).
     fn data() -> Dataset {
         let images = Array4::from_shape_fn((10, 2, 2, 1), |(n, i, j, _)| {
@@ -906,7 +892,7 @@ mod tests {
             lr: 0.2,
             seen: Vec::new(),
         };
-        let h = fit(&mut tiny(), &data(), &opts(4, sched), &mut spy).unwrap();
+        let h = fit(&mut tiny_model(), &data(), &opts(4, sched), &mut spy).unwrap();
         let want: Vec<f32> = (0..12).map(|t| sched.rate(0.2, t, 12, 3)).collect();
         assert_eq!(spy.seen, want);
         assert!(spy.seen[11] < spy.seen[0] * 0.2, "{:?}", spy.seen);
@@ -923,7 +909,7 @@ mod tests {
             steps: Some(7),
             ..opts(1, "step:1:0.5".parse().unwrap())
         };
-        fit(&mut tiny(), &data(), &o, &mut spy).unwrap();
+        fit(&mut tiny_model(), &data(), &o, &mut spy).unwrap();
         assert_eq!(spy.seen, vec![1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]);
     }
 
@@ -934,7 +920,7 @@ mod tests {
             seen: Vec::new(),
         };
         fit(
-            &mut tiny(),
+            &mut tiny_model(),
             &data(),
             &opts(2, LrSchedule::Constant),
             &mut spy,
@@ -943,7 +929,7 @@ mod tests {
         assert_eq!(spy.seen, vec![0.3; 6]);
         // And the result is the same as with no schedule field touched at all.
         let run = |o: &FitOptions<'_>| {
-            let mut m = tiny();
+            let mut m = tiny_model();
             fit(&mut m, &data(), o, &mut Sgd::new(0.3)).unwrap();
             m.params()[0].data.to_vec()
         };
@@ -971,7 +957,7 @@ mod tests {
             every: 0,
             factor: 0.1,
         };
-        let e = fit(&mut tiny(), &data(), &opts(1, bad), &mut spy).unwrap_err();
+        let e = fit(&mut tiny_model(), &data(), &opts(1, bad), &mut spy).unwrap_err();
         assert!(e.to_string().contains("EVERY"), "{e}");
         assert!(spy.seen.is_empty());
     }

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cnn_runtime::interp::Sequential;
 use cnn_runtime::ndarray::Array4;
 use cnn_runtime::{
-    Activation, Conv2dSpec, DenseSpec, LayerSpec, Model, Optimizer, Pool2dSpec, PoolKind,
+    Activation, Conv2dSpec, DenseSpec, LayerSpec, Model, Optimizer, Padding, Pool2dSpec, PoolKind,
+    Window,
 };
 
 struct Counting;
@@ -64,39 +65,15 @@ impl Optimizer for Sgd {
 /// A model whose convolutions are large enough to use every core.
 fn model() -> Sequential {
     let conv = |h: usize, c: usize, f: usize, act| LayerSpec::Conv2d {
-        spec: Conv2dSpec {
-            in_h: h,
-            in_w: h,
-            in_c: c,
-            out_h: h,
-            out_w: h,
-            out_c: f,
-            kh: 3,
-            kw: 3,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad_top: 1,
-            pad_left: 1,
-        },
+        spec: Conv2dSpec::new([h, h, c], f, Window::new([3, 3], Padding::Same)),
         act,
     };
     let pool = |kind, h: usize, c: usize| {
-        LayerSpec::Pool2d(Pool2dSpec {
+        LayerSpec::Pool2d(Pool2dSpec::new(
             kind,
-            in_h: h,
-            in_w: h,
-            c,
-            out_h: h / 2,
-            out_w: h / 2,
-            ph: 2,
-            pw: 2,
-            sh: 2,
-            sw: 2,
-            pad_top: 0,
-            pad_left: 0,
-        })
+            [h, h, c],
+            Window::new([2, 2], Padding::Valid).stride([2, 2]),
+        ))
     };
     let layers = vec![
         conv(32, 3, 16, Activation::Relu),

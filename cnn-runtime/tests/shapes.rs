@@ -154,41 +154,19 @@ fn one_image_alone_equals_the_same_image_in_the_data_set() {
 /// conv 8 3x3 same relu; maxpool 2; conv 16 3x3 same relu; maxpool 2; flatten;
 /// dense 32 relu; dense 5 softmax (examples/models/shapes_small.cnn).
 fn small_cnn(seed: u64) -> cnn_runtime::interp::Sequential {
-    use cnn_runtime::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Pool2dSpec, PoolKind};
+    use cnn_runtime::{
+        Activation, Conv2dSpec, DenseSpec, LayerSpec, Padding, Pool2dSpec, PoolKind, Window,
+    };
     let conv = |n: usize, cin: usize, cout: usize| LayerSpec::Conv2d {
-        spec: Conv2dSpec {
-            in_h: n,
-            in_w: n,
-            in_c: cin,
-            out_h: n,
-            out_w: n,
-            out_c: cout,
-            kh: 3,
-            kw: 3,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad_top: 1,
-            pad_left: 1,
-        },
+        spec: Conv2dSpec::new([n, n, cin], cout, Window::new([3, 3], Padding::Same)),
         act: Activation::Relu,
     };
     let pool = |n: usize, c: usize| {
-        LayerSpec::Pool2d(Pool2dSpec {
-            kind: PoolKind::Max,
-            in_h: n,
-            in_w: n,
-            c,
-            out_h: n / 2,
-            out_w: n / 2,
-            ph: 2,
-            pw: 2,
-            sh: 2,
-            sw: 2,
-            pad_top: 0,
-            pad_left: 0,
-        })
+        LayerSpec::Pool2d(Pool2dSpec::new(
+            PoolKind::Max,
+            [n, n, c],
+            Window::new([2, 2], Padding::Valid).stride([2, 2]),
+        ))
     };
     let layers = vec![
         conv(32, 3, 8),

@@ -148,20 +148,21 @@ impl State {
         self.dx_batch = 0;
     }
 
-    fn check_batch(plan: &Plan, b: usize) -> Result<()> {
+    /// Checks a batch of `b`, and says whether buffers sized for `cap` samples
+    /// must grow for it.
+    fn grows(plan: &Plan, b: usize, cap: usize) -> Result<bool> {
         if b == 0 {
             return Err(Error::Invalid("empty batch".into()));
         }
         match b.checked_mul(plan.buffer_total.max(plan.dz_len)) {
-            Some(n) if n <= MAX_BATCH_VALUES => Ok(()),
+            Some(n) if n <= MAX_BATCH_VALUES => Ok(b > cap),
             _ => Err(Error::Invalid(format!("batch of {b} is too large"))),
         }
     }
 
     /// Sizes the forward buffers for a batch of `b` (grows only).
     fn reserve(&mut self, plan: &Plan, b: usize) -> Result<()> {
-        Self::check_batch(plan, b)?;
-        if b > self.cap {
+        if Self::grows(plan, b, self.cap)? {
             self.acts.resize(b * plan.buffer_total, 0.0);
             self.argmax.resize(b * plan.argmax_total, 0);
             self.cap = b;
@@ -173,8 +174,7 @@ impl State {
 
     /// Sizes the gradient buffers for a batch of `b` (grows only).
     fn reserve_grad(&mut self, plan: &Plan, b: usize) -> Result<()> {
-        Self::check_batch(plan, b)?;
-        if b > self.grad_cap {
+        if Self::grows(plan, b, self.grad_cap)? {
             self.dacts.resize(b * plan.buffer_total, 0.0);
             self.dz.resize(b * plan.dz_len, 0.0);
             self.grad_cap = b;

@@ -80,10 +80,9 @@ pub fn backward_with(
     input_grad: bool,
     param_grad: impl FnOnce(ParamGrad<'_>),
 ) {
-    if step.input == step.output || !(step.needs_backward || input_grad) {
+    let Some(need_dx) = backward_runs(step, input_grad) else {
         return;
-    }
-    let need_dx = step.needs_dx || input_grad;
+    };
     let Bwd {
         b,
         x,
@@ -134,6 +133,15 @@ pub fn backward_with(
     }
 }
 
+/// Whether the backward pass of `step` runs (`None`: nothing flows back through
+/// it, or it works in place) and, if so, whether it computes dL/d(input).
+fn backward_runs(step: &Step, input_grad: bool) -> Option<bool> {
+    if step.input == step.output || !(step.needs_backward || input_grad) {
+        return None;
+    }
+    Some(step.needs_dx || input_grad)
+}
+
 /// The backward pass of a pool step with the caller's kernel `(b, dy, dx)`.
 #[inline]
 pub fn pool_backward_with(
@@ -142,7 +150,8 @@ pub fn pool_backward_with(
     input_grad: bool,
     kernel: impl FnOnce(usize, &[f32], &mut [f32]),
 ) {
-    if !(input_grad || step.needs_backward && step.needs_dx) {
+    // A pool's backward only computes dx.
+    if backward_runs(step, input_grad) != Some(true) {
         return;
     }
     let g = part.bwd(step);

@@ -64,18 +64,8 @@ pub(super) unsafe fn kernel_avx512(
             c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
         }
     }
-    let m0: __mmask16 = if nr >= 16 {
-        0xffff
-    } else {
-        ((1u32 << nr) - 1) as u16
-    };
-    let m1: __mmask16 = if nr >= 32 {
-        0xffff
-    } else if nr > 16 {
-        ((1u32 << (nr - 16)) - 1) as u16
-    } else {
-        0
-    };
+    // The stores cover the same lanes as the loads.
+    let (m0, m1) = (l0, l1);
     let cp = c.as_mut_ptr();
     for i in 0..mr {
         let (mut v0, mut v1) = (c0[i], c1[i]);

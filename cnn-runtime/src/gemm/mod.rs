@@ -60,7 +60,9 @@ mod small;
 
 use avx512::kernel_avx512;
 use portable::kernel_generic;
-use small::{small_m_axpy, small_m_direct_b, small_m_dot, SMALL_M};
+use small::{small_m_dot, small_m_stream_b, SMALL_M};
+
+use std::ops::Range;
 
 use crate::pool::{self, SendPtr};
 
@@ -244,14 +246,18 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
         return;
     }
     let use512 = crate::cpu::avx512();
-    if m <= SMALL_M {
-        // A handful of rows (dense layers at small batch): the product is
-        // bound by streaming B, which must then be read once, in memory order.
+    // A handful of rows (dense layers at small batch): the product is bound by
+    // streaming B, which must then be read once, in memory order. With AVX-512,
+    // up to 2 * MR rows stream B unpacked too (packing it would cost more than
+    // the product, e.g. a dense layer's weights at batch 8).
+    if m <= SMALL_M || (use512 && m <= 2 * MR) {
         if let Some((bd, ldb)) = b.as_row_major() {
             assert!(bd.len() >= (k - 1) * ldb + n, "gemm: B too small");
-            small_m_axpy(m, n, k, a, a_row0, bd, ldb, c, ldc, accumulate);
+            small_m_stream_b(m, n, k, a, a_row0, bd, ldb, c, ldc, accumulate);
             return;
         }
+    }
+    if m <= SMALL_M {
         if let (Some((ad, lda)), Some((bd, ldb))) = (a.as_row_major(), b.as_col_major()) {
             assert!(ad.len() >= (a_row0 + m - 1) * lda + k, "gemm: A too small");
             assert!(bd.len() >= (n - 1) * ldb + k, "gemm: B too small");
@@ -267,15 +273,6 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
                 ldc,
                 accumulate,
             );
-            return;
-        }
-    }
-    if use512 && m <= 2 * MR {
-        if let Some((bd, ldb)) = b.as_row_major() {
-            // Few rows: stream B unpacked (packing it would cost more than the
-            // product, e.g. a dense layer's weights at batch 8).
-            assert!(bd.len() >= (k - 1) * ldb + n, "gemm: B too small");
-            small_m_direct_b(m, n, k, a, a_row0, bd, ldb, c, ldc, accumulate);
             return;
         }
     }
@@ -404,19 +401,38 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
     }
     assert!(c.len() >= (m - 1) * ldc + n, "gemm_par: C too small");
     let cp = SendPtr(c.as_mut_ptr());
+    for_row_tiles(m, parts, &|rows| {
+        let (r0, nr) = (rows.start, rows.len());
+        // SAFETY: each part owns rows r0..r1 of C, disjoint from the others.
+        let cs = unsafe { cp.slice(r0 * ldc, (nr - 1) * ldc + n) };
+        gemm(nr, n, k, a, a_row0 + r0, b, cs, ldc, accumulate);
+    });
+}
+
+/// Runs `f(r0..r1)` on `parts` parts of the thread pool, the ranges splitting
+/// the rows `0..m` into whole `MR`-row tiles (a part left without rows is not
+/// called).
+pub(crate) fn for_row_tiles(m: usize, parts: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
     let tiles = m.div_ceil(MR);
     pool::run(parts, &|t| {
         let tr = pool::split(tiles, parts, t);
         let r0 = tr.start * MR;
         let r1 = (tr.end * MR).min(m);
-        if r0 >= r1 {
-            return;
+        if r0 < r1 {
+            f(r0..r1);
         }
-        let rows = r1 - r0;
-        // SAFETY: each part owns rows r0..r1 of C, disjoint from the others.
-        let cs = unsafe { cp.slice(r0 * ldc, (rows - 1) * ldc + n) };
-        gemm(rows, n, k, a, a_row0 + r0, b, cs, ldc, accumulate);
     });
+}
+
+/// [`gemm_par`] overwriting all of a row-major `m x n` C (row stride `n`), A
+/// from its first row.
+pub(crate) fn matmul_par<A: Source + ?Sized, B: Source + ?Sized>(
+    (m, n, k): (usize, usize, usize),
+    a: &A,
+    b: &B,
+    c: &mut [f32],
+) {
+    gemm_par(m, n, k, a, 0, b, c, n, false);
 }
 
 /// Row-major `C = A * B` (`A: m x k`, `B: k x n`, `C: m x n`) on all cores.
@@ -425,22 +441,18 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
         a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
         "sgemm: slice too small"
     );
-    gemm_par(
-        m,
-        n,
-        k,
+    matmul_par(
+        (m, n, k),
         &Strided::row_major(a, k),
-        0,
         &Strided::row_major(b, n),
         c,
-        n,
-        false,
     );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
 
     fn naive(m: usize, n: usize, k: usize, a: &Strided, b: &Strided) -> Vec<f64> {
         let mut c = vec![0f64; m * n];
@@ -509,6 +521,41 @@ mod tests {
                     for (x, y) in c.iter().zip(&want) {
                         assert!((*x as f64 - 2.0 * y).abs() <= 2e-4 * (1.0 + y.abs()));
                     }
+                }
+            }
+        }
+    }
+
+    /// The blocked path and the streaming few-row paths, both operand
+    /// orientations, on all cores and on one, give the same results with the
+    /// portable paths forced as through the switch's own choice (AVX-512 on an
+    /// AVX-512 machine without `CNN_PORTABLE`; otherwise portable both times).
+    #[test]
+    fn portable_paths_match_the_avx512_paths() {
+        for &(m, n, k) in &[(3, 70, 33), (20, 40, 33), (29, 70, 600), (200, 40, 30)] {
+            for tb in [false, true] {
+                let ad = testing::data(m * k, 1);
+                let bd = testing::data(k * n, 2);
+                let a = Strided::row_major(&ad, k);
+                let b = if tb {
+                    Strided::transposed(&bd, k)
+                } else {
+                    Strided::row_major(&bd, n)
+                };
+                let run = || {
+                    let mut c = vec![f32::NAN; m * n];
+                    gemm_par(m, n, k, &a, 0, &b, &mut c, n, false);
+                    let mut c1 = vec![f32::NAN; m * n];
+                    gemm(m, n, k, &a, 0, &b, &mut c1, n, false);
+                    (c, c1)
+                };
+                let (wide, wide1) = run();
+                let (slow, slow1) = crate::cpu::portable(run);
+                for (x, y) in wide.iter().chain(&wide1).zip(slow.iter().chain(&slow1)) {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                        "gemm {m}x{n}x{k} {tb}: {x} vs {y}"
+                    );
                 }
             }
         }

@@ -492,24 +492,19 @@ pub trait NpyElement: Copy {
     fn put(self, out: &mut Vec<u8>);
 }
 
-impl NpyElement for f32 {
-    const DESCR: &'static str = "<f4";
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
+/// `NpyElement` for numbers written with `to_le_bytes`.
+macro_rules! npy_le_element {
+    ($($t:ty => $descr:literal),* $(,)?) => {$(
+        impl NpyElement for $t {
+            const DESCR: &'static str = $descr;
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    )*};
 }
-impl NpyElement for i64 {
-    const DESCR: &'static str = "<i8";
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-}
-impl NpyElement for i32 {
-    const DESCR: &'static str = "<i4";
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-}
+npy_le_element!(f32 => "<f4", i64 => "<i8", i32 => "<i4");
+
 impl NpyElement for u8 {
     const DESCR: &'static str = "|u1";
     fn put(self, out: &mut Vec<u8>) {

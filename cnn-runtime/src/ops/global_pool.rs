@@ -115,7 +115,7 @@ fn check(kind: PoolKind, batch: usize, hw: usize, c: usize, xlen: usize, ylen: u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::gradcheck::{dot, fd_check, noise};
+    use crate::testing::{dot, fd_check, noise, Fd};
 
     #[test]
     fn gradients_match_finite_differences() {
@@ -145,9 +145,15 @@ mod tests {
             let mut dx = vec![f32::NAN; x.len()];
             global_pool_backward(kind, batch, hw, c, &x, &y, &g, &mut dx);
             let h = if kind == PoolKind::Avg { 1e-2 } else { 1e-3 };
-            fd_check(&format!("{kind:?}"), &mut x, &dx, h, 2e-3, |xp| {
-                dot(&fwd(xp), &g)
-            });
+            fd_check(
+                Fd::Sampled,
+                &format!("{kind:?}"),
+                &mut x,
+                &dx,
+                h,
+                2e-3,
+                |xp| dot(&fwd(xp), &g),
+            );
         }
     }
 

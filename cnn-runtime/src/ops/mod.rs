@@ -10,8 +10,6 @@ pub mod dense;
 pub mod dropout;
 pub mod dwconv;
 pub mod global_pool;
-#[cfg(test)]
-mod gradcheck;
 pub mod pool2d;
 pub mod upsample;
 pub mod zeropad;

@@ -1,21 +1,15 @@
 //! Finite-difference gradient checks of the activations (see
-//! [`crate::ops::gradcheck`]), and their forward values against f64 formulas.
+//! [`crate::testing`]), and their forward values against f64 formulas.
 
 use super::{activation_backward, activation_forward};
-use crate::ops::gradcheck::{dot, fd_check, noise};
+use crate::testing::{dot, fd_check, noise, Fd, ACTIVATIONS};
 use crate::Activation;
 
 #[test]
 fn activations_forward_and_backward() {
     let z: Vec<f32> = noise(60, 21).iter().map(|v| v * 6.0).collect();
     let g = noise(60, 22);
-    for act in [
-        Activation::Linear,
-        Activation::Relu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-    ] {
+    for act in ACTIVATIONS {
         let ch = 6;
         let f = |z: &[f32]| {
             let mut y = vec![0f32; z.len()];
@@ -46,9 +40,15 @@ fn activations_forward_and_backward() {
         let mut dz = vec![0f32; 60];
         activation_backward(act, ch, &y, &g, &mut dz);
         let mut zv = z.clone();
-        fd_check(&format!("{act:?}"), &mut zv, &dz, 1e-3, 2e-3, |zz| {
-            dot(&f(zz), &g)
-        });
+        fd_check(
+            Fd::Sampled,
+            &format!("{act:?}"),
+            &mut zv,
+            &dz,
+            1e-3,
+            2e-3,
+            |zz| dot(&f(zz), &g),
+        );
     }
     // relu'(0) = 0
     let mut dz = [1f32; 2];

@@ -45,6 +45,18 @@ pub fn activation_forward_inplace(act: Activation, channels: usize, y: &mut [f32
     }
 }
 
+/// Adds `bias` to every row of `y` (rows of `bias.len()` values) and applies
+/// the activation, in place: the epilogue of the conv and dense forward passes.
+pub(crate) fn bias_activation(y: &mut [f32], bias: &[f32], act: Activation) {
+    let n = bias.len();
+    for row in y.chunks_exact_mut(n.max(1)) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+    activation_forward_inplace(act, n, y);
+}
+
 /// `e^x` for f32, branch-free so loops over it vectorise: Cephes' range reduction
 /// `x = n ln2 + r` and degree-6 polynomial (about 1 ulp), `2^n` built from bits.
 #[inline(always)]

@@ -3,7 +3,7 @@
 //! pass against a direct f64 reference.
 
 use super::*;
-use crate::ops::gradcheck::{dot, fd_check, noise};
+use crate::testing::{dot, fd_check, noise, Fd};
 
 /// Training or inference forward of the whole batch, as the checks perturb it.
 #[allow(clippy::too_many_arguments)]
@@ -112,21 +112,30 @@ fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
 
     let (gm, bt) = (gamma.clone(), beta.clone());
     let h = 1e-2;
-    fd_check(&format!("{tag} dx"), &mut x.clone(), &dx, h, 2e-3, |xp| {
-        let y = forward(
-            train,
-            c,
-            eps,
-            scale.then_some(&gm[..]),
-            center.then_some(&bt[..]),
-            &mean,
-            &var,
-            xp,
-        );
-        dot(&y, &g)
-    });
+    fd_check(
+        Fd::Sampled,
+        &format!("{tag} dx"),
+        &mut x.clone(),
+        &dx,
+        h,
+        2e-3,
+        |xp| {
+            let y = forward(
+                train,
+                c,
+                eps,
+                scale.then_some(&gm[..]),
+                center.then_some(&bt[..]),
+                &mean,
+                &var,
+                xp,
+            );
+            dot(&y, &g)
+        },
+    );
     if scale {
         fd_check(
+            Fd::Sampled,
             &format!("{tag} dgamma"),
             &mut gamma,
             &dgamma,
@@ -148,19 +157,27 @@ fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
         );
     }
     if center {
-        fd_check(&format!("{tag} dbeta"), &mut beta, &dbeta, h, 2e-3, |bp| {
-            let y = forward(
-                train,
-                c,
-                eps,
-                scale.then_some(&gm[..]),
-                Some(bp),
-                &mean,
-                &var,
-                &x,
-            );
-            dot(&y, &g)
-        });
+        fd_check(
+            Fd::Sampled,
+            &format!("{tag} dbeta"),
+            &mut beta,
+            &dbeta,
+            h,
+            2e-3,
+            |bp| {
+                let y = forward(
+                    train,
+                    c,
+                    eps,
+                    scale.then_some(&gm[..]),
+                    Some(bp),
+                    &mean,
+                    &var,
+                    &x,
+                );
+                dot(&y, &g)
+            },
+        );
     }
     // Training mode: the output of every channel is centred, so the input
     // gradient sums to zero over the batch.

@@ -155,55 +155,57 @@ pub(super) fn input_grad(
     grow(zeros, ci);
     zeros[..ci].fill(0.0);
     let inner = inner.get_or_insert_with(Box::default);
-    direct_forward(
-        &t,
-        Activation::Linear,
+    let f = Forward {
+        act: Activation::Linear,
         batch,
-        dz,
-        &kflip[..kernel.len()],
-        &zeros[..ci],
-        dx,
-        inner,
-    );
+        x: dz,
+        kernel: &kflip[..kernel.len()],
+        bias: &zeros[..ci],
+        y: dx,
+    };
+    direct_forward(&t, f, inner);
+}
+
+/// The operands of a forward pass, `y = act(conv(x, kernel) + bias)` over
+/// `batch` samples.
+pub(super) struct Forward<'a> {
+    pub act: Activation,
+    pub batch: usize,
+    pub x: &'a [f32],
+    pub kernel: &'a [f32],
+    pub bias: &'a [f32],
+    pub y: &'a mut [f32],
 }
 
 /// Forward pass as an indirect GEMM: the microkernel broadcasts its A values
 /// straight from the padded image through per-pixel base offsets and the column
 /// offset table, so A is never packed (packing cost as much as the FMAs for
 /// small layers). Only the kernel (B) is packed, once per call.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn direct_forward(
-    s: &Conv2dSpec,
-    act: Activation,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    bias: &[f32],
-    y: &mut [f32],
-    scratch: &mut Conv2dScratch,
-) {
+pub(super) fn direct_forward(s: &Conv2dSpec, f: Forward<'_>, scratch: &mut Conv2dScratch) {
     // Tile shapes keep accumulators + B vectors + broadcasts within the 32 zmm
     // registers and the per-row pointers within the general registers (measured:
     // 14x32 spilled both and ran at half speed).
     match s.out_c {
-        0..=16 => direct_forward_mr_nv::<12, 1>(s, act, batch, x, kernel, bias, y, scratch),
-        17..=32 => direct_forward_mr_nv::<10, 2>(s, act, batch, x, kernel, bias, y, scratch),
-        33..=48 => direct_forward_mr_nv::<8, 3>(s, act, batch, x, kernel, bias, y, scratch),
-        _ => direct_forward_mr_nv::<6, 4>(s, act, batch, x, kernel, bias, y, scratch),
+        0..=16 => direct_forward_mr_nv::<12, 1>(s, f, scratch),
+        17..=32 => direct_forward_mr_nv::<10, 2>(s, f, scratch),
+        33..=48 => direct_forward_mr_nv::<8, 3>(s, f, scratch),
+        _ => direct_forward_mr_nv::<6, 4>(s, f, scratch),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
     s: &Conv2dSpec,
-    act: Activation,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    bias: &[f32],
-    y: &mut [f32],
+    f: Forward<'_>,
     scratch: &mut Conv2dScratch,
 ) {
+    let Forward {
+        act,
+        batch,
+        x,
+        kernel,
+        bias,
+        y,
+    } = f;
     let nrw = NV * 16;
     let m = batch * s.out_h * s.out_w;
     let kk = s.kh * s.kw * s.in_c;
@@ -375,14 +377,9 @@ unsafe fn direct_tile<const DMR: usize, const NV: usize>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{conv2d_backward, conv2d_forward};
     use super::*;
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
+    use crate::testing::{assert_close, conv_backward, conv_forward, data};
+    use crate::{Padding, Window};
 
     /// The direct (AVX-512) paths and the portable im2col/col2im paths agree.
     #[test]
@@ -394,23 +391,19 @@ mod tests {
             (12, 12, 16, 33, 5, 5, 1, 1, 0, 0, 8, 8),
             (11, 10, 4, 20, 3, 3, 2, 1, 1, 1, 6, 5),
             (28, 28, 1, 6, 5, 5, 1, 1, 2, 2, 28, 28),
+            // Stride 1 with enough channels for the direct input gradient, and
+            // a single-channel input (vectorised kernel gradient).
+            (10, 10, 16, 20, 3, 3, 1, 1, 1, 1, 10, 10),
+            (12, 12, 1, 6, 5, 5, 1, 1, 2, 2, 12, 12),
         ];
         for &(h, w, c, f, kh, kw, st, d, pt, pl, oh, ow) in &specs {
+            let window = Window::new([kh, kw], Padding::Valid);
             let s = Conv2dSpec {
-                in_h: h,
-                in_w: w,
-                in_c: c,
                 out_h: oh,
                 out_w: ow,
-                out_c: f,
-                kh,
-                kw,
-                sh: st,
-                sw: st,
-                dh: d,
-                dw: d,
                 pad_top: pt,
                 pad_left: pl,
+                ..Conv2dSpec::new([h, w, c], f, window.stride([st, st]).dilation([d, d]))
             };
             let batch = 3;
             let x = data(batch * h * w * c, 1);
@@ -419,45 +412,14 @@ mod tests {
             let dz = data(batch * oh * ow * f, 4);
             let run = || {
                 let mut scratch = Conv2dScratch::default();
-                let mut y = vec![f32::NAN; dz.len()];
-                conv2d_forward(
-                    &s,
-                    Activation::Relu,
-                    batch,
-                    &x,
-                    &k,
-                    &b,
-                    &mut y,
-                    &mut scratch,
-                );
-                let mut dx = vec![f32::NAN; x.len()];
-                let mut dk = vec![f32::NAN; k.len()];
-                let mut db = vec![f32::NAN; f];
-                conv2d_backward(
-                    &s,
-                    batch,
-                    &x,
-                    &k,
-                    &dz,
-                    Some(&mut dx),
-                    &mut dk,
-                    &mut db,
-                    &mut scratch,
-                );
-                (y, dx, dk, db)
+                let y = conv_forward(&s, Activation::Relu, batch, &x, &k, &b, &mut scratch);
+                let (dx, dk, db) = conv_backward(&s, batch, (&x, &k, &dz), true, &mut scratch);
+                [y, dx, dk, db]
             };
             let fast = run();
             let slow = crate::cpu::portable(run);
-            for (name, a, b) in [
-                ("y", &fast.0, &slow.0),
-                ("dx", &fast.1, &slow.1),
-                ("dk", &fast.2, &slow.2),
-                ("db", &fast.3, &slow.3),
-            ] {
-                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-                for (u, v) in a.iter().zip(b.iter()) {
-                    assert!((u - v).abs() <= 1e-5 * scale, "{s:?} {name}: {u} vs {v}");
-                }
+            for (i, name) in ["y", "dx", "dk", "db"].into_iter().enumerate() {
+                assert_close(&format!("{s:?} {name}"), &fast[i], &slow[i], 1e-5);
             }
         }
     }

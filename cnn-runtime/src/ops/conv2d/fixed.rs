@@ -19,6 +19,8 @@
 //! CIN`, `KC = KK * COUT`, there because stable Rust cannot size an array by an
 //! expression of generic parameters) are checked too.
 
+use crate::cpu::avx512_twin;
+
 /// `a * b + c`, fused (one rounding, one instruction) in the builds that have
 /// FMA; plain otherwise (a software `mul_add` would be slow).
 #[inline(always)]
@@ -33,215 +35,167 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// Taps of the kernel gradient accumulated at once (kept in registers).
 const TAP_BLOCK: usize = 8;
 
-/// Backward pass of a stride-1, undilated, unpadded (`valid`) convolution of
-/// `IH x IW x CIN` samples with a `KH x KW x CIN x COUT` kernel, from
-/// `dz = dL/d(pre-activation)` (`OH = IH - KH + 1`, `OW = IW - KW + 1`):
-/// overwrites `dkernel`, `dbias` and, when given, `dx`. `KK` must be
-/// `KH * KW * CIN` and `KC` must be `KK * COUT`.
-///
-/// * `dK[t, o] = sum_pixels x[pixel + t] dz[pixel, o]`, `TAP_BLOCK` taps at a
-///   time over every pixel of every sample: the accumulators stay in registers,
-///   each `dz` row is loaded once per block;
-/// * `dx`: per output pixel, the column `col[t] = sum_o K[t, o] dz[o]` (vectorised
-///   over the taps, from the transposed kernel), added into the pixel's window:
-///   a window row is one contiguous run of `KW * CIN` values in NHWC.
-///
-/// # Panics
-/// When a slice length does not match the sizes.
-#[allow(clippy::too_many_arguments)]
-pub fn conv_valid_backward<
-    const IH: usize,
-    const IW: usize,
-    const CIN: usize,
-    const KH: usize,
-    const KW: usize,
-    const COUT: usize,
-    const KK: usize,
-    const KC: usize,
->(
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    dz: &[f32],
-    dx: Option<&mut [f32]>,
-    dkernel: &mut [f32],
-    dbias: &mut [f32],
-) {
-    assert!(KK == KH * KW * CIN && KC == KK * COUT, "conv: KK or KC");
-    assert!(
-        KH <= IH && KW <= IW && KH > 0 && KW > 0,
-        "conv: kernel larger than input"
-    );
-    let (oh, ow) = (IH - KH + 1, IW - KW + 1);
-    assert_eq!(
-        x.len(),
-        batch * IH * IW * CIN,
-        "conv: x has the wrong length"
-    );
-    assert_eq!(kernel.len(), KC, "conv: kernel has the wrong length");
-    assert_eq!(dkernel.len(), KC, "conv: dkernel has the wrong length");
-    assert_eq!(dbias.len(), COUT, "conv: dbias has the wrong length");
-    assert_eq!(
-        dz.len(),
-        batch * oh * ow * COUT,
-        "conv: dz has the wrong length"
-    );
-    if let Some(dx) = &dx {
-        assert_eq!(dx.len(), x.len(), "conv: dx has the wrong length");
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::avx512() {
-        /// The body compiled for AVX-512 (with FMA).
-        ///
-        /// # Safety
-        /// AVX-512F/BW/VL/DQ, AVX2 and FMA must be available.
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn w<
-            const IH: usize,
-            const IW: usize,
-            const CIN: usize,
-            const KH: usize,
-            const KW: usize,
-            const COUT: usize,
-            const KK: usize,
-            const KC: usize,
-        >(
-            batch: usize,
-            x: &[f32],
-            kernel: &[f32],
-            dz: &[f32],
-            dx: Option<&mut [f32]>,
-            dkernel: &mut [f32],
-            dbias: &mut [f32],
-        ) {
-            conv_valid_backward_body::<true, IH, IW, CIN, KH, KW, COUT, KK, KC>(
-                batch, x, kernel, dz, dx, dkernel, dbias,
-            )
-        }
-        // SAFETY: the features were detected at run time.
-        unsafe { w::<IH, IW, CIN, KH, KW, COUT, KK, KC>(batch, x, kernel, dz, dx, dkernel, dbias) };
-        return;
-    }
-    conv_valid_backward_body::<false, IH, IW, CIN, KH, KW, COUT, KK, KC>(
-        batch, x, kernel, dz, dx, dkernel, dbias,
+avx512_twin! {
+    /// Backward pass of a stride-1, undilated, unpadded (`valid`) convolution of
+    /// `IH x IW x CIN` samples with a `KH x KW x CIN x COUT` kernel, from
+    /// `dz = dL/d(pre-activation)` (`OH = IH - KH + 1`, `OW = IW - KW + 1`):
+    /// overwrites `dkernel`, `dbias` and, when given, `dx`. `KK` must be
+    /// `KH * KW * CIN` and `KC` must be `KK * COUT`.
+    ///
+    /// * `dK[t, o] = sum_pixels x[pixel + t] dz[pixel, o]`, `TAP_BLOCK` taps at a
+    ///   time over every pixel of every sample: the accumulators stay in registers,
+    ///   each `dz` row is loaded once per block;
+    /// * `dx`: per output pixel, the column `col[t] = sum_o K[t, o] dz[o]` (vectorised
+    ///   over the taps, from the transposed kernel), added into the pixel's window:
+    ///   a window row is one contiguous run of `KW * CIN` values in NHWC.
+    ///
+    /// # Panics
+    /// When a slice length does not match the sizes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_valid_backward<
+        const IH: usize,
+        const IW: usize,
+        const CIN: usize,
+        const KH: usize,
+        const KW: usize,
+        const COUT: usize,
+        const KK: usize,
+        const KC: usize,
+    >(
+        batch: usize,
+        x: &[f32],
+        kernel: &[f32],
+        dz: &[f32],
+        dx: Option<&mut [f32]>,
+        dkernel: &mut [f32],
+        dbias: &mut [f32],
     )
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn conv_valid_backward_body<
-    const FMA: bool,
-    const IH: usize,
-    const IW: usize,
-    const CIN: usize,
-    const KH: usize,
-    const KW: usize,
-    const COUT: usize,
-    const KK: usize,
-    const KC: usize,
->(
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    dz: &[f32],
-    dx: Option<&mut [f32]>,
-    dkernel: &mut [f32],
-    dbias: &mut [f32],
-) {
-    let (oh, ow) = (IH - KH + 1, IW - KW + 1);
-    let xs_len = IH * IW * CIN;
-    let zs_len = oh * ow * COUT;
-    // Offset of tap t = (a, b, ci) from its window's top-left cell.
-    let mut toff = [0usize; KK];
-    for (t, o) in toff.iter_mut().enumerate() {
-        let (a, rest) = (t / (KW * CIN), t % (KW * CIN));
-        *o = a * IW * CIN + rest;
-    }
-    // Kernel gradient, by blocks of taps.
-    #[cfg(target_arch = "x86_64")]
-    if FMA && COUT <= 16 {
-        // SAFETY: the FMA build runs only where AVX-512F was detected (only the
-        // `#[target_feature]` twin in `conv_valid_backward` passes FMA = true);
-        // the lengths were checked by the caller.
-        unsafe { dk_avx512::<IH, IW, CIN, COUT, KK>(batch, x, dz, &toff, dkernel) };
-    } else {
+    // FMA: the twin's build, with the AVX-512 kernel gradient.
+    => "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma", FMA, {
+        assert!(KK == KH * KW * CIN && KC == KK * COUT, "conv: KK or KC");
+        assert!(
+            KH <= IH && KW <= IW && KH > 0 && KW > 0,
+            "conv: kernel larger than input"
+        );
+        let (oh, ow) = (IH - KH + 1, IW - KW + 1);
+        assert_eq!(
+            x.len(),
+            batch * IH * IW * CIN,
+            "conv: x has the wrong length"
+        );
+        assert_eq!(kernel.len(), KC, "conv: kernel has the wrong length");
+        assert_eq!(dkernel.len(), KC, "conv: dkernel has the wrong length");
+        assert_eq!(dbias.len(), COUT, "conv: dbias has the wrong length");
+        assert_eq!(
+            dz.len(),
+            batch * oh * ow * COUT,
+            "conv: dz has the wrong length"
+        );
+        if let Some(dx) = &dx {
+            assert_eq!(dx.len(), x.len(), "conv: dx has the wrong length");
+        }
+        let xs_len = IH * IW * CIN;
+        let zs_len = oh * ow * COUT;
+        // Offset of tap t = (a, b, ci) from its window's top-left cell.
+        let mut toff = [0usize; KK];
+        for (t, o) in toff.iter_mut().enumerate() {
+            let (a, rest) = (t / (KW * CIN), t % (KW * CIN));
+            *o = a * IW * CIN + rest;
+        }
+        // Kernel gradient, by blocks of taps.
+        #[cfg(target_arch = "x86_64")]
+        if FMA && COUT <= 16 {
+            // SAFETY: the FMA build runs only where AVX-512F was detected (only the
+            // `#[target_feature]` twin in `conv_valid_backward` passes FMA = true);
+            // the lengths were checked above.
+            unsafe { dk_avx512::<IH, IW, CIN, COUT, KK>(batch, x, dz, &toff, dkernel) };
+        } else {
+            dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
         dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    dk_portable::<FMA, IH, IW, CIN, KH, KW, COUT, KK>(batch, x, dz, &toff, dkernel);
-    dbias.fill(0.0);
-    for row in dz.chunks_exact(COUT) {
-        for (d, v) in dbias.iter_mut().zip(row) {
-            *d += v;
+        dbias.fill(0.0);
+        for row in dz.chunks_exact(COUT) {
+            for (d, v) in dbias.iter_mut().zip(row) {
+                *d += v;
+            }
         }
-    }
-    let Some(dx) = dx else { return };
-    // kt[o][t] = K[t][o]: the column of a pixel is a sum of COUT scaled rows.
-    let mut kt = [0f32; KC];
-    for t in 0..KK {
-        for o in 0..COUT {
-            kt[o * KK + t] = kernel[t * COUT + o];
+        let Some(dx) = dx else { return };
+        // kt[o][t] = K[t][o]: the column of a pixel is a sum of COUT scaled rows.
+        let mut kt = [0f32; KC];
+        for t in 0..KK {
+            for o in 0..COUT {
+                kt[o * KK + t] = kernel[t * COUT + o];
+            }
         }
-    }
-    dx.fill(0.0);
-    for n in 0..batch {
-        let dxs = &mut dx[n * xs_len..(n + 1) * xs_len];
-        let zs = &dz[n * zs_len..(n + 1) * zs_len];
-        for r in 0..oh {
-            for q in 0..ow {
-                let g = &zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT];
-                // By chunks of 16 taps: each chunk's sums stay in one register
-                // across the COUT terms (a whole-column loop per term spilled).
-                let mut col = [0f32; KK];
-                let mut t0 = 0;
-                // Groups of 8 chunks: 8 independent sums per term hide the FMA
-                // latency (one chunk alone is a chain of COUT dependent FMAs).
-                while KK - t0 >= 128 {
-                    let mut acc = [0f32; 128];
-                    for (o, &gv) in g.iter().enumerate() {
-                        let kr = &kt[o * KK + t0..o * KK + t0 + 128];
-                        for j in 0..128 {
-                            acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+        dx.fill(0.0);
+        for n in 0..batch {
+            let dxs = &mut dx[n * xs_len..(n + 1) * xs_len];
+            let zs = &dz[n * zs_len..(n + 1) * zs_len];
+            for r in 0..oh {
+                for q in 0..ow {
+                    let g = &zs[(r * ow + q) * COUT..(r * ow + q + 1) * COUT];
+                    // By chunks of 16 taps: each chunk's sums stay in one register
+                    // across the COUT terms (a whole-column loop per term spilled).
+                    let mut col = [0f32; KK];
+                    let mut t0 = 0;
+                    // Groups of 8 chunks: 8 independent sums per term hide the FMA
+                    // latency (one chunk alone is a chain of COUT dependent FMAs).
+                    while KK - t0 >= 128 {
+                        let chunk = column_chunk::<FMA, 128>(g, &kt, KK, t0);
+                        col[t0..t0 + 128].copy_from_slice(&chunk);
+                        t0 += 128;
+                    }
+                    while t0 < KK {
+                        if KK - t0 >= 16 {
+                            let chunk = column_chunk::<FMA, 16>(g, &kt, KK, t0);
+                            col[t0..t0 + 16].copy_from_slice(&chunk);
+                            t0 += 16;
+                        } else {
+                            let mut acc = [0f32; 16];
+                            let n = KK - t0;
+                            for (o, &gv) in g.iter().enumerate() {
+                                let kr = &kt[o * KK + t0..o * KK + KK];
+                                for j in 0..n {
+                                    acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+                                }
+                            }
+                            col[t0..].copy_from_slice(&acc[..n]);
+                            t0 = KK;
                         }
                     }
-                    col[t0..t0 + 128].copy_from_slice(&acc);
-                    t0 += 128;
-                }
-                while t0 < KK {
-                    let mut acc = [0f32; 16];
-                    if KK - t0 >= 16 {
-                        for (o, &gv) in g.iter().enumerate() {
-                            let kr = &kt[o * KK + t0..o * KK + t0 + 16];
-                            for j in 0..16 {
-                                acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
-                            }
+                    for a in 0..KH {
+                        let base = ((r + a) * IW + q) * CIN;
+                        let d = &mut dxs[base..base + KW * CIN];
+                        let s = &col[a * KW * CIN..(a + 1) * KW * CIN];
+                        for (dv, sv) in d.iter_mut().zip(s) {
+                            *dv += sv;
                         }
-                        col[t0..t0 + 16].copy_from_slice(&acc);
-                        t0 += 16;
-                    } else {
-                        let n = KK - t0;
-                        for (o, &gv) in g.iter().enumerate() {
-                            let kr = &kt[o * KK + t0..o * KK + KK];
-                            for j in 0..n {
-                                acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
-                            }
-                        }
-                        col[t0..].copy_from_slice(&acc[..n]);
-                        t0 = KK;
-                    }
-                }
-                for a in 0..KH {
-                    let base = ((r + a) * IW + q) * CIN;
-                    let d = &mut dxs[base..base + KW * CIN];
-                    let s = &col[a * KW * CIN..(a + 1) * KW * CIN];
-                    for (dv, sv) in d.iter_mut().zip(s) {
-                        *dv += sv;
                     }
                 }
             }
         }
     }
+}
+
+/// `W` taps of a pixel's input-gradient column from `t0`: `sum_o g[o] kt[o][t]`
+/// (`kt` the transposed kernel, rows of `kk` taps), the `W` sums kept in
+/// registers across the terms.
+#[inline(always)]
+fn column_chunk<const FMA: bool, const W: usize>(
+    g: &[f32],
+    kt: &[f32],
+    kk: usize,
+    t0: usize,
+) -> [f32; W] {
+    let mut acc = [0f32; W];
+    for (o, &gv) in g.iter().enumerate() {
+        let kr = &kt[o * kk + t0..o * kk + t0 + W];
+        for j in 0..W {
+            acc[j] = madd::<FMA>(gv, kr[j], acc[j]);
+        }
+    }
+    acc
 }
 
 /// Kernel gradient of [`conv_valid_backward`], portable form: `TAP_BLOCK` taps
@@ -388,36 +342,26 @@ unsafe fn dk_avx512<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::conv2d;
-    use crate::{Activation, Conv2dSpec};
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
+    use crate::ops::conv2d::Conv2dScratch;
+    use crate::testing::{assert_close, conv_backward, conv_forward, data, fd_check, Fd};
+    use crate::{Activation, Conv2dSpec, Padding, Window};
 
     fn conv_spec(ih: usize, iw: usize, cin: usize, k: usize, cout: usize) -> Conv2dSpec {
-        Conv2dSpec {
-            in_h: ih,
-            in_w: iw,
-            in_c: cin,
-            out_h: ih - k + 1,
-            out_w: iw - k + 1,
-            out_c: cout,
-            kh: k,
-            kw: k,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad_top: 0,
-            pad_left: 0,
-        }
+        Conv2dSpec::new([ih, iw, cin], cout, Window::new([k, k], Padding::Valid))
     }
 
     /// The fixed conv backward agrees with the dynamic kernel (LeNet's second
     /// conv and a small odd one whose tap count is not a multiple of the block).
+    /// `(dx, dk, db)` of the backward `kernel`, into NaN-filled buffers of `lens`.
+    fn grads(
+        lens: [usize; 3],
+        kernel: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]),
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let [mut dx, mut dk, mut db] = lens.map(|n| vec![f32::NAN; n]);
+        kernel(&mut dx, &mut dk, &mut db);
+        (dx, dk, db)
+    }
+
     #[test]
     fn conv_backward_equals_dynamic_kernel() {
         fn case<
@@ -434,71 +378,31 @@ mod tests {
             let x = data(batch * IH * IW * CIN, 5);
             let k = data(KC, 6);
             let dz = data(batch * s.out_h * s.out_w * COUT, 7);
-            let mut f = (
-                vec![f32::NAN; x.len()],
-                vec![f32::NAN; KC],
-                vec![f32::NAN; COUT],
-            );
-            conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
-                batch,
-                &x,
-                &k,
-                &dz,
-                Some(&mut f.0),
-                &mut f.1,
-                &mut f.2,
-            );
-            let mut d = (
-                vec![f32::NAN; x.len()],
-                vec![f32::NAN; KC],
-                vec![f32::NAN; COUT],
-            );
-            let mut scratch = conv2d::Conv2dScratch::default();
-            conv2d::conv2d_backward(
-                &s,
-                batch,
-                &x,
-                &k,
-                &dz,
-                Some(&mut d.0),
-                &mut d.1,
-                &mut d.2,
-                &mut scratch,
-            );
-            for (name, a, b) in [("dx", &f.0, &d.0), ("dk", &f.1, &d.1), ("db", &f.2, &d.2)] {
-                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-                for (u, v) in a.iter().zip(b.iter()) {
-                    assert!((u - v).abs() <= 1e-5 * scale, "{name}: {u} vs {v}");
-                }
-            }
+            let mut scratch = Conv2dScratch::default();
+            let d = conv_backward(&s, batch, (&x, &k, &dz), true, &mut scratch);
             // The portable build (no FMA, no intrinsics) agrees too.
-            let mut p = (
-                vec![f32::NAN; x.len()],
-                vec![f32::NAN; KC],
-                vec![f32::NAN; COUT],
-            );
-            conv_valid_backward_body::<false, IH, IW, CIN, K, K, COUT, KK, KC>(
-                batch,
-                &x,
-                &k,
-                &dz,
-                Some(&mut p.0),
-                &mut p.1,
-                &mut p.2,
-            );
-            for (name, a, b) in [("dx", &p.0, &d.0), ("dk", &p.1, &d.1), ("db", &p.2, &d.2)] {
-                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-                for (u, v) in a.iter().zip(b.iter()) {
-                    assert!((u - v).abs() <= 1e-5 * scale, "portable {name}: {u} vs {v}");
-                }
+            for (build, portable) in [("", false), ("portable ", true)] {
+                let kernel = |dx: Option<&mut [f32]>, dk: &mut [f32], db: &mut [f32]| {
+                    let run = || {
+                        conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
+                            batch, &x, &k, &dz, dx, dk, db,
+                        )
+                    };
+                    if portable {
+                        crate::cpu::portable(run)
+                    } else {
+                        run()
+                    }
+                };
+                let g = grads([x.len(), KC, COUT], |dx, dk, db| kernel(Some(dx), dk, db));
+                assert_close(&format!("{build}dx"), &g.0, &d.0, 1e-5);
+                assert_close(&format!("{build}dk"), &g.1, &d.1, 1e-5);
+                assert_close(&format!("{build}db"), &g.2, &d.2, 1e-5);
+                // Without dx, the parameter gradients are the same.
+                let (_, dk, db) = grads([0, KC, COUT], |_, dk, db| kernel(None, dk, db));
+                assert_eq!(dk, g.1);
+                assert_eq!(db, g.2);
             }
-            // Without dx, the parameter gradients are the same.
-            let mut g = (vec![f32::NAN; KC], vec![f32::NAN; COUT]);
-            conv_valid_backward::<IH, IW, CIN, K, K, COUT, KK, KC>(
-                batch, &x, &k, &dz, None, &mut g.0, &mut g.1,
-            );
-            assert_eq!(g.0, f.1);
-            assert_eq!(g.1, f.2);
         }
         case::<14, 14, 6, 5, 16, 150, 2400>();
         case::<6, 7, 3, 3, 5, 27, 135>();
@@ -525,9 +429,8 @@ mod tests {
         let ny = batch * s.out_h * s.out_w * COUT;
         let r = data(ny, 11);
         let loss = |x: &[f32], k: &[f32], b: &[f32]| {
-            let mut y = vec![0f32; ny];
-            let mut scratch = conv2d::Conv2dScratch::default();
-            conv2d::conv2d_forward(&s, Activation::Linear, batch, x, k, b, &mut y, &mut scratch);
+            let mut scratch = Conv2dScratch::default();
+            let y = conv_forward(&s, Activation::Linear, batch, x, k, b, &mut scratch);
             y.iter()
                 .zip(&r)
                 .map(|(a, b)| f64::from(*a) * f64::from(*b))
@@ -544,42 +447,15 @@ mod tests {
             &mut db,
         );
         let h = 1e-2f32;
-        let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * f64::from(h));
-        for i in 0..x.len() {
-            let g = fd(&|e| {
-                let mut xp = x.clone();
-                xp[i] += e;
-                loss(&xp, &k, &bias)
-            });
-            assert!(
-                (g - f64::from(dx[i])).abs() < 2e-3,
-                "dx[{i}]: {g} vs {}",
-                dx[i]
-            );
-        }
-        for i in 0..KC {
-            let g = fd(&|e| {
-                let mut kp = k.clone();
-                kp[i] += e;
-                loss(&x, &kp, &bias)
-            });
-            assert!(
-                (g - f64::from(dk[i])).abs() < 2e-3,
-                "dk[{i}]: {g} vs {}",
-                dk[i]
-            );
-        }
-        for i in 0..COUT {
-            let g = fd(&|e| {
-                let mut bp = bias.clone();
-                bp[i] += e;
-                loss(&x, &k, &bp)
-            });
-            assert!(
-                (g - f64::from(db[i])).abs() < 2e-3,
-                "db[{i}]: {g} vs {}",
-                db[i]
-            );
-        }
+        let (mut xv, mut kv, mut bv) = (x.clone(), k.clone(), bias.clone());
+        fd_check(Fd::Every, "dx", &mut xv, &dx, h, 2e-3, |xx| {
+            loss(xx, &k, &bias)
+        });
+        fd_check(Fd::Every, "dk", &mut kv, &dk, h, 2e-3, |kk| {
+            loss(&x, kk, &bias)
+        });
+        fd_check(Fd::Every, "db", &mut bv, &db, h, 2e-3, |bb| {
+            loss(&x, &k, bb)
+        });
     }
 }

@@ -197,7 +197,7 @@ pub fn conv2d_grouped_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::gradcheck::{noise, same};
+    use crate::testing::noise;
 
     /// Each group equals a plain conv over its channels with its filters,
     /// computed here with the full kernel zeroed outside the group (a dense
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn groups_equal_a_block_diagonal_conv() {
         let (h, c, f, g, k) = (7, 6, 4, 2, 3);
-        let (out, pad) = same(h, k, 1, 1);
+        let (out, pad) = crate::Padding::Same.axis(h, k, 1, 1);
         let s = Conv2dSpec {
             in_h: h,
             in_w: h,

@@ -21,7 +21,7 @@ pub mod fixed;
 mod gradcheck;
 pub mod grouped;
 
-use super::activation::activation_forward_inplace;
+use super::activation::bias_activation;
 use crate::gemm::{self, Source, Strided, MR};
 use crate::pool::{self, SendPtr};
 use crate::{Activation, Conv2dSpec};
@@ -309,38 +309,28 @@ pub fn conv2d_forward(
     if fast_paths() {
         #[cfg(target_arch = "x86_64")]
         {
-            avx512::direct_forward(s, act, batch, x, kernel, bias, y, scratch);
+            let f = avx512::Forward {
+                act,
+                batch,
+                x,
+                kernel,
+                bias,
+                y,
+            };
+            avx512::direct_forward(s, f, scratch);
             return;
         }
     }
     let col = prepare(s, batch, x, &mut scratch.xpad, &mut scratch.toff, false);
     let kmat = Strided::row_major(kernel, n);
-    let tiles = m.div_ceil(MR);
-    let parts = pool::parts_for(2 * m * n * kk, tiles);
+    let parts = pool::parts_for(2 * m * n * kk, m.div_ceil(MR));
     let yp = SendPtr(y.as_mut_ptr());
-    pool::run(parts, &|t| {
-        let tr = pool::split(tiles, parts, t);
-        let r0 = tr.start * MR;
-        let r1 = (tr.end * MR).min(m);
-        if r0 >= r1 {
-            return;
-        }
-        // SAFETY: rows r0..r1 of y belong to this part only.
-        let ys = unsafe { yp.slice(r0 * n, (r1 - r0) * n) };
-        gemm::gemm(r1 - r0, n, kk, &col, r0, &kmat, ys, n, false);
-        epilogue(ys, bias, act);
+    gemm::for_row_tiles(m, parts, &|rows| {
+        // SAFETY: these rows of y belong to this part only.
+        let ys = unsafe { yp.slice(rows.start * n, rows.len() * n) };
+        gemm::gemm(rows.len(), n, kk, &col, rows.start, &kmat, ys, n, false);
+        bias_activation(ys, bias, act);
     });
-}
-
-/// Adds the bias to every row and applies the activation, in place.
-fn epilogue(y: &mut [f32], bias: &[f32], act: Activation) {
-    let n = bias.len();
-    for row in y.chunks_exact_mut(n) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v += b;
-        }
-    }
-    activation_forward_inplace(act, n, y);
 }
 
 /// Backward pass from `dz = dL/d(pre-activation)`: overwrites `dkernel`, `dbias`

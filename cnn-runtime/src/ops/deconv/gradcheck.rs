@@ -2,7 +2,7 @@
 //! crops it, and finite differences (see [`crate::ops::gradcheck`]).
 
 use super::{deconv_backward, deconv_forward};
-use crate::ops::gradcheck::{dot, fd_check, noise};
+use crate::testing::{dot, fd_check, noise, Fd};
 use crate::{Activation, Conv2dSpec};
 
 /// The transposed-conv spec of an `h x w x c` input, `f` filters, a square
@@ -119,16 +119,34 @@ fn check(t: Conv2dSpec, with_bias: bool) {
         with_bias.then_some(&mut db[..]),
     );
     let (k0, b0, x0) = (k.clone(), b.clone(), x.clone());
-    fd_check(&format!("{tag} dx"), &mut x, &dx, 1e-2, 1e-3, |xp| {
-        dot(&fwd(xp, &k0, &b0), &g)
-    });
-    fd_check(&format!("{tag} dk"), &mut k, &dk, 1e-2, 1e-3, |kp| {
-        dot(&fwd(&x0, kp, &b0), &g)
-    });
+    fd_check(
+        Fd::Sampled,
+        &format!("{tag} dx"),
+        &mut x,
+        &dx,
+        1e-2,
+        1e-3,
+        |xp| dot(&fwd(xp, &k0, &b0), &g),
+    );
+    fd_check(
+        Fd::Sampled,
+        &format!("{tag} dk"),
+        &mut k,
+        &dk,
+        1e-2,
+        1e-3,
+        |kp| dot(&fwd(&x0, kp, &b0), &g),
+    );
     if with_bias {
-        fd_check(&format!("{tag} db"), &mut b, &db, 1e-2, 1e-3, |bp| {
-            dot(&fwd(&x0, &k0, bp), &g)
-        });
+        fd_check(
+            Fd::Sampled,
+            &format!("{tag} db"),
+            &mut b,
+            &db,
+            1e-2,
+            1e-3,
+            |bp| dot(&fwd(&x0, &k0, bp), &g),
+        );
     }
 }
 

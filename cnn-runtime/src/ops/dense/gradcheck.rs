@@ -1,9 +1,9 @@
 //! Finite-difference gradient checks of the dense layer (see
-//! [`crate::ops::gradcheck`]), and its forward pass against an f64 reference.
+//! [`crate::testing`]), and its forward pass against an f64 reference.
 
 use super::{dense_backward, dense_forward};
 use crate::ops::activation::activation_backward;
-use crate::ops::gradcheck::{dot, fd_check, noise};
+use crate::testing::{dot, fd_check, noise, Fd, ACTIVATIONS};
 use crate::{Activation, DenseSpec};
 
 fn check_dense(inputs: usize, units: usize, act: Activation, batch: usize) {
@@ -42,26 +42,20 @@ fn check_dense(inputs: usize, units: usize, act: Activation, batch: usize) {
         2e-3
     };
     let (mut xv, mut kv, mut bv) = (x.clone(), k.clone(), b.clone());
-    fd_check("dense dx", &mut xv, &dx, h, 2e-3, |xx| {
+    fd_check(Fd::Sampled, "dense dx", &mut xv, &dx, h, 2e-3, |xx| {
         dot(&fwd(xx, &k, &b), &g)
     });
-    fd_check("dense dk", &mut kv, &dk, h, 2e-3, |kk| {
+    fd_check(Fd::Sampled, "dense dk", &mut kv, &dk, h, 2e-3, |kk| {
         dot(&fwd(&x, kk, &b), &g)
     });
-    fd_check("dense db", &mut bv, &db, h, 2e-3, |bb| {
+    fd_check(Fd::Sampled, "dense db", &mut bv, &db, h, 2e-3, |bb| {
         dot(&fwd(&x, &k, bb), &g)
     });
 }
 
 #[test]
 fn dense_all_activations() {
-    for act in [
-        Activation::Linear,
-        Activation::Relu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-    ] {
+    for act in ACTIVATIONS {
         check_dense(7, 5, act, 3);
     }
     check_dense(300, 70, Activation::Linear, 33);

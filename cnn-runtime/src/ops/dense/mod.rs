@@ -3,8 +3,8 @@
 #[cfg(test)]
 mod gradcheck;
 
-use super::activation::activation_forward_inplace;
-use crate::gemm::{gemm_par, Strided};
+use super::activation::bias_activation;
+use crate::gemm::{matmul_par, Strided};
 use crate::{Activation, DenseSpec};
 
 fn check(spec: &DenseSpec, batch: usize, x: usize, k: usize, y: usize) {
@@ -33,23 +33,9 @@ pub fn dense_forward(
     check(spec, batch, x.len(), kernel.len(), y.len());
     assert_eq!(bias.len(), spec.units, "dense: bias has the wrong length");
     let (i, u) = (spec.inputs, spec.units);
-    gemm_par(
-        batch,
-        u,
-        i,
-        &Strided::row_major(x, i),
-        0,
-        &Strided::row_major(kernel, u),
-        y,
-        u,
-        false,
-    );
-    for row in y.chunks_exact_mut(u.max(1)) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v += b;
-        }
-    }
-    activation_forward_inplace(act, u, y);
+    let (xm, km) = (Strided::row_major(x, i), Strided::row_major(kernel, u));
+    matmul_par((batch, u, i), &xm, &km, y);
+    bias_activation(y, bias, act);
 }
 
 /// Backward pass from `dz = dL/d(pre-activation)`; overwrites `dkernel`, `dbias`
@@ -77,17 +63,8 @@ pub fn dense_backward(
     assert_eq!(dbias.len(), spec.units, "dense: dbias has the wrong length");
     let (i, u) = (spec.inputs, spec.units);
     // dW = x^T dz
-    gemm_par(
-        i,
-        u,
-        batch,
-        &Strided::transposed(x, i),
-        0,
-        &Strided::row_major(dz, u),
-        dkernel,
-        u,
-        false,
-    );
+    let (xt, dzm) = (Strided::transposed(x, i), Strided::row_major(dz, u));
+    matmul_par((i, u, batch), &xt, &dzm, dkernel);
     dbias.fill(0.0);
     for row in dz.chunks_exact(u.max(1)) {
         for (d, v) in dbias.iter_mut().zip(row) {
@@ -97,16 +74,7 @@ pub fn dense_backward(
     if let Some(dx) = dx {
         assert_eq!(dx.len(), x.len(), "dense: dx has the wrong length");
         // dx = dz W^T
-        gemm_par(
-            batch,
-            i,
-            u,
-            &Strided::row_major(dz, u),
-            0,
-            &Strided::transposed(kernel, u),
-            dx,
-            i,
-            false,
-        );
+        let kt = Strided::transposed(kernel, u);
+        matmul_par((batch, i, u), &dzm, &kt, dx);
     }
 }

@@ -3,8 +3,8 @@
 //! multipliers and with and without a bias.
 
 use super::{dwconv_backward, dwconv_forward};
-use crate::ops::gradcheck::{dot, fd_check, noise, same, valid};
-use crate::{Activation, Conv2dSpec};
+use crate::testing::{dot, fd_check, noise, Fd};
+use crate::{Activation, Conv2dSpec, Padding};
 
 /// An `h x w x c` input, `k x k` taps, multiplier `m`, stride, dilation.
 #[allow(clippy::too_many_arguments)]
@@ -18,9 +18,13 @@ fn spec(
     d: usize,
     pad_same: bool,
 ) -> Conv2dSpec {
-    let axis = if pad_same { same } else { valid };
-    let (out_h, pad_top) = axis(h, k, st, d);
-    let (out_w, pad_left) = axis(w, k, st, d);
+    let p = if pad_same {
+        Padding::Same
+    } else {
+        Padding::Valid
+    };
+    let (out_h, pad_top) = p.axis(h, k, st, d);
+    let (out_w, pad_left) = p.axis(w, k, st, d);
     Conv2dSpec {
         in_h: h,
         in_w: w,
@@ -112,16 +116,34 @@ fn check(s: Conv2dSpec, with_bias: bool) {
         with_bias.then_some(&mut db[..]),
     );
     let (k0, b0, x0) = (k.clone(), b.clone(), x.clone());
-    fd_check(&format!("{tag} dx"), &mut x, &dx, 1e-2, 1e-3, |xp| {
-        dot(&fwd(xp, &k0, &b0), &g)
-    });
-    fd_check(&format!("{tag} dk"), &mut k, &dk, 1e-2, 1e-3, |kp| {
-        dot(&fwd(&x0, kp, &b0), &g)
-    });
+    fd_check(
+        Fd::Sampled,
+        &format!("{tag} dx"),
+        &mut x,
+        &dx,
+        1e-2,
+        1e-3,
+        |xp| dot(&fwd(xp, &k0, &b0), &g),
+    );
+    fd_check(
+        Fd::Sampled,
+        &format!("{tag} dk"),
+        &mut k,
+        &dk,
+        1e-2,
+        1e-3,
+        |kp| dot(&fwd(&x0, kp, &b0), &g),
+    );
     if with_bias {
-        fd_check(&format!("{tag} db"), &mut b, &db, 1e-2, 1e-3, |bp| {
-            dot(&fwd(&x0, &k0, bp), &g)
-        });
+        fd_check(
+            Fd::Sampled,
+            &format!("{tag} db"),
+            &mut b,
+            &db,
+            1e-2,
+            1e-3,
+            |bp| dot(&fwd(&x0, &k0, bp), &g),
+        );
     }
     // Without dx the parameter gradients are the same.
     let mut dk2 = vec![f32::NAN; k.len()];

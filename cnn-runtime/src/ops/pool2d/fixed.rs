@@ -11,191 +11,96 @@
 //!
 //! Each public kernel has a `#[target_feature]` twin of its `#[inline(always)]`
 //! body (the crate itself targets baseline x86-64), chosen at run time by
-//! [`crate::cpu::avx512`].
+//! [`crate::cpu::avx512`] (see `cpu::avx512_twin`).
 //!
 //! Sizes are checked against the slices (a mismatch is a caller bug and panics).
 
-/// Average pooling with a `PH x PW` window and the same stride, no padding
-/// (trailing rows / columns that fill no window are left out, as Keras's
-/// `valid`), on `batch` NHWC samples of `IH x IW x C`.
-///
-/// # Panics
-/// When a slice length does not match the sizes.
-pub fn avgpool_forward<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
+use crate::cpu::avx512_twin;
+
+/// `(OH, OW, 1 / (PH PW))` of the pooling, after checking that `input` (named
+/// `names.0`) holds `batch` samples of `IH x IW x C` and `output` (`names.1`)
+/// their pooled `OH x OW x C`.
+fn geometry<const IH: usize, const IW: usize, const C: usize, const PH: usize, const PW: usize>(
     batch: usize,
-    x: &[f32],
-    y: &mut [f32],
-) {
+    (input, output): (usize, usize),
+    names: (&str, &str),
+) -> (usize, usize, f32) {
     let (oh, ow) = (IH / PH, IW / PW);
-    assert_eq!(
-        x.len(),
-        batch * IH * IW * C,
-        "avgpool: x has the wrong length"
-    );
-    assert_eq!(
-        y.len(),
-        batch * oh * ow * C,
-        "avgpool: y has the wrong length"
-    );
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::avx512() {
-        /// The body compiled for AVX-512.
-        ///
-        /// # Safety
-        /// AVX-512F/BW/VL/DQ, AVX2 and FMA must be available.
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-        unsafe fn w<
-            const IH: usize,
-            const IW: usize,
-            const C: usize,
-            const PH: usize,
-            const PW: usize,
-        >(
-            batch: usize,
-            x: &[f32],
-            y: &mut [f32],
-        ) {
-            avgpool_forward_body::<IH, IW, C, PH, PW>(batch, x, y)
-        }
-        // SAFETY: the features were detected at run time.
-        unsafe { w::<IH, IW, C, PH, PW>(batch, x, y) };
-        return;
-    }
-    avgpool_forward_body::<IH, IW, C, PH, PW>(batch, x, y)
+    let msg = |name| format!("avgpool: {name} has the wrong length");
+    assert_eq!(input, batch * IH * IW * C, "{}", msg(names.0));
+    assert_eq!(output, batch * oh * ow * C, "{}", msg(names.1));
+    // The dynamic kernel's divisor, computed the same way.
+    (oh, ow, 1.0 / (PH * PW) as f32)
 }
 
+/// The first `batch` samples of `a` (`a_len` values each) beside those of `b`.
 #[inline(always)]
-fn avgpool_forward_body<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
+fn samples<'a>(
     batch: usize,
-    x: &[f32],
-    y: &mut [f32],
-) {
-    let (oh, ow) = (IH / PH, IW / PW);
-    // The dynamic kernel's divisor, computed the same way.
-    let inv = 1.0 / (PH * PW) as f32;
-    for (xs, ys) in x
-        .chunks_exact(IH * IW * C)
-        .zip(y.chunks_exact_mut(oh * ow * C))
+    (a, a_len): (&'a [f32], usize),
+    (b, b_len): (&'a mut [f32], usize),
+) -> impl Iterator<Item = (&'a [f32], &'a mut [f32])> {
+    a.chunks_exact(a_len)
+        .zip(b.chunks_exact_mut(b_len))
         .take(batch)
-    {
-        for (r, yrow) in ys.chunks_exact_mut(ow * C).enumerate() {
-            for (q, yo) in yrow.chunks_exact_mut(C).enumerate() {
-                // Same order as the dynamic kernel: 0 + cells in row-major order.
-                let mut acc = [0f32; C];
-                for a in 0..PH {
-                    for b in 0..PW {
-                        let base = ((r * PH + a) * IW + q * PW + b) * C;
-                        let cell = &xs[base..base + C];
-                        for c in 0..C {
-                            acc[c] += cell[c];
+}
+
+avx512_twin! {
+    for [const IH: usize, const IW: usize, const C: usize, const PH: usize, const PW: usize]
+    with "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma";
+
+    /// Average pooling with a `PH x PW` window and the same stride, no padding
+    /// (trailing rows / columns that fill no window are left out, as Keras's
+    /// `valid`), on `batch` NHWC samples of `IH x IW x C`.
+    ///
+    /// # Panics
+    /// When a slice length does not match the sizes.
+    pub fn avgpool_forward(batch: usize, x: &[f32], y: &mut [f32]) {
+        let (oh, ow, inv) = geometry::<IH, IW, C, PH, PW>(batch, (x.len(), y.len()), ("x", "y"));
+        for (xs, ys) in samples(batch, (x, IH * IW * C), (y, oh * ow * C)) {
+            for (r, yrow) in ys.chunks_exact_mut(ow * C).enumerate() {
+                for (q, yo) in yrow.chunks_exact_mut(C).enumerate() {
+                    // Same order as the dynamic kernel: 0 + cells in row-major order.
+                    let mut acc = [0f32; C];
+                    for a in 0..PH {
+                        for b in 0..PW {
+                            let base = ((r * PH + a) * IW + q * PW + b) * C;
+                            let cell = &xs[base..base + C];
+                            for c in 0..C {
+                                acc[c] += cell[c];
+                            }
                         }
                     }
-                }
-                for c in 0..C {
-                    yo[c] = acc[c] * inv;
+                    for c in 0..C {
+                        yo[c] = acc[c] * inv;
+                    }
                 }
             }
         }
     }
-}
 
-/// Backward pass of [`avgpool_forward`]: `dx` (overwritten) gets `dy / (PH PW)`
-/// in every cell of each window, zero in cells no window covers.
-///
-/// # Panics
-/// When a slice length does not match the sizes.
-pub fn avgpool_backward<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
-    batch: usize,
-    dy: &[f32],
-    dx: &mut [f32],
-) {
-    let (oh, ow) = (IH / PH, IW / PW);
-    assert_eq!(
-        dx.len(),
-        batch * IH * IW * C,
-        "avgpool: dx has the wrong length"
-    );
-    assert_eq!(
-        dy.len(),
-        batch * oh * ow * C,
-        "avgpool: dy has the wrong length"
-    );
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::avx512() {
-        /// The body compiled for AVX-512.
-        ///
-        /// # Safety
-        /// AVX-512F/BW/VL/DQ, AVX2 and FMA must be available.
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-        unsafe fn w<
-            const IH: usize,
-            const IW: usize,
-            const C: usize,
-            const PH: usize,
-            const PW: usize,
-        >(
-            batch: usize,
-            dy: &[f32],
-            dx: &mut [f32],
-        ) {
-            avgpool_backward_body::<IH, IW, C, PH, PW>(batch, dy, dx)
-        }
-        // SAFETY: the features were detected at run time.
-        unsafe { w::<IH, IW, C, PH, PW>(batch, dy, dx) };
-        return;
-    }
-    avgpool_backward_body::<IH, IW, C, PH, PW>(batch, dy, dx)
-}
-
-#[inline(always)]
-fn avgpool_backward_body<
-    const IH: usize,
-    const IW: usize,
-    const C: usize,
-    const PH: usize,
-    const PW: usize,
->(
-    batch: usize,
-    dy: &[f32],
-    dx: &mut [f32],
-) {
-    let (oh, ow) = (IH / PH, IW / PW);
-    let inv = 1.0 / (PH * PW) as f32;
-    for (dys, dxs) in dy
-        .chunks_exact(oh * ow * C)
-        .zip(dx.chunks_exact_mut(IH * IW * C))
-        .take(batch)
-    {
-        if oh * PH != IH || ow * PW != IW {
-            // Uncovered trailing cells get no gradient.
-            dxs.fill(0.0);
-        }
-        for r in 0..oh {
-            for a in 0..PH {
-                let row = &mut dxs[((r * PH + a) * IW) * C..((r * PH + a) * IW + ow * PW) * C];
-                for (q, win) in row.chunks_exact_mut(PW * C).enumerate() {
-                    let g = &dys[(r * ow + q) * C..(r * ow + q + 1) * C];
-                    for cell in win.chunks_exact_mut(C) {
-                        for c in 0..C {
-                            cell[c] = g[c] * inv;
+    /// Backward pass of [`avgpool_forward`]: `dx` (overwritten) gets `dy / (PH PW)`
+    /// in every cell of each window, zero in cells no window covers.
+    ///
+    /// # Panics
+    /// When a slice length does not match the sizes.
+    pub fn avgpool_backward(batch: usize, dy: &[f32], dx: &mut [f32]) {
+        let (oh, ow, inv) =
+            geometry::<IH, IW, C, PH, PW>(batch, (dx.len(), dy.len()), ("dx", "dy"));
+        for (dys, dxs) in samples(batch, (dy, oh * ow * C), (dx, IH * IW * C)) {
+            if oh * PH != IH || ow * PW != IW {
+                // Uncovered trailing cells get no gradient.
+                dxs.fill(0.0);
+            }
+            for r in 0..oh {
+                for a in 0..PH {
+                    let row = &mut dxs[((r * PH + a) * IW) * C..((r * PH + a) * IW + ow * PW) * C];
+                    for (q, win) in row.chunks_exact_mut(PW * C).enumerate() {
+                        let g = &dys[(r * ow + q) * C..(r * ow + q + 1) * C];
+                        for cell in win.chunks_exact_mut(C) {
+                            for c in 0..C {
+                                cell[c] = g[c] * inv;
+                            }
                         }
                     }
                 }
@@ -208,29 +113,15 @@ fn avgpool_backward_body<
 mod tests {
     use super::*;
     use crate::ops::pool2d;
-    use crate::{Pool2dSpec, PoolKind};
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
+    use crate::testing::{data, fd_check, Fd};
+    use crate::{Padding, Pool2dSpec, PoolKind, Window};
 
     fn pool_spec(ih: usize, iw: usize, c: usize, p: usize) -> Pool2dSpec {
-        Pool2dSpec {
-            kind: PoolKind::Avg,
-            in_h: ih,
-            in_w: iw,
-            c,
-            out_h: ih / p,
-            out_w: iw / p,
-            ph: p,
-            pw: p,
-            sh: p,
-            sw: p,
-            pad_top: 0,
-            pad_left: 0,
-        }
+        Pool2dSpec::new(
+            PoolKind::Avg,
+            [ih, iw, c],
+            Window::new([p, p], Padding::Valid).stride([p, p]),
+        )
     }
 
     /// Same results as the dynamic kernel, bit for bit, including odd sizes
@@ -275,17 +166,7 @@ mod tests {
         };
         let mut dx = vec![0f32; x.len()];
         avgpool_backward::<IH, IW, C, 2, 2>(batch, &r, &mut dx);
-        let h = 1e-2f32;
-        for i in 0..x.len() {
-            let (mut xp, mut xm) = (x.clone(), x.clone());
-            xp[i] += h;
-            xm[i] -= h;
-            let fd = (loss(&xp) - loss(&xm)) / (2.0 * f64::from(h));
-            assert!(
-                (fd - f64::from(dx[i])).abs() < 1e-3,
-                "dx[{i}]: {fd} vs {}",
-                dx[i]
-            );
-        }
+        let mut xv = x.clone();
+        fd_check(Fd::Every, "dx", &mut xv, &dx, 1e-2, 1e-3, loss);
     }
 }

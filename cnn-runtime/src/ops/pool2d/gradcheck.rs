@@ -1,9 +1,9 @@
-//! Finite-difference gradient checks of pooling (see [`crate::ops::gradcheck`]),
+//! Finite-difference gradient checks of pooling (see [`crate::testing`]),
 //! its forward pass against a reference, and its tie rule.
 
 use super::{pool2d_backward, pool2d_forward};
-use crate::ops::gradcheck::{dot, fd_check, noise, same, valid};
-use crate::{Pool2dSpec, PoolKind};
+use crate::testing::{dot, fd_check, noise, Fd};
+use crate::{Padding, Pool2dSpec, PoolKind, Window};
 
 fn check_pool(s: Pool2dSpec, batch: usize) {
     let xlen = batch * s.in_h * s.in_w * s.c;
@@ -58,64 +58,45 @@ fn check_pool(s: Pool2dSpec, batch: usize) {
     // Avg is linear (large step); max/min values are >= 4/xlen apart, so a step
     // of 1e-3 never changes the chosen cell.
     let h = if s.kind == PoolKind::Avg { 1e-2 } else { 1e-3 };
-    fd_check(&format!("pool dx {s:?}"), &mut x, &dx, h, 2e-3, |xx| {
-        dot(&fwd(xx).0, &g)
-    });
-}
-
-#[allow(clippy::too_many_arguments)]
-fn pool_spec(
-    kind: PoolKind,
-    h: usize,
-    w: usize,
-    ph: usize,
-    pw: usize,
-    sh: usize,
-    sw: usize,
-    is_same: bool,
-) -> Pool2dSpec {
-    let ax = if is_same { same } else { valid };
-    let (oh, pt) = ax(h, ph, sh, 1);
-    let (ow, pl) = ax(w, pw, sw, 1);
-    Pool2dSpec {
-        kind,
-        in_h: h,
-        in_w: w,
-        c: 3,
-        out_h: oh,
-        out_w: ow,
-        ph,
-        pw,
-        sh,
-        sw,
-        pad_top: pt,
-        pad_left: pl,
-    }
+    fd_check(
+        Fd::Sampled,
+        &format!("pool dx {s:?}"),
+        &mut x,
+        &dx,
+        h,
+        2e-3,
+        |xx| dot(&fwd(xx).0, &g),
+    );
 }
 
 #[test]
 fn pools_overlap_same_rect_and_sparse_strides() {
+    use Padding::{Same, Valid};
     for kind in [PoolKind::Max, PoolKind::Avg, PoolKind::Min] {
-        for &(h, w, ph, pw, sh, sw, sm) in &[
-            (9, 9, 3, 3, 2, 2, false), // overlapping windows
-            (7, 7, 3, 3, 2, 2, true),
-            (8, 8, 3, 3, 2, 2, true),
-            (7, 7, 2, 2, 1, 1, true),
-            (4, 4, 5, 5, 2, 2, true), // window larger than the input
-            (7, 9, 2, 3, 2, 3, false),
-            (8, 8, 2, 2, 3, 3, false), // stride > window: skipped cells get 0
-            (7, 7, 2, 2, 2, 2, false),
-            (6, 5, 2, 3, 1, 2, true),
+        for &(h, w, ph, pw, sh, sw, pad) in &[
+            (9, 9, 3, 3, 2, 2, Valid), // overlapping windows
+            (7, 7, 3, 3, 2, 2, Same),
+            (8, 8, 3, 3, 2, 2, Same),
+            (7, 7, 2, 2, 1, 1, Same),
+            (4, 4, 5, 5, 2, 2, Same), // window larger than the input
+            (7, 9, 2, 3, 2, 3, Valid),
+            (8, 8, 2, 2, 3, 3, Valid), // stride > window: skipped cells get 0
+            (7, 7, 2, 2, 2, 2, Valid),
+            (6, 5, 2, 3, 1, 2, Same),
         ] {
-            check_pool(pool_spec(kind, h, w, ph, pw, sh, sw, sm), 2);
+            let s = Pool2dSpec::new(kind, [h, w, 3], Window::new([ph, pw], pad).stride([sh, sw]));
+            check_pool(s, 2);
         }
     }
 }
 
 #[test]
 fn pool_ties_go_to_the_first_cell() {
-    let s = pool_spec(PoolKind::Max, 2, 4, 2, 2, 2, 2, false);
-    let s = Pool2dSpec { c: 1, ..s };
+    let s = Pool2dSpec::new(
+        PoolKind::Max,
+        [2, 4, 1],
+        Window::new([2, 2], Padding::Valid).stride([2, 2]),
+    );
     let x = [1.0, 1.0, 0.0, 2.0, 1.0, 0.5, 2.0, 2.0];
     let mut y = [0.0; 2];
     let mut am = [0u32; 2];

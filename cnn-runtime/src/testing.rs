@@ -1,0 +1,182 @@
+//! Helpers shared by the crate's unit tests: deterministic test data, the
+//! activations to loop over, conv runners that allocate their outputs,
+//! comparisons, and the finite-difference gradient checks.
+//!
+//! The gradient checks (beside their ops, `ops/<op>/gradcheck.rs`) cover every
+//! option combination. For an op `y = f(x, K, b)` and a fixed random `g`, the
+//! scalar loss is `L = sum(y * g)` (accumulated in f64). The analytic gradients
+//! from the op's backward (with `dy = g`) are compared with central differences
+//! of `L`. The ops run in f32, so steps are moderately large (`h = 1e-2`, exact
+//! for the ops that are linear in the perturbed tensor) and the tolerance is
+//! relative to the largest gradient of the tensor: an indexing bug gives O(1)
+//! errors, rounding gives about 1e-4. Forward values are also checked against a
+//! naive f64 reference, so that a wrong forward with a consistent backward
+//! cannot pass.
+
+use crate::interp::Sequential;
+use crate::ops::{conv2d_backward, conv2d_forward, Conv2dScratch};
+use crate::{Activation, Conv2dSpec, DenseSpec, LayerSpec};
+
+/// Every activation, for tests that loop over them.
+pub(crate) const ACTIVATIONS: [Activation; 5] = [
+    Activation::Linear,
+    Activation::Relu,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Softmax,
+];
+
+/// `len` deterministic values in `[-1, 1)`, varied by `seed` (a cheap hash of
+/// the index: consecutive values are far apart).
+pub(crate) fn data(len: usize, seed: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
+        .collect()
+}
+
+/// `len` deterministic pseudo-random values in `[-1, 1)` (xorshift of `seed`).
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e3779b97f4a7c15).wrapping_add(12345);
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// `sum(y * g)` in f64: the scalar loss whose gradient the checks compare.
+pub(crate) fn dot(y: &[f32], g: &[f32]) -> f64 {
+    y.iter().zip(g).map(|(a, b)| *a as f64 * *b as f64).sum()
+}
+
+/// The central difference of `loss` at entry `i` of `v` with step `h` (`v` is
+/// restored afterwards).
+fn central_difference(
+    v: &mut [f32],
+    i: usize,
+    h: f32,
+    loss: &mut impl FnMut(&[f32]) -> f64,
+) -> f64 {
+    let old = v[i];
+    v[i] = old + h;
+    let lp = loss(v);
+    v[i] = old - h;
+    let lm = loss(v);
+    v[i] = old;
+    (lp - lm) / (2.0 * (h as f64))
+}
+
+/// Which entries a finite-difference check visits, and how it measures errors.
+#[derive(Clone, Copy)]
+pub(crate) enum Fd {
+    /// About 150 entries, evenly spread; the error relative to the largest
+    /// analytic value (at least 1e-3) must be at most `tol`.
+    Sampled,
+    /// Every entry; the absolute error must be strictly below `tol`.
+    Every,
+}
+
+/// Checks `analytic` against central differences of `loss` (step `h`) over
+/// the entries of `v` that `fd` visits.
+pub(crate) fn fd_check(
+    fd: Fd,
+    what: &str,
+    v: &mut [f32],
+    analytic: &[f32],
+    h: f32,
+    tol: f64,
+    mut loss: impl FnMut(&[f32]) -> f64,
+) {
+    assert_eq!(v.len(), analytic.len());
+    let (scale, step) = match fd {
+        Fd::Sampled => (
+            analytic
+                .iter()
+                .fold(0f64, |a, &b| a.max(b.abs() as f64))
+                .max(1e-3),
+            (v.len() / 150).max(1),
+        ),
+        Fd::Every => (1.0, 1),
+    };
+    let mut worst = 0f64;
+    for i in (0..v.len()).step_by(step) {
+        let num = central_difference(v, i, h, &mut loss);
+        let a = analytic[i];
+        match fd {
+            Fd::Sampled => {
+                let err = (num - a as f64).abs() / scale;
+                worst = worst.max(err);
+                assert!(
+                    err <= tol,
+                    "{what}[{i}]: numeric {num} vs analytic {a} (scale {scale})"
+                );
+            }
+            Fd::Every => assert!(
+                (num - f64::from(a)).abs() < tol,
+                "{what}[{i}]: {num} vs {a}"
+            ),
+        }
+    }
+    assert!(worst.is_finite());
+}
+
+/// Asserts `|got - want| <= tol * scale` entrywise, where `scale` is the
+/// largest `|want|` (at least 1).
+pub(crate) fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for (u, v) in got.iter().zip(want) {
+        assert!((u - v).abs() <= tol * scale, "{what}: {u} vs {v}");
+    }
+}
+
+/// [`conv2d_forward`] into a fresh output (NaN-filled first, so every value
+/// must be written).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_forward(
+    s: &Conv2dSpec,
+    act: Activation,
+    batch: usize,
+    x: &[f32],
+    k: &[f32],
+    b: &[f32],
+    scratch: &mut Conv2dScratch,
+) -> Vec<f32> {
+    let mut y = vec![f32::NAN; batch * s.out_h * s.out_w * s.out_c];
+    conv2d_forward(s, act, batch, x, k, b, &mut y, scratch);
+    y
+}
+
+/// [`conv2d_backward`] into fresh NaN-filled gradients: `(dx, dk, db)`, `dx`
+/// empty (not asked for) unless `with_dx`.
+pub(crate) fn conv_backward(
+    s: &Conv2dSpec,
+    batch: usize,
+    (x, k, dz): (&[f32], &[f32], &[f32]),
+    with_dx: bool,
+    scratch: &mut Conv2dScratch,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut dx = vec![f32::NAN; if with_dx { x.len() } else { 0 }];
+    let mut dk = vec![f32::NAN; k.len()];
+    let mut db = vec![f32::NAN; s.out_c];
+    let dxs = with_dx.then_some(&mut dx[..]);
+    conv2d_backward(s, batch, x, k, dz, dxs, &mut dk, &mut db, scratch);
+    (dx, dk, db)
+}
+
+/// A flatten and a 4 -> 3 dense softmax on `[2, 2, 1]` inputs (seed 5).
+pub(crate) fn tiny_model() -> Sequential {
+    let layers = vec![
+        LayerSpec::Flatten { len: 4 },
+        LayerSpec::Dense {
+            spec: DenseSpec {
+                inputs: 4,
+                units: 3,
+            },
+            act: Activation::Softmax,
+        },
+    ];
+    Sequential::new([2, 2, 1], layers, 5).unwrap()
+}
