@@ -17,5 +17,6 @@ pub mod spec;
 
 pub use plan::{Buffer, Init, Kernel, Plan, Step, Tensor};
 pub use spec::{
-    Activation, Conv2dSpec, DenseSpec, LayerSpec, Padding, Pool2dSpec, PoolKind, Window,
+    Activation, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, LayerSpec, Padding,
+    Pool2dSpec, PoolKind, UpsampleSpec, Window, ZeroPadSpec,
 };

@@ -177,6 +177,54 @@ impl Conv2dSpec {
     }
 }
 
+impl Conv2dSpec {
+    /// The spec of a transposed convolution (`deconv`) of an `[h, w, c]`
+    /// input with `filters` filters, a `kernel` and `stride`, by Keras's
+    /// rules: the *convolution it is the transpose of*, whose input is the
+    /// deconv's output (`n * s` per axis for `same`, `(n - 1) * s + max(k, s)`
+    /// for `valid`) and whose output is the deconv's input, with the cells
+    /// Keras crops before (`floor((k - s) / 2)` for `same`, else 0) as its
+    /// padding.
+    ///
+    /// ```
+    /// use cnn_plan::Conv2dSpec;
+    /// let t = Conv2dSpec::transposed([4, 4, 2], 3, [3, 3], [2, 2], false);
+    /// assert_eq!((t.in_h, t.in_c, t.out_h, t.out_c), (9, 3, 4, 2));
+    /// ```
+    pub fn transposed(
+        [h, w, c]: [usize; 3],
+        filters: usize,
+        [kh, kw]: [usize; 2],
+        [sh, sw]: [usize; 2],
+        same: bool,
+    ) -> Self {
+        let axis = |n: usize, k: usize, s: usize| {
+            if same {
+                (n * s, k.saturating_sub(s) / 2)
+            } else {
+                (n.saturating_sub(1) * s + k.max(s), 0)
+            }
+        };
+        let ((oh, pad_top), (ow, pad_left)) = (axis(h, kh, sh), axis(w, kw, sw));
+        Conv2dSpec {
+            in_h: oh,
+            in_w: ow,
+            in_c: filters,
+            out_h: h,
+            out_w: w,
+            out_c: c,
+            kh,
+            kw,
+            sh,
+            sw,
+            dh: 1,
+            dw: 1,
+            pad_top,
+            pad_left,
+        }
+    }
+}
+
 impl Pool2dSpec {
     /// `kind` pooling of an `[h, w, c]` input over `window`.
     ///
@@ -208,6 +256,59 @@ impl Pool2dSpec {
             pad_left: pad[1],
         }
     }
+}
+
+/// Zero padding of the spatial axes (`zeropad`): `top` and `bottom` rows,
+/// `left` and `right` columns of zeros around each `in_h x in_w x c` sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ZeroPadSpec {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub c: usize,
+    pub top: usize,
+    pub bottom: usize,
+    pub left: usize,
+    pub right: usize,
+}
+
+impl ZeroPadSpec {
+    /// The padded `[h, w]`.
+    pub fn out(&self) -> [usize; 2] {
+        [
+            self.in_h + self.top + self.bottom,
+            self.in_w + self.left + self.right,
+        ]
+    }
+}
+
+/// How `upsample` fills the new cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Interpolation {
+    /// Repeat rows and columns.
+    Nearest,
+    /// Half-pixel bilinear (Keras's).
+    Bilinear,
+}
+
+/// Upsampling (`upsample`) of `in_h x in_w x c` samples by `sh` rows and `sw`
+/// columns per cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UpsampleSpec {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub c: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub interpolation: Interpolation,
+}
+
+/// A global pool (`globalavgpool`, `globalmaxpool`): `hw` positions of `c`
+/// channels to `c` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GlobalPoolSpec {
+    pub kind: PoolKind,
+    pub hw: usize,
+    pub c: usize,
 }
 
 /// A fully connected layer, kernel `(inputs, units)`.

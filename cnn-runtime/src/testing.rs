@@ -14,7 +14,7 @@
 //! cannot pass.
 
 use crate::interp::Sequential;
-use crate::ops::{conv2d_backward, conv2d_forward, Conv2dScratch};
+use crate::ops::{conv2d_backward, conv2d_forward, Conv2dScratch, Grads, Operands};
 use crate::{Activation, Conv2dSpec, DenseSpec, LayerSpec};
 
 /// Every activation, for tests that loop over them.
@@ -179,4 +179,157 @@ pub(crate) fn tiny_model() -> Sequential {
         },
     ];
     Sequential::new([2, 2, 1], layers, 5).unwrap()
+}
+
+/// Checks a layer kernel with a kernel tensor and an optional bias (a
+/// language-2 kernel taking [`Operands`] and [`Grads`]): its forward against
+/// an f64 `reference`, every gradient against finite differences of
+/// `sum(y * g)`, and that leaving out `dx` and `dbias` does not change
+/// `dkernel`. `lens` are the lengths of x, the kernel, the bias and y.
+pub(crate) fn check_kernel_op(
+    tag: &str,
+    batch: usize,
+    (xlen, klen, blen, ylen): (usize, usize, usize, usize),
+    with_bias: bool,
+    forward: impl Fn(Operands<'_>, &mut [f32]),
+    backward: impl Fn(Operands<'_>, &[f32], Grads<'_>),
+    reference: impl Fn(Operands<'_>) -> Vec<f64>,
+) {
+    let tag = format!("{tag} bias {with_bias}");
+    let (mut x, mut k, mut b) = (noise(xlen, 1), noise(klen, 2), noise(blen, 3));
+    let g = noise(ylen, 4);
+    let op = |x: &'_ [f32], kernel: &'_ [f32], b: &'_ [f32]| -> (Vec<f32>, f64) {
+        let bias = with_bias.then_some(b);
+        let mut y = vec![f32::NAN; ylen];
+        forward(
+            Operands {
+                batch,
+                x,
+                kernel,
+                bias,
+            },
+            &mut y,
+        );
+        let l = dot(&y, &g);
+        (y, l)
+    };
+    let (y, _) = op(&x, &k, &b);
+    let want = reference(Operands {
+        batch,
+        x: &x,
+        kernel: &k,
+        bias: with_bias.then_some(&b),
+    });
+    for (a, w) in y.iter().zip(want) {
+        assert!(
+            (f64::from(*a) - w).abs() <= 1e-5 * (1.0 + w.abs()),
+            "{tag}: {a} vs {w}"
+        );
+    }
+    let (mut dx, mut dk, mut db) = (
+        vec![f32::NAN; xlen],
+        vec![f32::NAN; klen],
+        vec![f32::NAN; blen],
+    );
+    let ops = Operands {
+        batch,
+        x: &x,
+        kernel: &k,
+        bias: None,
+    };
+    let dbias = with_bias.then_some(&mut db[..]);
+    backward(
+        ops,
+        &g,
+        Grads {
+            dx: Some(&mut dx),
+            dkernel: &mut dk,
+            dbias,
+        },
+    );
+    let (k0, b0, x0) = (k.clone(), b.clone(), x.clone());
+    fd_check(
+        Fd::Sampled,
+        &format!("{tag} dx"),
+        &mut x,
+        &dx,
+        1e-2,
+        1e-3,
+        |v| op(v, &k0, &b0).1,
+    );
+    fd_check(
+        Fd::Sampled,
+        &format!("{tag} dk"),
+        &mut k,
+        &dk,
+        1e-2,
+        1e-3,
+        |v| op(&x0, v, &b0).1,
+    );
+    if with_bias {
+        fd_check(
+            Fd::Sampled,
+            &format!("{tag} db"),
+            &mut b,
+            &db,
+            1e-2,
+            1e-3,
+            |v| op(&x0, &k0, v).1,
+        );
+    }
+    let mut dk2 = vec![f32::NAN; klen];
+    let ops = Operands {
+        batch,
+        x: &x0,
+        kernel: &k0,
+        bias: None,
+    };
+    backward(
+        ops,
+        &g,
+        Grads {
+            dx: None,
+            dkernel: &mut dk2,
+            dbias: None,
+        },
+    );
+    assert_eq!(dk, dk2, "{tag}: dkernel depends on dx or dbias");
+}
+
+/// The f64 reference of a windowed op with `s`'s geometry: each output
+/// `(n, r, q, o)` is `bias[o]` plus, over the taps `(a, b)` whose input cell
+/// lies inside the image, the products `x[cell, ci] * k[ki]` for every
+/// `(ci, ki)` that `pairs(tap, o)` lists (all input channels for a conv, one
+/// for a depthwise conv).
+pub(crate) fn window_reference(
+    s: &Conv2dSpec,
+    op: Operands<'_>,
+    pairs: impl Fn(usize, usize) -> Vec<(usize, usize)>,
+) -> Vec<f64> {
+    let mut y = vec![0f64; op.batch * s.out_h * s.out_w * s.out_c];
+    for (i, out) in y.iter_mut().enumerate() {
+        let (n, r, q, o) = (
+            i / (s.out_h * s.out_w * s.out_c),
+            i / (s.out_w * s.out_c) % s.out_h,
+            i / s.out_c % s.out_w,
+            i % s.out_c,
+        );
+        *out = op.bias.map_or(0.0, |b| f64::from(b[o]));
+        for (a, b) in (0..s.kh).flat_map(|a| (0..s.kw).map(move |b| (a, b))) {
+            let ih = (r * s.sh + a * s.dh)
+                .checked_sub(s.pad_top)
+                .filter(|&v| v < s.in_h);
+            let iw = (q * s.sw + b * s.dw)
+                .checked_sub(s.pad_left)
+                .filter(|&v| v < s.in_w);
+            let (Some(ih), Some(iw)) = (ih, iw) else {
+                continue;
+            };
+            let cell = ((n * s.in_h + ih) * s.in_w + iw) * s.in_c;
+            for (ci, ki) in pairs(a * s.kw + b, o) {
+                *out += f64::from(op.x[cell + ci]) * f64::from(op.kernel[ki]);
+            }
+        }
+    }
+    y
 }

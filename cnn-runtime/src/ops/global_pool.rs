@@ -5,21 +5,15 @@
 //! maximum (Keras's rule, pinned by the oracle), unlike the windowed pools,
 //! which send it to the first.
 
-use crate::PoolKind;
+use crate::{GlobalPoolSpec, PoolKind};
 
 /// `y[n, c]` = mean or max over the `hw` positions of `x[n, .., c]`.
 ///
 /// # Panics
 /// When `kind` is `Min`, or a length does not match `batch`, `hw` and `c`.
-pub fn global_pool_forward(
-    kind: PoolKind,
-    batch: usize,
-    hw: usize,
-    c: usize,
-    x: &[f32],
-    y: &mut [f32],
-) {
-    check(kind, batch, hw, c, x.len(), y.len());
+pub fn global_pool_forward(s: &GlobalPoolSpec, batch: usize, x: &[f32], y: &mut [f32]) {
+    let GlobalPoolSpec { kind, hw, c } = *s;
+    check(s, batch, x.len(), y.len());
     for (xs, ys) in x.chunks_exact(hw * c).zip(y.chunks_exact_mut(c)) {
         match kind {
             PoolKind::Avg => {
@@ -54,18 +48,15 @@ pub fn global_pool_forward(
 ///
 /// # Panics
 /// As [`global_pool_forward`].
-#[allow(clippy::too_many_arguments)]
 pub fn global_pool_backward(
-    kind: PoolKind,
+    s: &GlobalPoolSpec,
     batch: usize,
-    hw: usize,
-    c: usize,
-    x: &[f32],
-    y: &[f32],
+    (x, y): (&[f32], &[f32]),
     dy: &[f32],
     dx: &mut [f32],
 ) {
-    check(kind, batch, hw, c, dx.len(), dy.len());
+    let GlobalPoolSpec { kind, hw, c } = *s;
+    check(s, batch, dx.len(), dy.len());
     if kind == PoolKind::Max {
         assert_eq!(x.len(), dx.len(), "global pool: x has the wrong length");
         assert_eq!(y.len(), dy.len(), "global pool: y has the wrong length");
@@ -105,7 +96,8 @@ pub fn global_pool_backward(
     }
 }
 
-fn check(kind: PoolKind, batch: usize, hw: usize, c: usize, xlen: usize, ylen: usize) {
+fn check(s: &GlobalPoolSpec, batch: usize, xlen: usize, ylen: usize) {
+    let GlobalPoolSpec { kind, hw, c } = *s;
     assert!(kind != PoolKind::Min, "global pool: no global min pool");
     assert!(hw > 0, "global pool: empty image");
     assert_eq!(xlen, batch * hw * c, "global pool: x has the wrong length");
@@ -128,7 +120,7 @@ mod tests {
             let g = noise(batch * c, 2);
             let fwd = |x: &[f32]| {
                 let mut y = vec![f32::NAN; batch * c];
-                global_pool_forward(kind, batch, hw, c, x, &mut y);
+                global_pool_forward(&GlobalPoolSpec { kind, hw, c }, batch, x, &mut y);
                 y
             };
             let y = fwd(&x);
@@ -143,7 +135,13 @@ mod tests {
                 }
             }
             let mut dx = vec![f32::NAN; x.len()];
-            global_pool_backward(kind, batch, hw, c, &x, &y, &g, &mut dx);
+            global_pool_backward(
+                &GlobalPoolSpec { kind, hw, c },
+                batch,
+                (&x, &y),
+                &g,
+                &mut dx,
+            );
             let h = if kind == PoolKind::Avg { 1e-2 } else { 1e-3 };
             fd_check(
                 Fd::Sampled,
@@ -162,17 +160,27 @@ mod tests {
     fn max_ties_share_the_gradient() {
         let x = [1.0, 0.0, 3.0, 1.0, 3.0, 2.0, 3.0, -1.0];
         let mut y = [0f32; 2];
-        global_pool_forward(PoolKind::Max, 1, 4, 2, &x, &mut y);
+        let s = GlobalPoolSpec {
+            kind: PoolKind::Max,
+            hw: 4,
+            c: 2,
+        };
+        global_pool_forward(&s, 1, &x, &mut y);
         assert_eq!(y, [3.0, 2.0]);
         let mut dx = [f32::NAN; 8];
-        global_pool_backward(PoolKind::Max, 1, 4, 2, &x, &y, &[1.5, 1.0], &mut dx);
+        global_pool_backward(&s, 1, (&x, &y), &[1.5, 1.0], &mut dx);
         assert_eq!(dx, [0.0, 0.0, 0.5, 0.0, 0.5, 1.0, 0.5, 0.0]);
     }
 
     #[test]
     fn max_propagates_nan() {
         let mut y = [0f32];
-        global_pool_forward(PoolKind::Max, 1, 3, 1, &[1.0, f32::NAN, 0.0], &mut y);
+        let s = GlobalPoolSpec {
+            kind: PoolKind::Max,
+            hw: 3,
+            c: 1,
+        };
+        global_pool_forward(&s, 1, &[1.0, f32::NAN, 0.0], &mut y);
         assert!(y[0].is_nan());
     }
 }

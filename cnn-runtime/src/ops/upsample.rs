@@ -6,14 +6,8 @@
 //! Both are a sum over at most two source cells per axis with fixed weights,
 //! so one table per axis serves the forward and (transposed) the backward.
 
-/// Which interpolation an upsample uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Interpolation {
-    /// Repeat rows and columns.
-    Nearest,
-    /// Half-pixel bilinear.
-    Bilinear,
-}
+use crate::ops::per_sample;
+use crate::{Interpolation, UpsampleSpec};
 
 /// Source cells and weights of each output index of one axis:
 /// `out[i] = in[lo] * (1 - f) + in[hi] * f`.
@@ -31,108 +25,35 @@ fn axis(n: usize, s: usize, how: Interpolation) -> Vec<(usize, usize, f32)> {
         .collect()
 }
 
-/// A sample's width and channels and the two axis tables.
-struct Dims {
-    w: usize,
-    c: usize,
+/// The two axis tables of one upsample.
+struct Tables {
     rows: Vec<(usize, usize, f32)>,
     cols: Vec<(usize, usize, f32)>,
+    /// Values per sample of the input and of the output.
+    lens: (usize, usize),
 }
 
-impl Dims {
-    fn new(h: usize, w: usize, c: usize, (sh, sw): (usize, usize), how: Interpolation) -> Dims {
-        assert!(h > 0 && w > 0 && sh > 0 && sw > 0, "upsample: empty size");
-        Dims {
-            w,
-            c,
-            rows: axis(h, sh, how),
-            cols: axis(w, sw, how),
-        }
+impl Tables {
+    fn new(s: &UpsampleSpec) -> Tables {
+        assert!(
+            s.in_h > 0 && s.in_w > 0 && s.sh > 0 && s.sw > 0,
+            "upsample: empty size"
+        );
+        let (rows, cols) = (
+            axis(s.in_h, s.sh, s.interpolation),
+            axis(s.in_w, s.sw, s.interpolation),
+        );
+        let lens = (s.in_h * s.in_w * s.c, rows.len() * cols.len() * s.c);
+        Tables { rows, cols, lens }
     }
-}
 
-/// `y` (overwritten) = each `h x w x c` sample of `x` upsampled by `(sh, sw)`.
-///
-/// # Panics
-/// When a length does not match the sizes.
-#[allow(clippy::too_many_arguments)]
-pub fn upsample_forward(
-    how: Interpolation,
-    factor: (usize, usize),
-    batch: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    x: &[f32],
-    y: &mut [f32],
-) {
-    let d = Dims::new(h, w, c, factor, how);
-    let (oh, ow) = (d.rows.len(), d.cols.len());
-    assert_eq!(
-        x.len(),
-        batch * h * w * c,
-        "upsample: x has the wrong length"
-    );
-    assert_eq!(
-        y.len(),
-        batch * oh * ow * c,
-        "upsample: y has the wrong length"
-    );
-    for (xs, ys) in x
-        .chunks_exact(h * w * c)
-        .zip(y.chunks_exact_mut(oh * ow * c))
-    {
-        for (r, &(r0, r1, fr)) in d.rows.iter().enumerate() {
-            for (q, &(q0, q1, fq)) in d.cols.iter().enumerate() {
-                let at = |a: usize, b: usize| &xs[(a * d.w + b) * d.c..(a * d.w + b + 1) * d.c];
-                let (tl, tr, bl, br) = (at(r0, q0), at(r0, q1), at(r1, q0), at(r1, q1));
-                let out = &mut ys[(r * ow + q) * c..(r * ow + q + 1) * c];
-                for j in 0..c {
-                    let top = tl[j] + (tr[j] - tl[j]) * fq;
-                    let bottom = bl[j] + (br[j] - bl[j]) * fq;
-                    out[j] = top + (bottom - top) * fr;
-                }
-            }
-        }
-    }
-}
-
-/// Backward of [`upsample_forward`]: each source cell (in `dx`, overwritten)
-/// collects the output gradients weighted as the forward weighted it.
-///
-/// # Panics
-/// When a length does not match the sizes.
-#[allow(clippy::too_many_arguments)]
-pub fn upsample_backward(
-    how: Interpolation,
-    factor: (usize, usize),
-    batch: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    dy: &[f32],
-    dx: &mut [f32],
-) {
-    let d = Dims::new(h, w, c, factor, how);
-    let (oh, ow) = (d.rows.len(), d.cols.len());
-    assert_eq!(
-        dx.len(),
-        batch * h * w * c,
-        "upsample: dx has the wrong length"
-    );
-    assert_eq!(
-        dy.len(),
-        batch * oh * ow * c,
-        "upsample: dy has the wrong length"
-    );
-    dx.fill(0.0);
-    for (dxs, dys) in dx
-        .chunks_exact_mut(h * w * c)
-        .zip(dy.chunks_exact(oh * ow * c))
-    {
-        for (r, &(r0, r1, fr)) in d.rows.iter().enumerate() {
-            for (q, &(q0, q1, fq)) in d.cols.iter().enumerate() {
-                let g = &dys[(r * ow + q) * c..(r * ow + q + 1) * c];
+    /// Calls `f(source pixel, output pixel, weight)` for every nonzero weight
+    /// of one sample (pixels as flat `row * width + column` indices; the input
+    /// is `w` wide).
+    fn each(&self, w: usize, mut f: impl FnMut(usize, usize, f32)) {
+        let ow = self.cols.len();
+        for (r, &(r0, r1, fr)) in self.rows.iter().enumerate() {
+            for (q, &(q0, q1, fq)) in self.cols.iter().enumerate() {
                 let cells = [
                     (r0, q0, (1.0 - fr) * (1.0 - fq)),
                     (r0, q1, (1.0 - fr) * fq),
@@ -140,16 +61,51 @@ pub fn upsample_backward(
                     (r1, q1, fr * fq),
                 ];
                 for (a, b, wgt) in cells {
-                    if wgt == 0.0 {
-                        continue;
-                    }
-                    let cell = &mut dxs[(a * w + b) * c..(a * w + b + 1) * c];
-                    for j in 0..c {
-                        cell[j] += g[j] * wgt;
+                    if wgt != 0.0 {
+                        f(a * w + b, r * ow + q, wgt);
                     }
                 }
             }
         }
+    }
+}
+
+/// `y` (overwritten) = each sample of `x` upsampled.
+///
+/// # Panics
+/// When a length does not match the spec and batch.
+pub fn upsample_forward(s: &UpsampleSpec, batch: usize, x: &[f32], y: &mut [f32]) {
+    spread(s, batch, x, y, true);
+}
+
+/// Backward of [`upsample_forward`]: each source cell (in `dx`, overwritten)
+/// collects the output gradients weighted as the forward weighted it.
+///
+/// # Panics
+/// When a length does not match the spec and batch.
+pub fn upsample_backward(s: &UpsampleSpec, batch: usize, dy: &[f32], dx: &mut [f32]) {
+    spread(s, batch, dy, dx, false);
+}
+
+/// `dst = W src` per sample (`forward`) or `dst = W^T src`, with `W` the
+/// interpolation weights.
+fn spread(s: &UpsampleSpec, batch: usize, src: &[f32], dst: &mut [f32], forward: bool) {
+    let (t, c) = (Tables::new(s), s.c);
+    let (xl, yl) = t.lens;
+    let (names, lens) = if forward {
+        (["upsample", "x", "y"], (xl, yl))
+    } else {
+        (["upsample", "dy", "dx"], (yl, xl))
+    };
+    for (ss, ds) in per_sample(names, batch, (src, lens.0), (dst, lens.1)) {
+        ds.fill(0.0);
+        t.each(s.in_w, |cell, out, wgt| {
+            let (from, to) = if forward { (cell, out) } else { (out, cell) };
+            let v = &ss[from * c..(from + 1) * c];
+            for (o, v) in ds[to * c..(to + 1) * c].iter_mut().zip(v) {
+                *o += v * wgt;
+            }
+        });
     }
 }
 
@@ -158,11 +114,28 @@ mod tests {
     use super::*;
     use crate::testing::{dot, fd_check, noise, Fd};
 
+    fn spec(
+        h: usize,
+        w: usize,
+        c: usize,
+        (sh, sw): (usize, usize),
+        how: Interpolation,
+    ) -> UpsampleSpec {
+        UpsampleSpec {
+            in_h: h,
+            in_w: w,
+            c,
+            sh,
+            sw,
+            interpolation: how,
+        }
+    }
+
     #[test]
     fn nearest_repeats_rows_and_columns() {
-        let x = [1.0, 2.0]; // 1x2x1
         let mut y = [0f32; 12];
-        upsample_forward(Interpolation::Nearest, (2, 3), 1, 1, 2, 1, &x, &mut y);
+        let s = spec(1, 2, 1, (2, 3), Interpolation::Nearest);
+        upsample_forward(&s, 1, &[1.0, 2.0], &mut y);
         let want = [1., 1., 1., 2., 2., 2., 1., 1., 1., 2., 2., 2.];
         assert_eq!(&y[..], &want[..]);
     }
@@ -171,43 +144,31 @@ mod tests {
     #[test]
     fn bilinear_uses_half_pixel_centres() {
         let mut y = [0f32; 4];
-        upsample_forward(
-            Interpolation::Bilinear,
-            (1, 2),
-            1,
-            1,
-            2,
-            1,
-            &[1.0, 2.0],
-            &mut y,
-        );
+        let s = spec(1, 2, 1, (1, 2), Interpolation::Bilinear);
+        upsample_forward(&s, 1, &[1.0, 2.0], &mut y);
         assert_eq!(y, [1.0, 1.25, 1.75, 2.0]);
     }
 
     #[test]
     fn gradients_match_finite_differences() {
-        let (batch, h, w, c) = (2, 3, 4, 2);
+        let batch = 2;
         for how in [Interpolation::Nearest, Interpolation::Bilinear] {
             for factor in [(2, 2), (2, 3), (3, 1)] {
-                let mut x = noise(batch * h * w * c, 1);
-                let ylen = batch * h * factor.0 * w * factor.1 * c;
+                let s = spec(3, 4, 2, factor, how);
+                let (xl, yl) = Tables::new(&s).lens;
+                let mut x = noise(batch * xl, 1);
                 let fwd = |x: &[f32]| {
-                    let mut y = vec![f32::NAN; ylen];
-                    upsample_forward(how, factor, batch, h, w, c, x, &mut y);
+                    let mut y = vec![f32::NAN; batch * yl];
+                    upsample_forward(&s, batch, x, &mut y);
                     y
                 };
-                let g = noise(ylen, 2);
+                let g = noise(batch * yl, 2);
                 let mut dx = vec![f32::NAN; x.len()];
-                upsample_backward(how, factor, batch, h, w, c, &g, &mut dx);
-                fd_check(
-                    Fd::Sampled,
-                    &format!("{how:?} {factor:?}"),
-                    &mut x,
-                    &dx,
-                    1e-2,
-                    1e-3,
-                    |xp| dot(&fwd(xp), &g),
-                );
+                upsample_backward(&s, batch, &g, &mut dx);
+                let tag = format!("{s:?}");
+                fd_check(Fd::Sampled, &tag, &mut x, &dx, 1e-2, 1e-3, |xp| {
+                    dot(&fwd(xp), &g)
+                });
             }
         }
     }

@@ -1,137 +1,144 @@
 //! Finite-difference checks of batchnorm in both modes (see
-//! [`crate::ops::gradcheck`]), with and without gamma and beta, and its forward
-//! pass against a direct f64 reference.
+//! [`crate::testing`]), with and without gamma and beta, and its forward pass
+//! against a direct f64 reference.
 
 use super::*;
 use crate::testing::{dot, fd_check, noise, Fd};
 
-/// Training or inference forward of the whole batch, as the checks perturb it.
-#[allow(clippy::too_many_arguments)]
-fn forward(
+/// One batchnorm under test: its mode, options, moving statistics and input.
+struct Bn {
     train: bool,
+    scale: bool,
+    center: bool,
     c: usize,
     eps: f32,
-    gamma: Option<&[f32]>,
-    beta: Option<&[f32]>,
-    mean: &[f32],
-    var: &[f32],
-    x: &[f32],
-) -> Vec<f32> {
-    let mut y = vec![f32::NAN; x.len()];
-    if train {
-        let (mut m, mut v) = (vec![0f32; c], vec![0f32; c]);
-        train_forward(c, eps, gamma, beta, x, &mut y, &mut m, &mut v);
-    } else {
+    mean: Vec<f32>,
+    var: Vec<f32>,
+}
+
+impl Bn {
+    /// Training or inference forward of the whole batch, as the checks perturb it.
+    fn forward(&self, x: &[f32], gamma: &[f32], beta: &[f32]) -> Vec<f32> {
+        let (c, eps) = (self.c, self.eps);
+        let (gamma, beta) = (self.scale.then_some(gamma), self.center.then_some(beta));
+        let mut y = vec![f32::NAN; x.len()];
         let (mut a, mut b) = (vec![0f32; c], vec![0f32; c]);
-        fold(eps, gamma, beta, mean, var, &mut a, &mut b);
-        scale_shift(&a, &b, x, &mut y);
+        if self.train {
+            train_forward(c, eps, gamma, beta, x, &mut y, &mut a, &mut b);
+        } else {
+            fold(eps, gamma, beta, &self.mean, &self.var, &mut a, &mut b);
+            scale_shift(&a, &b, x, &mut y);
+        }
+        y
     }
-    y
+
+    /// The definition in f64: `(x - mu) / sqrt(s2 + eps) * gamma + beta`, with
+    /// the batch's (biased) or the moving statistics.
+    fn reference(&self, x: &[f32], gamma: &[f32], beta: &[f32]) -> Vec<f64> {
+        let c = self.c;
+        let mut y = vec![0f64; x.len()];
+        for j in 0..c {
+            let col: Vec<f64> = x.iter().skip(j).step_by(c).map(|v| f64::from(*v)).collect();
+            let n = col.len() as f64;
+            let (mu, s2) = if self.train {
+                let mu = col.iter().sum::<f64>() / n;
+                (mu, col.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / n)
+            } else {
+                (f64::from(self.mean[j]), f64::from(self.var[j]))
+            };
+            for (r, v) in col.iter().enumerate() {
+                let g = if self.scale { f64::from(gamma[j]) } else { 1.0 };
+                let b = if self.center { f64::from(beta[j]) } else { 0.0 };
+                y[r * c + j] = (v - mu) / (s2 + f64::from(self.eps)).sqrt() * g + b;
+            }
+        }
+        y
+    }
 }
 
 fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
-    let eps = 1e-3;
     let tag = format!("train {train} scale {scale} center {center} {rows}x{c}");
+    let bn = Bn {
+        train,
+        scale,
+        center,
+        c,
+        eps: 1e-3,
+        mean: noise(c, 4),
+        var: noise(c, 5).iter().map(|v| 0.5 + v.abs()).collect(),
+    };
     // Channels with different offsets and spreads, so normalising matters.
-    let x: Vec<f32> = noise(rows * c, 1)
+    let mut x: Vec<f32> = noise(rows * c, 1)
         .iter()
         .enumerate()
         .map(|(i, v)| v * (1.0 + (i % c) as f32) + (i % c) as f32 * 0.5)
         .collect();
     let mut gamma: Vec<f32> = noise(c, 2).iter().map(|v| 1.0 + 0.5 * v).collect();
     let mut beta = noise(c, 3);
-    let mean = noise(c, 4);
-    let var: Vec<f32> = noise(c, 5).iter().map(|v| 0.5 + v.abs()).collect();
     let g = noise(rows * c, 6);
 
-    // The forward against the definition, in f64.
-    let y = forward(
-        train,
-        c,
-        eps,
-        scale.then_some(&gamma[..]),
-        center.then_some(&beta[..]),
-        &mean,
-        &var,
-        &x,
-    );
-    for j in 0..c {
-        let col: Vec<f64> = x.iter().skip(j).step_by(c).map(|v| f64::from(*v)).collect();
-        let (mu, s2) = if train {
-            let mu = col.iter().sum::<f64>() / col.len() as f64;
-            let s2 = col.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / col.len() as f64;
-            (mu, s2)
-        } else {
-            (f64::from(mean[j]), f64::from(var[j]))
-        };
-        for (r, v) in col.iter().enumerate() {
-            let mut want = (v - mu) / (s2 + f64::from(eps)).sqrt();
-            if scale {
-                want *= f64::from(gamma[j]);
-            }
-            if center {
-                want += f64::from(beta[j]);
-            }
-            let got = f64::from(y[r * c + j]);
-            assert!(
-                (got - want).abs() < 1e-5 * (1.0 + want.abs()),
-                "{tag}: {got} vs {want}"
-            );
-        }
+    let y = bn.forward(&x, &gamma, &beta);
+    for (got, want) in y.iter().zip(bn.reference(&x, &gamma, &beta)) {
+        let got = f64::from(*got);
+        assert!(
+            (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+            "{tag}: {got} vs {want}"
+        );
     }
 
-    let mut dx = vec![f32::NAN; x.len()];
-    let mut dgamma = vec![f32::NAN; c];
-    let mut dbeta = vec![f32::NAN; c];
-    let (mut bm, mut bv) = (vec![0f32; c], vec![0f32; c]);
+    let (mut dx, mut dgamma, mut dbeta) = (
+        vec![f32::NAN; x.len()],
+        vec![f32::NAN; c],
+        vec![f32::NAN; c],
+    );
+    let grads = BatchNormGrads {
+        dx: Some(&mut dx),
+        dgamma: scale.then_some(&mut dgamma[..]),
+        dbeta: center.then_some(&mut dbeta[..]),
+    };
+    let gm = scale.then_some(&gamma[..]);
     if train {
-        let mut y = vec![0f32; x.len()];
+        let (mut bm, mut bv, mut y) = (vec![0f32; c], vec![0f32; c], vec![0f32; x.len()]);
         train_forward(
             c,
-            eps,
-            scale.then_some(&gamma[..]),
+            bn.eps,
+            gm,
             center.then_some(&beta[..]),
             &x,
             &mut y,
             &mut bm,
             &mut bv,
         );
-    }
-    let grads = BatchNormGrads {
-        dx: Some(&mut dx),
-        dgamma: scale.then_some(&mut dgamma[..]),
-        dbeta: center.then_some(&mut dbeta[..]),
-    };
-    let back = if train {
-        train_backward
+        let n = Norm {
+            c,
+            eps: bn.eps,
+            gamma: gm,
+            mean: &bm,
+            var: &bv,
+        };
+        batchnorm_backward(true, n, &x, &g, grads);
     } else {
-        inference_backward
-    };
-    let (sm, sv) = if train { (&bm, &bv) } else { (&mean, &var) };
-    back(c, eps, scale.then_some(&gamma[..]), sm, sv, &x, &g, grads);
+        let n = Norm {
+            c,
+            eps: bn.eps,
+            gamma: gm,
+            mean: &bn.mean,
+            var: &bn.var,
+        };
+        batchnorm_backward(false, n, &x, &g, grads);
+    }
 
-    let (gm, bt) = (gamma.clone(), beta.clone());
+    let (x0, g0, b0) = (x.clone(), gamma.clone(), beta.clone());
+    let loss = |x: &[f32], gm: &[f32], bt: &[f32]| dot(&bn.forward(x, gm, bt), &g);
     let h = 1e-2;
     fd_check(
         Fd::Sampled,
         &format!("{tag} dx"),
-        &mut x.clone(),
+        &mut x,
         &dx,
         h,
         2e-3,
-        |xp| {
-            let y = forward(
-                train,
-                c,
-                eps,
-                scale.then_some(&gm[..]),
-                center.then_some(&bt[..]),
-                &mean,
-                &var,
-                xp,
-            );
-            dot(&y, &g)
-        },
+        |v| loss(v, &g0, &b0),
     );
     if scale {
         fd_check(
@@ -141,19 +148,7 @@ fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
             &dgamma,
             h,
             2e-3,
-            |gp| {
-                let y = forward(
-                    train,
-                    c,
-                    eps,
-                    Some(gp),
-                    center.then_some(&bt[..]),
-                    &mean,
-                    &var,
-                    &x,
-                );
-                dot(&y, &g)
-            },
+            |v| loss(&x0, v, &b0),
         );
     }
     if center {
@@ -164,19 +159,7 @@ fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
             &dbeta,
             h,
             2e-3,
-            |bp| {
-                let y = forward(
-                    train,
-                    c,
-                    eps,
-                    scale.then_some(&gm[..]),
-                    Some(bp),
-                    &mean,
-                    &var,
-                    &x,
-                );
-                dot(&y, &g)
-            },
+            |v| loss(&x0, &g0, v),
         );
     }
     // Training mode: the output of every channel is centred, so the input

@@ -105,7 +105,7 @@ pub fn batch_moments(c: usize, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
 }
 
 /// Training-mode forward: normalises with the batch's own statistics, which it
-/// writes to `mean` and `var` (for [`moving_update`] and [`train_backward`]).
+/// writes to `mean` and `var` (for [`moving_update`] and [`batchnorm_backward`]).
 ///
 /// # Panics
 /// When a length does not match `c` channels.
@@ -138,6 +138,18 @@ pub fn moving_update(momentum: f32, batch: &[f32], moving: &mut [f32]) {
     }
 }
 
+/// What a batchnorm's backward pass normalised with: `c` channels, epsilon,
+/// gamma (`None` with `noscale`) and the statistics (the batch's in training,
+/// the moving ones in inference).
+#[derive(Clone, Copy)]
+pub struct Norm<'a> {
+    pub c: usize,
+    pub eps: f32,
+    pub gamma: Option<&'a [f32]>,
+    pub mean: &'a [f32],
+    pub var: &'a [f32],
+}
+
 /// The gradients of one batchnorm, any of which the caller may not need.
 pub struct BatchNormGrads<'a> {
     /// dL/dx (overwritten), when the input needs a gradient.
@@ -148,35 +160,27 @@ pub struct BatchNormGrads<'a> {
     pub dbeta: Option<&'a mut [f32]>,
 }
 
-/// Backward of [`train_forward`] from `dy`, given the batch statistics it
-/// wrote: with `xh = (x - mean) / sqrt(var + eps)` over `m` positions,
-/// `dgamma = sum(dy * xh)`, `dbeta = sum(dy)` and
-/// `dx = gamma / sqrt(var + eps) * (dy - (dbeta + xh * dgamma) / m)`:
-/// the gradient flows through the batch mean and variance.
-///
-/// # Panics
-/// When a length does not match `c` channels.
-#[allow(clippy::too_many_arguments)]
-pub fn train_backward(
+/// `1 / sqrt(var + eps)` per channel, in f64.
+fn inv_std(eps: f32, var: &[f32]) -> Vec<f64> {
+    var.iter()
+        .map(|v| 1.0 / (f64::from(*v) + f64::from(eps)).sqrt())
+        .collect()
+}
+
+/// Checks the lengths and writes `dgamma = sum(dy * xh)` and `dbeta = sum(dy)`
+/// (those asked for), with `xh = (x - mean) * inv`; returns both sums.
+fn param_grads(
     c: usize,
-    eps: f32,
-    gamma: Option<&[f32]>,
-    mean: &[f32],
-    var: &[f32],
+    (mean, inv): (&[f32], &[f64]),
     x: &[f32],
     dy: &[f32],
-    grads: BatchNormGrads<'_>,
-) {
+    grads: &mut BatchNormGrads<'_>,
+) -> (Vec<f64>, Vec<f64>) {
     assert_eq!(x.len(), dy.len(), "batchnorm: x and dy lengths");
     assert!(
         c > 0 && !x.is_empty() && x.len().is_multiple_of(c),
         "batchnorm: length not a positive multiple of channels"
     );
-    let rows = (x.len() / c) as f64;
-    let inv: Vec<f64> = var
-        .iter()
-        .map(|v| 1.0 / (f64::from(*v) + f64::from(eps)).sqrt())
-        .collect();
     let (mut sdy, mut sdyxh) = (vec![0f64; c], vec![0f64; c]);
     for (xr, dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
         for j in 0..c {
@@ -185,82 +189,55 @@ pub fn train_backward(
             sdyxh[j] += f64::from(dr[j]) * xh;
         }
     }
-    if let Some(dg) = grads.dgamma {
-        for (d, s) in dg.iter_mut().zip(&sdyxh) {
-            *d = *s as f32;
+    for (out, sums) in [(&mut grads.dgamma, &sdyxh), (&mut grads.dbeta, &sdy)] {
+        if let Some(d) = out.as_deref_mut() {
+            for (d, s) in d.iter_mut().zip(sums) {
+                *d = *s as f32;
+            }
         }
     }
-    if let Some(db) = grads.dbeta {
-        for (d, s) in db.iter_mut().zip(&sdy) {
-            *d = *s as f32;
-        }
-    }
-    let Some(dx) = grads.dx else { return };
-    assert_eq!(dx.len(), x.len(), "batchnorm: dx length");
-    for ((xr, dr), dxr) in x
-        .chunks_exact(c)
-        .zip(dy.chunks_exact(c))
-        .zip(dx.chunks_exact_mut(c))
-    {
-        for j in 0..c {
-            let g = gamma.map_or(1.0, |g| f64::from(g[j])) * inv[j];
-            let xh = (f64::from(xr[j]) - f64::from(mean[j])) * inv[j];
-            dxr[j] = (g * (f64::from(dr[j]) - (sdy[j] + xh * sdyxh[j]) / rows)) as f32;
-        }
-    }
+    (sdy, sdyxh)
 }
 
-/// Backward of inference mode (the statistics are constants): `dx = dy * a`,
-/// `dgamma = sum(dy * xh)`, `dbeta = sum(dy)` with the moving statistics.
+/// Backward pass from `dy`, in training mode (`train`: `n` holds the batch
+/// statistics [`train_forward`] wrote) or inference mode (`n` holds the moving
+/// ones, constants). With `xh = (x - mean) / sqrt(var + eps)` over `m`
+/// positions, both give `dgamma = sum(dy * xh)` and `dbeta = sum(dy)`; the
+/// input gradient is `dx = gamma / sqrt(var + eps) * dy` in inference and, in
+/// training, where it also flows through the batch mean and variance,
+/// `dx = gamma / sqrt(var + eps) * (dy - (dbeta + xh * dgamma) / m)`.
 ///
 /// # Panics
 /// When a length does not match `c` channels.
-#[allow(clippy::too_many_arguments)]
-pub fn inference_backward(
-    c: usize,
-    eps: f32,
-    gamma: Option<&[f32]>,
-    mean: &[f32],
-    var: &[f32],
+pub fn batchnorm_backward(
+    train: bool,
+    n: Norm<'_>,
     x: &[f32],
     dy: &[f32],
-    grads: BatchNormGrads<'_>,
+    mut grads: BatchNormGrads<'_>,
 ) {
-    assert_eq!(x.len(), dy.len(), "batchnorm: x and dy lengths");
-    assert!(
-        c > 0 && x.len().is_multiple_of(c),
-        "batchnorm: length not a multiple of channels"
-    );
-    let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-    if grads.dgamma.is_some() || grads.dbeta.is_some() {
-        let (mut sdy, mut sdyxh) = (vec![0f64; c], vec![0f64; c]);
-        for (xr, dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
-            for j in 0..c {
-                let xh = (xr[j] - mean[j]) * inv[j];
-                sdy[j] += f64::from(dr[j]);
-                sdyxh[j] += f64::from(dr[j] * xh);
+    let Norm {
+        c,
+        eps,
+        gamma,
+        mean,
+        var,
+    } = n;
+    let inv = inv_std(eps, var);
+    let (sdy, sdyxh) = param_grads(c, (mean, &inv), x, dy, &mut grads);
+    let Some(dx) = grads.dx else { return };
+    assert_eq!(dx.len(), x.len(), "batchnorm: dx length");
+    let rows = (x.len() / c) as f64;
+    let pairs = x.chunks_exact(c).zip(dy.chunks_exact(c));
+    for ((xr, dr), dxr) in pairs.zip(dx.chunks_exact_mut(c)) {
+        for j in 0..c {
+            let a = gamma.map_or(1.0, |g| f64::from(g[j])) * inv[j];
+            let mut d = f64::from(dr[j]);
+            if train {
+                let xh = (f64::from(xr[j]) - f64::from(mean[j])) * inv[j];
+                d -= (sdy[j] + xh * sdyxh[j]) / rows;
             }
-        }
-        if let Some(dg) = grads.dgamma {
-            for (d, s) in dg.iter_mut().zip(&sdyxh) {
-                *d = *s as f32;
-            }
-        }
-        if let Some(db) = grads.dbeta {
-            for (d, s) in db.iter_mut().zip(&sdy) {
-                *d = *s as f32;
-            }
-        }
-    }
-    if let Some(dx) = grads.dx {
-        assert_eq!(dx.len(), x.len(), "batchnorm: dx length");
-        let a: Vec<f32> = (0..c)
-            .map(|j| gamma.map_or(inv[j], |g| g[j] * inv[j]))
-            .collect();
-        for (dr, dxr) in dy.chunks_exact(c).zip(dx.chunks_exact_mut(c)) {
-            for j in 0..c {
-                dxr[j] = dr[j] * a[j];
-            }
+            dxr[j] = (a * d) as f32;
         }
     }
 }

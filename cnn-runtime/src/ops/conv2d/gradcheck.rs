@@ -3,38 +3,23 @@
 
 use super::Conv2dScratch;
 use crate::ops::activation::activation_backward;
-use crate::testing::{conv_backward, conv_forward, dot, fd_check, noise, Fd};
+use crate::ops::Operands;
+use crate::testing::{conv_backward, conv_forward, dot, fd_check, noise, window_reference, Fd};
 use crate::{Activation, Conv2dSpec, Padding, Window};
 
 /// Naive f64 convolution (pre-activation).
 fn conv_ref(s: &Conv2dSpec, batch: usize, x: &[f32], k: &[f32], b: &[f32]) -> Vec<f64> {
-    let mut y = vec![0f64; batch * s.out_h * s.out_w * s.out_c];
-    for n in 0..batch {
-        for oh in 0..s.out_h {
-            for ow in 0..s.out_w {
-                for o in 0..s.out_c {
-                    let mut acc = b[o] as f64;
-                    for a in 0..s.kh {
-                        for bb in 0..s.kw {
-                            let ih = (oh * s.sh + a * s.dh) as isize - s.pad_top as isize;
-                            let iw = (ow * s.sw + bb * s.dw) as isize - s.pad_left as isize;
-                            if ih < 0 || iw < 0 || ih as usize >= s.in_h || iw as usize >= s.in_w {
-                                continue;
-                            }
-                            for c in 0..s.in_c {
-                                let xv = x[((n * s.in_h + ih as usize) * s.in_w + iw as usize)
-                                    * s.in_c
-                                    + c] as f64;
-                                acc += xv * k[((a * s.kw + bb) * s.in_c + c) * s.out_c + o] as f64;
-                            }
-                        }
-                    }
-                    y[((n * s.out_h + oh) * s.out_w + ow) * s.out_c + o] = acc;
-                }
-            }
-        }
-    }
-    y
+    let op = Operands {
+        batch,
+        x,
+        kernel: k,
+        bias: Some(b),
+    };
+    window_reference(s, op, |tap, o| {
+        (0..s.in_c)
+            .map(|c| (c, (tap * s.in_c + c) * s.out_c + o))
+            .collect()
+    })
 }
 
 fn check_conv(s: Conv2dSpec, act: Activation, batch: usize) {

@@ -10,10 +10,12 @@
 //! channel per group) have their own kernel, [`crate::ops::dwconv`].
 
 use super::{conv2d_backward, conv2d_forward, Conv2dScratch};
+use crate::ops::{Grads, Operands};
 use crate::{Activation, Conv2dSpec};
 
 /// Buffers of a grouped conv, kept between calls so that a steady-state step
-/// allocates nothing.
+/// allocates nothing: one group's input, kernel, bias and output, and their
+/// gradients.
 #[derive(Default)]
 pub struct GroupedScratch {
     conv: Conv2dScratch,
@@ -23,7 +25,6 @@ pub struct GroupedScratch {
     y: Vec<f32>,
     dx: Vec<f32>,
     dk: Vec<f32>,
-    db: Vec<f32>,
 }
 
 fn resize(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -33,19 +34,53 @@ fn resize(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut v[..len]
 }
 
+/// One group's slices of the scratch, sized for `gs` and the batch.
+struct Group<'s> {
+    conv: &'s mut Conv2dScratch,
+    x: &'s mut [f32],
+    k: &'s mut [f32],
+    b: &'s mut [f32],
+    y: &'s mut [f32],
+    dx: &'s mut [f32],
+    dk: &'s mut [f32],
+}
+
+impl GroupedScratch {
+    fn group(&mut self, gs: &Conv2dSpec, batch: usize, grads: bool) -> Group<'_> {
+        let x = batch * gs.in_h * gs.in_w * gs.in_c;
+        let k = gs.kh * gs.kw * gs.in_c * gs.out_c;
+        let g = |n: usize| if grads { n } else { 0 };
+        Group {
+            conv: &mut self.conv,
+            x: resize(&mut self.x, x),
+            k: resize(&mut self.k, k),
+            b: resize(&mut self.b, gs.out_c),
+            y: resize(&mut self.y, batch * gs.out_h * gs.out_w * gs.out_c),
+            dx: resize(&mut self.dx, g(x)),
+            dk: resize(&mut self.dk, g(k)),
+        }
+    }
+}
+
 /// The spec of one group: `C / G` channels in, `F / G` filters out.
-fn group_spec(s: &Conv2dSpec, groups: usize) -> Conv2dSpec {
+fn group_spec(s: &Conv2dSpec, groups: usize, klen: usize) -> Conv2dSpec {
     assert!(
         groups > 0 && s.in_c.is_multiple_of(groups) && s.out_c.is_multiple_of(groups),
         "conv: {groups} groups do not divide {} channels and {} filters",
         s.in_c,
         s.out_c
     );
-    Conv2dSpec {
+    let gs = Conv2dSpec {
         in_c: s.in_c / groups,
         out_c: s.out_c / groups,
         ..*s
-    }
+    };
+    assert_eq!(
+        klen,
+        s.kh * s.kw * gs.in_c * s.out_c,
+        "conv: kernel has the wrong length"
+    );
+    gs
 }
 
 /// Copies channels `g * part .. (g + 1) * part` of every run of `total`
@@ -64,254 +99,143 @@ fn scatter(src: &[f32], total: usize, part: usize, g: usize, dst: &mut [f32]) {
     }
 }
 
-/// Forward pass of a conv with `groups` groups (`groups == 1` is a plain conv);
-/// `kernel` is `(KH, KW, C / G, F)`.
+/// Forward pass of a conv with `groups` groups; `kernel` is `(KH, KW, C / G, F)`
+/// and `bias` is `None` for `nobias`.
 ///
 /// # Panics
 /// When `groups` does not divide the channels and filters, or a slice length
 /// does not match.
-#[allow(clippy::too_many_arguments)]
 pub fn conv2d_grouped_forward(
-    s: &Conv2dSpec,
-    groups: usize,
+    (s, groups): (&Conv2dSpec, usize),
     act: Activation,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    bias: &[f32],
+    op: Operands<'_>,
     y: &mut [f32],
     scratch: &mut GroupedScratch,
 ) {
-    let gs = group_spec(s, groups);
-    if groups == 1 {
-        return conv2d_forward(s, act, batch, x, kernel, bias, y, &mut scratch.conv);
-    }
-    assert_eq!(
-        kernel.len(),
-        s.kh * s.kw * gs.in_c * s.out_c,
-        "conv: kernel has the wrong length"
-    );
-    assert_eq!(
-        y.len(),
-        batch * s.out_h * s.out_w * s.out_c,
-        "conv: y has the wrong length"
-    );
-    let GroupedScratch {
-        conv,
-        x: xg,
-        k: kg,
-        b: bg,
-        y: yg,
-        ..
-    } = scratch;
-    let xg = resize(xg, batch * s.in_h * s.in_w * gs.in_c);
-    let kg = resize(kg, s.kh * s.kw * gs.in_c * gs.out_c);
-    let bg = resize(bg, gs.out_c);
-    let yg = resize(yg, batch * s.out_h * s.out_w * gs.out_c);
+    let Operands {
+        batch,
+        x,
+        kernel,
+        bias,
+    } = op;
+    let gs = group_spec(s, groups, kernel.len());
+    let f = gs.out_c;
+    let p = scratch.group(&gs, batch, false);
     for g in 0..groups {
-        gather(x, s.in_c, gs.in_c, g, xg);
+        gather(x, s.in_c, gs.in_c, g, p.x);
         // A kernel row (one tap, one input channel) holds all F filters.
-        gather(kernel, s.out_c, gs.out_c, g, kg);
-        bg.copy_from_slice(&bias[g * gs.out_c..(g + 1) * gs.out_c]);
-        conv2d_forward(&gs, act, batch, xg, kg, bg, yg, conv);
-        scatter(yg, s.out_c, gs.out_c, g, y);
+        gather(kernel, s.out_c, f, g, p.k);
+        match bias {
+            Some(b) => p.b.copy_from_slice(&b[g * f..(g + 1) * f]),
+            None => p.b.fill(0.0),
+        }
+        conv2d_forward(&gs, act, batch, p.x, p.k, p.b, p.y, p.conv);
+        scatter(p.y, s.out_c, f, g, y);
     }
 }
 
-/// Backward pass from `dz`: overwrites `dkernel`, `dbias` and, when given, `dx`.
+/// Backward pass from `dz` into `grads` (see [`Grads`]).
 ///
 /// # Panics
 /// As [`conv2d_grouped_forward`].
-#[allow(clippy::too_many_arguments)]
 pub fn conv2d_grouped_backward(
-    s: &Conv2dSpec,
-    groups: usize,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
+    (s, groups): (&Conv2dSpec, usize),
+    op: Operands<'_>,
     dz: &[f32],
-    mut dx: Option<&mut [f32]>,
-    dkernel: &mut [f32],
-    dbias: &mut [f32],
+    mut grads: Grads<'_>,
     scratch: &mut GroupedScratch,
 ) {
-    let gs = group_spec(s, groups);
-    if groups == 1 {
-        return conv2d_backward(
-            s,
-            batch,
-            x,
-            kernel,
-            dz,
-            dx,
-            dkernel,
-            dbias,
-            &mut scratch.conv,
-        );
-    }
-    assert_eq!(
-        dkernel.len(),
-        kernel.len(),
-        "conv: dkernel has the wrong length"
-    );
-    let GroupedScratch {
-        conv,
-        x: xg,
-        k: kg,
-        y: zg,
-        dx: dxg,
-        dk: dkg,
-        db: dbg,
-        ..
-    } = scratch;
-    let xg = resize(xg, batch * s.in_h * s.in_w * gs.in_c);
-    let kg = resize(kg, s.kh * s.kw * gs.in_c * gs.out_c);
-    let zg = resize(zg, batch * s.out_h * s.out_w * gs.out_c);
-    let dxg = resize(dxg, xg.len());
-    let dkg = resize(dkg, kg.len());
-    let dbg = resize(dbg, gs.out_c);
+    let Operands {
+        batch, x, kernel, ..
+    } = op;
+    let gs = group_spec(s, groups, kernel.len());
+    let f = gs.out_c;
+    grads.start(x.len(), kernel.len(), dz, s.out_c);
+    let p = scratch.group(&gs, batch, true);
     for g in 0..groups {
-        gather(x, s.in_c, gs.in_c, g, xg);
-        gather(kernel, s.out_c, gs.out_c, g, kg);
-        gather(dz, s.out_c, gs.out_c, g, zg);
-        let want_dx = dx.is_some();
-        conv2d_backward(
-            &gs,
-            batch,
-            xg,
-            kg,
-            zg,
-            want_dx.then_some(&mut *dxg),
-            dkg,
-            dbg,
-            conv,
-        );
-        if let Some(dx) = dx.as_deref_mut() {
-            scatter(dxg, s.in_c, gs.in_c, g, dx);
+        gather(x, s.in_c, gs.in_c, g, p.x);
+        gather(kernel, s.out_c, f, g, p.k);
+        gather(dz, s.out_c, f, g, p.y);
+        let dx = grads.dx.is_some().then_some(&mut *p.dx);
+        // The bias gradient came from `dz` in `start`; `p.b` takes the group's.
+        conv2d_backward(&gs, batch, p.x, p.k, p.y, dx, p.dk, p.b, p.conv);
+        if let Some(dx) = grads.dx.as_deref_mut() {
+            scatter(p.dx, s.in_c, gs.in_c, g, dx);
         }
-        scatter(dkg, s.out_c, gs.out_c, g, dkernel);
-        dbias[g * gs.out_c..(g + 1) * gs.out_c].copy_from_slice(dbg);
+        scatter(p.dk, s.out_c, f, g, grads.dkernel);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::noise;
+    use crate::testing::{assert_close, conv_backward, conv_forward, noise};
+    use crate::{Padding, Window};
 
-    /// Each group equals a plain conv over its channels with its filters,
-    /// computed here with the full kernel zeroed outside the group (a dense
-    /// `(KH, KW, C, F)` kernel whose off-group blocks are 0).
+    /// Each group equals a plain conv over its channels with its filters:
+    /// compared with a dense `(KH, KW, C, F)` kernel whose off-group blocks
+    /// are 0, with and without a bias.
     #[test]
     fn groups_equal_a_block_diagonal_conv() {
         let (h, c, f, g, k) = (7, 6, 4, 2, 3);
-        let (out, pad) = crate::Padding::Same.axis(h, k, 1, 1);
-        let s = Conv2dSpec {
-            in_h: h,
-            in_w: h,
-            in_c: c,
-            out_h: out,
-            out_w: out,
-            out_c: f,
-            kh: k,
-            kw: k,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad_top: pad,
-            pad_left: pad,
-        };
+        let s = Conv2dSpec::new([h, h, c], f, Window::new([k, k], Padding::Same));
         let (cg, fg) = (c / g, f / g);
         let batch = 2;
         let x = noise(batch * h * h * c, 1);
         let kern = noise(k * k * cg * f, 2);
         let bias = noise(f, 3);
-        let dz = noise(batch * out * out * f, 4);
-        // The equivalent dense kernel.
+        let dz = noise(batch * h * h * f, 4);
         let mut full = vec![0f32; k * k * c * f];
         for t in 0..k * k {
             for ci in 0..c {
-                for fo in 0..f {
-                    if ci / cg == fo / fg {
-                        full[(t * c + ci) * f + fo] = kern[(t * cg + ci % cg) * f + fo];
-                    }
+                for fo in (0..f).filter(|fo| ci / cg == fo / fg) {
+                    full[(t * c + ci) * f + fo] = kern[(t * cg + ci % cg) * f + fo];
                 }
             }
         }
         let mut scratch = GroupedScratch::default();
-        let mut y = vec![f32::NAN; dz.len()];
-        conv2d_grouped_forward(
-            &s,
-            g,
-            Activation::Tanh,
-            batch,
-            &x,
-            &kern,
-            &bias,
-            &mut y,
-            &mut scratch,
-        );
-        let mut yf = vec![f32::NAN; dz.len()];
-        conv2d_forward(
-            &s,
-            Activation::Tanh,
-            batch,
-            &x,
-            &full,
-            &bias,
-            &mut yf,
-            &mut Conv2dScratch::default(),
-        );
-        for (a, b) in y.iter().zip(&yf) {
-            assert!((a - b).abs() < 1e-5, "forward {a} vs {b}");
+        let mut dense = Conv2dScratch::default();
+        for b in [Some(&bias[..]), None] {
+            let mut y = vec![f32::NAN; dz.len()];
+            let act = Activation::Tanh;
+            let op = Operands {
+                batch,
+                x: &x,
+                kernel: &kern,
+                bias: b,
+            };
+            conv2d_grouped_forward((&s, g), act, op, &mut y, &mut scratch);
+            let zeros = vec![0f32; f];
+            let want = conv_forward(&s, act, batch, &x, &full, b.unwrap_or(&zeros), &mut dense);
+            assert_close("forward", &y, &want, 1e-5);
         }
         let (mut dx, mut dk, mut db) = (
             vec![f32::NAN; x.len()],
             vec![f32::NAN; kern.len()],
             vec![f32::NAN; f],
         );
-        conv2d_grouped_backward(
-            &s,
-            g,
+        let grads = Grads {
+            dx: Some(&mut dx),
+            dkernel: &mut dk,
+            dbias: Some(&mut db),
+        };
+        let op = Operands {
             batch,
-            &x,
-            &kern,
-            &dz,
-            Some(&mut dx),
-            &mut dk,
-            &mut db,
-            &mut scratch,
-        );
-        let (mut dxf, mut dkf, mut dbf) =
-            (vec![0f32; x.len()], vec![0f32; full.len()], vec![0f32; f]);
-        conv2d_backward(
-            &s,
-            batch,
-            &x,
-            &full,
-            &dz,
-            Some(&mut dxf),
-            &mut dkf,
-            &mut dbf,
-            &mut Conv2dScratch::default(),
-        );
-        let near = |a: f32, b: f32| (a - b).abs() <= 1e-4 * (1.0 + b.abs());
-        for (a, b) in dx.iter().zip(&dxf) {
-            assert!(near(*a, *b), "dx {a} vs {b}");
-        }
-        for (a, b) in db.iter().zip(&dbf) {
-            assert!(near(*a, *b), "db {a} vs {b}");
-        }
+            x: &x,
+            kernel: &kern,
+            bias: None,
+        };
+        conv2d_grouped_backward((&s, g), op, &dz, grads, &mut scratch);
+        let (dxf, dkf, dbf) = conv_backward(&s, batch, (&x, &full, &dz), true, &mut dense);
+        assert_close("dx", &dx, &dxf, 1e-4);
+        assert_close("db", &db, &dbf, 1e-4);
         // The grouped kernel gradient is the dense one's in-group blocks.
-        for t in 0..k * k {
-            for ci in 0..cg {
-                for fo in 0..f {
-                    let dense = dkf[(t * c + (fo / fg) * cg + ci) * f + fo];
-                    let ours = dk[(t * cg + ci) * f + fo];
-                    assert!(near(ours, dense), "dk {ours} vs {dense}");
-                }
-            }
-        }
+        let want: Vec<f32> = (0..k * k * cg * f)
+            .map(|i| {
+                let (t, ci, fo) = (i / (cg * f), i / f % cg, i % f);
+                dkf[(t * c + (fo / fg) * cg + ci) * f + fo]
+            })
+            .collect();
+        assert_close("dk", &dk, &want, 1e-4);
     }
 }

@@ -17,26 +17,24 @@
 #[cfg(test)]
 mod gradcheck;
 
-use crate::ops::activation_forward_inplace;
+use crate::ops::{activation_forward_inplace, check_lens, Grads, Operands};
 use crate::{Activation, Conv2dSpec};
 
-fn check(t: &Conv2dSpec, batch: usize, x: usize, k: usize, y: usize) {
+/// Checks the operands and an output (or output gradient) of `y` values.
+fn check(t: &Conv2dSpec, op: &Operands<'_>, y: usize) {
     assert!(t.dh == 1 && t.dw == 1, "deconv: dilation must be 1");
-    assert_eq!(
-        x,
-        batch * t.out_h * t.out_w * t.out_c,
-        "deconv: x has the wrong length"
+    let per = |h: usize, w: usize, c: usize| op.batch * h * w * c;
+    check_lens(
+        "deconv",
+        [
+            ("x", op.x.len(), per(t.out_h, t.out_w, t.out_c)),
+            ("kernel", op.kernel.len(), t.kh * t.kw * t.in_c * t.out_c),
+            ("y", y, per(t.in_h, t.in_w, t.in_c)),
+        ],
     );
-    assert_eq!(
-        k,
-        t.kh * t.kw * t.in_c * t.out_c,
-        "deconv: kernel has the wrong length"
-    );
-    assert_eq!(
-        y,
-        batch * t.in_h * t.in_w * t.in_c,
-        "deconv: y has the wrong length"
-    );
+    if let Some(b) = op.bias {
+        assert_eq!(b.len(), t.in_c, "deconv: bias has the wrong length");
+    }
 }
 
 /// The output cell of input index `i` and tap `a` on one axis, if kept.
@@ -69,30 +67,18 @@ fn for_each_tap(t: &Conv2dSpec, mut f: impl FnMut(usize, usize, usize)) {
 ///
 /// # Panics
 /// When a slice length does not match `t` and the batch.
-#[allow(clippy::too_many_arguments)]
-pub fn deconv_forward(
-    t: &Conv2dSpec,
-    act: Activation,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    check(t, batch, x.len(), kernel.len(), y.len());
+pub fn deconv_forward(t: &Conv2dSpec, act: Activation, op: Operands<'_>, y: &mut [f32]) {
+    check(t, &op, y.len());
     let (f, c) = (t.in_c, t.out_c);
     let (xs_len, ys_len) = (t.out_h * t.out_w * c, t.in_h * t.in_w * f);
-    for (xs, ys) in x.chunks_exact(xs_len).zip(y.chunks_exact_mut(ys_len)) {
-        match bias {
-            Some(b) => {
-                assert_eq!(b.len(), f, "deconv: bias has the wrong length");
-                ys.chunks_exact_mut(f).for_each(|p| p.copy_from_slice(b));
-            }
+    for (xs, ys) in op.x.chunks_exact(xs_len).zip(y.chunks_exact_mut(ys_len)) {
+        match op.bias {
+            Some(b) => ys.chunks_exact_mut(f).for_each(|p| p.copy_from_slice(b)),
             None => ys.fill(0.0),
         }
         for_each_tap(t, |px, py, tap| {
             let xp = &xs[px * c..(px + 1) * c];
-            let w = &kernel[tap * f * c..(tap + 1) * f * c];
+            let w = &op.kernel[tap * f * c..(tap + 1) * f * c];
             for (o, wr) in ys[py * f..(py + 1) * f].iter_mut().zip(w.chunks_exact(c)) {
                 *o += wr.iter().zip(xp).map(|(a, b)| a * b).sum::<f32>();
             }
@@ -101,65 +87,31 @@ pub fn deconv_forward(
     activation_forward_inplace(act, f, y);
 }
 
-/// Backward pass from `dz = dL/d(pre-activation)`: overwrites `dkernel`,
-/// `dbias` (when the layer has one) and, when given, `dx`.
+/// Backward pass from `dz = dL/d(pre-activation)` into `grads` (see [`Grads`]).
 ///
 /// # Panics
 /// When a slice length does not match `t` and the batch.
-#[allow(clippy::too_many_arguments)]
-pub fn deconv_backward(
-    t: &Conv2dSpec,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    dz: &[f32],
-    mut dx: Option<&mut [f32]>,
-    dkernel: &mut [f32],
-    dbias: Option<&mut [f32]>,
-) {
-    check(t, batch, x.len(), kernel.len(), dz.len());
-    assert_eq!(
-        dkernel.len(),
-        kernel.len(),
-        "deconv: dkernel has the wrong length"
-    );
+pub fn deconv_backward(t: &Conv2dSpec, op: Operands<'_>, dz: &[f32], grads: Grads<'_>) {
+    check(t, &op, dz.len());
     let (f, c) = (t.in_c, t.out_c);
-    if let Some(db) = dbias {
-        assert_eq!(db.len(), f, "deconv: dbias has the wrong length");
-        db.fill(0.0);
-        for p in dz.chunks_exact(f) {
-            for (d, g) in db.iter_mut().zip(p) {
-                *d += g;
-            }
-        }
-    }
-    dkernel.fill(0.0);
-    if let Some(dx) = dx.as_deref_mut() {
-        assert_eq!(dx.len(), x.len(), "deconv: dx has the wrong length");
-        dx.fill(0.0);
-    }
-    let (xs_len, ys_len) = (t.out_h * t.out_w * c, t.in_h * t.in_w * f);
-    for n in 0..batch {
-        let xs = &x[n * xs_len..(n + 1) * xs_len];
-        let gs = &dz[n * ys_len..(n + 1) * ys_len];
+    let lens = (t.out_h * t.out_w * c, t.in_h * t.in_w * f, f);
+    grads.each_sample(op, dz, lens, |xs, gs, dkernel, mut dx| {
         for_each_tap(t, |px, py, tap| {
-            let xp = &xs[px * c..(px + 1) * c];
-            let g = &gs[py * f..(py + 1) * f];
-            let dk = &mut dkernel[tap * f * c..(tap + 1) * f * c];
-            for (dr, gv) in dk.chunks_exact_mut(c).zip(g) {
+            let (xp, g) = (&xs[px * c..(px + 1) * c], &gs[py * f..(py + 1) * f]);
+            let taps = tap * f * c..(tap + 1) * f * c;
+            for (dr, gv) in dkernel[taps.clone()].chunks_exact_mut(c).zip(g) {
                 for (d, v) in dr.iter_mut().zip(xp) {
                     *d += gv * v;
                 }
             }
             if let Some(dx) = dx.as_deref_mut() {
-                let w = &kernel[tap * f * c..(tap + 1) * f * c];
-                let dxp = &mut dx[n * xs_len + px * c..n * xs_len + (px + 1) * c];
-                for (wr, gv) in w.chunks_exact(c).zip(g) {
+                let dxp = &mut dx[px * c..(px + 1) * c];
+                for (wr, gv) in op.kernel[taps].chunks_exact(c).zip(g) {
                     for (d, wv) in dxp.iter_mut().zip(wr) {
                         *d += gv * wv;
                     }
                 }
             }
         });
-    }
+    });
 }

@@ -3,7 +3,8 @@
 //! multipliers and with and without a bias.
 
 use super::{dwconv_backward, dwconv_forward};
-use crate::testing::{dot, fd_check, noise, Fd};
+use crate::ops::Operands;
+use crate::testing::{check_kernel_op, noise, window_reference};
 use crate::{Activation, Conv2dSpec, Padding};
 
 /// An `h x w x c` input, `k x k` taps, multiplier `m`, stride, dilation.
@@ -44,111 +45,28 @@ fn spec(
 }
 
 /// `y[n, r, q, c*M + j] = b + sum_taps x[n, r*sh + a*dh - pt, q*sw + b*dw - pl, c] k[a, b, c*M + j]`.
-fn reference(s: &Conv2dSpec, batch: usize, x: &[f32], k: &[f32], bias: Option<&[f32]>) -> Vec<f64> {
+fn reference(s: &Conv2dSpec, op: Operands<'_>) -> Vec<f64> {
     let m = s.out_c / s.in_c;
-    let mut y = vec![0f64; batch * s.out_h * s.out_w * s.out_c];
-    for n in 0..batch {
-        for r in 0..s.out_h {
-            for q in 0..s.out_w {
-                for o in 0..s.out_c {
-                    let mut acc = bias.map_or(0.0, |b| f64::from(b[o]));
-                    for a in 0..s.kh {
-                        for b in 0..s.kw {
-                            let ih = (r * s.sh + a * s.dh) as isize - s.pad_top as isize;
-                            let iw = (q * s.sw + b * s.dw) as isize - s.pad_left as isize;
-                            if ih < 0 || iw < 0 || ih as usize >= s.in_h || iw as usize >= s.in_w {
-                                continue;
-                            }
-                            let xv = x[((n * s.in_h + ih as usize) * s.in_w + iw as usize)
-                                * s.in_c
-                                + o / m];
-                            acc += f64::from(xv) * f64::from(k[(a * s.kw + b) * s.out_c + o]);
-                        }
-                    }
-                    y[((n * s.out_h + r) * s.out_w + q) * s.out_c + o] = acc;
-                }
-            }
-        }
-    }
-    y
+    window_reference(s, op, |tap, o| vec![(o / m, tap * s.out_c + o)])
 }
 
 fn check(s: Conv2dSpec, with_bias: bool) {
     let batch = 2;
-    let tag = format!("{s:?} bias {with_bias}");
-    let mut x = noise(batch * s.in_h * s.in_w * s.in_c, 1);
-    let mut k = noise(s.kh * s.kw * s.out_c, 2);
-    let mut b = noise(s.out_c, 3);
-    let ylen = batch * s.out_h * s.out_w * s.out_c;
-    let g = noise(ylen, 4);
-    let fwd = |x: &[f32], k: &[f32], b: &[f32]| {
-        let mut y = vec![f32::NAN; ylen];
-        dwconv_forward(
-            &s,
-            Activation::Linear,
-            batch,
-            x,
-            k,
-            with_bias.then_some(b),
-            &mut y,
-        );
-        y
-    };
-    let y = fwd(&x, &k, &b);
-    let r = reference(&s, batch, &x, &k, with_bias.then_some(&b[..]));
-    for (a, w) in y.iter().zip(&r) {
-        assert!(
-            (f64::from(*a) - w).abs() <= 1e-5 * (1.0 + w.abs()),
-            "{tag}: {a} vs {w}"
-        );
-    }
-    let mut dx = vec![f32::NAN; x.len()];
-    let mut dk = vec![f32::NAN; k.len()];
-    let mut db = vec![f32::NAN; b.len()];
-    dwconv_backward(
-        &s,
+    let lens = (
+        batch * s.in_h * s.in_w * s.in_c,
+        s.kh * s.kw * s.out_c,
+        s.out_c,
+        batch * s.out_h * s.out_w * s.out_c,
+    );
+    check_kernel_op(
+        &format!("{s:?}"),
         batch,
-        &x,
-        &k,
-        &g,
-        Some(&mut dx),
-        &mut dk,
-        with_bias.then_some(&mut db[..]),
+        lens,
+        with_bias,
+        |op, y| dwconv_forward(&s, Activation::Linear, op, y),
+        |op, g, grads| dwconv_backward(&s, op, g, grads),
+        |op| reference(&s, op),
     );
-    let (k0, b0, x0) = (k.clone(), b.clone(), x.clone());
-    fd_check(
-        Fd::Sampled,
-        &format!("{tag} dx"),
-        &mut x,
-        &dx,
-        1e-2,
-        1e-3,
-        |xp| dot(&fwd(xp, &k0, &b0), &g),
-    );
-    fd_check(
-        Fd::Sampled,
-        &format!("{tag} dk"),
-        &mut k,
-        &dk,
-        1e-2,
-        1e-3,
-        |kp| dot(&fwd(&x0, kp, &b0), &g),
-    );
-    if with_bias {
-        fd_check(
-            Fd::Sampled,
-            &format!("{tag} db"),
-            &mut b,
-            &db,
-            1e-2,
-            1e-3,
-            |bp| dot(&fwd(&x0, &k0, bp), &g),
-        );
-    }
-    // Without dx the parameter gradients are the same.
-    let mut dk2 = vec![f32::NAN; k.len()];
-    dwconv_backward(&s, batch, &x0, &k0, &g, None, &mut dk2, None);
-    assert_eq!(dk, dk2, "{tag}: dkernel depends on dx");
 }
 
 #[test]
@@ -176,8 +94,14 @@ fn dwconv_applies_its_activation() {
     let x = noise(32, 5);
     let k = noise(18, 6);
     let (mut lin, mut relu) = (vec![0f32; 32], vec![0f32; 32]);
-    dwconv_forward(&s, Activation::Linear, 1, &x, &k, None, &mut lin);
-    dwconv_forward(&s, Activation::Relu, 1, &x, &k, None, &mut relu);
+    let op = Operands {
+        batch: 1,
+        x: &x,
+        kernel: &k,
+        bias: None,
+    };
+    dwconv_forward(&s, Activation::Linear, op, &mut lin);
+    dwconv_forward(&s, Activation::Relu, op, &mut relu);
     assert!(lin.iter().any(|v| *v < 0.0));
     for (l, r) in lin.iter().zip(&relu) {
         assert_eq!(*r, l.max(0.0));

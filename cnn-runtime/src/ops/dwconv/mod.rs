@@ -14,29 +14,27 @@
 #[cfg(test)]
 mod gradcheck;
 
-use crate::ops::activation_forward_inplace;
+use crate::ops::{activation_forward_inplace, check_lens, Grads, Operands};
 use crate::{Activation, Conv2dSpec};
 
-fn check(s: &Conv2dSpec, batch: usize, x: usize, k: usize, y: usize) {
+/// Checks the operands and an output (or output gradient) of `y` values.
+fn check(s: &Conv2dSpec, op: &Operands<'_>, y: usize) {
     assert!(
         s.in_c > 0 && s.out_c.is_multiple_of(s.in_c),
         "dwconv: out_c is not a multiple of in_c"
     );
-    assert_eq!(
-        x,
-        batch * s.in_h * s.in_w * s.in_c,
-        "dwconv: x has the wrong length"
+    let per = |h: usize, w: usize, c: usize| op.batch * h * w * c;
+    check_lens(
+        "dwconv",
+        [
+            ("x", op.x.len(), per(s.in_h, s.in_w, s.in_c)),
+            ("kernel", op.kernel.len(), s.kh * s.kw * s.out_c),
+            ("y", y, per(s.out_h, s.out_w, s.out_c)),
+        ],
     );
-    assert_eq!(
-        k,
-        s.kh * s.kw * s.out_c,
-        "dwconv: kernel has the wrong length"
-    );
-    assert_eq!(
-        y,
-        batch * s.out_h * s.out_w * s.out_c,
-        "dwconv: y has the wrong length"
-    );
+    if let Some(b) = op.bias {
+        assert_eq!(b.len(), s.out_c, "dwconv: bias has the wrong length");
+    }
 }
 
 /// The output columns `lo..hi` whose tap `b` lands inside the input row, and
@@ -65,22 +63,13 @@ fn row(s: &Conv2dSpec, r: usize, a: usize) -> Option<usize> {
 ///
 /// # Panics
 /// When a slice length does not match the spec and batch.
-#[allow(clippy::too_many_arguments)]
-pub fn dwconv_forward(
-    s: &Conv2dSpec,
-    act: Activation,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    check(s, batch, x.len(), kernel.len(), y.len());
+pub fn dwconv_forward(s: &Conv2dSpec, act: Activation, op: Operands<'_>, y: &mut [f32]) {
+    check(s, &op, y.len());
+    let Operands {
+        x, kernel, bias, ..
+    } = op;
     let (c, cm) = (s.in_c, s.out_c);
     let m = cm / c;
-    if let Some(b) = bias {
-        assert_eq!(b.len(), cm, "dwconv: bias has the wrong length");
-    }
     let (xs_len, ys_len) = (s.in_h * s.in_w * c, s.out_h * s.out_w * cm);
     for (xs, ys) in x.chunks_exact(xs_len).zip(y.chunks_exact_mut(ys_len)) {
         for r in 0..s.out_h {
@@ -116,48 +105,16 @@ pub fn dwconv_forward(
     activation_forward_inplace(act, cm, y);
 }
 
-/// Backward pass from `dz = dL/d(pre-activation)`: overwrites `dkernel`,
-/// `dbias` (when the layer has a bias) and, when given, `dx`.
+/// Backward pass from `dz = dL/d(pre-activation)` into `grads` (see [`Grads`]).
 ///
 /// # Panics
 /// When a slice length does not match the spec and batch.
-#[allow(clippy::too_many_arguments)]
-pub fn dwconv_backward(
-    s: &Conv2dSpec,
-    batch: usize,
-    x: &[f32],
-    kernel: &[f32],
-    dz: &[f32],
-    mut dx: Option<&mut [f32]>,
-    dkernel: &mut [f32],
-    dbias: Option<&mut [f32]>,
-) {
-    check(s, batch, x.len(), kernel.len(), dz.len());
-    assert_eq!(
-        dkernel.len(),
-        kernel.len(),
-        "dwconv: dkernel has the wrong length"
-    );
+pub fn dwconv_backward(s: &Conv2dSpec, op: Operands<'_>, dz: &[f32], grads: Grads<'_>) {
+    check(s, &op, dz.len());
     let (c, cm) = (s.in_c, s.out_c);
     let m = cm / c;
-    if let Some(db) = dbias {
-        assert_eq!(db.len(), cm, "dwconv: dbias has the wrong length");
-        db.fill(0.0);
-        for p in dz.chunks_exact(cm) {
-            for (d, g) in db.iter_mut().zip(p) {
-                *d += g;
-            }
-        }
-    }
-    dkernel.fill(0.0);
-    if let Some(dx) = dx.as_deref_mut() {
-        assert_eq!(dx.len(), x.len(), "dwconv: dx has the wrong length");
-        dx.fill(0.0);
-    }
-    let (xs_len, ys_len) = (s.in_h * s.in_w * c, s.out_h * s.out_w * cm);
-    for n in 0..batch {
-        let xs = &x[n * xs_len..(n + 1) * xs_len];
-        let gs = &dz[n * ys_len..(n + 1) * ys_len];
+    let lens = (s.in_h * s.in_w * c, s.out_h * s.out_w * cm, cm);
+    grads.each_sample(op, dz, lens, |xs, gs, dkernel, mut dx| {
         for r in 0..s.out_h {
             let grow = &gs[r * s.out_w * cm..(r + 1) * s.out_w * cm];
             for a in 0..s.kh {
@@ -166,15 +123,10 @@ pub fn dwconv_backward(
                     let t = (a * s.kw + b) * cm;
                     let (lo, hi) = cols(s, b);
                     for q in lo..hi {
-                        let iw = q * s.sw + b * s.dw - s.pad_left;
-                        let px = (ih * s.in_w + iw) * c;
-                        let g = &grow[q * cm..(q + 1) * cm];
-                        let xp = &xs[px..px + c];
-                        let dk = &mut dkernel[t..t + cm];
-                        let w = &kernel[t..t + cm];
-                        let dxp = dx
-                            .as_deref_mut()
-                            .map(|dx| &mut dx[n * xs_len + px..n * xs_len + px + c]);
+                        let px = (ih * s.in_w + q * s.sw + b * s.dw - s.pad_left) * c;
+                        let (g, xp) = (&grow[q * cm..(q + 1) * cm], &xs[px..px + c]);
+                        let (dk, w) = (&mut dkernel[t..t + cm], &op.kernel[t..t + cm]);
+                        let dxp = dx.as_deref_mut().map(|dx| &mut dx[px..px + c]);
                         // One multiplier (the common case) without the index
                         // division, so both loops vectorise.
                         if m == 1 {
@@ -200,5 +152,5 @@ pub fn dwconv_backward(
                 }
             }
         }
-    }
+    });
 }
