@@ -34,14 +34,11 @@ impl Checker {
             self.bad_token(a);
             return;
         }
-        self.push(
-            Diagnostic::new(
-                Code::Syntax,
-                format!("unexpected `{}` in `{}`", a.text, s.head.text),
-                a.span,
-                "not expected here",
-            )
-            .with_help(help.to_string()),
+        self.syntax(
+            format!("unexpected `{}` in `{}`", a.text, s.head.text),
+            a.span,
+            "not expected here",
+            help.to_string(),
         );
     }
 
@@ -73,9 +70,7 @@ impl Checker {
                 "arguments are separated by spaces, statements by `;`".to_string(),
             )
         };
-        self.push(
-            Diagnostic::new(Code::Syntax, message, a.span, "not a valid token").with_help(help),
-        );
+        self.syntax(message, a.span, "not a valid token", help);
     }
 
     /// Parses a non-negative integer token; reports `too large`.
@@ -134,14 +129,11 @@ impl Checker {
             TokenKind::Dims => {
                 let v = self.dims(t, what)?;
                 if v.len() != 2 {
-                    self.push(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("bad dimension: a {what} has two axes, found `{}`", t.text),
-                            t.span,
-                            format!("expected {what} as N or NxM"),
-                        )
-                        .with_help(format!("write e.g. `{example}`")),
+                    self.syntax(
+                        format!("bad dimension: a {what} has two axes, found `{}`", t.text),
+                        t.span,
+                        format!("expected {what} as N or NxM"),
+                        format!("write e.g. `{example}`"),
                     );
                     return None;
                 }
@@ -152,14 +144,11 @@ impl Checker {
                 return None;
             }
             _ => {
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        format!("expected the {what}, found `{}`", t.text),
-                        t.span,
-                        format!("expected the {what}"),
-                    )
-                    .with_help(format!("write e.g. `{example}`")),
+                self.syntax(
+                    format!("expected the {what}, found `{}`", t.text),
+                    t.span,
+                    format!("expected the {what}"),
+                    format!("write e.g. `{example}`"),
                 );
                 return None;
             }
@@ -184,14 +173,11 @@ impl Checker {
         example: &str,
     ) -> Option<Val<u64>> {
         let Some(t) = s.args.get(idx) else {
-            self.push(
-                Diagnostic::new(
-                    Code::Syntax,
-                    format!("`{}` needs the {what}", s.head.text),
-                    s.head.span,
-                    format!("the {what} is missing"),
-                )
-                .with_help(format!("write e.g. `{example}`")),
+            self.syntax(
+                format!("`{}` needs the {what}", s.head.text),
+                s.head.span,
+                format!("the {what} is missing"),
+                format!("write e.g. `{example}`"),
             );
             return None;
         };
@@ -217,14 +203,11 @@ impl Checker {
                 None
             }
             _ => {
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        format!("expected the {what} (one number), found `{}`", t.text),
-                        t.span,
-                        format!("expected the {what}"),
-                    )
-                    .with_help(format!("write e.g. `{example}`")),
+                self.syntax(
+                    format!("expected the {what} (one number), found `{}`", t.text),
+                    t.span,
+                    format!("expected the {what}"),
+                    format!("write e.g. `{example}`"),
                 );
                 None
             }
@@ -267,27 +250,21 @@ impl Checker {
             TokenKind::Word => {
                 let w = t.text.as_str();
                 if PLANNED.contains(&w) {
-                    self.push(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("`{w}` is not supported yet"),
-                            t.span,
-                            "planned, not implemented",
-                        )
-                        .with_help(format!("use one of {}", ACTIVATIONS.join(", "))),
+                    self.syntax(
+                        format!("`{w}` is not supported yet"),
+                        t.span,
+                        "planned, not implemented",
+                        format!("use one of {}", ACTIVATIONS.join(", ")),
                     );
                 } else if activation_of(w).is_some() {
-                    self.push(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("`{kw}` takes no activation"),
-                            t.span,
-                            "not an option of this layer",
-                        )
-                        .with_help(format!(
+                    self.syntax(
+                        format!("`{kw}` takes no activation"),
+                        t.span,
+                        "not an option of this layer",
+                        format!(
                             "write the activation as its own statement: `{}; {w}`",
                             s.text().replace(&format!(" {w}"), "")
-                        )),
+                        ),
                     );
                 } else {
                     let sug = did_you_mean(w, options);
@@ -306,20 +283,15 @@ impl Checker {
                     } else {
                         "unknown option"
                     };
-                    self.push(
-                        Diagnostic::new(Code::Syntax, message, t.span, label).with_help(help),
-                    );
+                    self.syntax(message, t.span, label, help);
                 }
             }
             _ => {
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        format!("unexpected `{}` in `{kw}`", t.text),
-                        t.span,
-                        "not expected here",
-                    )
-                    .with_help(format!("`{kw}` is written `{form}`")),
+                self.syntax(
+                    format!("unexpected `{}` in `{kw}`", t.text),
+                    t.span,
+                    "not expected here",
+                    format!("`{kw}` is written `{form}`"),
                 );
             }
         }
