@@ -10,20 +10,24 @@ fn model(src: &str) -> cnn_compiler::ir::Model {
     c.models.into_iter().next().unwrap()
 }
 
+/// Layer `i` of `m`, which must be a conv.
+fn conv_at(m: &cnn_compiler::ir::Model, i: usize) -> &cnn_compiler::ir::Conv {
+    match &m.layers[i].op {
+        Op::Conv(c) => c,
+        op => panic!("layer {i} is not a conv: {op:?}"),
+    }
+}
+
 #[test]
 fn conv_defaults_and_options() {
     let m = model("input 7x7x2; conv 4 3x3; conv 2 5x3 stride 2x1 same dilation 1 relu");
-    let Op::Conv(c) = &m.layers[0].op else {
-        panic!()
-    };
+    let c = conv_at(&m, 0);
     assert_eq!(c.stride, [1, 1]);
     assert_eq!(c.dilation, [1, 1]);
     assert_eq!(c.padding, Padding::Valid);
     assert_eq!(c.activation, Activation::Linear);
     assert_eq!(m.layers[0].output, Shape::Image { h: 5, w: 5, c: 4 });
-    let Op::Conv(c) = &m.layers[1].op else {
-        panic!()
-    };
+    let c = conv_at(&m, 1);
     assert_eq!(c.kernel, [5, 3]);
     assert_eq!(c.stride, [2, 1]);
     assert_eq!(c.padding, Padding::Same);
@@ -44,18 +48,14 @@ fn conv_defaults_and_options() {
 fn same_padding_puts_the_odd_cell_after() {
     // n = 8, k = 3, s = 2: out 4, pad 1 -> 0 before, 1 after (TensorFlow rule)
     let m = model("input 8x8x2; conv 4 3x3 stride 2 same");
-    let Op::Conv(c) = &m.layers[0].op else {
-        panic!()
-    };
+    let c = conv_at(&m, 0);
     assert_eq!(
         (c.pad.top, c.pad.bottom, c.pad.left, c.pad.right),
         (0, 1, 0, 1)
     );
     // k = 4, s = 1, n = 5: pad 3 -> 1 / 2
     let m = model("input 5x5x2; conv 2 4x4 same");
-    let Op::Conv(c) = &m.layers[0].op else {
-        panic!()
-    };
+    let c = conv_at(&m, 0);
     assert_eq!((c.pad.top, c.pad.bottom), (1, 2));
 }
 
@@ -64,9 +64,7 @@ fn dilation_widens_the_window() {
     // effective window (3-1)*2+1 = 5: 9 -> 5 (valid); same keeps 9 with pad 4 -> 2/2
     let m = model("input 9x9x1; conv 2 3x3 dilation 2; conv 1 3x3 dilation 2 same");
     assert_eq!(m.layers[0].output, Shape::Image { h: 5, w: 5, c: 2 });
-    let Op::Conv(c) = &m.layers[1].op else {
-        panic!()
-    };
+    let c = conv_at(&m, 1);
     assert_eq!(c.dilation, [2, 2]);
     assert_eq!((c.pad.top, c.pad.bottom), (2, 2));
 }
@@ -221,9 +219,7 @@ fn window_arithmetic_matches_brute_force() {
                     let m = &c.models[0];
                     let out = m.layers[0].output.dims()[0];
                     assert_eq!(out, (0..n).step_by(s).count(), "{src}");
-                    let Op::Conv(conv) = &m.layers[0].op else {
-                        panic!()
-                    };
+                    let conv = conv_at(m, 0);
                     let (before, after) = (conv.pad.top, conv.pad.bottom);
                     assert!(after == before || after == before + 1, "{src}");
                     // the last window ends exactly at the padded end (or inside it

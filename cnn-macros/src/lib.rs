@@ -275,8 +275,11 @@ mod tests {
     #[test]
     fn item_form_generates_the_struct() {
         let out = run("pub model Net { input 4x4x1; flatten; dense 2 softmax }");
-        assert!(out.contains("pub struct Net"), "{out}");
-        assert!(!out.contains("compile_error"), "{out}");
+        // The struct, and no error beside it.
+        assert!(
+            out.contains("pub struct Net") && !out.contains("compile_error"),
+            "{out}"
+        );
     }
 
     #[test]
