@@ -145,7 +145,8 @@ fn short_mnist_run_trains_and_evaluates() {
     ]);
     assert!(out.contains("test accuracy: "), "{out}");
     assert!(std::fs::read_to_string(&curve).unwrap().contains("<svg"));
-    let out = ok(&["eval", s(&model), "--weights", s(&w), "--data", &data]);
+    let eval = ["eval", s(&model), "--weights", s(&w), "--data", &data];
+    let out = ok(&eval);
     let lines: Vec<&str> = out.lines().collect();
     let n = lines.len();
     assert!(
@@ -163,16 +164,7 @@ fn short_mnist_run_trains_and_evaluates() {
     let loss: f32 = lines[n - 2]["loss: ".len()..].parse().unwrap();
     assert!(loss > 0.0 && loss < 0.5, "{loss}");
     // The same weights evaluated on the first 500 test images only.
-    let out = ok(&[
-        "eval",
-        s(&model),
-        "--weights",
-        s(&w),
-        "--data",
-        &data,
-        "--limit",
-        "500",
-    ]);
+    let out = ok(&[&eval[..], &["--limit", "500"]].concat());
     assert!(out.contains("accuracy: "));
 }
 

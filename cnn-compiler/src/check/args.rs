@@ -42,6 +42,29 @@ impl Checker {
         );
     }
 
+    /// A token that is not what the statement needs: a bad token is reported
+    /// as such, any other gets the syntax error described.
+    pub(super) fn wrong_token<T>(
+        &mut self,
+        t: &Token,
+        message: String,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Option<T> {
+        if t.kind == TokenKind::Bad {
+            self.bad_token(t);
+        } else {
+            self.syntax(message, t.span, label, help);
+        }
+        None
+    }
+
+    /// Reports a word of the language that is planned but not implemented yet.
+    pub(super) fn planned(&mut self, t: &Token, help: String) {
+        let message = format!("`{}` is not supported yet", t.text);
+        self.syntax(message, t.span, "planned, not implemented", help);
+    }
+
     /// Reports a token the grammar kept as `Bad` (`-3`, `3x`, `3.5`, ...).
     pub(super) fn bad_token(&mut self, a: &Token) {
         let t = a.text.as_str();
@@ -139,18 +162,10 @@ impl Checker {
                 }
                 [v[0], v[1]]
             }
-            TokenKind::Bad => {
-                self.bad_token(t);
-                return None;
-            }
             _ => {
-                self.syntax(
-                    format!("expected the {what}, found `{}`", t.text),
-                    t.span,
-                    format!("expected the {what}"),
-                    format!("write e.g. `{example}`"),
-                );
-                return None;
+                let message = format!("expected the {what}, found `{}`", t.text);
+                let label = format!("expected the {what}");
+                return self.wrong_token(t, message, label, format!("write e.g. `{example}`"));
             }
         };
         if v.contains(&0) {
@@ -198,18 +213,10 @@ impl Checker {
                 }
                 Some(Val { v, span: t.span })
             }
-            TokenKind::Bad => {
-                self.bad_token(t);
-                None
-            }
             _ => {
-                self.syntax(
-                    format!("expected the {what} (one number), found `{}`", t.text),
-                    t.span,
-                    format!("expected the {what}"),
-                    format!("write e.g. `{example}`"),
-                );
-                None
+                let message = format!("expected the {what} (one number), found `{}`", t.text);
+                let label = format!("expected the {what}");
+                self.wrong_token(t, message, label, format!("write e.g. `{example}`"))
             }
         }
     }
@@ -250,12 +257,7 @@ impl Checker {
             TokenKind::Word => {
                 let w = t.text.as_str();
                 if PLANNED.contains(&w) {
-                    self.syntax(
-                        format!("`{w}` is not supported yet"),
-                        t.span,
-                        "planned, not implemented",
-                        format!("use one of {}", ACTIVATIONS.join(", ")),
-                    );
+                    self.planned(t, format!("use one of {}", ACTIVATIONS.join(", ")));
                 } else if activation_of(w).is_some() {
                     self.syntax(
                         format!("`{kw}` takes no activation"),

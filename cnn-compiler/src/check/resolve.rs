@@ -166,14 +166,10 @@ impl Checker {
     fn unknown_layer(&mut self, t: &Token) {
         let word = t.text.as_str();
         if PLANNED.contains(&word) {
-            self.syntax(
-                format!("`{word}` is not supported yet"),
-                t.span,
-                "planned, not implemented",
-                format!(
-                    "remove `{word}` for now; the layers are: {}",
-                    LAYERS[1..].join(", ")
-                ),
+            let layers = LAYERS[1..].join(", ");
+            self.planned(
+                t,
+                format!("remove `{word}` for now; the layers are: {layers}"),
             );
             return;
         }
@@ -237,18 +233,10 @@ impl Checker {
         let v = match t.kind {
             TokenKind::Dims => self.dims(t, "input size")?,
             TokenKind::Int => vec![self.uint(&t.text, t.span, "input size")?],
-            TokenKind::Bad => {
-                self.bad_token(t);
-                return None;
-            }
             _ => {
-                self.syntax(
-                    format!("`input` needs a shape HxWxC, found `{}`", t.text),
-                    t.span,
-                    "expected HxWxC",
-                    "write the image size and channels, e.g. `input 28x28x1`",
-                );
-                return None;
+                let message = format!("`input` needs a shape HxWxC, found `{}`", t.text);
+                let help = "write the image size and channels, e.g. `input 28x28x1`";
+                return self.wrong_token(t, message, "expected HxWxC", help);
             }
         };
         if v.len() != 3 {
