@@ -14,11 +14,11 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use cnn::ndarray::Array4;
+use cnn::runtime::data::shapes::shapes;
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::ops::{conv2d_backward, conv2d_forward, Conv2dScratch};
-use cnn::runtime::{
-    gemm, Activation, Conv2dSpec, DenseSpec, LayerSpec, Model, Optimizer, Pool2dSpec, PoolKind,
-};
+use cnn::runtime::{gemm, Activation, Conv2dSpec, LayerSpec, Model, Sgd};
+use cnn_compiler::ir;
 
 mod generated;
 
@@ -89,34 +89,6 @@ pub fn conv(
     (LayerSpec::Conv2d { spec, act }, [oh, ow, f])
 }
 
-/// A valid pool with window = stride = `p`.
-pub fn pool(shape: [usize; 3], kind: PoolKind, p: usize) -> (LayerSpec, [usize; 3]) {
-    let (oh, _) = axis(shape[0], p, p, false);
-    let (ow, _) = axis(shape[1], p, p, false);
-    let spec = Pool2dSpec {
-        kind,
-        in_h: shape[0],
-        in_w: shape[1],
-        c: shape[2],
-        out_h: oh,
-        out_w: ow,
-        ph: p,
-        pw: p,
-        sh: p,
-        sw: p,
-        pad_top: 0,
-        pad_left: 0,
-    };
-    (LayerSpec::Pool2d(spec), [oh, ow, shape[2]])
-}
-
-pub fn dense(inputs: usize, units: usize, act: Activation) -> LayerSpec {
-    LayerSpec::Dense {
-        spec: DenseSpec { inputs, units },
-        act,
-    }
-}
-
 /// Forward flops (2 per multiply-add) of one sample.
 pub fn forward_flops(layers: &[LayerSpec]) -> f64 {
     layers
@@ -131,54 +103,27 @@ pub fn forward_flops(layers: &[LayerSpec]) -> f64 {
         .sum()
 }
 
-/// conv, pool, conv, pool, flatten, then the dense layers: the layout of both
-/// bench models. Each conv is `(filters, kernel, same, act)` with stride 1;
-/// each pool is valid with window = stride = 2; each dense is `(units, act)`.
-fn two_conv_net(
-    input: [usize; 3],
-    convs: [(usize, usize, bool, Activation); 2],
-    pool_kind: PoolKind,
-    denses: &[(usize, Activation)],
-) -> ([usize; 3], Vec<LayerSpec>) {
-    let mut layers = Vec::new();
-    let mut s = input;
-    for (f, k, same, act) in convs {
-        let (c, next) = conv(s, f, k, 1, same, act);
-        let (p, next) = pool(next, pool_kind, 2);
-        layers.extend([c, p]);
-        s = next;
-    }
-    let mut inputs = s[0] * s[1] * s[2];
-    layers.push(LayerSpec::Flatten { len: inputs });
-    for &(units, act) in denses {
-        layers.push(dense(inputs, units, act));
-        inputs = units;
-    }
-    (input, layers)
+/// A model of the examples' `.cnn` files, as the interpreter runs it: the
+/// compiler's lowering, so the interpreted rows run the very layers of their
+/// generated twins (`benches/generated.rs` includes the same files).
+fn example_model(source: &str) -> ([usize; 3], Vec<LayerSpec>) {
+    let compiled = cnn_compiler::compile(source, "Bench");
+    assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+    let m = &compiled.models[0];
+    let ir::Shape::Image { h, w, c } = m.input else {
+        unreachable!("a model's input is an image")
+    };
+    ([h, w, c], cnn_compiler::lower::lower(m))
 }
 
-/// LeNet-5 on 28x28x1 (first conv `same`).
+/// LeNet-5 on 28x28x1 (first conv `same`), `examples/models/lenet5.cnn`.
 pub fn lenet() -> ([usize; 3], Vec<LayerSpec>) {
-    use Activation::*;
-    let convs = [(6, 5, true, Tanh), (16, 5, false, Tanh)];
-    two_conv_net(
-        [28, 28, 1],
-        convs,
-        PoolKind::Avg,
-        &[(120, Tanh), (84, Tanh), (10, Softmax)],
-    )
+    example_model(include_str!("../examples/models/lenet5.cnn"))
 }
 
-/// The 150x150x3 course model.
+/// The 150x150x3 course model, `examples/models/seed.cnn`.
 pub fn seed150() -> ([usize; 3], Vec<LayerSpec>) {
-    use Activation::*;
-    let convs = [(32, 3, true, Relu), (32, 4, false, Linear)];
-    two_conv_net(
-        [150, 150, 3],
-        convs,
-        PoolKind::Max,
-        &[(256, Relu), (5, Softmax)],
-    )
+    example_model(include_str!("../examples/models/seed.cnn"))
 }
 
 /// Deterministic pseudo-random values in [-1, 1).
@@ -196,25 +141,7 @@ pub fn noise(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Plain SGD (kept local so the bench does not depend on optimizer internals).
-pub struct PlainSgd(pub f32);
-
-impl Optimizer for PlainSgd {
-    fn begin_step(&mut self) {}
-    fn update(&mut self, _slot: usize, param: &mut [f32], grad: &[f32]) {
-        for (p, g) in param.iter_mut().zip(grad) {
-            *p -= self.0 * g;
-        }
-    }
-    fn learning_rate(&self) -> f32 {
-        self.0
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.0 = lr;
-    }
-}
-
-/// One model workload: training steps (softmax CE, plain SGD) or inference
+/// One model workload: training steps (softmax CE, plain SGD: `Sgd::new`) or inference
 /// through `Model::forward_batch` (for generated models, `forward_view`: no
 /// output copy). `flops` is the forward flops of one sample.
 pub fn workload<M: Model + 'static>(
@@ -229,7 +156,7 @@ pub fn workload<M: Model + 'static>(
     let classes = net.output_shape().iter().product::<usize>();
     let x = Array4::from_shape_vec((batch, h, wd, c), noise(batch * h * wd * c, 7)).expect("x");
     let labels: Vec<usize> = (0..batch).map(|i| i % classes).collect();
-    let mut opt = PlainSgd(0.01);
+    let mut opt = Sgd::new(0.01);
     let flops = flops * batch as f64 * if train { 3.0 } else { 1.0 };
     w.add(name, batch as f64, flops, move || {
         if train {
@@ -257,6 +184,82 @@ pub fn model_workload(
     workload(w, name, net, flops, batch, train);
 }
 
+/// The buffers of a conv workload (NHWC input, HWIO kernel), filled with noise.
+struct ConvBench {
+    spec: Conv2dSpec,
+    batch: usize,
+    x: Vec<f32>,
+    k: Vec<f32>,
+    bias: Vec<f32>,
+    y: Vec<f32>,
+    scratch: Conv2dScratch,
+    /// When the workload runs the backward pass too.
+    grads: Option<ConvGrads>,
+}
+
+/// The output gradient a conv backward pass reads and the gradients it writes.
+struct ConvGrads {
+    dz: Vec<f32>,
+    dx: Vec<f32>,
+    dk: Vec<f32>,
+    db: Vec<f32>,
+}
+
+impl ConvBench {
+    fn new(spec: Conv2dSpec, batch: usize, backward: bool) -> Self {
+        let x = noise(batch * spec.in_h * spec.in_w * spec.in_c, 3);
+        let k = noise(spec.kh * spec.kw * spec.in_c * spec.out_c, 4);
+        let y_len = batch * spec.out_h * spec.out_w * spec.out_c;
+        let grads = backward.then(|| ConvGrads {
+            dz: noise(y_len, 6),
+            dx: vec![0f32; x.len()],
+            dk: vec![0f32; k.len()],
+            db: vec![0f32; spec.out_c],
+        });
+        ConvBench {
+            bias: noise(spec.out_c, 5),
+            y: vec![0f32; y_len],
+            scratch: Conv2dScratch::default(),
+            spec,
+            batch,
+            x,
+            k,
+            grads,
+        }
+    }
+
+    /// One forward pass, then the backward pass when the bench has gradients.
+    fn run(&mut self, act: Activation) {
+        let b = self;
+        conv2d_forward(
+            &b.spec,
+            act,
+            b.batch,
+            &b.x,
+            &b.k,
+            &b.bias,
+            &mut b.y,
+            &mut b.scratch,
+        );
+        let Some(g) = b.grads.as_mut() else {
+            black_box(b.y[0]);
+            return;
+        };
+        conv2d_backward(
+            &b.spec,
+            b.batch,
+            &b.x,
+            &b.k,
+            &g.dz,
+            Some(&mut g.dx),
+            &mut g.dk,
+            &mut g.db,
+            &mut b.scratch,
+        );
+        black_box((b.y[0], g.dx[0], g.dk[0]));
+    }
+}
+
 fn builtin(w: &mut Workloads) {
     // GEMM 1024^3.
     let n = 1024;
@@ -275,113 +278,94 @@ fn builtin(w: &mut Workloads) {
         unreachable!()
     };
     let fwd = 2.0 * (batch * 56 * 56 * 64 * 64 * 9) as f64;
-    let x = noise(batch * 56 * 56 * 64, 3);
-    let k = noise(9 * 64 * 64, 4);
-    let bias = noise(64, 5);
-    let mut y = vec![0f32; batch * 56 * 56 * 64];
-    let mut scratch = Conv2dScratch::default();
-    {
-        let (x, k, bias) = (x.clone(), k.clone(), bias.clone());
-        w.add("conv64_fwd_b8", batch as f64, fwd, move || {
-            conv2d_forward(
-                &spec,
-                Activation::Relu,
-                batch,
-                &x,
-                &k,
-                &bias,
-                &mut y,
-                &mut scratch,
-            );
-            black_box(y[0]);
-        });
-    }
-    let mut y = vec![0f32; batch * 56 * 56 * 64];
-    let mut dx = vec![0f32; x.len()];
-    let mut dk = vec![0f32; k.len()];
-    let mut db = vec![0f32; 64];
-    let dz = noise(y.len(), 6);
-    let mut scratch = Conv2dScratch::default();
+    let mut c = ConvBench::new(spec, batch, false);
+    w.add("conv64_fwd_b8", batch as f64, fwd, move || {
+        c.run(Activation::Relu)
+    });
+    let mut c = ConvBench::new(spec, batch, true);
     w.add("conv64_fwdbwd_b8", batch as f64, 3.0 * fwd, move || {
-        conv2d_forward(
-            &spec,
-            Activation::Linear,
-            batch,
-            &x,
-            &k,
-            &bias,
-            &mut y,
-            &mut scratch,
-        );
-        conv2d_backward(
-            &spec,
-            batch,
-            &x,
-            &k,
-            &dz,
-            Some(&mut dx),
-            &mut dk,
-            &mut db,
-            &mut scratch,
-        );
-        black_box((y[0], dx[0], dk[0]));
+        c.run(Activation::Linear)
     });
 
     model_workload(w, "lenet_train_b64", lenet(), 64, true);
     model_workload(w, "lenet_infer_b256", lenet(), 256, false);
     model_workload(w, "seed150_infer_b8", seed150(), 8, false);
     model_workload(w, "seed150_train_b8", seed150(), 8, true);
+
+    // The README's first command renders 2,000 training and 400 test images of
+    // 150x150x3 (`data::shapes`): items are images, no flops are counted.
+    w.add("shapes_2000_150x150", 2400.0, 0.0, || {
+        black_box(shapes(2000, [150, 150, 3], 0));
+    });
 }
 
 // ---------------------------------------------------------------- FMA peak
 
+/// The FMA loop of [`fma_peak`] on one vector type: 12 independent chains cover
+/// FMA latency x throughput. Always inlined, so that it (and the closures) run
+/// with the target features of the caller.
+#[inline(always)]
+fn fma_chains<V: Copy>(
+    iters: u64,
+    splat: impl Fn(f32) -> V,
+    fma: impl Fn(V, V, V) -> V,
+    add: impl Fn(V, V) -> V,
+) -> V {
+    let mut acc = [splat(1.0); 12];
+    let (m, a) = (splat(0.999_999), splat(1e-7));
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = fma(*v, m, a);
+        }
+    }
+    acc.into_iter().fold(splat(0.0), add)
+}
+
+/// [`fma_chains`] on 512-bit vectors.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F (as [`cnn::runtime::cpu::avx512`] reports).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn fma_loop_512(iters: u64) -> f32 {
     use std::arch::x86_64::*;
-    // 12 independent chains cover FMA latency x throughput.
-    let mut acc = [_mm512_set1_ps(1.0); 12];
-    let m = _mm512_set1_ps(0.999_999);
-    let a = _mm512_set1_ps(1e-7);
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm512_fmadd_ps(*v, m, a);
-        }
-    }
-    let mut s = _mm512_setzero_ps();
-    for v in acc {
-        s = _mm512_add_ps(s, v);
-    }
-    _mm512_reduce_add_ps(s)
+    _mm512_reduce_add_ps(fma_chains(
+        iters,
+        |x| _mm512_set1_ps(x),
+        |v, m, a| _mm512_fmadd_ps(v, m, a),
+        |s, v| _mm512_add_ps(s, v),
+    ))
 }
 
+/// [`fma_chains`] on 256-bit vectors.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma_loop_256(iters: u64) -> f32 {
     use std::arch::x86_64::*;
-    let mut acc = [_mm256_set1_ps(1.0); 12];
-    let m = _mm256_set1_ps(0.999_999);
-    let a = _mm256_set1_ps(1e-7);
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm256_fmadd_ps(*v, m, a);
-        }
-    }
-    let mut s = _mm256_setzero_ps();
-    for v in acc {
-        s = _mm256_add_ps(s, v);
-    }
+    let s = fma_chains(
+        iters,
+        |x| _mm256_set1_ps(x),
+        |v, m, a| _mm256_fmadd_ps(v, m, a),
+        |s, v| _mm256_add_ps(s, v),
+    );
     let mut o = [0f32; 8];
-    _mm256_storeu_ps(o.as_mut_ptr(), s);
+    // SAFETY: `o` holds the 8 floats the unaligned store writes.
+    unsafe { _mm256_storeu_ps(o.as_mut_ptr(), s) };
     o.iter().sum()
 }
 
-/// GFLOP/s of the FMA loop on every core (best of 5 runs of ~0.1 s), and the vector width used.
+/// GFLOP/s of the FMA loop on every core (best of 5 runs of ~0.1 s), and the
+/// vector width used: AVX-512 when the runtime's kernels use it, else AVX2.
 fn fma_peak() -> (f64, &'static str) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     #[cfg(target_arch = "x86_64")]
     {
-        let wide = std::arch::is_x86_feature_detected!("avx512f");
+        let wide = cnn::runtime::cpu::avx512();
         let fma = std::arch::is_x86_feature_detected!("fma")
             && std::arch::is_x86_feature_detected!("avx2");
         if wide || fma {
@@ -392,11 +376,13 @@ fn fma_peak() -> (f64, &'static str) {
                 let t = Instant::now();
                 std::thread::scope(|s| {
                     for _ in 0..threads {
-                        s.spawn(move || unsafe {
+                        s.spawn(move || {
                             black_box(if wide {
-                                fma_loop_512(iters)
+                                // SAFETY: `cpu::avx512` found AVX-512 F (among others).
+                                unsafe { fma_loop_512(iters) }
                             } else {
-                                fma_loop_256(iters)
+                                // SAFETY: AVX2 and FMA were detected just above.
+                                unsafe { fma_loop_256(iters) }
                             })
                         });
                     }

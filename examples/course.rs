@@ -8,7 +8,7 @@
 //! ```
 
 use cnn::cnn;
-use cnn::ndarray::Array4;
+use cnn::ndarray::{Array, Array4, ArrayView4, Dimension};
 use std::time::Instant;
 
 cnn! {
@@ -42,30 +42,34 @@ fn pseudo_random(shape: (usize, usize, usize, usize)) -> Array4<f32> {
     })
 }
 
+/// Runs `forward` once on a pseudo-random batch of `shape` and prints how long
+/// it took; returns the output.
+fn run_once<D: Dimension>(
+    name: &str,
+    shape: (usize, usize, usize, usize),
+    forward: impl FnOnce(ArrayView4<'_, f32>) -> Result<Array<f32, D>, cnn::Error>,
+) -> Result<Array<f32, D>, cnn::Error> {
+    let x = pseudo_random(shape);
+    let t = Instant::now();
+    let y = forward(x.view())?;
+    println!(
+        "{name}: input {:?} -> output {:?} in {:.1} ms",
+        x.shape(),
+        y.shape(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(y)
+}
+
 fn main() -> Result<(), cnn::Error> {
     println!("{}", CoursePair::summary());
     let mut pair = CoursePair::new(0);
-    let x = pseudo_random((2, 32, 32, 3));
-    let t = Instant::now();
-    let y = pair.forward(x.view())?;
-    println!(
-        "CoursePair: input {:?} -> output {:?} in {:.1} ms\n",
-        x.shape(),
-        y.shape(),
-        t.elapsed().as_secs_f64() * 1e3
-    );
+    run_once("CoursePair", (2, 32, 32, 3), |x| pair.forward(x))?;
+    println!();
 
     println!("{}", Seed::summary());
     let mut seed = Seed::new(0);
-    let x = pseudo_random((4, 150, 150, 3));
-    let t = Instant::now();
-    let y = seed.forward(x.view())?;
-    println!(
-        "Seed: input {:?} -> output {:?} in {:.1} ms",
-        x.shape(),
-        y.shape(),
-        t.elapsed().as_secs_f64() * 1e3
-    );
+    let y = run_once("Seed", (4, 150, 150, 3), |x| seed.forward(x))?;
     println!("class probabilities of sample 0: {:.4}", y.row(0));
 
     // The input size is fixed by the model: anything else is an error, not a panic.

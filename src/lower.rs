@@ -20,17 +20,15 @@ mod tests {
     use cnn_runtime::Model;
     use std::path::{Path, PathBuf};
 
-    fn golden(case: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
+    /// An oracle case: its checked model and the folder of its goldens.
+    fn oracle_case(case: &str) -> (ir::Model, PathBuf) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/oracle/goldens")
-            .join(case)
-    }
-
-    fn compile_case(case: &str) -> ir::Model {
-        let src = std::fs::read_to_string(golden(case).join("model.cnn")).unwrap();
-        let c = cnn_compiler::compile(&src, "Case");
+            .join(case);
+        let src = std::fs::read_to_string(dir.join("model.cnn")).unwrap();
+        let mut c = cnn_compiler::compile(&src, "Case");
         assert!(!c.has_errors(), "{case}: {:?}", c.diagnostics);
-        c.models.into_iter().next().unwrap()
+        (c.models.swap_remove(0), dir)
     }
 
     #[test]
@@ -41,10 +39,10 @@ mod tests {
             "same_avgpool3_s2_in7",
             "conv_softmax_channels",
         ] {
-            let m = compile_case(case);
+            let (m, dir) = oracle_case(case);
             let mut net = interpreter(&m, 0).unwrap();
-            cnn_runtime::io::load_weights(&mut net, &golden(case).join("weights.npz")).unwrap();
-            let npz = cnn_runtime::io::Npz::open(&golden(case).join("io.npz")).unwrap();
+            cnn_runtime::io::load_weights(&mut net, &dir.join("weights.npz")).unwrap();
+            let npz = cnn_runtime::io::Npz::open(&dir.join("io.npz")).unwrap();
             let p = Path::new("io.npz");
             let x = npz.read("x").unwrap().into_f32(p, "x").unwrap();
             let x = x.into_dimensionality::<ndarray::Ix4>().unwrap();

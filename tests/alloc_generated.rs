@@ -17,23 +17,31 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+/// Counts one allocation (a reallocation counts as one), then makes it.
+fn counted(allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
+    ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    allocate()
+}
+
 // SAFETY: every call is forwarded to the system allocator unchanged; the
 // counter has no effect on the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        System.alloc(layout)
+        // SAFETY: the caller keeps `alloc`'s contract; it is passed on as is.
+        counted(|| unsafe { System.alloc(layout) })
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        System.alloc_zeroed(layout)
+        // SAFETY: the caller keeps `alloc_zeroed`'s contract; passed on as is.
+        counted(|| unsafe { System.alloc_zeroed(layout) })
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        System.realloc(ptr, layout, new_size)
+        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with
+        // `layout`: the caller keeps `realloc`'s contract.
+        counted(|| unsafe { System.realloc(ptr, layout, new_size) })
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
+        // SAFETY: `ptr` came from `System` with `layout` (see `realloc`).
+        unsafe { System.dealloc(ptr, layout) }
     }
 }
 

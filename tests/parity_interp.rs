@@ -23,7 +23,7 @@ mod models;
 
 use cnn::ndarray::{Array4, ArrayD, IxDyn};
 use cnn::runtime::Model;
-use codegen_support::Capture;
+use codegen_support::{flat, Capture};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -219,32 +219,12 @@ pub fn check<N: Model>(gen: N, src: &str, seed: u64) {
     let result = runner.run(&strategy, |(b, xs, dys, labels)| {
         let (mut gen, mut interp) = (gen.borrow_mut(), interp.borrow_mut());
         let x = Array4::from_shape_vec((b, h, w, c), xs).expect("x");
-        let go: Vec<f32> = gen
-            .forward_batch(x.view())
-            .expect("gen forward")
-            .iter()
-            .copied()
-            .collect();
-        let io: Vec<f32> = interp
-            .forward(x.view())
-            .expect("interp forward")
-            .iter()
-            .copied()
-            .collect();
+        let go = flat(gen.forward_batch(x.view()).expect("gen forward"));
+        let io = flat(interp.forward(x.view()).expect("interp forward"));
         assert_close("output", &go, &io)?;
         for i in 0..ir.layers.len() {
-            let il: Vec<f32> = interp
-                .layer_output(i)
-                .expect("layer")
-                .iter()
-                .copied()
-                .collect();
-            let gl: Vec<f32> = gen
-                .layer_output(i)
-                .expect("layer")
-                .iter()
-                .copied()
-                .collect();
+            let il = flat(interp.layer_output(i).expect("layer"));
+            let gl = flat(gen.layer_output(i).expect("layer"));
             assert_close(&format!("layer{i} output"), &gl, &il)?;
         }
         let dy = ArrayD::from_shape_vec(IxDyn(&[b, out_len]), dys).expect("dy");
@@ -353,12 +333,7 @@ fn split_batch_lenet_equals_interpreter() {
     let x = Array4::from_shape_fn((b, 28, 28, 1), |(n, i, j, _)| {
         (((n * 131 + i * 29 + j * 7) % 97) as f32 / 48.5) - 1.0
     });
-    let go: Vec<f32> = gen
-        .forward_view(x.view())
-        .unwrap()
-        .iter()
-        .copied()
-        .collect();
+    let go = flat(gen.forward_view(x.view()).unwrap());
     let io: Vec<f32> = interp.forward(x.view()).unwrap().iter().copied().collect();
     assert_close("output", &go, &io).unwrap();
     for i in 0..ir.layers.len() {

@@ -1,7 +1,7 @@
 //! Generated models against the Keras oracle (`../shared/oracle/goldens/`).
 //!
 //! Every case's `model.cnn` is written below with `cnn!` (one module per case;
-//! the model text is the case file verbatim). Each test loads the case's
+//! the model text is the case file verbatim; `lenet5` includes its file). Each test loads the case's
 //! `weights.npz` through the generated `load`, runs the stored input and checks
 //! the output and every layer's output (1e-5 relative to max(1, |v|)), then the
 //! gradients of the linear loss `sum(y * g)` through `backward` and, for
@@ -104,17 +104,15 @@ oracle_case! {
     }
 }
 
-oracle_case! {
-    lenet5 {
-        input 32x32x1;
-        conv 6 5x5 tanh;
-        avgpool 2;
-        conv 16 5x5 tanh;
-        avgpool 2;
-        conv 120 5x5 tanh;
-        flatten;
-        dense 84 tanh;
-        dense 10 softmax;
+// LeNet-5 through the include form, from the case's own file: the bare body
+// is named after the file (`model.cnn` defines `Model`).
+mod lenet5 {
+    use super::*;
+    cnn::cnn!(include "../shared/oracle/goldens/lenet5/model.cnn");
+
+    #[test]
+    fn oracle() {
+        check_case(&mut Model::new(0), "lenet5");
     }
 }
 

@@ -4,30 +4,40 @@
 use cnn_compiler::ir::{Activation, Op, Padding, PoolKind, Shape, Span};
 use cnn_compiler::{compile, model_name_from_stem, Code};
 
-fn model(src: &str) -> cnn_compiler::ir::Model {
-    let c = compile(src, "M");
+/// `src` compiled, which must give no error.
+fn without_errors(src: &str, default_name: &str) -> cnn_compiler::Compiled {
+    let c = compile(src, default_name);
     assert!(!c.has_errors(), "{:#?}", c.diagnostics);
-    c.models.into_iter().next().unwrap()
+    c
+}
+
+fn model(src: &str) -> cnn_compiler::ir::Model {
+    without_errors(src, "M").models.into_iter().next().unwrap()
+}
+
+/// Layer `i` of `m`, which must be a conv.
+fn conv_at(m: &cnn_compiler::ir::Model, i: usize) -> &cnn_compiler::ir::Conv {
+    match &m.layers[i].op {
+        Op::Conv(c) => c,
+        op => panic!("layer {i} is not a conv: {op:?}"),
+    }
 }
 
 #[test]
 fn conv_defaults_and_options() {
     let m = model("input 7x7x2; conv 4 3x3; conv 2 5x3 stride 2x1 same dilation 1 relu");
-    let Op::Conv(c) = &m.layers[0].op else {
-        panic!()
-    };
-    assert_eq!(c.stride, [1, 1]);
-    assert_eq!(c.dilation, [1, 1]);
-    assert_eq!(c.padding, Padding::Valid);
-    assert_eq!(c.activation, Activation::Linear);
+    // (kernel, stride, dilation, padding, activation) of both convs.
+    let c = conv_at(&m, 0);
+    let resolved = (c.kernel, c.stride, c.dilation, c.padding, c.activation);
+    let want = ([3, 3], [1, 1], [1, 1], Padding::Valid, Activation::Linear);
+    assert_eq!(resolved, want);
     assert_eq!(m.layers[0].output, Shape::Image { h: 5, w: 5, c: 4 });
-    let Op::Conv(c) = &m.layers[1].op else {
-        panic!()
-    };
-    assert_eq!(c.kernel, [5, 3]);
-    assert_eq!(c.stride, [2, 1]);
-    assert_eq!(c.padding, Padding::Same);
-    assert_eq!(c.activation, Activation::Relu);
+    let c = conv_at(&m, 1);
+    let resolved = (c.kernel, c.stride, c.dilation, c.padding, c.activation);
+    assert_eq!(
+        resolved,
+        ([5, 3], [2, 1], [1, 1], Padding::Same, Activation::Relu)
+    );
     // same: out = ceil(5/2) = 3, pad = (3-1)*2+5-5 = 4 -> 2/2; W: out 5, pad 2 -> 1/1
     assert_eq!(m.layers[1].output, Shape::Image { h: 3, w: 5, c: 2 });
     assert_eq!(
@@ -44,18 +54,14 @@ fn conv_defaults_and_options() {
 fn same_padding_puts_the_odd_cell_after() {
     // n = 8, k = 3, s = 2: out 4, pad 1 -> 0 before, 1 after (TensorFlow rule)
     let m = model("input 8x8x2; conv 4 3x3 stride 2 same");
-    let Op::Conv(c) = &m.layers[0].op else {
-        panic!()
-    };
+    let c = conv_at(&m, 0);
     assert_eq!(
         (c.pad.top, c.pad.bottom, c.pad.left, c.pad.right),
         (0, 1, 0, 1)
     );
     // k = 4, s = 1, n = 5: pad 3 -> 1 / 2
     let m = model("input 5x5x2; conv 2 4x4 same");
-    let Op::Conv(c) = &m.layers[0].op else {
-        panic!()
-    };
+    let c = conv_at(&m, 0);
     assert_eq!((c.pad.top, c.pad.bottom), (1, 2));
 }
 
@@ -64,9 +70,7 @@ fn dilation_widens_the_window() {
     // effective window (3-1)*2+1 = 5: 9 -> 5 (valid); same keeps 9 with pad 4 -> 2/2
     let m = model("input 9x9x1; conv 2 3x3 dilation 2; conv 1 3x3 dilation 2 same");
     assert_eq!(m.layers[0].output, Shape::Image { h: 5, w: 5, c: 2 });
-    let Op::Conv(c) = &m.layers[1].op else {
-        panic!()
-    };
+    let c = conv_at(&m, 1);
     assert_eq!(c.dilation, [2, 2]);
     assert_eq!((c.pad.top, c.pad.bottom), (2, 2));
 }
@@ -132,11 +136,10 @@ fn spans_are_byte_offsets_of_the_tokens() {
 
 #[test]
 fn model_blocks_names_and_visibility() {
-    let c = compile(
+    let c = without_errors(
         "pub model A { input 2x2x1 } model B { input 3x3x1; flatten }",
         "Ignored",
     );
-    assert!(!c.has_errors());
     let names: Vec<_> = c
         .models
         .iter()
@@ -165,11 +168,10 @@ fn a_model_with_an_error_is_left_out_but_others_stay() {
 
 #[test]
 fn warnings_do_not_drop_the_model() {
-    let c = compile(
+    let c = without_errors(
         "input 8x8x1; maxpool 2 stride 3; flatten; dense 4 softmax; relu",
         "M",
     );
-    assert!(!c.has_errors());
     let codes: Vec<_> = c.diagnostics.iter().map(|d| d.code).collect();
     assert_eq!(
         codes,
@@ -221,9 +223,7 @@ fn window_arithmetic_matches_brute_force() {
                     let m = &c.models[0];
                     let out = m.layers[0].output.dims()[0];
                     assert_eq!(out, (0..n).step_by(s).count(), "{src}");
-                    let Op::Conv(conv) = &m.layers[0].op else {
-                        panic!()
-                    };
+                    let conv = conv_at(m, 0);
                     let (before, after) = (conv.pad.top, conv.pad.bottom);
                     assert!(after == before || after == before + 1, "{src}");
                     // the last window ends exactly at the padded end (or inside it

@@ -13,12 +13,9 @@ fn goldens() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/oracle/goldens")
 }
 
+/// A JSON array of sizes.
 fn dims(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_u64().expect("int") as usize)
-        .collect()
+    serde_json::from_value(v.clone()).expect("an array of non-negative integers")
 }
 
 fn only_model(src: &str, what: &str) -> ir::Model {

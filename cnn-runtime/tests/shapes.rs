@@ -120,16 +120,12 @@ fn too_large_or_zero_sized_requests_are_errors() {
 }
 
 #[test]
-fn two_thousand_course_sized_images_render_in_seconds() {
-    // The README's first command: 2,000 (+400 test) images of 150x150x3.
-    let start = std::time::Instant::now();
+fn two_thousand_course_sized_images_and_a_fifth_for_testing() {
+    // The README's first command: 2,000 (+400 test) images of 150x150x3. How
+    // fast they render is the `shapes_2000_150x150` row of benches/throughput.rs.
     let (train, test) = shapes(2000, [150, 150, 3], 0);
-    let took = start.elapsed();
-    eprintln!("shapes(2000, 150x150x3): {took:?}");
     assert_eq!(train.images.dim(), (2000, 150, 150, 3));
     assert_eq!(test.len(), 400);
-    // generous bound for a loaded 2-core CI machine; typically well under a second
-    assert!(took.as_secs_f32() < 10.0, "took {took:?}");
 }
 
 #[test]

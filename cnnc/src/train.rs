@@ -77,14 +77,21 @@ pub struct DataArgs {
     pub limit: Option<usize>,
 }
 
-/// `cnnc train FILE DATA [options]`
-#[derive(Args)]
-pub struct TrainArgs {
+/// The model a command runs: a `.cnn` file and, when it defines several, which.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
     /// The .cnn model file
     pub file: PathBuf,
     /// Which model of the file (when it defines several)
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
+}
+
+/// `cnnc train FILE DATA [options]`
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub target: ModelArgs,
     /// Start from these weights (.safetensors or .npz) instead of a fresh initialisation
     #[arg(long, value_name = "W")]
     pub init: Option<PathBuf>,
@@ -128,11 +135,8 @@ pub struct TrainArgs {
 /// `cnnc eval FILE --weights W DATA`
 #[derive(Args)]
 pub struct EvalArgs {
-    /// The .cnn model file
-    pub file: PathBuf,
-    /// Which model of the file (when it defines several)
-    #[arg(long, value_name = "NAME")]
-    pub model: Option<String>,
+    #[command(flatten)]
+    pub target: ModelArgs,
     /// The weights to evaluate (.safetensors or .npz)
     #[arg(long, value_name = "W")]
     pub weights: PathBuf,
@@ -146,11 +150,8 @@ pub struct EvalArgs {
 /// `cnnc predict FILE --weights W --input X [-o Y.npy]`
 #[derive(Args)]
 pub struct PredictArgs {
-    /// The .cnn model file
-    pub file: PathBuf,
-    /// Which model of the file (when it defines several)
-    #[arg(long, value_name = "NAME")]
-    pub model: Option<String>,
+    #[command(flatten)]
+    pub target: ModelArgs,
     /// The weights to use (.safetensors or .npz)
     #[arg(long, value_name = "W")]
     pub weights: PathBuf,
@@ -242,10 +243,10 @@ fn report_skipped(skipped: &[String]) {
 
 /// `cnnc train`.
 pub fn train(a: TrainArgs) -> CmdResult {
-    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.target.file, Color::Auto)? else {
         return Ok(ExitCode::FAILURE);
     };
-    let m = loaded.model(a.model.as_deref())?;
+    let m = loaded.model(a.target.model.as_deref())?;
     let mut net: Sequential = cnn::lower::interpreter(m, a.seed)?;
     let mut classes = Vec::new();
     if let Some(w) = &a.init {
@@ -329,10 +330,10 @@ pub fn train(a: TrainArgs) -> CmdResult {
 
 /// `cnnc eval`.
 pub fn eval(a: EvalArgs) -> CmdResult {
-    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.target.file, Color::Auto)? else {
         return Ok(ExitCode::FAILURE);
     };
-    let m = loaded.model(a.model.as_deref())?;
+    let m = loaded.model(a.target.model.as_deref())?;
     let mut net = cnn::lower::interpreter(m, 0)?;
     load_weights(&mut net, &a.weights)?;
     let data = match (&a.data.data, &a.data.x, &a.data.labels) {
@@ -375,10 +376,10 @@ fn is_image(p: &Path) -> bool {
 
 /// `cnnc predict`.
 pub fn predict(a: PredictArgs) -> CmdResult {
-    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.target.file, Color::Auto)? else {
         return Ok(ExitCode::FAILURE);
     };
-    let m = loaded.model(a.model.as_deref())?;
+    let m = loaded.model(a.target.model.as_deref())?;
     let mut net = cnn::lower::interpreter(m, 0)?;
     let meta = load_weights(&mut net, &a.weights)?;
     let input = net.input_shape();

@@ -1,11 +1,15 @@
 //! `cnnc check`, `cnnc summary` and `cnnc explain`, run as the built binary.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{goldens, repo};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+
+/// Runs `cnnc` in `dir`, without colours.
 fn cnnc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnc"))
+    common::command()
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .args(args)
@@ -13,12 +17,11 @@ fn cnnc(dir: &Path, args: &[&str]) -> Output {
         .expect("run cnnc")
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn goldens() -> PathBuf {
-    repo().join("../shared/oracle/goldens")
+/// [`cnnc`], asserting the exit code (and showing stderr when it differs).
+fn cnnc_exits(code: i32, dir: &Path, args: &[&str]) -> Output {
+    let o = cnnc(dir, args);
+    assert_eq!(o.status.code(), Some(code), "cnnc {args:?}: {}", stderr(&o));
+    o
 }
 
 fn stderr(o: &Output) -> String {
@@ -43,8 +46,7 @@ const LENET_28: &str = "// LeNet-5 without `same` on 28x28: fails\ninput 28x28x1
 #[test]
 fn check_prints_every_error_rustc_style_and_exits_1() {
     let dir = tmp_with(&[("lenet28.cnn", LENET_28)]);
-    let o = cnnc(dir.path(), &["check", "--color", "never", "lenet28.cnn"]);
-    assert_eq!(o.status.code(), Some(1));
+    let o = cnnc_exits(1, dir.path(), &["check", "--color", "never", "lenet28.cnn"]);
     assert!(stdout(&o).is_empty());
     insta::assert_snapshot!(stderr(&o));
 }
@@ -61,16 +63,14 @@ fn check_accepts_the_example_models() {
     }
     assert!(args.len() >= 5);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = cnnc(&repo(), &args);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = cnnc_exits(0, &repo(), &args);
     assert!(stderr(&o).contains("Lenet5"));
 }
 
 #[test]
 fn check_with_warnings_only_exits_0() {
     let dir = tmp_with(&[("w.cnn", "input 8x8x2;\nmaxpool 2 stride 3;\n")]);
-    let o = cnnc(dir.path(), &["check", "w.cnn"]);
-    assert_eq!(o.status.code(), Some(0));
+    let o = cnnc_exits(0, dir.path(), &["check", "w.cnn"]);
     insta::assert_snapshot!(stderr(&o));
 }
 
@@ -80,21 +80,22 @@ fn check_several_files_and_a_missing_one() {
         ("ok.cnn", "input 4x4x1; flatten"),
         ("bad.cnn", "input 4x4x1; dense 2"),
     ]);
-    let o = cnnc(dir.path(), &["check", "ok.cnn", "bad.cnn", "missing.cnn"]);
-    assert_eq!(o.status.code(), Some(1));
+    let o = cnnc_exits(
+        1,
+        dir.path(),
+        &["check", "ok.cnn", "bad.cnn", "missing.cnn"],
+    );
     let e = stderr(&o);
     assert!(e.contains("ok: `ok.cnn`: Ok"), "{e}");
     assert!(e.contains("error[E006]"), "{e}");
     assert!(e.contains("error: cannot read missing.cnn"), "{e}");
-    let o = cnnc(dir.path(), &["check", "ok.cnn"]);
-    assert_eq!(o.status.code(), Some(0));
+    cnnc_exits(0, dir.path(), &["check", "ok.cnn"]);
 }
 
 #[test]
 fn check_json_lists_diagnostics_on_stdout() {
     let dir = tmp_with(&[("lenet28.cnn", LENET_28)]);
-    let o = cnnc(dir.path(), &["check", "--format", "json", "lenet28.cnn"]);
-    assert_eq!(o.status.code(), Some(1));
+    let o = cnnc_exits(1, dir.path(), &["check", "--format", "json", "lenet28.cnn"]);
     let v: Value = serde_json::from_str(&stdout(&o)).expect("json on stdout");
     let got: Vec<(String, u64)> = v
         .as_array()
@@ -125,8 +126,7 @@ fn check_json_lists_diagnostics_on_stdout() {
 
 #[test]
 fn summary_text_of_seed() {
-    let o = cnnc(&repo(), &["summary", "examples/models/seed.cnn"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = cnnc_exits(0, &repo(), &["summary", "examples/models/seed.cnn"]);
     insta::assert_snapshot!(stdout(&o));
 }
 
@@ -189,12 +189,7 @@ fn check_rejects_exactly_the_shape_cases_keras_rejects() {
     let v: Value = serde_json::from_str(&text).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (i, case) in v["cases"].as_array().unwrap().iter().enumerate() {
-        let lines: Vec<&str> = case["dsl"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap())
-            .collect();
+        let lines: Vec<String> = serde_json::from_value(case["dsl"].clone()).unwrap();
         let name = format!("case{i}.cnn");
         std::fs::write(dir.path().join(&name), lines.join("\n")).unwrap();
         let o = cnnc(dir.path(), &["check", &name]);
@@ -222,19 +217,17 @@ fn check_rejects_exactly_the_shape_cases_keras_rejects() {
 fn summary_picks_a_model() {
     let src = "model A { input 4x4x1; flatten }\nmodel B { input 2x2x1; flatten; dense 3 }\n";
     let dir = tmp_with(&[("two.cnn", src)]);
-    let o = cnnc(
+    let o = cnnc_exits(
+        0,
         dir.path(),
         &["summary", "--format", "json", "--model", "B", "two.cnn"],
     );
-    assert_eq!(o.status.code(), Some(0));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["model"], "B");
     assert_eq!(v["total_params"], 15);
-    let o = cnnc(dir.path(), &["summary", "--format", "json", "two.cnn"]);
-    assert_eq!(o.status.code(), Some(1));
+    let o = cnnc_exits(1, dir.path(), &["summary", "--format", "json", "two.cnn"]);
     assert!(stderr(&o).contains("--model"), "{}", stderr(&o));
-    let o = cnnc(dir.path(), &["summary", "--model", "C", "two.cnn"]);
-    assert_eq!(o.status.code(), Some(1));
+    let o = cnnc_exits(1, dir.path(), &["summary", "--model", "C", "two.cnn"]);
     assert!(stderr(&o).contains("A, B"));
     // text form prints every model
     let o = cnnc(dir.path(), &["summary", "two.cnn"]);
@@ -244,16 +237,14 @@ fn summary_picks_a_model() {
 #[test]
 fn summary_of_a_broken_file_shows_the_errors() {
     let dir = tmp_with(&[("lenet28.cnn", LENET_28)]);
-    let o = cnnc(dir.path(), &["summary", "lenet28.cnn"]);
-    assert_eq!(o.status.code(), Some(1));
+    let o = cnnc_exits(1, dir.path(), &["summary", "lenet28.cnn"]);
     assert!(stdout(&o).is_empty());
     assert!(stderr(&o).contains("error[E003]"));
 }
 
 #[test]
 fn explain_a_code() {
-    let o = cnnc(&repo(), &["explain", "E003"]);
-    assert_eq!(o.status.code(), Some(0));
+    let o = cnnc_exits(0, &repo(), &["explain", "E003"]);
     insta::assert_snapshot!(stdout(&o));
     let o = cnnc(&repo(), &["explain", "w002"]);
     assert!(stdout(&o).starts_with("W002"));
@@ -263,7 +254,6 @@ fn explain_a_code() {
 
 #[test]
 fn explain_an_unknown_code_lists_the_codes() {
-    let o = cnnc(&repo(), &["explain", "E999"]);
-    assert_eq!(o.status.code(), Some(1));
+    let o = cnnc_exits(1, &repo(), &["explain", "E999"]);
     insta::assert_snapshot!(stderr(&o));
 }

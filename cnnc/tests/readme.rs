@@ -15,16 +15,12 @@
 //! skipped. Anything else fails the test, so a new kind of command cannot slip in
 //! untested.
 
+mod common;
+
+use common::repo as repo_root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// One command of the README and, for console blocks, the output it must print.
 struct Step {

@@ -2,17 +2,11 @@
 //! gradient contract against the Keras oracle, a short MNIST run, and the errors
 //! bad input must give.
 
+mod common;
+
 use cnn_runtime::io::{npy::write_npy, Npz};
+use common::{cnnc, cnnc_ok, golden, repo as root};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn golden(case: &str) -> PathBuf {
-    root().join("../shared/oracle/goldens").join(case)
-}
 
 fn mnist() -> PathBuf {
     root().join("../shared/data/mnist")
@@ -22,22 +16,9 @@ fn fashion() -> PathBuf {
     root().join("../shared/data/fashion-mnist")
 }
 
-fn cnnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnc"))
-        .args(args)
-        .output()
-        .expect("run cnnc")
-}
-
+/// Runs a command that must succeed; returns its stdout.
 fn ok(args: &[&str]) -> String {
-    let out = cnnc(args);
-    assert!(
-        out.status.success(),
-        "cnnc {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(cnnc_ok(args).stdout).unwrap()
 }
 
 /// Runs a command that must fail; returns its stderr.
@@ -164,7 +145,8 @@ fn short_mnist_run_trains_and_evaluates() {
     ]);
     assert!(out.contains("test accuracy: "), "{out}");
     assert!(std::fs::read_to_string(&curve).unwrap().contains("<svg"));
-    let out = ok(&["eval", s(&model), "--weights", s(&w), "--data", &data]);
+    let eval = ["eval", s(&model), "--weights", s(&w), "--data", &data];
+    let out = ok(&eval);
     let lines: Vec<&str> = out.lines().collect();
     let n = lines.len();
     assert!(
@@ -182,16 +164,7 @@ fn short_mnist_run_trains_and_evaluates() {
     let loss: f32 = lines[n - 2]["loss: ".len()..].parse().unwrap();
     assert!(loss > 0.0 && loss < 0.5, "{loss}");
     // The same weights evaluated on the first 500 test images only.
-    let out = ok(&[
-        "eval",
-        s(&model),
-        "--weights",
-        s(&w),
-        "--data",
-        &data,
-        "--limit",
-        "500",
-    ]);
+    let out = ok(&[&eval[..], &["--limit", "500"]].concat());
     assert!(out.contains("accuracy: "));
 }
 
@@ -279,31 +252,27 @@ fn bad_input_gives_clear_errors() {
     let lw = golden("lenet5").join("weights.npz");
     let (xp, lp, _) = oracle_arrays("cls_small", dir.path());
     let (lx, ll, _) = oracle_arrays("lenet5", dir.path());
+    // `cnnc eval` of lenet5, which must fail.
+    let eval = |weights: &str, x: &Path, labels: &Path| {
+        let (model, x, labels) = (s(&lenet), s(x), s(labels));
+        fails(&[
+            "eval",
+            model,
+            "--weights",
+            weights,
+            "--x",
+            x,
+            "--labels",
+            labels,
+        ])
+    };
     // cls_small's 12x12x3 samples given to lenet5 (32x32x1).
-    let e = fails(&[
-        "eval",
-        s(&lenet),
-        "--weights",
-        s(&lw),
-        "--x",
-        s(&xp),
-        "--labels",
-        s(&lp),
-    ]);
+    let e = eval(s(&lw), &xp, &lp);
     assert!(e.contains("12x12x3") && e.contains("32x32x1"), "{e}");
     // Labels out of range.
     let bad = dir.path().join("bad_labels.npy");
     write_npy(&bad, &[2], &[3i64, 10]).unwrap();
-    let e = fails(&[
-        "eval",
-        s(&lenet),
-        "--weights",
-        s(&lw),
-        "--x",
-        s(&lx),
-        "--labels",
-        s(&bad),
-    ]);
+    let e = eval(s(&lw), &lx, &bad);
     assert!(e.contains("label 10") && e.contains("0..10"), "{e}");
     // NaN in the data.
     let nan = dir.path().join("nan.npy");
@@ -322,16 +291,7 @@ fn bad_input_gives_clear_errors() {
     ]);
     assert!(e.contains("non-finite") && e.contains("sample 1"), "{e}");
     // Missing files.
-    let e = fails(&[
-        "eval",
-        s(&lenet),
-        "--weights",
-        "/nonexistent/w.npz",
-        "--x",
-        s(&lx),
-        "--labels",
-        s(&ll),
-    ]);
+    let e = eval("/nonexistent/w.npz", &lx, &ll);
     assert!(e.contains("/nonexistent/w.npz"), "{e}");
     let e = fails(&[
         "train",
@@ -350,16 +310,7 @@ fn bad_input_gives_clear_errors() {
     let e = fails(&["train", s(&lenet), "--data", "imagenet:/x"]);
     assert!(e.contains("mnist:DIR"), "{e}");
     // Weights of another architecture.
-    let e = fails(&[
-        "eval",
-        s(&lenet),
-        "--weights",
-        s(&golden("cls_small").join("weights.npz")),
-        "--x",
-        s(&lx),
-        "--labels",
-        s(&ll),
-    ]);
+    let e = eval(s(&golden("cls_small").join("weights.npz")), &lx, &ll);
     assert!(e.contains("layer0.kernel"), "{e}");
     // A model file with a shape error: rendered diagnostics, exit 1.
     let broken = dir.path().join("broken.cnn");
@@ -423,18 +374,11 @@ fn folder_data_trains_and_evaluates() {
 /// the saved weights carry to `predict`.
 #[test]
 fn fashion_mnist_weights_carry_the_clothing_class_names() {
-    const FASHION: [&str; 10] = [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ];
+    // Fashion-MNIST's classes, index = label, as its authors' README names them.
+    let fashion_classes =
+        "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot";
+    let fashion_classes: Vec<&str> = fashion_classes.split(',').collect();
+    assert_eq!(fashion_classes.len(), 10);
     let dir = tempfile::tempdir().unwrap();
     let model = root().join("examples/models/lenet5.cnn");
     let x = dir.path().join("x.npy");
@@ -463,7 +407,7 @@ fn fashion_mnist_weights_carry_the_clothing_class_names() {
         let named: Vec<&str> = out
             .lines()
             .filter_map(|l| {
-                FASHION
+                fashion_classes
                     .iter()
                     .find(|c| l.trim_start().starts_with(**c))
                     .copied()
@@ -495,7 +439,7 @@ fn fashion_mnist_weights_carry_the_clothing_class_names() {
         })
         .count();
     assert_eq!(digits, 5, "{out}");
-    assert!(!FASHION.iter().any(|c| out.contains(c)), "{out}");
+    assert!(!fashion_classes.iter().any(|c| out.contains(c)), "{out}");
 }
 
 #[test]

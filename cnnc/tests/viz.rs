@@ -2,27 +2,18 @@
 //! one block per layer; the PNGs decode, with one tile per channel or filter, and
 //! show what the weights and the image put there.
 
+mod common;
+
 use cnn_runtime::io::npy::npy_bytes;
 use cnn_runtime::io::npz::write_npz;
+use common::{cnnc, cnnc_ok};
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn cnnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnc"))
-        .args(args)
-        .output()
-        .expect("run cnnc")
-}
-
-/// Runs cnnc and asserts that it succeeded (showing its stderr if not).
-fn cnnc_ok(args: &[&str]) -> Output {
-    let out = cnnc(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+/// A fresh temp dir holding the file `name`: the dir and the file's path.
+fn scratch_with(name: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = write(dir.path(), name, text);
+    (dir, src)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -31,20 +22,6 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
-const LENET5: &str = "// LeNet-5
-model LeNet5 {
-    input 32x32x1;
-    conv 6 5x5 tanh;
-    avgpool 2;
-    conv 16 5x5 tanh;
-    avgpool 2;
-    conv 120 5x5 tanh;
-    flatten;
-    dense 84 tanh;
-    dense 10 softmax;
-}
-";
-
 /// input 12x12x3; layers 0 conv, 1 maxpool, 2 conv, 3 flatten, 4 dense
 const SMALL: &str =
     "input 12x12x3; conv 4 3x3 same relu; maxpool 2; conv 5 3x3 relu; flatten; dense 3 softmax";
@@ -52,9 +29,11 @@ const SMALL: &str =
 #[test]
 fn diagram_is_xml_with_one_block_per_layer() {
     let dir = tempfile::tempdir().unwrap();
-    let src = write(dir.path(), "lenet5.cnn", LENET5);
+    // LeNet-5 on 32x32x1, the Keras oracle's case.
+    let src = common::golden("lenet5").join("model.cnn");
+    let src = src.to_str().unwrap();
     let svg_path = dir.path().join("lenet5.svg");
-    cnnc_ok(&["diagram", &src, "-o", svg_path.to_str().unwrap()]);
+    cnnc_ok(&["diagram", src, "-o", svg_path.to_str().unwrap()]);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("valid XML");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
@@ -118,10 +97,7 @@ fn diagram_is_xml_with_one_block_per_layer() {
 
 #[test]
 fn diagram_shows_non_default_options_and_picks_a_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = write(
-        dir.path(),
-        "two.cnn",
+    let (dir, src) = scratch_with("two.cnn",
         "model A { input 20x20x3; conv 8 3x3 stride 2 same dilation 2; maxpool 3 stride 2 same; relu }
          model B { input 8x8x1; flatten; dense 2 }",
     );
@@ -168,12 +144,7 @@ fn diagram_shows_non_default_options_and_picks_a_model() {
 
 #[test]
 fn diagram_of_a_model_with_errors_fails_with_the_diagnostics() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = write(
-        dir.path(),
-        "bad.cnn",
-        "input 4x4x1; conv 8 5x5; flatten; dense 2",
-    );
+    let (dir, src) = scratch_with("bad.cnn", "input 4x4x1; conv 8 5x5; flatten; dense 2");
     let svg_path = dir.path().join("bad.svg");
     let out = cnnc(&["diagram", &src, "-o", svg_path.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -252,8 +223,7 @@ fn small_weights(path: &Path) {
 
 #[test]
 fn viz_draws_filters_and_one_tile_per_channel_of_each_conv_layer() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = write(dir.path(), "small.cnn", SMALL);
+    let (dir, src) = scratch_with("small.cnn", SMALL);
     let weights = dir.path().join("w.npz");
     small_weights(&weights);
     // an input whose left half is black and right half white
@@ -330,8 +300,7 @@ fn viz_draws_filters_and_one_tile_per_channel_of_each_conv_layer() {
 
 #[test]
 fn viz_reports_bad_inputs_without_crashing() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = write(dir.path(), "small.cnn", SMALL);
+    let (dir, src) = scratch_with("small.cnn", SMALL);
     let out_dir = dir.path().join("viz");
     let od = out_dir.to_str().unwrap();
     // weights of another architecture
@@ -375,8 +344,7 @@ fn viz_reports_bad_inputs_without_crashing() {
 
 #[test]
 fn viz_takes_a_built_in_shapes_image() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = write(dir.path(), "small.cnn", SMALL);
+    let (dir, src) = scratch_with("small.cnn", SMALL);
     let out_dir = dir.path().join("viz");
     let out = cnnc_ok(&[
         "viz",

@@ -32,13 +32,14 @@ impl Optimizer for Capture {
     fn set_learning_rate(&mut self, _lr: f32) {}
 }
 
+/// The values of an array (or any `&f32`s), in order: outputs compare flat.
+pub fn flat<'a>(values: impl IntoIterator<Item = &'a f32>) -> Vec<f32> {
+    values.into_iter().copied().collect()
+}
+
 /// Layer `i`'s output of the last forward pass, copied out.
 fn layer_out<N: Model>(m: &N, i: usize) -> Vec<f32> {
-    m.layer_output(i)
-        .expect("layer_output")
-        .iter()
-        .copied()
-        .collect()
+    flat(m.layer_output(i).expect("layer_output"))
 }
 
 /// `../shared/oracle/goldens` relative to the repository root.
@@ -94,12 +95,7 @@ fn check_output<N: Model>(
         .into_dimensionality::<cnn::ndarray::Ix4>()
         .expect("x is 4-D");
     let y = read_f32(&mut io, "y");
-    let out: Vec<f32> = m
-        .forward_batch(x.view())
-        .expect("forward")
-        .iter()
-        .copied()
-        .collect();
+    let out = flat(m.forward_batch(x.view()).expect("forward"));
     assert_forward(
         &format!("{case}: y"),
         &out,
@@ -173,12 +169,7 @@ pub fn check_case<N: Model>(m: &mut N, case: &str) {
             );
         }
         // The output after a training step is the step's forward output (probabilities).
-        let last: Vec<f32> = m
-            .last_output()
-            .expect("last_output")
-            .iter()
-            .copied()
-            .collect();
+        let last = flat(m.last_output().expect("last_output"));
         assert_forward(
             &format!("{case}: last_output after train_step"),
             &last,

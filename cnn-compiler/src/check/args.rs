@@ -34,15 +34,35 @@ impl Checker {
             self.bad_token(a);
             return;
         }
-        self.push(
-            Diagnostic::new(
-                Code::Syntax,
-                format!("unexpected `{}` in `{}`", a.text, s.head.text),
-                a.span,
-                "not expected here",
-            )
-            .with_help(help.to_string()),
+        self.syntax(
+            format!("unexpected `{}` in `{}`", a.text, s.head.text),
+            a.span,
+            "not expected here",
+            help.to_string(),
         );
+    }
+
+    /// A token that is not what the statement needs: a bad token is reported
+    /// as such, any other gets the syntax error described.
+    pub(super) fn wrong_token<T>(
+        &mut self,
+        t: &Token,
+        message: String,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Option<T> {
+        if t.kind == TokenKind::Bad {
+            self.bad_token(t);
+        } else {
+            self.syntax(message, t.span, label, help);
+        }
+        None
+    }
+
+    /// Reports a word of the language that is planned but not implemented yet.
+    pub(super) fn planned(&mut self, t: &Token, help: String) {
+        let message = format!("`{}` is not supported yet", t.text);
+        self.syntax(message, t.span, "planned, not implemented", help);
     }
 
     /// Reports a token the grammar kept as `Bad` (`-3`, `3x`, `3.5`, ...).
@@ -73,9 +93,7 @@ impl Checker {
                 "arguments are separated by spaces, statements by `;`".to_string(),
             )
         };
-        self.push(
-            Diagnostic::new(Code::Syntax, message, a.span, "not a valid token").with_help(help),
-        );
+        self.syntax(message, a.span, "not a valid token", help);
     }
 
     /// Parses a non-negative integer token; reports `too large`.
@@ -134,34 +152,20 @@ impl Checker {
             TokenKind::Dims => {
                 let v = self.dims(t, what)?;
                 if v.len() != 2 {
-                    self.push(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("bad dimension: a {what} has two axes, found `{}`", t.text),
-                            t.span,
-                            format!("expected {what} as N or NxM"),
-                        )
-                        .with_help(format!("write e.g. `{example}`")),
+                    self.syntax(
+                        format!("bad dimension: a {what} has two axes, found `{}`", t.text),
+                        t.span,
+                        format!("expected {what} as N or NxM"),
+                        format!("write e.g. `{example}`"),
                     );
                     return None;
                 }
                 [v[0], v[1]]
             }
-            TokenKind::Bad => {
-                self.bad_token(t);
-                return None;
-            }
             _ => {
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        format!("expected the {what}, found `{}`", t.text),
-                        t.span,
-                        format!("expected the {what}"),
-                    )
-                    .with_help(format!("write e.g. `{example}`")),
-                );
-                return None;
+                let message = format!("expected the {what}, found `{}`", t.text);
+                let label = format!("expected the {what}");
+                return self.wrong_token(t, message, label, format!("write e.g. `{example}`"));
             }
         };
         if v.contains(&0) {
@@ -184,14 +188,11 @@ impl Checker {
         example: &str,
     ) -> Option<Val<u64>> {
         let Some(t) = s.args.get(idx) else {
-            self.push(
-                Diagnostic::new(
-                    Code::Syntax,
-                    format!("`{}` needs the {what}", s.head.text),
-                    s.head.span,
-                    format!("the {what} is missing"),
-                )
-                .with_help(format!("write e.g. `{example}`")),
+            self.syntax(
+                format!("`{}` needs the {what}", s.head.text),
+                s.head.span,
+                format!("the {what} is missing"),
+                format!("write e.g. `{example}`"),
             );
             return None;
         };
@@ -212,21 +213,10 @@ impl Checker {
                 }
                 Some(Val { v, span: t.span })
             }
-            TokenKind::Bad => {
-                self.bad_token(t);
-                None
-            }
             _ => {
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        format!("expected the {what} (one number), found `{}`", t.text),
-                        t.span,
-                        format!("expected the {what}"),
-                    )
-                    .with_help(format!("write e.g. `{example}`")),
-                );
-                None
+                let message = format!("expected the {what} (one number), found `{}`", t.text);
+                let label = format!("expected the {what}");
+                self.wrong_token(t, message, label, format!("write e.g. `{example}`"))
             }
         }
     }
@@ -267,27 +257,16 @@ impl Checker {
             TokenKind::Word => {
                 let w = t.text.as_str();
                 if PLANNED.contains(&w) {
-                    self.push(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("`{w}` is not supported yet"),
-                            t.span,
-                            "planned, not implemented",
-                        )
-                        .with_help(format!("use one of {}", ACTIVATIONS.join(", "))),
-                    );
+                    self.planned(t, format!("use one of {}", ACTIVATIONS.join(", ")));
                 } else if activation_of(w).is_some() {
-                    self.push(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("`{kw}` takes no activation"),
-                            t.span,
-                            "not an option of this layer",
-                        )
-                        .with_help(format!(
+                    self.syntax(
+                        format!("`{kw}` takes no activation"),
+                        t.span,
+                        "not an option of this layer",
+                        format!(
                             "write the activation as its own statement: `{}; {w}`",
                             s.text().replace(&format!(" {w}"), "")
-                        )),
+                        ),
                     );
                 } else {
                     let sug = did_you_mean(w, options);
@@ -306,20 +285,15 @@ impl Checker {
                     } else {
                         "unknown option"
                     };
-                    self.push(
-                        Diagnostic::new(Code::Syntax, message, t.span, label).with_help(help),
-                    );
+                    self.syntax(message, t.span, label, help);
                 }
             }
             _ => {
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        format!("unexpected `{}` in `{kw}`", t.text),
-                        t.span,
-                        "not expected here",
-                    )
-                    .with_help(format!("`{kw}` is written `{form}`")),
+                self.syntax(
+                    format!("unexpected `{}` in `{kw}`", t.text),
+                    t.span,
+                    "not expected here",
+                    format!("`{kw}` is written `{form}`"),
                 );
             }
         }

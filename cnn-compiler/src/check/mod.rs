@@ -72,17 +72,11 @@ pub(crate) fn check_file(
         let name = match &m.name {
             Some((n, span)) => {
                 if RUST_KEYWORDS.contains(&n.as_str()) {
-                    ck.push(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("model name `{n}` is a Rust keyword"),
-                            *span,
-                            "not usable as a type name",
-                        )
-                        .with_help(format!(
-                            "rename the model, e.g. `model {}Net`",
-                            upper_first(n)
-                        )),
+                    ck.syntax(
+                        format!("model name `{n}` is a Rust keyword"),
+                        *span,
+                        "not usable as a type name",
+                        format!("rename the model, e.g. `model {}Net`", upper_first(n)),
                     );
                     ok = false;
                 }
@@ -122,6 +116,17 @@ impl Checker {
     /// Records a diagnostic (sorted by position at the end).
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+    /// Records a syntax error: message, span, label and help, as
+    /// [`Diagnostic::new`] and [`Diagnostic::with_help`] take them.
+    fn syntax(
+        &mut self,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.push(Diagnostic::new(Code::Syntax, message, span, label).with_help(help));
     }
     /// Errors so far: a model is kept only if checking it added none.
     fn error_count(&self) -> usize {

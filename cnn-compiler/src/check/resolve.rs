@@ -91,18 +91,15 @@ impl Checker {
             };
             for a in &s.args {
                 if a.kind == TokenKind::Word && is_statement_word(&a.text) {
-                    self.push(
-                        Diagnostic::new(
-                            Code::Syntax,
-                            format!("expected `;` before `{}`", a.text),
-                            a.span,
-                            "a new statement starts here",
-                        )
-                        .with_help(format!(
+                    self.syntax(
+                        format!("expected `;` before `{}`", a.text),
+                        a.span,
+                        "a new statement starts here",
+                        format!(
                             "statements are separated by `;`: write `{}; {} ...`",
                             cur.text(),
                             a.text
-                        )),
+                        ),
                     );
                     let end = cur.args.last().map_or(cur.head.span.end, |t| t.span.end);
                     cur.span = Span::new(cur.span.start, end);
@@ -128,17 +125,14 @@ impl Checker {
                 (TokenKind::Dims, 3) => format!("did you mean `input {}`?", s.head.text),
                 _ => "a statement starts with a layer such as conv, maxpool, dense".to_string(),
             };
-            self.push(
-                Diagnostic::new(
-                    Code::Syntax,
-                    format!(
-                        "expected a layer such as conv, maxpool, dense, found `{}`",
-                        shown(&s.head.text)
-                    ),
-                    s.head.span,
-                    "not a layer",
-                )
-                .with_help(help),
+            self.syntax(
+                format!(
+                    "expected a layer such as conv, maxpool, dense, found `{}`",
+                    shown(&s.head.text)
+                ),
+                s.head.span,
+                "not a layer",
+                help,
             );
             return None;
         }
@@ -172,36 +166,26 @@ impl Checker {
     fn unknown_layer(&mut self, t: &Token) {
         let word = t.text.as_str();
         if PLANNED.contains(&word) {
-            self.push(
-                Diagnostic::new(
-                    Code::Syntax,
-                    format!("`{word}` is not supported yet"),
-                    t.span,
-                    "planned, not implemented",
-                )
-                .with_help(format!(
-                    "remove `{word}` for now; the layers are: {}",
-                    LAYERS[1..].join(", ")
-                )),
+            let layers = LAYERS[1..].join(", ");
+            self.planned(
+                t,
+                format!("remove `{word}` for now; the layers are: {layers}"),
             );
             return;
         }
         if ["same", "valid", "stride", "dilation"].contains(&word) {
-            self.push(
-                Diagnostic::new(
-                    Code::Syntax,
-                    format!("`{word}` is an option, not a layer"),
-                    t.span,
-                    "an option on its own",
-                )
-                .with_help(format!(
+            self.syntax(
+                format!("`{word}` is an option, not a layer"),
+                t.span,
+                "an option on its own",
+                format!(
                     "put it after the layer it belongs to, e.g. `conv 32 3x3 {word}{}`",
                     if word == "stride" || word == "dilation" {
                         " 2"
                     } else {
                         ""
                     }
-                )),
+                ),
             );
             return;
         }
@@ -223,20 +207,17 @@ impl Checker {
             Some(sug) if lower == sug => format!("unknown layer `{word}`: keywords are lowercase"),
             _ => format!("unknown layer `{word}`"),
         };
-        self.push(Diagnostic::new(Code::Syntax, message, t.span, "unknown layer").with_help(help));
+        self.syntax(message, t.span, "unknown layer", help);
     }
 
     /// `input HxWxC`.
     fn resolve_input(&mut self, s: &Stmt) -> Option<Resolved> {
         let Some(t) = s.args.first() else {
-            self.push(
-                Diagnostic::new(
-                    Code::Syntax,
-                    "`input` needs a shape HxWxC",
-                    s.head.span,
-                    "no shape given",
-                )
-                .with_help("write the image size and channels, e.g. `input 28x28x1`"),
+            self.syntax(
+                "`input` needs a shape HxWxC",
+                s.head.span,
+                "no shape given",
+                "write the image size and channels, e.g. `input 28x28x1`",
             );
             return None;
         };
@@ -252,21 +233,10 @@ impl Checker {
         let v = match t.kind {
             TokenKind::Dims => self.dims(t, "input size")?,
             TokenKind::Int => vec![self.uint(&t.text, t.span, "input size")?],
-            TokenKind::Bad => {
-                self.bad_token(t);
-                return None;
-            }
             _ => {
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        format!("`input` needs a shape HxWxC, found `{}`", t.text),
-                        t.span,
-                        "expected HxWxC",
-                    )
-                    .with_help("write the image size and channels, e.g. `input 28x28x1`"),
-                );
-                return None;
+                let message = format!("`input` needs a shape HxWxC, found `{}`", t.text);
+                let help = "write the image size and channels, e.g. `input 28x28x1`";
+                return self.wrong_token(t, message, "expected HxWxC", help);
             }
         };
         if v.len() != 3 {
@@ -278,17 +248,14 @@ impl Checker {
             } else {
                 "write three numbers HxWxC, e.g. `input 28x28x1`".to_string()
             };
-            self.push(
-                Diagnostic::new(
-                    Code::Syntax,
-                    format!(
-                        "bad dimension: `input` needs three numbers HxWxC, found `{}`",
-                        t.text
-                    ),
-                    t.span,
-                    "expected HxWxC",
-                )
-                .with_help(help),
+            self.syntax(
+                format!(
+                    "bad dimension: `input` needs three numbers HxWxC, found `{}`",
+                    t.text
+                ),
+                t.span,
+                "expected HxWxC",
+                help,
             );
             return None;
         }
@@ -375,14 +342,11 @@ impl Checker {
         let window = match s.args.get(pos) {
             Some(t) => self.pair(t, what, example),
             None => {
-                self.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        format!("`{kw}` needs a {what}"),
-                        s.head.span,
-                        format!("the {what} is missing"),
-                    )
-                    .with_help(format!("write e.g. `{} 3x3`", s.text())),
+                self.syntax(
+                    format!("`{kw}` needs a {what}"),
+                    s.head.span,
+                    format!("the {what} is missing"),
+                    format!("write e.g. `{} 3x3`", s.text()),
                 );
                 return None;
             }
@@ -409,14 +373,11 @@ impl Checker {
             match w {
                 "stride" | "dilation" if w == "stride" || pool.is_none() => {
                     let Some(v) = s.args.get(i).filter(|v| v.kind != TokenKind::Word) else {
-                        self.push(
-                            Diagnostic::new(
-                                Code::Syntax,
-                                format!("`{w}` needs a value"),
-                                t.span,
-                                "no value given",
-                            )
-                            .with_help(format!("write e.g. `{w} 2` or `{w} 2x1`")),
+                        self.syntax(
+                            format!("`{w}` needs a value"),
+                            t.span,
+                            "no value given",
+                            format!("write e.g. `{w} 2` or `{w} 2x1`"),
                         );
                         ok = false;
                         continue;
@@ -485,14 +446,11 @@ impl Checker {
                             {
                                 i += 1;
                             }
-                            self.push(
-                                Diagnostic::new(
-                                    Code::Syntax,
-                                    format!("`{kw}` takes no dilation"),
-                                    t.span,
-                                    "not an option of pools",
-                                )
-                                .with_help(format!("`{kw}` is written `{form}`")),
+                            self.syntax(
+                                format!("`{kw}` takes no dilation"),
+                                t.span,
+                                "not an option of pools",
+                                format!("`{kw}` is written `{form}`"),
                             );
                         } else {
                             self.bad_option(s, t, &options, &form);
