@@ -18,7 +18,7 @@
 //! runs every part itself, in order. Results never depend on which thread ran a
 //! part, only on the part index.
 //!
-//! Every thread also owns a scratch buffer ([`with_scratch`]), made by each
+//! Every thread also owns a scratch buffer (`with_scratch`), made by each
 //! worker when it starts, so that kernels (the GEMM's pack buffers) can use it
 //! on whichever thread runs their part without allocating in a steady-state
 //! call. This module needs nothing of its users: they depend on it, never the
