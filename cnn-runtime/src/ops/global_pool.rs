@@ -76,19 +76,13 @@ pub fn global_pool_backward(
             }
             _ => {
                 let (xs, ys) = (&x[n * per..(n + 1) * per], &y[n * c..(n + 1) * c]);
-                let mut ties = vec![0u32; c];
-                for row in xs.chunks_exact(c) {
-                    for j in 0..c {
-                        ties[j] += u32::from(row[j] == ys[j]);
-                    }
-                }
-                for (row, out) in xs.chunks_exact(c).zip(dxs.chunks_exact_mut(c)) {
-                    for j in 0..c {
-                        out[j] = if row[j] == ys[j] {
-                            dys[j] / ties[j] as f32
-                        } else {
-                            0.0
-                        };
+                // Channel by channel (strided), so that nothing is allocated.
+                for j in 0..c {
+                    let column = || xs.iter().skip(j).step_by(c);
+                    let ties = column().filter(|v| **v == ys[j]).count();
+                    let share = dys[j] / ties.max(1) as f32;
+                    for (v, o) in column().zip(dxs.iter_mut().skip(j).step_by(c)) {
+                        *o = if *v == ys[j] { share } else { 0.0 };
                     }
                 }
             }
