@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use cnn::ndarray::Array4;
 use cnn::runtime::data::shapes::shapes;
 use cnn::runtime::interp::Sequential;
-use cnn::runtime::ops::{conv2d_backward, conv2d_forward, Conv2dScratch};
-use cnn::runtime::{gemm, Activation, Conv2dSpec, LayerSpec, Model, Sgd};
+use cnn::runtime::ops::dwconv::dwconv_forward;
+use cnn::runtime::ops::{conv2d_backward, conv2d_forward, Conv2dScratch, Operands};
+use cnn::runtime::{gemm, Activation, Conv2dSpec, LayerSpec, Model, Padding, Sgd, Window};
 use cnn_compiler::ir;
 
 mod generated;
@@ -86,7 +87,15 @@ pub fn conv(
         pad_top: pt,
         pad_left: pl,
     };
-    (LayerSpec::Conv2d { spec, act }, [oh, ow, f])
+    (
+        LayerSpec::Conv2d {
+            spec,
+            act,
+            bias: true,
+            groups: 1,
+        },
+        [oh, ow, f],
+    )
 }
 
 /// Forward flops (2 per multiply-add) of one sample.
@@ -94,10 +103,12 @@ pub fn forward_flops(layers: &[LayerSpec]) -> f64 {
     layers
         .iter()
         .map(|l| match l {
-            LayerSpec::Conv2d { spec: s, .. } => {
-                2.0 * (s.out_h * s.out_w * s.out_c * s.kh * s.kw * s.in_c) as f64
-            }
-            LayerSpec::Dense { spec: d, .. } => 2.0 * (d.inputs * d.units) as f64,
+            // The layers with a kernel: 2 flops per multiply-add.
+            LayerSpec::Conv2d { .. }
+            | LayerSpec::DwConv2d { .. }
+            | LayerSpec::SepConv2d { .. }
+            | LayerSpec::Deconv2d { .. }
+            | LayerSpec::Dense { .. } => l.flops() as f64,
             _ => 0.0,
         })
         .sum()
@@ -119,6 +130,12 @@ fn example_model(source: &str) -> ([usize; 3], Vec<LayerSpec>) {
 /// LeNet-5 on 28x28x1 (first conv `same`), `examples/models/lenet5.cnn`.
 pub fn lenet() -> ([usize; 3], Vec<LayerSpec>) {
     example_model(include_str!("../examples/models/lenet5.cnn"))
+}
+
+/// The Fashion-MNIST VGG-style net with batchnorm and dropout,
+/// `examples/models/vgg_bn_fashion.cnn`.
+pub fn vgg_bn_fashion() -> ([usize; 3], Vec<LayerSpec>) {
+    example_model(include_str!("../examples/models/vgg_bn_fashion.cnn"))
 }
 
 /// The 150x150x3 course model, `examples/models/seed.cnn`.
@@ -287,10 +304,29 @@ fn builtin(w: &mut Workloads) {
         c.run(Activation::Linear)
     });
 
+    // A 3x3 depthwise conv (MobileNet's first block at 224x224 input), batch 8.
+    let spec = Conv2dSpec::new([112, 112, 32], 32, Window::new([3, 3], Padding::Same));
+    let fwd = 2.0 * (batch * 112 * 112 * 32 * 9) as f64;
+    let x = noise(batch * 112 * 112 * 32, 8);
+    let k = noise(9 * 32, 9);
+    let bias = noise(32, 10);
+    let mut y = vec![0f32; x.len()];
+    w.add("dwconv3x3_112x112x32_b8", batch as f64, fwd, move || {
+        let op = Operands {
+            batch,
+            x: &x,
+            kernel: &k,
+            bias: Some(&bias),
+        };
+        dwconv_forward(&spec, Activation::Relu, op, &mut y);
+        black_box(y[0]);
+    });
+
     model_workload(w, "lenet_train_b64", lenet(), 64, true);
     model_workload(w, "lenet_infer_b256", lenet(), 256, false);
     model_workload(w, "seed150_infer_b8", seed150(), 8, false);
     model_workload(w, "seed150_train_b8", seed150(), 8, true);
+    model_workload(w, "vggbn_fashion_train_b64", vgg_bn_fashion(), 64, true);
 
     // The README's first command renders 2,000 training and 400 test images of
     // 150x150x3 (`data::shapes`): items are images, no flops are counted.

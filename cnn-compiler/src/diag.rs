@@ -36,6 +36,13 @@ pub enum Code {
     TooLarge,
     /// E009: two models with one name.
     DuplicateModel,
+    /// E010: `groups` that does not divide the input channels or the filters.
+    GroupsNotDividing,
+    /// E011: `pad P` together with `same`.
+    PadWithSame,
+    /// E012: a number outside its option's range (a dropout rate outside
+    /// [0, 1), a momentum outside [0, 1], an epsilon of 0, ...).
+    OutOfRange,
     // warnings
     /// W001: softmax on a layer other than the last.
     SoftmaxNotLast,
@@ -43,6 +50,8 @@ pub enum Code {
     DoubleActivation,
     /// W003: a stride longer than the window, so some input is never read.
     StrideSkipsInput,
+    /// W004: a `dropout` or `batchnorm` where it has no effect.
+    NoEffect,
 }
 
 /// A diagnostic, independent of how it is shown (terminal, JSON, `compile_error!`).
@@ -108,7 +117,7 @@ impl Diagnostic {
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 12] = [
+    pub const ALL: [Code; 16] = [
         Code::Syntax,
         Code::MissingInput,
         Code::WindowTooBig,
@@ -118,9 +127,13 @@ impl Code {
         Code::OptionTwice,
         Code::TooLarge,
         Code::DuplicateModel,
+        Code::GroupsNotDividing,
+        Code::PadWithSame,
+        Code::OutOfRange,
         Code::SoftmaxNotLast,
         Code::DoubleActivation,
         Code::StrideSkipsInput,
+        Code::NoEffect,
     ];
 
     /// The stable code shown as `error[E003]`.
@@ -135,9 +148,13 @@ impl Code {
             Code::OptionTwice => "E007",
             Code::TooLarge => "E008",
             Code::DuplicateModel => "E009",
+            Code::GroupsNotDividing => "E010",
+            Code::PadWithSame => "E011",
+            Code::OutOfRange => "E012",
             Code::SoftmaxNotLast => "W001",
             Code::DoubleActivation => "W002",
             Code::StrideSkipsInput => "W003",
+            Code::NoEffect => "W004",
         }
     }
 
@@ -153,18 +170,23 @@ impl Code {
             Code::OptionTwice => "option twice",
             Code::TooLarge => "too large",
             Code::DuplicateModel => "duplicate model",
+            Code::GroupsNotDividing => "groups not dividing",
+            Code::PadWithSame => "pad with same",
+            Code::OutOfRange => "out of range",
             Code::SoftmaxNotLast => "softmax not last",
             Code::DoubleActivation => "two activations in a row",
             Code::StrideSkipsInput => "stride skips input",
+            Code::NoEffect => "no effect",
         }
     }
 
     /// Fixed per code: `W` codes are warnings, `E` codes errors.
     pub fn severity(self) -> Severity {
         match self {
-            Code::SoftmaxNotLast | Code::DoubleActivation | Code::StrideSkipsInput => {
-                Severity::Warning
-            }
+            Code::SoftmaxNotLast
+            | Code::DoubleActivation
+            | Code::StrideSkipsInput
+            | Code::NoEffect => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -19,8 +19,11 @@ Example:
     maxpooling 2;        // error[E001]: unknown layer `maxpooling`
 
 Fix: use the layer's name in this language (here `maxpool 2`). The layers
-are input, conv, maxpool, avgpool, minpool, flatten and dense; the
-activations relu, sigmoid, tanh, softmax and linear."
+are input, conv, dwconv, sepconv, deconv, maxpool, avgpool, minpool,
+flatten, dense, batchnorm, dropout, globalavgpool, globalmaxpool, zeropad
+and upsample; the activations relu, sigmoid, tanh, softmax, linear, relu6,
+leaky_relu, elu, selu, gelu, silu (or swish), softplus, hard_sigmoid and
+hard_silu (or hard_swish). Decimals are written `0.5`, `1e-3`, `1.001e-5`."
         }
         Code::MissingInput => {
             "E002 (missing input): every model starts with exactly one `input HxWxC`.
@@ -61,8 +64,9 @@ size shown in the message."
         Code::ZeroOrEmpty => {
             "E004 (zero or empty): a count, window, stride or dilation is 0.
 
-Filter and unit counts, input axes, windows, strides and dilations are all
-at least 1; a layer with zero of something would have an empty output.
+Filter and unit counts, input axes, windows, strides, dilations, groups,
+depth multipliers and upsampling sizes are all at least 1; a layer with
+zero of something would have an empty output. (Padding may be 0.)
 
 Example:
 
@@ -74,9 +78,11 @@ Fix: use a positive number, e.g. `conv 8 3x3`."
         Code::NeedsImage => {
             "E005 (needs image): a conv or pool layer gets a flat vector.
 
-Convolutions and pools work on images HxWxC. After `flatten` or `dense`
-the data is a vector, and there are no rows and columns left to slide a
-window over.
+Convolutions (conv, dwconv, sepconv, deconv), pools (also the global
+ones), zeropad and upsample work on images HxWxC. After `flatten`,
+`dense`, `globalavgpool` or `globalmaxpool` the data is a vector, and there
+are no rows and columns left to slide a window over. (batchnorm, dropout
+and the activations work on both.)
 
 Example:
 
@@ -106,8 +112,8 @@ Fix: insert `flatten;` before the dense layer."
             "E007 (option twice): an option is given twice, or conflicts with another.
 
 Options follow a layer's required arguments in any order, each at most
-once. `same` and `valid` exclude each other, and a layer has at most one
-activation.
+once. `same` and `valid` exclude each other, so do `nearest` and
+`bilinear`, and a layer has at most one activation.
 
 Example:
 
@@ -122,7 +128,8 @@ second as its own statement (`relu;`)."
             "E008 (too large): a number or size is beyond what the compiler and runtime support.
 
 Limits: every single number (input axis, filter or unit count, window,
-stride, dilation) is at most 1,048,576 (2^20); a layer's output holds at
+stride, dilation, padding) is at most 1,048,576 (2^20); a layer's output
+(and an explicitly padded input, or a sepconv's depthwise result) holds at
 most 2^31 values per sample; a layer, and a whole model, has at most 2^31
 parameters. All sizes are computed with overflow checks, so a huge number
 is reported here instead of wrapping around.
@@ -145,6 +152,57 @@ Example:
     model Net { input 32x32x3; flatten; dense 10 softmax }   // error[E009]
 
 Fix: rename one of them (e.g. `model NetRgb`)."
+        }
+        Code::GroupsNotDividing => {
+            "E010 (groups not dividing): `groups G` does not divide the input channels
+or the filters of a conv.
+
+A grouped conv splits the C input channels into G groups of C/G and the F
+filters into G groups of F/G; group g reads only its own channels. So G
+must divide both C and F (Keras rejects the same models).
+
+Example:
+
+    input 6x6x8;
+    conv 6 3x3 groups 4;      // error[E010]: `groups 4` does not divide the 6 filters
+
+Fix: choose G among the common divisors of C and F (here `groups 2`), or
+change the number of filters (`conv 8 3x3 groups 4`)."
+        }
+        Code::PadWithSame => {
+            "E011 (pad with same): `pad P` and `same` on one layer.
+
+`pad P` adds P zero cells on both sides of each axis and then slides a
+`valid` window (PyTorch's `padding=P`); `same` chooses its own padding so
+that the output is `ceil(n / stride)`. The two together would pad twice.
+(They differ: on 8x8 with a 3x3 kernel and stride 2, `pad 1` pads one
+cell on every side, `same` none before and one after.)
+
+Example:
+
+    input 8x8x3;
+    conv 16 3x3 stride 2 same pad 1;   // error[E011]: `pad` together with `same`
+
+Fix: keep one of them: `conv 16 3x3 stride 2 pad 1` or
+`conv 16 3x3 stride 2 same`."
+        }
+        Code::OutOfRange => {
+            "E012 (out of range): a number outside the range its option allows.
+
+The ranges: a dropout rate is in [0, 1) (at 1 everything would be
+dropped); a batchnorm momentum in [0, 1]; an epsilon above 0 (it keeps a
+division away from zero); a leaky_relu slope at least 0; a pool's `pad` at
+most half its window (so that every window holds a real cell). Numbers
+are read as 32-bit floats: an epsilon of `1e-50` is 0.
+
+Example:
+
+    input 28x28x1;
+    flatten;
+    dropout 1.5;           // error[E012]: the dropout rate 1.5 must be in [0, 1)
+
+Fix: use a value in the range, e.g. `dropout 0.5`, `batchnorm momentum
+0.9 epsilon 1e-5`, `maxpool 3 stride 2 pad 1`."
         }
         Code::SoftmaxNotLast => {
             "W001 (softmax not last, warning): softmax is used before the last layer.
@@ -195,6 +253,24 @@ Example:
 
 Fix: use a stride of at most the window size (the default stride of a pool
 is its window), or a larger window."
+        }
+        Code::NoEffect => {
+            "W004 (no effect, warning): a dropout or batchnorm that changes nothing.
+
+`dropout 0` drops nothing. A `dropout` as the last statement drops
+outputs that no later layer learns from (and does nothing at inference).
+A `batchnorm` right after another normalises values that are already
+normalised. The model still compiles.
+
+Example:
+
+    input 28x28x1;
+    flatten;
+    dense 10 softmax;
+    dropout 0.5;           // warning[W004]: `dropout` as the last layer has no effect
+
+Fix: put dropout between layers with weights (`dense 128 relu; dropout
+0.5; dense 10 softmax`), give it a rate above 0, and keep one batchnorm."
         }
     }
 }

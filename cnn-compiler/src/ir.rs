@@ -59,14 +59,34 @@ impl std::fmt::Display for Shape {
     }
 }
 
+pub use cnn_plan::Real;
+
+/// Serializes a [`Real`] as the number it holds.
+fn real<S: serde::Serializer>(r: &Real, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f32(r.get())
+}
+
+/// An activation, as a layer option or a statement of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Activation {
     Linear,
     Relu,
     Sigmoid,
     Tanh,
     Softmax,
+    Relu6,
+    /// With its slope for negative inputs (default 0.3, Keras's `LeakyReLU`).
+    LeakyRelu(#[serde(serialize_with = "real")] Real),
+    Elu,
+    Selu,
+    Gelu,
+    /// Also written `swish`.
+    Silu,
+    Softplus,
+    HardSigmoid,
+    /// Also written `hard_swish`.
+    HardSilu,
 }
 
 impl Activation {
@@ -77,8 +97,25 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Softmax => "softmax",
+            Activation::Relu6 => "relu6",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Elu => "elu",
+            Activation::Selu => "selu",
+            Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+            Activation::Softplus => "softplus",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::HardSilu => "hard_silu",
         }
     }
+}
+
+/// How `upsample` fills the new cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    Nearest,
+    Bilinear,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -116,6 +153,7 @@ pub struct Pad2 {
     pub right: usize,
 }
 
+/// `conv`: a 2-D convolution (grouped when `groups > 1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Conv {
     pub filters: usize,
@@ -126,7 +164,57 @@ pub struct Conv {
     /// `[DH, DW]`
     pub dilation: [usize; 2],
     pub padding: Padding,
+    /// The implicit (`same`) padding; zero for `valid`.
     pub pad: Pad2,
+    /// `pad P`: `[PH, PW]` zero cells on both sides before a `valid` conv.
+    pub explicit_pad: [usize; 2],
+    /// 1 for an ordinary conv.
+    pub groups: usize,
+    /// `false` with `nobias`.
+    pub bias: bool,
+    pub activation: Activation,
+}
+
+/// `dwconv`: a depthwise convolution, `multiplier` filters per input channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DwConv {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub padding: Padding,
+    pub pad: Pad2,
+    pub explicit_pad: [usize; 2],
+    pub multiplier: usize,
+    pub bias: bool,
+    pub activation: Activation,
+}
+
+/// `sepconv`: a depthwise convolution (no bias), then a 1x1 convolution to
+/// `filters` channels with the bias and the activation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SepConv {
+    pub filters: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub padding: Padding,
+    pub pad: Pad2,
+    pub multiplier: usize,
+    pub bias: bool,
+    pub activation: Activation,
+}
+
+/// `deconv`: a transposed convolution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deconv {
+    pub filters: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: Padding,
+    /// Cells of the full output `(n - 1) * s + k` cropped before, `[top, left]`
+    /// (`floor((k - s) / 2)` for `same`, 0 for `valid`).
+    pub crop: [usize; 2],
+    pub bias: bool,
     pub activation: Activation,
 }
 
@@ -139,41 +227,85 @@ pub struct Pool {
     pub stride: [usize; 2],
     pub padding: Padding,
     pub pad: Pad2,
+    /// `pad P`: cells on both sides that are never chosen / counted.
+    pub explicit_pad: [usize; 2],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dense {
     pub units: usize,
+    /// `false` with `nobias`.
+    pub bias: bool,
     pub activation: Activation,
+}
+
+/// `batchnorm`, options resolved (momentum 0.99, epsilon 0.001 by default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchNorm {
+    #[serde(serialize_with = "real")]
+    pub momentum: Real,
+    #[serde(serialize_with = "real")]
+    pub epsilon: Real,
+    /// `false` with `noscale` (no gamma).
+    pub scale: bool,
+    /// `false` with `nocenter` (no beta).
+    pub center: bool,
 }
 
 /// A layer's operation with every option resolved (defaults applied).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Op {
     Conv(Conv),
+    DwConv(DwConv),
+    SepConv(SepConv),
+    Deconv(Deconv),
     Pool(Pool),
     Flatten,
     Dense(Dense),
     /// An activation written as its own statement.
     Activation(Activation),
+    BatchNorm(BatchNorm),
+    /// `dropout R`.
+    Dropout(#[serde(serialize_with = "real")] Real),
+    /// `globalavgpool` (`Avg`) or `globalmaxpool` (`Max`).
+    GlobalPool(PoolKind),
+    /// `zeropad`: rows and columns of zeros around the image.
+    ZeroPad(Pad2),
+    /// `upsample`: `[SH, SW]` copies (or interpolations) per cell.
+    Upsample {
+        size: [usize; 2],
+        interpolation: Interpolation,
+    },
 }
 
 impl Op {
-    /// The statement's keyword (`conv`, `maxpool`, `avgpool`, `minpool`, `flatten`,
-    /// `dense`, or the activation's name), as in `summary --format json`.
+    /// The statement's keyword (`conv`, `maxpool`, ..., or the activation's
+    /// name), as in `summary --format json`.
     pub fn keyword(&self) -> &'static str {
         match self {
             Op::Conv(_) => "conv",
+            Op::DwConv(_) => "dwconv",
+            Op::SepConv(_) => "sepconv",
+            Op::Deconv(_) => "deconv",
             Op::Pool(p) => p.kind.keyword(),
             Op::Flatten => "flatten",
             Op::Dense(_) => "dense",
             Op::Activation(a) => a.keyword(),
+            Op::BatchNorm(_) => "batchnorm",
+            Op::Dropout(_) => "dropout",
+            Op::GlobalPool(PoolKind::Max) => "globalmaxpool",
+            Op::GlobalPool(_) => "globalavgpool",
+            Op::ZeroPad(_) => "zeropad",
+            Op::Upsample { .. } => "upsample",
         }
     }
     /// The activation applied at the end of this layer, if any.
     pub fn activation(&self) -> Option<Activation> {
         match self {
             Op::Conv(c) => Some(c.activation),
+            Op::DwConv(c) => Some(c.activation),
+            Op::SepConv(c) => Some(c.activation),
+            Op::Deconv(c) => Some(c.activation),
             Op::Dense(d) => Some(d.activation),
             Op::Activation(a) => Some(*a),
             _ => None,
@@ -181,13 +313,16 @@ impl Op {
     }
 }
 
-/// Shapes of a layer's parameters in Keras layout.
+/// One parameter (or state) tensor of a layer, in Keras layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ParamShapes {
-    /// conv: `[KH, KW, Cin, F]`; dense: `[in, N]`
-    pub kernel: Vec<usize>,
-    /// `[F]` or `[N]`
-    pub bias: Vec<usize>,
+pub struct ParamTensor {
+    /// `kernel`, `bias`, `depthwise_kernel`, `pointwise_kernel`, `gamma`,
+    /// `beta`, `moving_mean`, `moving_variance`: the weight name is
+    /// `layer{i}.{name}`.
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    /// `false` for batchnorm's moving statistics (Keras's non-trainable weights).
+    pub trainable: bool,
 }
 
 /// One checked layer (a statement after `input`).
@@ -198,14 +333,20 @@ pub struct Layer {
     pub op: Op,
     pub input: Shape,
     pub output: Shape,
-    /// `None` for layers without parameters.
-    pub params: Option<ParamShapes>,
-    /// Number of parameters (kernel + bias), 0 for layers without any.
+    /// The layer's tensors in Keras's order (empty for layers without any).
+    pub params: Vec<ParamTensor>,
+    /// Number of parameter values, trainable or not (0 for layers without any).
     pub param_count: u64,
+    /// Of which not trainable (batchnorm's moving statistics).
+    pub non_trainable: u64,
     /// Forward FLOPs per sample. conv: `2*OH*OW*F*KH*KW*Cin` and dense: `2*in*N`
     /// (multiply-adds x 2; the bias add and a fused activation are not counted);
     /// pools: one op per window cell per output value (`OH*OW*C*PH*PW`); an
-    /// activation statement: one op per value; flatten: 0.
+    /// activation statement: one op per value; flatten: 0. Language 2: dwconv
+    /// `2*OH*OW*C*M*KH*KW`; sepconv that plus `2*OH*OW*C*M*F`; deconv
+    /// `2*H*W*C*KH*KW*F` (every input cell meets every tap); batchnorm,
+    /// dropout and upsample one op per output value; a global pool one per
+    /// input value; zeropad 0 (what `cnn_plan::LayerSpec::flops` counts).
     pub flops: u64,
     /// The whole statement in the source.
     pub span: Span,
@@ -222,6 +363,8 @@ pub struct Model {
     pub input: Shape,
     pub layers: Vec<Layer>,
     pub total_params: u64,
+    /// Of which not trainable.
+    pub non_trainable_params: u64,
     pub total_flops: u64,
     /// The `model NAME` header (or the first statement for a bare body).
     pub span: Span,

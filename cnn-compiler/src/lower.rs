@@ -5,7 +5,10 @@
 //! stride, dilation); nothing is recomputed here.
 
 use crate::ir;
-use cnn_plan::{Activation, Conv2dSpec, DenseSpec, LayerSpec, Plan, Pool2dSpec, PoolKind};
+use cnn_plan::{
+    Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, LayerSpec,
+    Plan, Pool2dSpec, PoolKind, UpsampleSpec, ZeroPadSpec,
+};
 
 fn act(a: ir::Activation) -> Activation {
     match a {
@@ -14,6 +17,23 @@ fn act(a: ir::Activation) -> Activation {
         ir::Activation::Sigmoid => Activation::Sigmoid,
         ir::Activation::Tanh => Activation::Tanh,
         ir::Activation::Softmax => Activation::Softmax,
+        ir::Activation::Relu6 => Activation::Relu6,
+        ir::Activation::LeakyRelu(s) => Activation::LeakyRelu(s),
+        ir::Activation::Elu => Activation::Elu,
+        ir::Activation::Selu => Activation::Selu,
+        ir::Activation::Gelu => Activation::Gelu,
+        ir::Activation::Silu => Activation::Silu,
+        ir::Activation::Softplus => Activation::Softplus,
+        ir::Activation::HardSigmoid => Activation::HardSigmoid,
+        ir::Activation::HardSilu => Activation::HardSilu,
+    }
+}
+
+fn pool_kind(k: ir::PoolKind) -> PoolKind {
+    match k {
+        ir::PoolKind::Max => PoolKind::Max,
+        ir::PoolKind::Avg => PoolKind::Avg,
+        ir::PoolKind::Min => PoolKind::Min,
     }
 }
 
@@ -48,47 +68,123 @@ pub fn plan(m: &ir::Model) -> Result<Plan, String> {
     Plan::sequential([h, w, c], &lower(m))
 }
 
+/// A window op's spec fields: the input, the output, and the leading padding
+/// (implicit `same` padding plus an explicit `pad P`).
+struct Geometry {
+    input: (usize, usize, usize),
+    output: (usize, usize, usize),
+    pad: [usize; 2],
+}
+
+/// A convolution of `window` sizes on the layer's input and output.
+fn conv_spec(
+    g: &Geometry,
+    [kh, kw]: [usize; 2],
+    [sh, sw]: [usize; 2],
+    [dh, dw]: [usize; 2],
+) -> Conv2dSpec {
+    let ((in_h, in_w, in_c), (out_h, out_w, out_c)) = (g.input, g.output);
+    Conv2dSpec {
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        out_c,
+        kh,
+        kw,
+        sh,
+        sw,
+        dh,
+        dw,
+        pad_top: g.pad[0],
+        pad_left: g.pad[1],
+    }
+}
+
 fn lower_layer(l: &ir::Layer) -> LayerSpec {
     let (in_h, in_w, in_c) = hwc(l.input);
     let (out_h, out_w, out_c) = hwc(l.output);
+    let geometry = |pad: ir::Pad2, explicit: [usize; 2]| Geometry {
+        input: (in_h, in_w, in_c),
+        output: (out_h, out_w, out_c),
+        pad: [pad.top + explicit[0], pad.left + explicit[1]],
+    };
     match &l.op {
         ir::Op::Conv(c) => LayerSpec::Conv2d {
-            spec: Conv2dSpec {
+            spec: conv_spec(
+                &geometry(c.pad, c.explicit_pad),
+                c.kernel,
+                c.stride,
+                c.dilation,
+            ),
+            act: act(c.activation),
+            bias: c.bias,
+            groups: c.groups,
+        },
+        ir::Op::DwConv(c) => LayerSpec::DwConv2d {
+            spec: conv_spec(
+                &geometry(c.pad, c.explicit_pad),
+                c.kernel,
+                c.stride,
+                c.dilation,
+            ),
+            act: act(c.activation),
+            bias: c.bias,
+        },
+        ir::Op::SepConv(c) => {
+            // The depthwise half ends on C*M channels at the output's size; the
+            // pointwise half is a 1x1 conv from there to the filters.
+            let mid = in_c * c.multiplier;
+            let mut g = geometry(c.pad, [0, 0]);
+            g.output.2 = mid;
+            let depthwise = conv_spec(&g, c.kernel, c.stride, c.dilation);
+            let point = Geometry {
+                input: (out_h, out_w, mid),
+                output: (out_h, out_w, out_c),
+                pad: [0, 0],
+            };
+            LayerSpec::SepConv2d {
+                depthwise,
+                pointwise: conv_spec(&point, [1, 1], [1, 1], [1, 1]),
+                act: act(c.activation),
+                bias: c.bias,
+            }
+        }
+        ir::Op::Deconv(d) => {
+            // Described by the conv it transposes: that conv reads this layer's
+            // output and writes its input, padded by the cells Keras crops.
+            let g = Geometry {
+                input: (out_h, out_w, out_c),
+                output: (in_h, in_w, in_c),
+                pad: d.crop,
+            };
+            LayerSpec::Deconv2d {
+                spec: conv_spec(&g, d.kernel, d.stride, [1, 1]),
+                act: act(d.activation),
+                bias: d.bias,
+            }
+        }
+        ir::Op::Pool(p) => {
+            let pad = [
+                p.pad.top + p.explicit_pad[0],
+                p.pad.left + p.explicit_pad[1],
+            ];
+            LayerSpec::Pool2d(Pool2dSpec {
+                kind: pool_kind(p.kind),
                 in_h,
                 in_w,
-                in_c,
+                c: in_c,
                 out_h,
                 out_w,
-                out_c,
-                kh: c.kernel[0],
-                kw: c.kernel[1],
-                sh: c.stride[0],
-                sw: c.stride[1],
-                dh: c.dilation[0],
-                dw: c.dilation[1],
-                pad_top: c.pad.top,
-                pad_left: c.pad.left,
-            },
-            act: act(c.activation),
-        },
-        ir::Op::Pool(p) => LayerSpec::Pool2d(Pool2dSpec {
-            kind: match p.kind {
-                ir::PoolKind::Max => PoolKind::Max,
-                ir::PoolKind::Avg => PoolKind::Avg,
-                ir::PoolKind::Min => PoolKind::Min,
-            },
-            in_h,
-            in_w,
-            c: in_c,
-            out_h,
-            out_w,
-            pad_top: p.pad.top,
-            pad_left: p.pad.left,
-            ph: p.window[0],
-            pw: p.window[1],
-            sh: p.stride[0],
-            sw: p.stride[1],
-        }),
+                pad_top: pad[0],
+                pad_left: pad[1],
+                ph: p.window[0],
+                pw: p.window[1],
+                sh: p.stride[0],
+                sw: p.stride[1],
+            })
+        }
         ir::Op::Flatten => LayerSpec::Flatten { len: l.input.len() },
         ir::Op::Dense(d) => LayerSpec::Dense {
             spec: DenseSpec {
@@ -96,12 +192,53 @@ fn lower_layer(l: &ir::Layer) -> LayerSpec {
                 units: d.units,
             },
             act: act(d.activation),
+            bias: d.bias,
         },
         ir::Op::Activation(a) => LayerSpec::Activation {
             act: act(*a),
             len: l.input.len(),
             channels: last_axis(l.input),
         },
+        ir::Op::BatchNorm(b) => LayerSpec::BatchNorm(BatchNormSpec {
+            len: l.input.len(),
+            c: last_axis(l.input),
+            momentum: b.momentum,
+            epsilon: b.epsilon,
+            scale: b.scale,
+            center: b.center,
+        }),
+        ir::Op::Dropout(rate) => LayerSpec::Dropout {
+            rate: *rate,
+            len: l.input.len(),
+        },
+        ir::Op::GlobalPool(k) => LayerSpec::GlobalPool(GlobalPoolSpec {
+            kind: pool_kind(*k),
+            hw: in_h * in_w,
+            c: in_c,
+        }),
+        ir::Op::ZeroPad(p) => LayerSpec::ZeroPad(ZeroPadSpec {
+            in_h,
+            in_w,
+            c: in_c,
+            top: p.top,
+            bottom: p.bottom,
+            left: p.left,
+            right: p.right,
+        }),
+        ir::Op::Upsample {
+            size,
+            interpolation,
+        } => LayerSpec::Upsample(UpsampleSpec {
+            in_h,
+            in_w,
+            c: in_c,
+            sh: size[0],
+            sw: size[1],
+            interpolation: match interpolation {
+                ir::Interpolation::Nearest => Interpolation::Nearest,
+                ir::Interpolation::Bilinear => Interpolation::Bilinear,
+            },
+        }),
     }
 }
 
@@ -128,7 +265,7 @@ mod tests {
         // 8x8, conv 4 3x3 stride 2 same: total padding 1, all of it after (TF rule).
         let m = compile_case("same_conv3x3_s2_in8");
         match lower(&m)[..] {
-            [LayerSpec::Conv2d { spec, act }] => {
+            [LayerSpec::Conv2d { spec, act, .. }] => {
                 assert_eq!((spec.in_h, spec.out_h, spec.out_c, spec.sh), (8, 4, 4, 2));
                 assert_eq!((spec.pad_top, spec.pad_left), (0, 0));
                 assert_eq!(act, Activation::Linear);
@@ -158,7 +295,8 @@ mod tests {
                     inputs: 84,
                     units: 10
                 },
-                act: Activation::Softmax
+                act: Activation::Softmax,
+                bias: true
             }
         ));
         assert!(matches!(

@@ -234,7 +234,17 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> (Box<Diagnostic>,
         1 => expected[0].to_string(),
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
-    let help = if positives.contains(&Rule::name) {
+    // The word starting the statement the brace is in: a graph statement's
+    // braces (planned, not in the grammar yet) get a help line saying so.
+    let statement_start = source[..pos].rfind([';', '{', '}']).map_or(0, |i| i + 1);
+    let head = source[statement_start..pos].split_whitespace().next();
+    let in_graph = head.is_some_and(|w| crate::check::PLANNED.contains(&w));
+    let help = if in_graph && (found == "`{`" || found == "`}`") {
+        Some(format!(
+            "the braces of `{}` are planned with the graph statements; for now a model is one sequence of layers",
+            head.unwrap_or_default()
+        ))
+    } else if positives.contains(&Rule::name) {
         Some("name the model with a Rust identifier, e.g. `model LeNet5 { ... }`".to_string())
     } else if found == "`}`" && !positives.contains(&Rule::rbrace) {
         Some("remove this `}`: it closes no model block".to_string())
@@ -319,15 +329,18 @@ mod tests {
     /// The checker's word lists and the grammar's vocabulary rules agree.
     #[test]
     fn vocabulary_matches_the_grammar() {
-        use crate::check::{ACTIVATIONS, LAYERS, PLANNED};
+        use crate::check::{ACTIVATIONS, FLAGS, LAYERS, PLANNED, VALUE_OPTIONS};
         let whole = |rule: Rule, w: &str| {
             CnnParser::parse(rule, w).is_ok_and(|mut p| p.next().unwrap().as_str() == w)
         };
-        let lists: [(Rule, &[&str]); 5] = [
+        let (paddings, flags) = FLAGS.split_at(2);
+        assert_eq!(paddings, ["same", "valid"]);
+        let lists: [(Rule, &[&str]); 6] = [
             (Rule::layer_keyword, &LAYERS),
             (Rule::activation, &ACTIVATIONS),
-            (Rule::padding, &["same", "valid"]),
-            (Rule::option_keyword, &["stride", "dilation"]),
+            (Rule::padding, paddings),
+            (Rule::option_keyword, &VALUE_OPTIONS),
+            (Rule::flag, flags),
             (Rule::planned, &PLANNED),
         ];
         let all: Vec<&str> = lists.iter().flat_map(|(_, l)| l.iter().copied()).collect();
@@ -337,6 +350,43 @@ mod tests {
             }
             assert!(!whole(rule, "maxpooling") && !whole(rule, "Conv"));
         }
+    }
+
+    /// Decimals (with a fraction, an exponent or both) are one token; an
+    /// integer stays an integer, and a sign or a dangling exponent is a bad token.
+    #[test]
+    fn decimals_with_exponents() {
+        let f =
+            parse("batchnorm epsilon 1.001e-5 momentum 0.9; dropout 1e-3; x 2E+2 32 1e -1e-3 1.5x")
+                .unwrap();
+        let kinds = |i: usize| -> Vec<(TokenKind, String)> {
+            f.models[0].stmts[i]
+                .args
+                .iter()
+                .map(|t| (t.kind, t.text.clone()))
+                .collect()
+        };
+        use TokenKind::*;
+        assert_eq!(
+            kinds(0),
+            [
+                (Word, "epsilon".into()),
+                (Decimal, "1.001e-5".into()),
+                (Word, "momentum".into()),
+                (Decimal, "0.9".into())
+            ]
+        );
+        assert_eq!(kinds(1), [(Decimal, "1e-3".into())]);
+        assert_eq!(
+            kinds(2),
+            [
+                (Decimal, "2E+2".into()),
+                (Int, "32".into()),
+                (Bad, "1e".into()),
+                (Bad, "-1e-3".into()),
+                (Bad, "1.5x".into())
+            ]
+        );
     }
 
     #[test]

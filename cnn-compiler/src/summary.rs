@@ -1,12 +1,21 @@
 //! Model summaries: a Keras-style `model.summary()` table (plus a FLOPs column)
 //! and the JSON object of `cnnc summary --format json`.
 
-use crate::ir::{Model, Op, PoolKind, Shape};
+use crate::ir::{Activation, Model, Op, PoolKind, Shape};
 
 /// Keras's class name for a layer (`MinPooling2D` has no Keras twin).
 pub fn keras_class(op: &Op) -> &'static str {
     match op {
         Op::Conv(_) => "Conv2D",
+        Op::DwConv(_) => "DepthwiseConv2D",
+        Op::SepConv(_) => "SeparableConv2D",
+        Op::Deconv(_) => "Conv2DTranspose",
+        Op::BatchNorm(_) => "BatchNormalization",
+        Op::Dropout(_) => "Dropout",
+        Op::GlobalPool(PoolKind::Max) => "GlobalMaxPooling2D",
+        Op::GlobalPool(_) => "GlobalAveragePooling2D",
+        Op::ZeroPad(_) => "ZeroPadding2D",
+        Op::Upsample { .. } => "UpSampling2D",
         Op::Pool(p) => match p.kind {
             PoolKind::Max => "MaxPooling2D",
             PoolKind::Avg => "AveragePooling2D",
@@ -14,6 +23,10 @@ pub fn keras_class(op: &Op) -> &'static str {
         },
         Op::Flatten => "Flatten",
         Op::Dense(_) => "Dense",
+        // The activations Keras has a layer of its own for.
+        Op::Activation(Activation::Relu6) => "ReLU",
+        Op::Activation(Activation::LeakyRelu(_)) => "LeakyReLU",
+        Op::Activation(Activation::Elu) => "ELU",
         Op::Activation(_) => "Activation",
     }
 }
@@ -106,18 +119,20 @@ pub fn summary_text(m: &Model) -> String {
         out.push_str(&cells('│', r));
     }
     out.push_str(&line('└', '─', '┴', '┘'));
-    let p = m.total_params;
-    out.push_str(&format!(
-        " Total params: {} ({})\n",
-        thousands(p),
-        human_bytes(p.saturating_mul(4))
-    ));
-    out.push_str(&format!(
-        " Trainable params: {} ({})\n",
-        thousands(p),
-        human_bytes(p.saturating_mul(4))
-    ));
-    out.push_str(" Non-trainable params: 0 (0.00 B)\n");
+    // Keras's three lines: batchnorm's moving statistics are parameters, not
+    // trainable ones.
+    let counts = [
+        ("Total", m.total_params),
+        ("Trainable", m.total_params - m.non_trainable_params),
+        ("Non-trainable", m.non_trainable_params),
+    ];
+    for (what, n) in counts {
+        out.push_str(&format!(
+            " {what} params: {} ({})\n",
+            thousands(n),
+            human_bytes(n.saturating_mul(4))
+        ));
+    }
     out.push_str(&format!(
         " Total FLOPs: {} per sample\n",
         thousands(m.total_flops)
@@ -134,15 +149,21 @@ pub struct LayerJson {
     pub op: &'static str,
     /// Output shape without the batch axis.
     pub output: Vec<usize>,
-    /// Parameter count.
+    /// Parameter count, trainable or not.
     pub params: u64,
+    /// Of which trainable.
+    pub trainable_params: u64,
+    /// Of which not (batchnorm's moving statistics).
+    pub non_trainable_params: u64,
     /// FLOPs per sample.
     pub flops: u64,
 }
 
 /// The object of `cnnc summary --format json` (fields serialize in this order):
 /// `{"model": NAME, "input": [H,W,C], "layers": [{"index": i, "op": "conv",
-/// "output": [..], "params": n, "flops": n}, ...], "total_params": n}`.
+/// "output": [..], "params": n, "trainable_params": n, "non_trainable_params": n,
+/// "flops": n}, ...], "total_params": n, "trainable_params": n,
+/// "non_trainable_params": n}` (the counts as Keras and the oracle name them).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SummaryJson {
     /// The model's name.
@@ -153,6 +174,10 @@ pub struct SummaryJson {
     pub layers: Vec<LayerJson>,
     /// Sum of the layers' parameter counts.
     pub total_params: u64,
+    /// Of which trainable.
+    pub trainable_params: u64,
+    /// Of which not.
+    pub non_trainable_params: u64,
 }
 
 /// The summary of `m` as [`SummaryJson`] (serialize it with `serde_json`).
@@ -168,16 +193,44 @@ pub fn summary_json(m: &Model) -> SummaryJson {
                 op: l.op.keyword(),
                 output: l.output.dims(),
                 params: l.param_count,
+                trainable_params: l.param_count - l.non_trainable,
+                non_trainable_params: l.non_trainable,
                 flops: l.flops,
             })
             .collect(),
         total_params: m.total_params,
+        trainable_params: m.total_params - m.non_trainable_params,
+        non_trainable_params: m.non_trainable_params,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keras's three parameter lines, batchnorm's moving statistics counted
+    /// as non-trainable; the JSON form splits the counts the same way.
+    #[test]
+    fn trainable_and_non_trainable_params() {
+        let c = crate::compile("input 6x6x2; conv 4 3x3 same nobias; batchnorm; relu", "Bn");
+        let m = &c.models[0];
+        let text = summary_text(m);
+        assert!(text.contains(" Total params: 88 (352.00 B)\n"), "{text}");
+        assert!(
+            text.contains(" Trainable params: 80 (320.00 B)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(" Non-trainable params: 8 (32.00 B)\n"),
+            "{text}"
+        );
+        let json = serde_json::to_value(summary_json(m)).unwrap();
+        assert_eq!(json["layers"][1]["params"], 16);
+        assert_eq!(json["layers"][1]["trainable_params"], 8);
+        assert_eq!(json["layers"][1]["non_trainable_params"], 8);
+        assert_eq!(json["trainable_params"], 80);
+        assert_eq!(json["non_trainable_params"], 8);
+    }
 
     #[test]
     fn number_formats_like_keras() {

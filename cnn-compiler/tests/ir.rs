@@ -44,9 +44,15 @@ fn conv_defaults_and_options() {
         (c.pad.top, c.pad.bottom, c.pad.left, c.pad.right),
         (2, 2, 1, 1)
     );
-    let p = m.layers[1].params.as_ref().unwrap();
-    assert_eq!(p.kernel, vec![5, 3, 4, 2]);
-    assert_eq!(p.bias, vec![2]);
+    let p: Vec<(&str, Vec<usize>, bool)> = m.layers[1]
+        .params
+        .iter()
+        .map(|t| (t.name, t.shape.clone(), t.trainable))
+        .collect();
+    assert_eq!(
+        p,
+        [("kernel", vec![5, 3, 4, 2], true), ("bias", vec![2], true)]
+    );
     assert_eq!(m.layers[1].param_count, 5 * 3 * 4 * 2 + 2);
 }
 
@@ -86,7 +92,7 @@ fn pool_stride_defaults_to_window() {
     assert_eq!(m.layers[0].output, Shape::Image { h: 3, w: 2, c: 3 });
     assert_eq!(m.layers[2].output, Shape::Image { h: 1, w: 2, c: 3 });
     assert_eq!(m.layers[0].param_count, 0);
-    assert!(m.layers[0].params.is_none());
+    assert!(m.layers[0].params.is_empty());
 }
 
 #[test]
@@ -238,4 +244,234 @@ fn window_arithmetic_matches_brute_force() {
             }
         }
     }
+}
+
+/// `(name, shape, trainable)` of a layer's tensors.
+fn tensors(l: &cnn_compiler::ir::Layer) -> Vec<(&'static str, Vec<usize>, bool)> {
+    l.params
+        .iter()
+        .map(|t| (t.name, t.shape.clone(), t.trainable))
+        .collect()
+}
+
+#[test]
+fn language_2_defaults_are_resolved() {
+    use cnn_compiler::ir::{Interpolation, Real};
+    let m = model(
+        "input 8x8x4; conv 4 3x3; dwconv 3x3 same; sepconv 4 3x3; deconv 2 2x2; \
+         batchnorm; leaky_relu; upsample 2; dropout 0.5; flatten; dense 3",
+    );
+    let c = conv_at(&m, 0);
+    assert_eq!((c.groups, c.bias, c.explicit_pad), (1, true, [0, 0]));
+    let Op::DwConv(d) = &m.layers[1].op else {
+        panic!()
+    };
+    assert_eq!((d.multiplier, d.bias, d.explicit_pad), (1, true, [0, 0]));
+    assert_eq!((d.pad.top, d.pad.bottom), (1, 1));
+    let Op::SepConv(s) = &m.layers[2].op else {
+        panic!()
+    };
+    assert_eq!(
+        (s.multiplier, s.stride, s.padding),
+        (1, [1, 1], Padding::Valid)
+    );
+    let Op::Deconv(d) = &m.layers[3].op else {
+        panic!()
+    };
+    assert_eq!(
+        (d.stride, d.padding, d.crop, d.bias),
+        ([1, 1], Padding::Valid, [0, 0], true)
+    );
+    let Op::BatchNorm(b) = &m.layers[4].op else {
+        panic!()
+    };
+    assert_eq!((b.momentum, b.epsilon), (Real::new(0.99), Real::new(0.001)));
+    assert!(b.scale && b.center);
+    assert_eq!(
+        m.layers[5].op,
+        Op::Activation(Activation::LeakyRelu(Real::new(0.3)))
+    );
+    assert_eq!(
+        m.layers[6].op,
+        Op::Upsample {
+            size: [2, 2],
+            interpolation: Interpolation::Nearest
+        }
+    );
+    assert_eq!(m.layers[7].op, Op::Dropout(Real::new(0.5)));
+}
+
+#[test]
+fn language_2_options_in_any_order() {
+    use cnn_compiler::ir::Real;
+    let a = model("input 8x8x4; conv 8 3x3 leaky_relu 0.1 pad 1 nobias stride 2 groups 2");
+    let b = model("input 8x8x4; conv 8 3x3 groups 2 stride 2 nobias pad 1 leaky_relu 0.1");
+    assert_eq!(a.layers, b.layers);
+    let c = conv_at(&a, 0);
+    assert_eq!(c.activation, Activation::LeakyRelu(Real::new(0.1)));
+    assert_eq!(
+        (c.groups, c.bias, c.explicit_pad, c.stride),
+        (2, false, [1, 1], [2, 2])
+    );
+    // swish and hard_swish are silu and hard_silu
+    let m = model("input 4x4x1; swish; hard_swish; conv 1 1x1 swish");
+    assert_eq!(m.layers[0].op, Op::Activation(Activation::Silu));
+    assert_eq!(m.layers[1].op, Op::Activation(Activation::HardSilu));
+    assert_eq!(conv_at(&m, 2).activation, Activation::Silu);
+    // decimals in every written form
+    let m = model(
+        "input 4x4x1; batchnorm epsilon 1.001e-5 momentum 1; batchnorm epsilon 2E+1 momentum 0",
+    );
+    let Op::BatchNorm(b) = &m.layers[0].op else {
+        panic!()
+    };
+    assert_eq!(
+        (b.epsilon, b.momentum),
+        (Real::new(1.001e-5), Real::new(1.0))
+    );
+}
+
+#[test]
+fn language_2_tensors_in_keras_layout() {
+    let m = model(
+        "input 6x6x4; conv 6 3x3 groups 2 nobias; dwconv 3x3 multiplier 2; \
+         sepconv 5 3x3 multiplier 3 same; deconv 3 2x2 stride 2; batchnorm noscale; \
+         flatten; dense 4 nobias",
+    );
+    assert_eq!(tensors(&m.layers[0]), [("kernel", vec![3, 3, 2, 6], true)]);
+    assert_eq!(
+        tensors(&m.layers[1]),
+        [
+            ("depthwise_kernel", vec![3, 3, 6, 2], true),
+            ("bias", vec![12], true)
+        ]
+    );
+    assert_eq!(
+        tensors(&m.layers[2]),
+        [
+            ("depthwise_kernel", vec![3, 3, 12, 3], true),
+            ("pointwise_kernel", vec![1, 1, 36, 5], true),
+            ("bias", vec![5], true)
+        ]
+    );
+    assert_eq!(
+        tensors(&m.layers[3]),
+        [("kernel", vec![2, 2, 3, 5], true), ("bias", vec![3], true)]
+    );
+    assert_eq!(
+        tensors(&m.layers[4]),
+        [
+            ("beta", vec![3], true),
+            ("moving_mean", vec![3], false),
+            ("moving_variance", vec![3], false)
+        ]
+    );
+    assert_eq!((m.layers[4].param_count, m.layers[4].non_trainable), (9, 6));
+    assert_eq!(tensors(&m.layers[6]), [("kernel", vec![48, 4], true)]);
+    assert_eq!(m.non_trainable_params, 6);
+    assert_eq!(
+        m.total_params,
+        m.layers.iter().map(|l| l.param_count).sum::<u64>()
+    );
+}
+
+#[test]
+fn language_2_shapes() {
+    let m = model(
+        "input 8x8x3; conv 4 3x3 stride 2 pad 1; zeropad 0x1x0x1; maxpool 2 pad 1; \
+         deconv 2 3x3 stride 2 same; upsample 2x3; globalmaxpool",
+    );
+    let dims: Vec<Vec<usize>> = m.layers.iter().map(|l| l.output.dims()).collect();
+    // (8 + 2 - 3) / 2 + 1 = 4; 4 + 1 = 5; (5 + 2 - 2) / 2 + 1 = 3; 3 * 2 = 6; 12x18
+    assert_eq!(
+        dims,
+        [
+            vec![4, 4, 4],
+            vec![5, 5, 4],
+            vec![3, 3, 4],
+            vec![6, 6, 2],
+            vec![12, 18, 2],
+            vec![2]
+        ]
+    );
+    let Op::Pool(p) = &m.layers[2].op else {
+        panic!()
+    };
+    assert_eq!((p.explicit_pad, p.padding), ([1, 1], Padding::Valid));
+    // deconv same crop: floor((k - s) / 2) before; k < s crops nothing
+    let m = model("input 3x3x2; deconv 2 4x4 stride 2 same; deconv 2 1x1 stride 3 same; deconv 1 2x2 stride 3");
+    let crop = |i: usize| match &m.layers[i].op {
+        Op::Deconv(d) => d.crop,
+        _ => panic!(),
+    };
+    assert_eq!((crop(0), crop(1), crop(2)), ([1, 1], [0, 0], [0, 0]));
+    assert_eq!(m.layers[2].output.dims(), [54, 54, 1]); // (18 - 1) * 3 + max(2, 3)
+}
+
+#[test]
+fn language_2_flops_follow_the_ir_doc() {
+    let m = model(
+        "input 6x6x4; conv 6 3x3 groups 2; dwconv 3x3 multiplier 2; sepconv 5 1x1 multiplier 3; \
+         deconv 2 2x2 stride 2; batchnorm; dropout 0.5; upsample 2; zeropad 1; globalavgpool",
+    );
+    let f: Vec<u64> = m.layers.iter().map(|l| l.flops).collect();
+    // conv: 2*OH*OW*F*KH*KW*(C/G) = 2*4*4*6*9*2
+    assert_eq!(f[0], 2 * 4 * 4 * 6 * 9 * 2);
+    // dwconv: 2*OH*OW*C*M*KH*KW = 2*2*2*6*2*9
+    assert_eq!(f[1], 2 * 2 * 2 * 6 * 2 * 9);
+    // sepconv: dw 2*OH*OW*C*M*KH*KW + pw 2*OH*OW*C*M*F (C = 12, M = 3)
+    assert_eq!(f[2], 2 * 2 * 2 * 36 + 2 * 2 * 2 * 36 * 5);
+    // deconv: 2*H*W*C*KH*KW*F
+    assert_eq!(f[3], 2 * 2 * 2 * 5 * 4 * 2);
+    // batchnorm, dropout, upsample: one per output value; zeropad none;
+    // globalavgpool one per input value
+    assert_eq!((f[4], f[5], f[6], f[7]), (32, 32, 128, 0));
+    assert_eq!(f[8], 10 * 10 * 2);
+}
+
+#[test]
+fn language_2_errors_point_at_the_token() {
+    let at = |src: &str, code: Code| -> String {
+        let c = compile(src, "M");
+        let d = c
+            .diagnostics
+            .iter()
+            .find(|d| d.code == code)
+            .unwrap_or_else(|| panic!("{src}: {:#?}", c.diagnostics));
+        src[d.span.start..d.span.end].to_string()
+    };
+    assert_eq!(
+        at("input 6x6x8; conv 6 3x3 groups 4", Code::GroupsNotDividing),
+        "4"
+    );
+    assert_eq!(
+        at("input 6x6x8; conv 6 3x3 same pad 1", Code::PadWithSame),
+        "pad 1"
+    );
+    assert_eq!(at("input 6x6x8; dropout 1.0", Code::OutOfRange), "1.0");
+    assert_eq!(
+        at("input 6x6x8; batchnorm momentum 2", Code::OutOfRange),
+        "2"
+    );
+    assert_eq!(
+        at("input 6x6x8; maxpool 2 pad 2", Code::OutOfRange),
+        "pad 2"
+    );
+    assert_eq!(
+        at("input 6x6x8; dwconv 3x3 multiplier 0", Code::ZeroOrEmpty),
+        "0"
+    );
+    assert_eq!(
+        at("input 6x6x8; flatten; dwconv 3x3", Code::NeedsImage),
+        "dwconv"
+    );
+    assert_eq!(
+        at("input 6x6x8; flatten; dense 2; dropout 0.2", Code::NoEffect),
+        "dropout"
+    );
+    assert_eq!(at("input 6x6x8; dropout 0", Code::NoEffect), "0");
+    // the error on a conv's groups keeps its output shape for the layers after
+    let c = compile("input 6x6x8; conv 6 3x3 groups 4; flatten; conv 2 1x1", "M");
+    let codes: Vec<Code> = c.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::GroupsNotDividing, Code::NeedsImage]);
 }

@@ -77,9 +77,10 @@ fn every_golden_case_matches_keras_shapes_and_params() {
                 );
             }
             if let Some(w) = k.get("weight_shapes") {
-                let ps = l.params.as_ref().expect("param shapes");
-                assert_eq!(ps.kernel, dims(&w["kernel"]), "{name}");
-                assert_eq!(ps.bias, dims(&w["bias"]), "{name}");
+                let names: Vec<&str> = l.params.iter().map(|t| t.name).collect();
+                assert_eq!(names, ["kernel", "bias"], "{name}");
+                assert_eq!(l.params[0].shape, dims(&w["kernel"]), "{name}");
+                assert_eq!(l.params[1].shape, dims(&w["bias"]), "{name}");
             }
             if let Some(s) = k.get("stride") {
                 let st = match &l.op {

@@ -1,8 +1,10 @@
 //! Robustness: at least 100,000 generated inputs go through parse and check
 //! without a panic, each either accepted (with models whose IR is consistent) or
 //! given a diagnostic with a valid span. Inputs: random bytes, random token
-//! sequences from the language's vocabulary, and mutations of the conformance
-//! corpus (deleted, duplicated, swapped and replaced tokens, huge numbers).
+//! sequences from the language's vocabulary, statements of every layer with
+//! random options and values (tiny, huge, zero, decimals with exponents), and
+//! mutations of the conformance corpus (deleted, duplicated, swapped and
+//! replaced tokens, huge numbers).
 
 use cnn_compiler::{check, compile, ir, Severity};
 use rand::rngs::StdRng;
@@ -56,6 +58,50 @@ const VOCAB: &[&str] = &[
     "1048577",
     "65536x65536x3",
     "0.5",
+    "1e-3",
+    "1.001e-5",
+    "1e40",
+    "2E+2",
+    "1e",
+    "-0.5",
+    "0.5.5",
+    "dwconv",
+    "sepconv",
+    "deconv",
+    "batchnorm",
+    "globalavgpool",
+    "globalmaxpool",
+    "zeropad",
+    "upsample",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "softplus",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "groups",
+    "multiplier",
+    "pad",
+    "nobias",
+    "momentum",
+    "epsilon",
+    "noscale",
+    "nocenter",
+    "nearest",
+    "bilinear",
+    "residual",
+    "add",
+    "concat",
+    "repeat",
+    "block",
+    "shortcut",
+    "0x1x0x1",
+    "1x2x3",
     "-1",
     "5x",
     ",",
@@ -127,19 +173,75 @@ fn exercise(src: &str, render: bool) -> bool {
 fn assert_ir_consistent(m: &ir::Model) {
     let mut shape = m.input;
     let mut total = 0u64;
+    let mut non_trainable = 0u64;
     for (i, l) in m.layers.iter().enumerate() {
         assert_eq!(l.index, i);
         assert_eq!(l.input, shape);
         assert!(l.output.len() as u64 <= check::MAX_ELEMENTS && !l.output.is_empty());
-        let counted = l.params.as_ref().map_or(0, |p| {
-            (p.kernel.iter().product::<usize>() + p.bias.iter().product::<usize>()) as u64
-        });
+        let size = |t: &ir::ParamTensor| t.shape.iter().product::<usize>() as u64;
+        let counted: u64 = l.params.iter().map(size).sum();
+        let frozen: u64 = l.params.iter().filter(|t| !t.trainable).map(size).sum();
         assert_eq!(counted, l.param_count);
+        assert_eq!(frozen, l.non_trainable);
         total += l.param_count;
+        non_trainable += l.non_trainable;
+        assert_op_consistent(l);
         shape = l.output;
     }
     assert_eq!(total, m.total_params);
+    assert_eq!(non_trainable, m.non_trainable_params);
     assert!(m.total_params <= check::MAX_PARAMS);
+}
+
+/// The resolved options of a layer obey the language's rules.
+fn assert_op_consistent(l: &ir::Layer) {
+    use ir::{Activation, Op, Padding, Shape};
+    let channels = |s: &Shape| match *s {
+        Shape::Image { c, .. } => c,
+        Shape::Vector { n } => n,
+    };
+    let (cin, cout) = (channels(&l.input), channels(&l.output));
+    if let Some(Activation::LeakyRelu(r)) = l.op.activation() {
+        assert!(r.get().is_finite() && r.get() >= 0.0, "{l:?}");
+    }
+    match &l.op {
+        Op::Conv(c) => {
+            assert_eq!(c.filters, cout);
+            assert!(cin % c.groups == 0 && c.filters % c.groups == 0, "{l:?}");
+            assert!(c.explicit_pad == [0, 0] || c.padding == Padding::Valid);
+        }
+        Op::DwConv(c) => {
+            assert_eq!(cin * c.multiplier, cout);
+            assert!(c.explicit_pad == [0, 0] || c.padding == Padding::Valid);
+        }
+        Op::SepConv(c) => assert_eq!(c.filters, cout),
+        Op::Deconv(c) => {
+            assert_eq!(c.filters, cout);
+            let (Shape::Image { h, .. }, Shape::Image { h: oh, .. }) = (l.input, l.output) else {
+                panic!("{l:?}");
+            };
+            let want = match c.padding {
+                Padding::Same => h * c.stride[0],
+                Padding::Valid => (h - 1) * c.stride[0] + c.kernel[0].max(c.stride[0]),
+            };
+            assert_eq!(oh, want, "{l:?}");
+        }
+        Op::Pool(p) => {
+            assert!(p.explicit_pad == [0, 0] || p.padding == Padding::Valid);
+            assert!(p.explicit_pad[0] <= p.window[0] / 2 && p.explicit_pad[1] <= p.window[1] / 2);
+        }
+        Op::BatchNorm(b) => {
+            assert!((0.0..=1.0).contains(&b.momentum.get()), "{l:?}");
+            assert!(
+                b.epsilon.get() > 0.0 && b.epsilon.get().is_finite(),
+                "{l:?}"
+            );
+            assert_eq!(l.output, l.input);
+        }
+        Op::Dropout(r) => assert!((0.0..1.0).contains(&r.get()), "{l:?}"),
+        Op::GlobalPool(_) => assert_eq!(l.output, Shape::Vector { n: cin }),
+        _ => {}
+    }
 }
 
 fn random_bytes(rng: &mut StdRng) -> String {
@@ -166,6 +268,168 @@ fn random_tokens(rng: &mut StdRng) -> String {
     for _ in 0..n {
         s.push_str(VOCAB[rng.gen_range(0..VOCAB.len())]);
         s.push(if rng.gen_bool(0.9) { ' ' } else { '\n' });
+    }
+    s
+}
+
+/// A value for an option or argument: mostly small, sometimes zero, huge,
+/// oddly shaped or of the wrong kind.
+fn value(rng: &mut StdRng) -> String {
+    const ODD: &[&str] = &[
+        "0",
+        "1048576",
+        "1048577",
+        "99999999999",
+        "1x2x3",
+        "0x1x0x1",
+        "3x3x3x3x3",
+        "same",
+        "0.5",
+        "1e-3",
+        "1e40",
+        "1e-50",
+    ];
+    if rng.gen_bool(0.15) {
+        return ODD[rng.gen_range(0..ODD.len())].to_string();
+    }
+    let n = rng.gen_range(1..6u32);
+    if rng.gen_bool(0.3) {
+        format!("{n}x{}", rng.gen_range(1..6u32))
+    } else {
+        n.to_string()
+    }
+}
+
+/// A decimal for a rate, momentum, epsilon or slope: in and out of range.
+fn decimal(rng: &mut StdRng) -> &'static str {
+    const D: &[&str] = &[
+        "0",
+        "0.0",
+        "0.1",
+        "0.5",
+        "0.9",
+        "0.99",
+        "1",
+        "1.0",
+        "1.5",
+        "1e-3",
+        "1.001e-5",
+        "1E-5",
+        "1e-50",
+        "1e40",
+        "2e+1",
+        "0.999999999",
+    ];
+    D[rng.gen_range(0..D.len())]
+}
+
+/// A model of language-2 statements with random options in random order:
+/// many check, so the shape rules and the IR invariants are exercised too.
+fn random_layers(rng: &mut StdRng) -> String {
+    const ACTS: &[&str] = &[
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "leaky_relu 0.1",
+        "elu",
+        "selu",
+        "gelu",
+        "swish",
+        "softplus",
+        "hard_sigmoid",
+        "hard_swish",
+        "softmax",
+        "linear",
+        "tanh",
+    ];
+    let dims = [1, 2, 3, 5, 8, 16, 33];
+    let mut s = format!(
+        "input {}x{}x{};",
+        dims[rng.gen_range(0..dims.len())],
+        dims[rng.gen_range(0..dims.len())],
+        rng.gen_range(1..9)
+    );
+    for _ in 0..rng.gen_range(1..9) {
+        let (head, options): (String, &[&str]) = match rng.gen_range(0..14) {
+            0 => (
+                format!("conv {} {}", value(rng), value(rng)),
+                &[
+                    "stride", "same", "valid", "dilation", "groups", "nobias", "pad", "act",
+                ],
+            ),
+            1 => (
+                format!("dwconv {}", value(rng)),
+                &[
+                    "stride",
+                    "same",
+                    "valid",
+                    "dilation",
+                    "multiplier",
+                    "nobias",
+                    "pad",
+                    "act",
+                ],
+            ),
+            2 => (
+                format!("sepconv {} {}", value(rng), value(rng)),
+                &[
+                    "stride",
+                    "same",
+                    "valid",
+                    "dilation",
+                    "multiplier",
+                    "nobias",
+                    "act",
+                ],
+            ),
+            3 => (
+                format!("deconv {} {}", value(rng), value(rng)),
+                &["stride", "same", "valid", "nobias", "act"],
+            ),
+            4 => (
+                format!("maxpool {}", value(rng)),
+                &["stride", "same", "valid", "pad"],
+            ),
+            5 => (
+                format!("avgpool {}", value(rng)),
+                &["stride", "same", "pad", "groups"],
+            ),
+            6 => (format!("dense {}", value(rng)), &["nobias", "act"]),
+            7 => (
+                "batchnorm".to_string(),
+                &["momentum", "epsilon", "noscale", "nocenter"],
+            ),
+            8 => (format!("dropout {}", decimal(rng)), &[]),
+            9 => (format!("zeropad {}", value(rng)), &[]),
+            10 => (format!("upsample {}", value(rng)), &["nearest", "bilinear"]),
+            11 => ("globalavgpool".to_string(), &[]),
+            12 => ("flatten".to_string(), &[]),
+            _ => (ACTS[rng.gen_range(0..ACTS.len())].to_string(), &[]),
+        };
+        s.push(' ');
+        s.push_str(&head);
+        for _ in 0..rng.gen_range(0..4) {
+            if options.is_empty() {
+                break;
+            }
+            let o = options[rng.gen_range(0..options.len())];
+            s.push(' ');
+            match o {
+                "stride" | "dilation" | "groups" | "multiplier" | "pad" => {
+                    s.push_str(o);
+                    s.push(' ');
+                    s.push_str(&value(rng));
+                }
+                "momentum" | "epsilon" => {
+                    s.push_str(o);
+                    s.push(' ');
+                    s.push_str(decimal(rng));
+                }
+                "act" => s.push_str(ACTS[rng.gen_range(0..ACTS.len())]),
+                _ => s.push_str(o),
+            }
+        }
+        s.push(';');
     }
     s
 }
@@ -228,9 +492,10 @@ fn hundred_thousand_generated_inputs_never_panic() {
     let start = std::time::Instant::now();
     let mut accepted = 0;
     for i in 0..n {
-        let src = match i % 3 {
+        let src = match i % 4 {
             0 => random_bytes(&mut rng),
             1 => random_tokens(&mut rng),
+            2 => random_layers(&mut rng),
             _ => {
                 let k = rng.gen_range(0..corpus.len());
                 mutate(&mut rng, &corpus[k])
@@ -261,6 +526,12 @@ fn pathological_inputs_stay_fast() {
         format!("input 28x28x1; {}", "relu; ".repeat(20_000)),
         format!("input {}x1x1", "9".repeat(100_000)),
         format!("input 8x8x1; conv 1 {}", "1x".repeat(50_000) + "1"),
+        format!("input 8x8x1; dropout 0.{}", "9".repeat(100_000)),
+        format!("input 8x8x1; batchnorm epsilon 1e-{}", "9".repeat(100_000)),
+        format!("input 8x8x1; leaky_relu {}e1", "1".repeat(100_000)),
+        format!("input 8x8x1; zeropad {}", "1x".repeat(50_000) + "1"),
+        format!("input 2x2x1; {}", "zeropad 1; ".repeat(10_000)),
+        format!("input 2x2x1; {}", "upsample 2; ".repeat(40)),
         ";".repeat(200_000),
         "x".repeat(200_000),
         "é".repeat(100_000),

@@ -52,6 +52,22 @@ snapshot_cases! {
     w001_softmax_not_last: SoftmaxNotLast, "input 8x8x1;\nflatten;\ndense 16 softmax;\ndense 2 softmax;\n";
     w002_double_activation: DoubleActivation, "input 8x8x1;\nflatten;\ndense 16 relu;\nsigmoid;\ndense 2 softmax;\n";
     w003_stride_skips_input: StrideSkipsInput, "input 8x8x2;\nmaxpool 2 stride 3;\n";
+    // language 2
+    e001_option_of_another_layer: Syntax, "input 8x8x3;\nmaxpool 2 groups 2;\nbatchnorm relu;\ndense 4 pad 1;\n";
+    e001_negative_slope: Syntax, "input 8x8x3;\nleaky_relu -0.1;\nzeropad 1x2x3;\n";
+    e001_graph_not_yet: Syntax, "input 8x8x4;\nadd { conv 4 1x1 } { conv 4 1x1 }\n";
+    e003_window_too_big_after_pad: WindowTooBig, "input 2x2x2;\nconv 4 5x5 pad 1;\n";
+    e004_zero_multiplier: ZeroOrEmpty, "input 8x8x3;\ndwconv 3x3 multiplier 0;\nupsample 0;\n";
+    e005_image_layer_after_global_pool: NeedsImage, "input 4x4x2;\nglobalavgpool;\nupsample 2;\n";
+    e007_option_twice_language_2: OptionTwice, "input 8x8x3;\nconv 8 3x3 nobias nobias;\nupsample 2 nearest bilinear;\nbatchnorm momentum 0.9 momentum 0.8;\n";
+    e010_groups_filters: GroupsNotDividing, "input 6x6x8;\nconv 6 3x3 groups 4;\n";
+    e010_groups_channels_and_filters: GroupsNotDividing, "input 6x6x8;\nconv 6 3x3 groups 3;\n";
+    e011_pad_with_same: PadWithSame, "input 8x8x3;\nconv 16 3x3 stride 2 same pad 1;\nmaxpool 3 pad 1 same;\n";
+    e012_dropout_rate: OutOfRange, "input 28x28x1;\nflatten;\ndropout 1.5;\ndense 10 softmax;\n";
+    e012_batchnorm_options: OutOfRange, "input 8x8x3;\nbatchnorm momentum 1.5 epsilon 0;\nbatchnorm epsilon 1e-50;\n";
+    e012_pool_pad_over_half_the_window: OutOfRange, "input 8x8x3;\nmaxpool 3 stride 2 pad 2;\n";
+    w004_dropout_last: NoEffect, "input 28x28x1;\nflatten;\ndense 10 softmax;\ndropout 0.5;\n";
+    w004_dropout_zero_and_batchnorm_twice: NoEffect, "input 8x8x3;\nconv 8 3x3 nobias;\nbatchnorm;\nbatchnorm;\ndropout 0;\nflatten;\ndense 2;\n";
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use cnn_plan::{Activation, DenseSpec, LayerSpec, Plan};
-//! let dense = LayerSpec::Dense { spec: DenseSpec { inputs: 4, units: 3 }, act: Activation::Softmax };
+//! let dense = LayerSpec::Dense { spec: DenseSpec { inputs: 4, units: 3 }, act: Activation::Softmax, bias: true };
 //! let plan = Plan::sequential([2, 2, 1], &[LayerSpec::Flatten { len: 4 }, dense]).unwrap();
 //! assert_eq!(plan.tensors[0].name, "layer1.kernel");
 //! assert_eq!(plan.output_len(), 3);
@@ -17,6 +17,6 @@ pub mod spec;
 
 pub use plan::{Buffer, Init, Kernel, Plan, Step, Tensor};
 pub use spec::{
-    Activation, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, LayerSpec, Padding,
-    Pool2dSpec, PoolKind, UpsampleSpec, Window, ZeroPadSpec,
+    Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, LayerSpec,
+    Padding, Pool2dSpec, PoolKind, Real, UpsampleSpec, Window, ZeroPadSpec,
 };

@@ -7,22 +7,24 @@
 
 use std::borrow::Cow;
 
-use crate::spec::{Activation, LayerSpec, PoolKind};
+use crate::spec::{Activation, Conv2dSpec, LayerSpec, PoolKind};
 
 /// How a tensor's initial values are drawn (Keras's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Init {
     /// `U(-l, l)`, `l = sqrt(6 / (fan_in + fan_out))`.
     GlorotUniform { fan_in: usize, fan_out: usize },
-    /// All zeros (biases).
+    /// All zeros (biases, batchnorm's beta and moving mean).
     Zeros,
+    /// All ones (batchnorm's gamma and moving variance).
+    Ones,
 }
 
 /// One parameter tensor: its name in weight files, Keras layout, and where its
 /// values live in the model's flat parameter vector.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tensor {
-    /// `layer{i}.kernel`, `layer{i}.bias`.
+    /// `layer{i}.kernel`, `layer{i}.bias`, `layer{i}.gamma`, ...
     pub name: Cow<'static, str>,
     /// `[KH, KW, CIN, COUT]`, `[IN, OUT]` or `[N]`.
     pub shape: Cow<'static, [usize]>,
@@ -73,6 +75,10 @@ pub struct Step {
     /// Offset of this step's max/min-pool choices (`u32` per output value) in
     /// the per-sample argmax arena; unused for other layers.
     pub argmax: usize,
+    /// Offset of a batchnorm's batch statistics (mean, then variance: `2 * c`
+    /// values, for the whole batch) in the statistics arena; unused for other
+    /// layers.
+    pub stats: usize,
     pub kernel: Kernel,
     /// Last step of a model ending in softmax: training leaves the softmax out
     /// and fuses it with the cross-entropy.
@@ -100,6 +106,8 @@ pub struct Plan {
     pub buffer_total: usize,
     /// `u32`s per sample of all max/min-pool choices together.
     pub argmax_total: usize,
+    /// Values of all batchnorm batch statistics together (per batch, not per sample).
+    pub stats_total: usize,
     /// Per-sample length of the pre-activation gradient scratch.
     pub dz_len: usize,
     /// Number of parameter values (all tensors).
@@ -113,6 +121,7 @@ pub struct Plan {
     pub ends_in_softmax: bool,
     /// Whether each batch is split across the cores once per pass (every part
     /// runs all steps on its own samples) rather than inside every kernel.
+    /// Never with batchnorm, whose training statistics span the whole batch.
     pub split: bool,
 }
 
@@ -150,40 +159,128 @@ fn bad(what: String) -> String {
     format!("inconsistent layer specs: {what}")
 }
 
-/// A layer's parameter tensors: Keras shape and initialiser, kernel first.
-type ParamShapes = Vec<(Vec<usize>, Init)>;
+/// A layer's tensors: Keras shape, initialiser and whether it is trainable,
+/// in Keras's order (the names are [`tensor_names`]).
+type ParamShapes = Vec<(Vec<usize>, Init, bool)>;
+
+/// Glorot-uniform over a kernel of Keras shape `shape`: fans as Keras computes
+/// them (the receptive field times the last two axes).
+fn glorot(shape: &[usize]) -> Init {
+    let rf: usize = shape[..shape.len() - 2].iter().product();
+    Init::GlorotUniform {
+        fan_in: rf * shape[shape.len() - 2],
+        fan_out: rf * shape[shape.len() - 1],
+    }
+}
+
+/// A kernel of `shape`, then a bias of `n` unless there is none.
+fn kernel_and_bias(shape: Vec<usize>, bias: bool, n: usize) -> ParamShapes {
+    let mut v = vec![(shape.clone(), glorot(&shape), true)];
+    if bias {
+        v.push((vec![n], Init::Zeros, true));
+    }
+    v
+}
+
+/// The names of a step's tensors, in [`ParamShapes`] order (`pointwise`: the
+/// 1x1 conv of a `sepconv`).
+fn tensor_names(spec: &LayerSpec, pointwise: bool) -> Vec<&'static str> {
+    match *spec {
+        LayerSpec::Conv2d { .. } if pointwise => vec!["pointwise_kernel", "bias"],
+        LayerSpec::Conv2d { .. } | LayerSpec::Deconv2d { .. } | LayerSpec::Dense { .. } => {
+            vec!["kernel", "bias"]
+        }
+        LayerSpec::DwConv2d { .. } => vec!["depthwise_kernel", "bias"],
+        LayerSpec::BatchNorm(b) => {
+            let mut v = Vec::new();
+            if b.scale {
+                v.push("gamma");
+            }
+            if b.center {
+                v.push("beta");
+            }
+            v.extend(["moving_mean", "moving_variance"]);
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Checks a conv-like spec: non-zero window, stride and dilation, and the
+/// input it reads.
+fn check_conv(
+    i: usize,
+    what: &str,
+    s: &Conv2dSpec,
+    input: [usize; 3],
+    prev: &[usize],
+) -> Result<(), String> {
+    if s.sh == 0 || s.sw == 0 || s.dh == 0 || s.dw == 0 || s.kh == 0 || s.kw == 0 {
+        return Err(bad(format!("layer {i}: zero kernel, stride or dilation")));
+    }
+    if prev != input {
+        return Err(bad(format!(
+            "layer {i}: {what} expects {input:?}, gets {prev:?}"
+        )));
+    }
+    Ok(())
+}
 
 /// Checks that a layer takes the shape that reaches it and returns its
-/// per-sample output shape and its parameter shapes with their initialisers.
+/// per-sample output shape and its tensors.
 fn layer_shapes(
     i: usize,
     spec: &LayerSpec,
     prev: &[usize],
 ) -> Result<(Vec<usize>, ParamShapes), String> {
     let prev_len = checked_len(prev)?;
+    let image = |h, w, c| vec![h, w, c];
     Ok(match *spec {
-        LayerSpec::Conv2d { spec: s, .. } => {
-            if s.sh == 0 || s.sw == 0 || s.dh == 0 || s.dw == 0 || s.kh == 0 || s.kw == 0 {
-                return Err(bad(format!("layer {i}: zero kernel, stride or dilation")));
-            }
-            if prev != [s.in_h, s.in_w, s.in_c] {
+        LayerSpec::Conv2d {
+            spec: s,
+            bias,
+            groups,
+            ..
+        } => {
+            check_conv(i, "conv", &s, [s.in_h, s.in_w, s.in_c], prev)?;
+            if groups == 0 || s.in_c % groups != 0 || s.out_c % groups != 0 {
                 return Err(bad(format!(
-                    "layer {i}: conv expects {}x{}x{}, gets {prev:?}",
-                    s.in_h, s.in_w, s.in_c
+                    "layer {i}: {groups} groups do not divide the channels"
                 )));
             }
-            let rf = s.kh * s.kw;
-            let glorot = Init::GlorotUniform {
-                fan_in: rf * s.in_c,
-                fan_out: rf * s.out_c,
-            };
+            let k = vec![s.kh, s.kw, s.in_c / groups, s.out_c];
             (
-                vec![s.out_h, s.out_w, s.out_c],
-                vec![
-                    (vec![s.kh, s.kw, s.in_c, s.out_c], glorot),
-                    (vec![s.out_c], Init::Zeros),
-                ],
+                image(s.out_h, s.out_w, s.out_c),
+                kernel_and_bias(k, bias, s.out_c),
             )
+        }
+        LayerSpec::DwConv2d { spec: s, bias, .. } => {
+            check_conv(i, "dwconv", &s, [s.in_h, s.in_w, s.in_c], prev)?;
+            if s.in_c == 0 || s.out_c % s.in_c != 0 {
+                return Err(bad(format!(
+                    "layer {i}: dwconv of {} to {} channels",
+                    s.in_c, s.out_c
+                )));
+            }
+            let k = vec![s.kh, s.kw, s.in_c, s.out_c / s.in_c];
+            (
+                image(s.out_h, s.out_w, s.out_c),
+                kernel_and_bias(k, bias, s.out_c),
+            )
+        }
+        LayerSpec::Deconv2d { spec: t, bias, .. } => {
+            // The transposed conv reads what `t` writes and writes what it reads.
+            check_conv(i, "deconv", &t, [t.out_h, t.out_w, t.out_c], prev)?;
+            let k = vec![t.kh, t.kw, t.in_c, t.out_c];
+            (
+                image(t.in_h, t.in_w, t.in_c),
+                kernel_and_bias(k, bias, t.in_c),
+            )
+        }
+        LayerSpec::SepConv2d { .. } => {
+            return Err(bad(format!(
+                "layer {i}: a sepconv step (the plan splits it)"
+            )))
         }
         LayerSpec::Pool2d(p) => {
             if p.sh == 0 || p.sw == 0 || p.ph == 0 || p.pw == 0 {
@@ -198,7 +295,7 @@ fn layer_shapes(
             if prev_len > u32::MAX as usize {
                 return Err(bad(format!("layer {i}: pool input too large")));
             }
-            (vec![p.out_h, p.out_w, p.c], vec![])
+            (image(p.out_h, p.out_w, p.c), vec![])
         }
         LayerSpec::Flatten { len } => {
             if len != prev_len {
@@ -208,23 +305,16 @@ fn layer_shapes(
             }
             (vec![len], vec![])
         }
-        LayerSpec::Dense { spec: d, .. } => {
+        LayerSpec::Dense { spec: d, bias, .. } => {
             if d.inputs != prev_len || prev.len() != 1 {
                 return Err(bad(format!(
                     "layer {i}: dense expects a vector of {}, gets {prev:?}",
                     d.inputs
                 )));
             }
-            let glorot = Init::GlorotUniform {
-                fan_in: d.inputs,
-                fan_out: d.units,
-            };
             (
                 vec![d.units],
-                vec![
-                    (vec![d.inputs, d.units], glorot),
-                    (vec![d.units], Init::Zeros),
-                ],
+                kernel_and_bias(vec![d.inputs, d.units], bias, d.units),
             )
         }
         LayerSpec::Activation { len, channels, .. } => {
@@ -235,7 +325,150 @@ fn layer_shapes(
             }
             (prev.to_vec(), vec![])
         }
+        LayerSpec::BatchNorm(b) => {
+            if b.len != prev_len || prev.last() != Some(&b.c) || b.c == 0 {
+                return Err(bad(format!(
+                    "layer {i}: batchnorm over {} values ({} channels), gets {prev:?}",
+                    b.len, b.c
+                )));
+            }
+            let c = vec![b.c];
+            let mut v = Vec::new();
+            if b.scale {
+                v.push((c.clone(), Init::Ones, true));
+            }
+            if b.center {
+                v.push((c.clone(), Init::Zeros, true));
+            }
+            v.push((c.clone(), Init::Zeros, false));
+            v.push((c, Init::Ones, false));
+            (prev.to_vec(), v)
+        }
+        LayerSpec::Dropout { rate, len } => {
+            if len != prev_len || !(0.0..1.0).contains(&rate.get()) {
+                return Err(bad(format!(
+                    "layer {i}: dropout of {len} values at rate {:?}, gets {prev_len}",
+                    rate
+                )));
+            }
+            (prev.to_vec(), vec![])
+        }
+        LayerSpec::GlobalPool(g) => {
+            if prev.len() != 3 || prev[0] * prev[1] != g.hw || prev[2] != g.c {
+                return Err(bad(format!(
+                    "layer {i}: global pool of {}x{}, gets {prev:?}",
+                    g.hw, g.c
+                )));
+            }
+            (vec![g.c], vec![])
+        }
+        LayerSpec::ZeroPad(z) => {
+            if prev != [z.in_h, z.in_w, z.c] {
+                return Err(bad(format!(
+                    "layer {i}: zeropad expects {}x{}x{}, gets {prev:?}",
+                    z.in_h, z.in_w, z.c
+                )));
+            }
+            let [h, w] = z.out();
+            (image(h, w, z.c), vec![])
+        }
+        LayerSpec::Upsample(u) => {
+            if prev != [u.in_h, u.in_w, u.c] || u.sh == 0 || u.sw == 0 {
+                return Err(bad(format!(
+                    "layer {i}: upsample expects {}x{}x{}, gets {prev:?}",
+                    u.in_h, u.in_w, u.c
+                )));
+            }
+            let (h, w) = (
+                u.in_h
+                    .checked_mul(u.sh)
+                    .ok_or_else(|| bad("upsample too large".into()))?,
+                u.in_w
+                    .checked_mul(u.sw)
+                    .ok_or_else(|| bad("upsample too large".into()))?,
+            );
+            (image(h, w, u.c), vec![])
+        }
     })
+}
+
+/// The steps that run a layer: a `sepconv` becomes its depthwise and its
+/// pointwise half (`true`: the step's tensors are named as the pointwise
+/// half's); a layer with a kernel whose activation needs the pre-activation
+/// for its derivative (or, with `last`, a softmax, so that training can fuse
+/// it with the loss and the logits have a buffer) runs the layer linear,
+/// then the activation as a step of its own.
+fn expand(spec: LayerSpec, last: bool) -> Vec<(LayerSpec, bool)> {
+    let mut out = Vec::new();
+    let (core, pointwise) = match spec {
+        LayerSpec::SepConv2d {
+            depthwise,
+            pointwise,
+            act,
+            bias,
+        } => {
+            out.push((
+                LayerSpec::DwConv2d {
+                    spec: depthwise,
+                    act: Activation::Linear,
+                    bias: false,
+                },
+                false,
+            ));
+            let pw = LayerSpec::Conv2d {
+                spec: pointwise,
+                act,
+                bias,
+                groups: 1,
+            };
+            (pw, true)
+        }
+        other => (other, false),
+    };
+    let act = core.activation();
+    let split = core.has_kernel() && (!act.from_output() || (last && act == Activation::Softmax));
+    if !split {
+        out.push((core, pointwise));
+        return out;
+    }
+    let linear = match core {
+        LayerSpec::Conv2d {
+            spec, bias, groups, ..
+        } => LayerSpec::Conv2d {
+            spec,
+            act: Activation::Linear,
+            bias,
+            groups,
+        },
+        LayerSpec::DwConv2d { spec, bias, .. } => LayerSpec::DwConv2d {
+            spec,
+            act: Activation::Linear,
+            bias,
+        },
+        LayerSpec::Deconv2d { spec, bias, .. } => LayerSpec::Deconv2d {
+            spec,
+            act: Activation::Linear,
+            bias,
+        },
+        LayerSpec::Dense { spec, bias, .. } => LayerSpec::Dense {
+            spec,
+            act: Activation::Linear,
+            bias,
+        },
+        other => other,
+    };
+    let channels = core.channels();
+    let len = match core {
+        LayerSpec::Conv2d { spec, .. } | LayerSpec::DwConv2d { spec, .. } => {
+            spec.out_h * spec.out_w * spec.out_c
+        }
+        LayerSpec::Deconv2d { spec, .. } => spec.in_h * spec.in_w * spec.in_c,
+        LayerSpec::Dense { spec, .. } => spec.units,
+        _ => 0,
+    };
+    out.push((linear, pointwise));
+    out.push((LayerSpec::Activation { act, len, channels }, false));
+    out
 }
 
 /// The fixed-size kernel a step of a split model may use (see [`FIXED_MAX_TAPS`]).
@@ -254,7 +487,12 @@ fn kernel_choice(spec: &LayerSpec) -> Kernel {
                 Kernel::Dynamic
             }
         }
-        LayerSpec::Conv2d { spec: s, .. } => {
+        LayerSpec::Conv2d {
+            spec: s,
+            bias: true,
+            groups: 1,
+            ..
+        } => {
             let kk = s.kh * s.kw * s.in_c;
             let valid = (s.sh, s.sw, s.dh, s.dw) == (1, 1, 1, 1)
                 && s.pad_top == 0
@@ -299,43 +537,18 @@ impl Plan {
         let mut tensors: Vec<Tensor> = Vec::new();
         let mut param_total = 0usize;
         let mut argmax_total = 0usize;
+        let mut stats_total = 0usize;
         let mut steps = Vec::with_capacity(layers.len());
         let mut prev = input.to_vec();
         let mut cur = 0usize;
         let mut flops = 0usize;
-        // A final conv/dense softmax runs as the layer without it and a softmax
-        // step, so that its logits have a buffer of their own (the training loss
-        // reads them, and `logits()` shows them).
-        let mut chain: Vec<(usize, LayerSpec)> = layers.iter().copied().enumerate().collect();
-        if let Some(&(i, last)) = chain.last() {
-            let split_softmax = |act: Activation| act == Activation::Softmax;
-            let linear = match last {
-                LayerSpec::Conv2d { spec, act } if split_softmax(act) => Some((
-                    LayerSpec::Conv2d {
-                        spec,
-                        act: Activation::Linear,
-                    },
-                    spec.out_h * spec.out_w * spec.out_c,
-                    spec.out_c,
-                )),
-                LayerSpec::Dense { spec, act } if split_softmax(act) => Some((
-                    LayerSpec::Dense {
-                        spec,
-                        act: Activation::Linear,
-                    },
-                    spec.units,
-                    spec.units,
-                )),
-                _ => None,
-            };
-            if let Some((layer, len, channels)) = linear {
-                chain.pop();
-                chain.push((i, layer));
-                let act = Activation::Softmax;
-                chain.push((i, LayerSpec::Activation { act, len, channels }));
-            }
+        let mut chain: Vec<(usize, LayerSpec, bool)> = Vec::with_capacity(layers.len());
+        for (i, l) in layers.iter().enumerate() {
+            flops = flops.saturating_add(l.flops());
+            let last = i + 1 == layers.len();
+            chain.extend(expand(*l, last).into_iter().map(|(s, pw)| (i, s, pw)));
         }
-        for &(i, ref spec) in &chain {
+        for &(i, ref spec, pointwise) in &chain {
             let (out_shape, params) = layer_shapes(i, spec, &prev)?;
             let out_len = checked_len(&out_shape)?;
             if out_len == 0 {
@@ -355,16 +568,16 @@ impl Plan {
                 buffers.len() - 1
             };
             let first = tensors.len();
-            for (k, (shape, init)) in params.into_iter().enumerate() {
+            let names = tensor_names(spec, pointwise);
+            for (name, (shape, init, trainable)) in names.into_iter().zip(params) {
                 let len = checked_len(&shape)?;
-                let what = if k == 0 { "kernel" } else { "bias" };
                 tensors.push(Tensor {
-                    name: Cow::Owned(format!("layer{i}.{what}")),
+                    name: Cow::Owned(format!("layer{i}.{name}")),
                     shape: Cow::Owned(shape),
                     offset: param_total,
                     len,
                     init,
-                    trainable: true,
+                    trainable,
                 });
                 param_total = param_total
                     .checked_add(len)
@@ -377,9 +590,9 @@ impl Plan {
                     argmax_total += out_len;
                 }
             }
-            let softmax_of_last = steps.last().is_some_and(|s: &Step| s.index == i);
-            if !softmax_of_last {
-                flops = flops.saturating_add(spec.flops());
+            let stats = stats_total;
+            if let LayerSpec::BatchNorm(b) = spec {
+                stats_total += 2 * b.c;
             }
             steps.push(Step {
                 layer: *spec,
@@ -388,6 +601,7 @@ impl Plan {
                 output,
                 tensors: (first, tensors.len()),
                 argmax,
+                stats,
                 kernel: Kernel::Dynamic,
                 fused_softmax: false,
                 needs_dx: false,
@@ -415,7 +629,7 @@ impl Plan {
             s.needs_dx = pos > first_param;
             s.needs_backward = pos >= first_param;
             s.fused_softmax = pos + 1 == nsteps && ends_in_softmax;
-            if s.layer.has_params() && s.layer.activation() != Activation::Linear {
+            if s.layer.has_kernel() && s.layer.activation() != Activation::Linear {
                 dz_len = dz_len.max(buffers[s.output].len);
             }
         }
@@ -427,8 +641,12 @@ impl Plan {
             None => 0,
         };
         let max_sample = buffers.iter().map(|b| b.len).chain([dz_len]).max();
-        let split =
-            max_sample.unwrap_or(1) <= SPLIT_MAX_SAMPLE_LEN && param_total <= SPLIT_MAX_PARAMS;
+        let batchnorm = steps
+            .iter()
+            .any(|s| matches!(s.layer, LayerSpec::BatchNorm(_)));
+        let split = max_sample.unwrap_or(1) <= SPLIT_MAX_SAMPLE_LEN
+            && param_total <= SPLIT_MAX_PARAMS
+            && !batchnorm;
         if split {
             for s in &mut steps {
                 s.kernel = kernel_choice(&s.layer);
@@ -442,6 +660,7 @@ impl Plan {
             tensors: Cow::Owned(tensors),
             buffer_total,
             argmax_total,
+            stats_total,
             dz_len,
             param_total,
             flops: flops.max(1),
@@ -494,6 +713,8 @@ mod tests {
             LayerSpec::Conv2d {
                 spec: conv,
                 act: Activation::Tanh,
+                bias: true,
+                groups: 1,
             },
             LayerSpec::Pool2d(pool),
             LayerSpec::Flatten { len: 864 },
@@ -503,6 +724,7 @@ mod tests {
                     units: 10,
                 },
                 act: Activation::Softmax,
+                bias: true,
             },
         ]
     }
@@ -552,5 +774,76 @@ mod tests {
         assert!(Plan::sequential([0, 28, 1], &lenet_like()).is_err());
         let huge = [LayerSpec::Flatten { len: 1 << 41 }];
         assert!(Plan::sequential([1 << 20, 1 << 20, 2], &huge).is_err());
+    }
+
+    #[test]
+    fn language_two_layers_expand_into_steps_with_keras_tensors() {
+        use crate::spec::{BatchNormSpec, Real};
+        let dw = Conv2dSpec::new([8, 8, 4], 8, Window::new([3, 3], Padding::Same));
+        let pw = Conv2dSpec::new([8, 8, 8], 6, Window::new([1, 1], Padding::Valid));
+        let layers = [
+            LayerSpec::SepConv2d {
+                depthwise: dw,
+                pointwise: pw,
+                act: Activation::Gelu,
+                bias: true,
+            },
+            LayerSpec::BatchNorm(BatchNormSpec {
+                len: 8 * 8 * 6,
+                c: 6,
+                momentum: Real::new(0.99),
+                epsilon: Real::new(1e-3),
+                scale: false,
+                center: true,
+            }),
+            LayerSpec::Dropout {
+                rate: Real::new(0.5),
+                len: 8 * 8 * 6,
+            },
+        ];
+        let p = Plan::sequential([8, 8, 4], &layers).unwrap();
+        // sepconv: depthwise (no bias), pointwise (linear), then gelu on its own.
+        let kinds: Vec<(usize, &str)> = p
+            .steps
+            .iter()
+            .map(|s| {
+                let k = match s.layer {
+                    LayerSpec::DwConv2d { .. } => "dw",
+                    LayerSpec::Conv2d {
+                        act: Activation::Linear,
+                        ..
+                    } => "pw",
+                    LayerSpec::Activation { .. } => "act",
+                    LayerSpec::BatchNorm(_) => "bn",
+                    LayerSpec::Dropout { .. } => "drop",
+                    _ => "?",
+                };
+                (s.index, k)
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [(0, "dw"), (0, "pw"), (0, "act"), (1, "bn"), (2, "drop")]
+        );
+        let names: Vec<(&str, bool)> = p.tensors.iter().map(|t| (&*t.name, t.trainable)).collect();
+        assert_eq!(
+            names,
+            [
+                ("layer0.depthwise_kernel", true),
+                ("layer0.pointwise_kernel", true),
+                ("layer0.bias", true),
+                ("layer1.beta", true),
+                ("layer1.moving_mean", false),
+                ("layer1.moving_variance", false),
+            ]
+        );
+        assert_eq!(&*p.tensors[0].shape, [3, 3, 4, 2]);
+        assert_eq!(p.tensors[5].init, Init::Ones);
+        assert_eq!((p.stats_total, p.steps[3].stats), (12, 0));
+        // Batch statistics span the batch: never split across cores.
+        assert!(!p.split);
+        // `layer_output(0)` is the activation's output.
+        assert_eq!(p.step_of(0).unwrap().output, 3);
+        assert_eq!(p.dz_len, 0);
     }
 }

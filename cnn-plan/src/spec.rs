@@ -4,6 +4,37 @@
 //! [`crate::Plan::sequential`] arranges them into a plan. The runtime never
 //! computes a shape itself: it trusts these, and only checks buffer sizes.
 
+/// An `f32` option of a layer (a rate, a momentum, an epsilon, a slope), kept
+/// as its bits so that specs stay `Eq` and `Hash` (two specs are the same when
+/// their numbers are bit for bit the same).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Real(u32);
+
+impl Real {
+    /// The value `v`.
+    pub fn new(v: f32) -> Real {
+        Real(v.to_bits())
+    }
+    /// The value with these bits (what generated code writes).
+    pub const fn from_bits(bits: u32) -> Real {
+        Real(bits)
+    }
+    /// The bits of the value.
+    pub const fn to_bits(self) -> u32 {
+        self.0
+    }
+    /// The value.
+    pub fn get(self) -> f32 {
+        f32::from_bits(self.0)
+    }
+}
+
+impl std::fmt::Debug for Real {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.get())
+    }
+}
+
 /// Elementwise or per-pixel activation. `Softmax` is over the last axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Activation {
@@ -12,6 +43,38 @@ pub enum Activation {
     Sigmoid,
     Tanh,
     Softmax,
+    /// `min(max(z, 0), 6)`.
+    Relu6,
+    /// `z >= 0 ? z : slope * z`.
+    LeakyRelu(Real),
+    Elu,
+    Selu,
+    /// The exact (erf) form.
+    Gelu,
+    /// `z * sigmoid(z)` (swish).
+    Silu,
+    Softplus,
+    /// `relu6(z + 3) / 6`.
+    HardSigmoid,
+    /// `z * hard_sigmoid(z)` (hard swish).
+    HardSilu,
+}
+
+impl Activation {
+    /// Whether the derivative can be taken from the activation's output alone
+    /// (linear, relu, sigmoid, tanh, softmax), so that a conv or dense layer can
+    /// apply it in place. The others need the pre-activation: the plan runs
+    /// them as a step of their own after the layer.
+    pub fn from_output(self) -> bool {
+        matches!(
+            self,
+            Activation::Linear
+                | Activation::Relu
+                | Activation::Sigmoid
+                | Activation::Tanh
+                | Activation::Softmax
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -318,12 +381,54 @@ pub struct DenseSpec {
     pub units: usize,
 }
 
+/// Batch normalization over the last axis of `len` values per sample with
+/// `c` channels. Tensors, in order: `gamma` (with `scale`), `beta` (with
+/// `center`), `moving_mean`, `moving_variance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchNormSpec {
+    pub len: usize,
+    pub c: usize,
+    pub momentum: Real,
+    pub epsilon: Real,
+    pub scale: bool,
+    pub center: bool,
+}
+
 /// One layer of an interpreted model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LayerSpec {
+    /// A convolution; with `groups > 1`, the input channels and the filters are
+    /// cut into that many groups, each convolved on its own (kernel
+    /// `(KH, KW, CIN / groups, COUT)`). Without `bias` there is no bias tensor.
     Conv2d {
         spec: Conv2dSpec,
         act: Activation,
+        bias: bool,
+        groups: usize,
+    },
+    /// A depthwise convolution: `out_c / in_c` filters per input channel,
+    /// output channel `c * M + m` (tensor `depthwise_kernel` `(KH, KW, C, M)`).
+    DwConv2d {
+        spec: Conv2dSpec,
+        act: Activation,
+        bias: bool,
+    },
+    /// A depthwise-separable convolution: the plan runs it as a depthwise step
+    /// (no bias, linear) and a 1x1 `pointwise` convolution, with tensors
+    /// `depthwise_kernel`, `pointwise_kernel` and `bias`. Never a step itself.
+    SepConv2d {
+        depthwise: Conv2dSpec,
+        pointwise: Conv2dSpec,
+        act: Activation,
+        bias: bool,
+    },
+    /// A transposed convolution, described by the convolution it transposes
+    /// ([`Conv2dSpec::transposed`]): its input is this layer's output. Kernel
+    /// `(KH, KW, F, C)`.
+    Deconv2d {
+        spec: Conv2dSpec,
+        act: Activation,
+        bias: bool,
     },
     Pool2d(Pool2dSpec),
     /// `len` = H*W*C; a no-op on NHWC row-major data.
@@ -333,6 +438,7 @@ pub enum LayerSpec {
     Dense {
         spec: DenseSpec,
         act: Activation,
+        bias: bool,
     },
     /// An activation as its own layer over `len` values per sample, whose last axis
     /// has `channels` entries (softmax normalises over it).
@@ -341,6 +447,15 @@ pub enum LayerSpec {
         len: usize,
         channels: usize,
     },
+    BatchNorm(BatchNormSpec),
+    /// Inverted dropout of `len` values per sample, in training only.
+    Dropout {
+        rate: Real,
+        len: usize,
+    },
+    GlobalPool(GlobalPoolSpec),
+    ZeroPad(ZeroPadSpec),
+    Upsample(UpsampleSpec),
 }
 
 impl LayerSpec {
@@ -348,40 +463,89 @@ impl LayerSpec {
     pub fn activation(&self) -> Activation {
         match *self {
             LayerSpec::Conv2d { act, .. }
+            | LayerSpec::DwConv2d { act, .. }
+            | LayerSpec::SepConv2d { act, .. }
+            | LayerSpec::Deconv2d { act, .. }
             | LayerSpec::Dense { act, .. }
             | LayerSpec::Activation { act, .. } => act,
-            LayerSpec::Pool2d(_) | LayerSpec::Flatten { .. } => Activation::Linear,
+            _ => Activation::Linear,
         }
     }
 
-    /// Whether the layer has a kernel and a bias.
+    /// Whether the layer has trainable parameters (a kernel, or batchnorm's
+    /// gamma or beta): the backward pass runs from the first such layer on.
     pub fn has_params(&self) -> bool {
-        matches!(self, LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. })
+        match *self {
+            LayerSpec::BatchNorm(b) => b.scale || b.center,
+            LayerSpec::Conv2d { .. }
+            | LayerSpec::DwConv2d { .. }
+            | LayerSpec::SepConv2d { .. }
+            | LayerSpec::Deconv2d { .. }
+            | LayerSpec::Dense { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the layer computes its output with a kernel and a bias (conv,
+    /// depthwise, transposed conv, dense): the layers that apply their
+    /// activation themselves and take their gradient through it.
+    pub fn has_kernel(&self) -> bool {
+        matches!(
+            self,
+            LayerSpec::Conv2d { .. }
+                | LayerSpec::DwConv2d { .. }
+                | LayerSpec::SepConv2d { .. }
+                | LayerSpec::Deconv2d { .. }
+                | LayerSpec::Dense { .. }
+        )
     }
 
     /// Length of the output's last axis: what softmax normalises over.
     pub fn channels(&self) -> usize {
         match *self {
-            LayerSpec::Conv2d { spec, .. } => spec.out_c,
+            LayerSpec::Conv2d { spec, .. } | LayerSpec::DwConv2d { spec, .. } => spec.out_c,
+            LayerSpec::SepConv2d { pointwise, .. } => pointwise.out_c,
+            // The transposed conv's output is the input of the conv it transposes.
+            LayerSpec::Deconv2d { spec, .. } => spec.in_c,
             LayerSpec::Dense { spec, .. } => spec.units,
             LayerSpec::Activation { channels, .. } => channels,
             LayerSpec::Pool2d(p) => p.c,
-            LayerSpec::Flatten { len } => len,
+            LayerSpec::Flatten { len } | LayerSpec::Dropout { len, .. } => len,
+            LayerSpec::BatchNorm(b) => b.c,
+            LayerSpec::GlobalPool(g) => g.c,
+            LayerSpec::ZeroPad(z) => z.c,
+            LayerSpec::Upsample(u) => u.c,
         }
     }
 
     /// Forward floating-point operations per sample, as the summary counts them
-    /// (multiply-adds x 2 for conv and dense, one per window cell for pools, one
-    /// per value for an activation): the work estimate the thread pool splits by.
+    /// (multiply-adds x 2 for the layers with a kernel, one per window cell for
+    /// pools, one per value for an activation, batchnorm, dropout or a global
+    /// pool): the work estimate the thread pool splits by.
     pub fn flops(&self) -> usize {
+        let conv = |s: Conv2dSpec, cin: usize| 2 * s.out_h * s.out_w * s.out_c * s.kh * s.kw * cin;
         match *self {
-            LayerSpec::Conv2d { spec: s, .. } => {
+            LayerSpec::Conv2d {
+                spec: s, groups, ..
+            } => conv(s, s.in_c / groups.max(1)),
+            LayerSpec::DwConv2d { spec: s, .. } => conv(s, 1),
+            LayerSpec::SepConv2d {
+                depthwise,
+                pointwise,
+                ..
+            } => conv(depthwise, 1) + conv(pointwise, pointwise.in_c),
+            // Each input value of the transposed conv meets every kernel tap.
+            LayerSpec::Deconv2d { spec: s, .. } => {
                 2 * s.out_h * s.out_w * s.out_c * s.kh * s.kw * s.in_c
             }
             LayerSpec::Dense { spec, .. } => 2 * spec.inputs * spec.units,
             LayerSpec::Pool2d(p) => p.out_h * p.out_w * p.c * p.ph * p.pw,
-            LayerSpec::Activation { len, .. } => len,
-            LayerSpec::Flatten { .. } => 0,
+            LayerSpec::Activation { len, .. }
+            | LayerSpec::Dropout { len, .. }
+            | LayerSpec::BatchNorm(BatchNormSpec { len, .. }) => len,
+            LayerSpec::GlobalPool(g) => g.hw * g.c,
+            LayerSpec::Upsample(u) => u.in_h * u.sh * u.in_w * u.sw * u.c,
+            LayerSpec::Flatten { .. } | LayerSpec::ZeroPad(_) => 0,
         }
     }
 }

@@ -92,6 +92,10 @@ impl Model for Sequential {
         self.forward(x)
     }
 
+    fn forward_train_batch(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>> {
+        self.state.forward_train(&self.plan, Passes::WALK, x)
+    }
+
     /// The last layer's output from the latest forward pass (also the one inside
     /// `train_batch`), so that `fit` scores accuracy without a second pass.
     fn last_output(&self) -> Option<ArrayView2<'_, f32>> {
@@ -193,6 +197,7 @@ mod tests {
                 units: 3,
             },
             act: Activation::Relu,
+            bias: true,
         }];
         assert!(Sequential::new([2, 2, 1], bad, 0).is_err());
     }
@@ -212,6 +217,7 @@ mod tests {
                 units: 3,
             },
             act,
+            bias: true,
         };
         let mut a = Sequential::new(
             [2, 2, 1],

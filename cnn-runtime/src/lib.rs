@@ -33,9 +33,9 @@ pub mod train;
 
 pub use cnn_plan as plan;
 pub use cnn_plan::{
-    spec, Activation, Conv2dSpec, DenseSpec, GlobalPoolSpec, Init, Interpolation, Kernel,
-    LayerSpec, Padding, Plan, Pool2dSpec, PoolKind, Step, Tensor, UpsampleSpec, Window,
-    ZeroPadSpec,
+    spec, Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Init, Interpolation,
+    Kernel, LayerSpec, Padding, Plan, Pool2dSpec, PoolKind, Real, Step, Tensor, UpsampleSpec,
+    Window, ZeroPadSpec,
 };
 pub use error::{Error, Result};
 pub use model::{Model, Param, ParamMut};

@@ -9,7 +9,7 @@ use ndarray::{ArrayView2, ArrayView4, ArrayViewD};
 
 /// One parameter tensor of a model, in Keras layout.
 pub struct Param<'a> {
-    /// `layer{i}.kernel` or `layer{i}.bias`.
+    /// `layer{i}.kernel`, `layer{i}.bias`, `layer{i}.gamma`, ...
     pub name: String,
     pub shape: Vec<usize>,
     pub data: &'a [f32],
@@ -37,6 +37,13 @@ pub trait Model {
     /// Forward pass on a batch; the output, one row per sample (flattened), is a
     /// view of the model's own buffer.
     fn forward_batch(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>>;
+    /// Forward pass in training mode (Keras's `model(x, training=True)`):
+    /// batchnorm uses the batch's statistics and updates its moving ones,
+    /// dropout drops. A following [`Model::backward`] differentiates this pass.
+    fn forward_train_batch(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>> {
+        let _ = x;
+        Err(unsupported("forward_train_batch"))
+    }
     /// One step: forward, mean softmax cross-entropy against `labels`, backward,
     /// and one optimizer update. Returns the mean loss of the batch.
     fn train_batch(
@@ -52,7 +59,8 @@ pub trait Model {
     fn last_output(&self) -> Option<ArrayView2<'_, f32>> {
         None
     }
-    /// The parameters, in layer order, kernel before bias.
+    /// The parameters and the non-trainable state (batchnorm's moving
+    /// statistics), in layer order and Keras's order within a layer.
     fn params(&self) -> Vec<Param<'_>>;
     /// The parameters, writable.
     fn params_mut(&mut self) -> Vec<ParamMut<'_>>;

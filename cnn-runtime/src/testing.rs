@@ -176,6 +176,7 @@ pub(crate) fn tiny_model() -> Sequential {
                 units: 3,
             },
             act: Activation::Softmax,
+            bias: true,
         },
     ];
     Sequential::new([2, 2, 1], layers, 5).unwrap()

@@ -67,6 +67,8 @@ fn model() -> Sequential {
     let conv = |h: usize, c: usize, f: usize, act| LayerSpec::Conv2d {
         spec: Conv2dSpec::new([h, h, c], f, Window::new([3, 3], Padding::Same)),
         act,
+        bias: true,
+        groups: 1,
     };
     let pool = |kind, h: usize, c: usize| {
         LayerSpec::Pool2d(Pool2dSpec::new(
@@ -87,6 +89,7 @@ fn model() -> Sequential {
                 units: 64,
             },
             act: Activation::Sigmoid,
+            bias: true,
         },
         LayerSpec::Dense {
             spec: DenseSpec {
@@ -94,6 +97,7 @@ fn model() -> Sequential {
                 units: 10,
             },
             act: Activation::Softmax,
+            bias: true,
         },
     ];
     Sequential::new([32, 32, 3], layers, 3).unwrap()

@@ -72,6 +72,8 @@ fn specs(summary: &Value) -> ([usize; 3], Vec<LayerSpec>) {
                         pad_left: p[2],
                     },
                     act: activation(&l["activation"]),
+                    bias: true,
+                    groups: 1,
                 }
             }
             "maxpool" | "avgpool" | "minpool" => {
@@ -106,6 +108,7 @@ fn specs(summary: &Value) -> ([usize; 3], Vec<LayerSpec>) {
                     units: os[0],
                 },
                 act: activation(&l["activation"]),
+                bias: true,
             },
             other => panic!("unknown layer kind {other}"),
         };

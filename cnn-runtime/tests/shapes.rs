@@ -156,6 +156,8 @@ fn small_cnn(seed: u64) -> cnn_runtime::interp::Sequential {
     let conv = |n: usize, cin: usize, cout: usize| LayerSpec::Conv2d {
         spec: Conv2dSpec::new([n, n, cin], cout, Window::new([3, 3], Padding::Same)),
         act: Activation::Relu,
+        bias: true,
+        groups: 1,
     };
     let pool = |n: usize, c: usize| {
         LayerSpec::Pool2d(Pool2dSpec::new(
@@ -176,6 +178,7 @@ fn small_cnn(seed: u64) -> cnn_runtime::interp::Sequential {
                 units: 32,
             },
             act: Activation::Relu,
+            bias: true,
         },
         LayerSpec::Dense {
             spec: DenseSpec {
@@ -183,6 +186,7 @@ fn small_cnn(seed: u64) -> cnn_runtime::interp::Sequential {
                 units: 5,
             },
             act: Activation::Softmax,
+            bias: true,
         },
     ];
     cnn_runtime::interp::Sequential::new([32, 32, 3], layers, seed).unwrap()

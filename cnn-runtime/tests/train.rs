@@ -66,6 +66,7 @@ fn mlp(f: usize, hidden: usize, classes: usize, seed: u64) -> Sequential {
                     units: hidden,
                 },
                 act: Activation::Relu,
+                bias: true,
             },
             LayerSpec::Dense {
                 spec: DenseSpec {
@@ -73,6 +74,7 @@ fn mlp(f: usize, hidden: usize, classes: usize, seed: u64) -> Sequential {
                     units: classes,
                 },
                 act: Activation::Softmax,
+                bias: true,
             },
         ],
         seed,

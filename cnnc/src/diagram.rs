@@ -103,11 +103,12 @@ pub fn diagram_svg(model: &ir::Model) -> String {
     for l in &model.layers {
         let (fw, fh, d) = block_for(&l.output);
         let kind = match l.op {
-            Op::Conv(_) => "conv",
-            Op::Pool(_) => "pool",
+            Op::Conv(_) | Op::DwConv(_) | Op::SepConv(_) | Op::Deconv(_) => "conv",
+            Op::Pool(_) | Op::GlobalPool(_) => "pool",
             Op::Flatten => "flatten",
             Op::Dense(_) => "dense",
-            Op::Activation(_) => "activation",
+            // Normalisation, dropout, padding, resampling: drawn as activations are.
+            _ => "activation",
         };
         let mut lines = vec![layer_text(&l.op), shape_text(&l.output)];
         if l.param_count > 0 {

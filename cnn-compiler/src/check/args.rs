@@ -1,8 +1,9 @@
-//! The values of a statement's arguments: numbers, `NxM` pairs, counts, an
-//! activation option, and the messages for a token that is none of these.
+//! The values of a statement's arguments: numbers, `NxM` pairs, counts,
+//! decimals, an activation option, and the messages for a token that is none
+//! of these.
 
-use super::show::{abbreviate, shown};
-use super::vocab::{activation_of, did_you_mean, ACTIVATIONS, PLANNED};
+use super::show::{a, abbreviate, shown};
+use super::vocab::{did_you_mean, ACTIVATIONS};
 use super::{Checker, MAX_DIM};
 use crate::ast::{Stmt, Token, TokenKind};
 use crate::diag::{Code, Diagnostic};
@@ -69,9 +70,14 @@ impl Checker {
     pub(super) fn bad_token(&mut self, a: &Token) {
         let t = a.text.as_str();
         let starts_digit = t.starts_with(|c: char| c.is_ascii_digit());
-        let (message, help) = if t.starts_with('-')
-            && t[1..].starts_with(|c: char| c.is_ascii_digit())
-        {
+        let negative = t.starts_with('-') && t[1..].starts_with(|c: char| c.is_ascii_digit());
+        let (message, help) = if negative && t.contains(['.', 'e', 'E']) {
+            (
+                format!("bad number `{}`", shown(t)),
+                "no decimal of the language is negative: rates, momenta, epsilons and slopes are at least 0"
+                    .to_string(),
+            )
+        } else if negative {
             (
                 format!("bad number `{}`", shown(t)),
                 "sizes are positive integers".to_string(),
@@ -81,6 +87,11 @@ impl Checker {
                 format!("bad dimension `{}`", shown(t)),
                 "write dimensions as positive integers joined by `x`, e.g. `3x3` or `28x28x1`"
                     .to_string(),
+            )
+        } else if starts_digit && t.contains(['.', 'e', 'E']) {
+            (
+                format!("bad number `{}`", shown(t)),
+                "write a decimal such as `0.5`, `1e-3` or `1.001e-5`".to_string(),
             )
         } else if starts_digit {
             (
@@ -134,6 +145,110 @@ impl Checker {
         ok.then_some(out)
     }
 
+    /// A count option's value (`groups 2`, `multiplier 3`): one positive integer.
+    pub(super) fn positive(&mut self, t: &Token, what: &str, example: &str) -> Option<Val<u64>> {
+        if t.kind != TokenKind::Int {
+            let message = format!("expected the {what} (one number), found `{}`", t.text);
+            let label = format!("expected the {what}");
+            return self.wrong_token(t, message, label, format!("write e.g. `{example}`"));
+        }
+        let v = self.uint(&t.text, t.span, what)?;
+        if v == 0 {
+            self.zero(
+                t.span,
+                format!("zero or empty: {} of `0`", a(what)),
+                &format!("{} is at least 1, e.g. `{example}`", a(what)),
+            );
+            return None;
+        }
+        Some(Val { v, span: t.span })
+    }
+
+    /// Padding cells (`pad 1`, `pad 1x2`, `zeropad 0x1x0x1`): `axes` numbers
+    /// (or one, meaning all of them), zeros allowed. `forms` lists the
+    /// accepted counts other than 1 (`[2]` for `pad`, `[2, 4]` for `zeropad`).
+    pub(super) fn cells(
+        &mut self,
+        t: &Token,
+        what: &str,
+        forms: &[usize],
+        example: &str,
+    ) -> Option<Val<Vec<u64>>> {
+        let v = match t.kind {
+            TokenKind::Int => vec![self.uint(&t.text, t.span, what)?],
+            TokenKind::Dims => self.dims(t, what)?,
+            _ => {
+                let message = format!("expected the {what}, found `{}`", t.text);
+                let label = format!("expected the {what}");
+                return self.wrong_token(t, message, label, format!("write e.g. `{example}`"));
+            }
+        };
+        if v.len() != 1 && !forms.contains(&v.len()) {
+            let mut counts: Vec<String> = vec!["1".to_string()];
+            counts.extend(forms.iter().map(|n| n.to_string()));
+            let last = counts.pop().unwrap_or_default();
+            self.syntax(
+                format!(
+                    "bad dimension: {} has {} or {last} numbers, found `{}`",
+                    a(what),
+                    counts.join(", "),
+                    t.text
+                ),
+                t.span,
+                format!("expected the {what}"),
+                format!("write e.g. `{example}`"),
+            );
+            return None;
+        }
+        Some(Val { v, span: t.span })
+    }
+
+    /// A decimal value (`0.5`, `1.001e-5`, or an integer such as `0`), as the
+    /// `f32` the runtime will use. Its range is the caller's to check.
+    pub(super) fn decimal(&mut self, t: &Token, what: &str, example: &str) -> Option<Val<f32>> {
+        if !matches!(t.kind, TokenKind::Decimal | TokenKind::Int) {
+            let message = format!("expected the {what} (a decimal number), found `{}`", t.text);
+            let label = format!("expected the {what}");
+            return self.wrong_token(t, message, label, format!("write e.g. `{example}`"));
+        }
+        // The grammar only lets digits, one `.` and an exponent through, which
+        // `f32` parsing accepts; a huge exponent gives infinity, which the range
+        // checks reject.
+        let v = t.text.parse::<f32>().unwrap_or(f32::INFINITY);
+        Some(Val { v, span: t.span })
+    }
+
+    /// Reports a decimal outside its range (E012): `range` says what is
+    /// allowed ("in [0, 1)"), `help` the way out.
+    pub(super) fn out_of_range(
+        &mut self,
+        t: Val<f32>,
+        text: &str,
+        what: &str,
+        range: &str,
+        help: &str,
+    ) {
+        // A value written as non-zero that is 0 or infinite as an f32 is
+        // explained, since the user's text looks fine.
+        let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+        let label = if !t.v.is_finite() {
+            "too large for a 32-bit float".to_string()
+        } else if t.v == 0.0 && mantissa.contains(|c: char| ('1'..='9').contains(&c)) {
+            "0 as a 32-bit float".to_string()
+        } else {
+            format!("not {range}")
+        };
+        self.push(
+            Diagnostic::new(
+                Code::OutOfRange,
+                format!("out of range: {what} {} must be {range}", abbreviate(text)),
+                t.span,
+                label,
+            )
+            .with_help(help.to_string()),
+        );
+    }
+
     /// Reports a zero where at least 1 is needed.
     pub(super) fn zero(&mut self, span: Span, message: String, help: &str) {
         self.push(
@@ -153,7 +268,11 @@ impl Checker {
                 let v = self.dims(t, what)?;
                 if v.len() != 2 {
                     self.syntax(
-                        format!("bad dimension: a {what} has two axes, found `{}`", t.text),
+                        format!(
+                            "bad dimension: {} has two axes, found `{}`",
+                            a(what),
+                            t.text
+                        ),
                         t.span,
                         format!("expected {what} as N or NxM"),
                         format!("write e.g. `{example}`"),
@@ -171,8 +290,8 @@ impl Checker {
         if v.contains(&0) {
             self.zero(
                 t.span,
-                format!("zero or empty: a {what} of `{}`", t.text),
-                &format!("a {what} is at least 1"),
+                format!("zero or empty: {} of `{}`", a(what), t.text),
+                &format!("{} is at least 1", a(what)),
             );
             return None;
         }
@@ -249,44 +368,27 @@ impl Checker {
         true
     }
 
-    /// Reports an argument that is not a valid option of the statement.
+    /// Reports an argument that is not an option of the statement: an unknown
+    /// word (with the closest of `options` as a suggestion) or any other token.
+    /// (Known options and activations are told apart by the options loop.)
     pub(super) fn bad_option(&mut self, s: &Stmt, t: &Token, options: &[&str], form: &str) {
         let kw = s.head.text.as_str();
         match t.kind {
             TokenKind::Bad => self.bad_token(t),
             TokenKind::Word => {
                 let w = t.text.as_str();
-                if PLANNED.contains(&w) {
-                    self.planned(t, format!("use one of {}", ACTIVATIONS.join(", ")));
-                } else if activation_of(w).is_some() {
-                    self.syntax(
-                        format!("`{kw}` takes no activation"),
-                        t.span,
-                        "not an option of this layer",
-                        format!(
-                            "write the activation as its own statement: `{}; {w}`",
-                            s.text().replace(&format!(" {w}"), "")
-                        ),
-                    );
-                } else {
-                    let sug = did_you_mean(w, options);
-                    let message = match sug {
-                        Some(sug) if ACTIVATIONS.contains(&sug) => {
-                            format!("unknown activation `{w}`")
-                        }
-                        _ => format!("unknown option `{w}` of `{kw}`"),
-                    };
-                    let help = match sug {
-                        Some(sug) => format!("did you mean `{sug}`?"),
-                        None => format!("`{kw}` is written `{form}`"),
-                    };
-                    let label = if message.starts_with("unknown activation") {
-                        "unknown activation"
-                    } else {
-                        "unknown option"
-                    };
-                    self.syntax(message, t.span, label, help);
-                }
+                let sug = did_you_mean(w, options);
+                let (message, label) = match sug {
+                    Some(sug) if ACTIVATIONS.contains(&sug) => {
+                        (format!("unknown activation `{w}`"), "unknown activation")
+                    }
+                    _ => (format!("unknown option `{w}` of `{kw}`"), "unknown option"),
+                };
+                let help = match sug {
+                    Some(sug) => format!("did you mean `{sug}`?"),
+                    None => format!("`{kw}` is written `{form}`"),
+                };
+                self.syntax(message, t.span, label, help);
             }
             _ => {
                 self.syntax(

@@ -3,7 +3,7 @@
 //! what is still known (image or vector) after an error.
 
 use super::resolve::Resolved;
-use super::shapes::Cur;
+use super::shapes::{makes_vector, Cur};
 use super::show::shape_short;
 use super::vocab::{activation_of, did_you_mean};
 use super::{Checker, MAX_PARAMS};
@@ -68,6 +68,7 @@ impl Checker {
                             shape,
                             origin: format!("the input on line {}", self.line(s.head.span)),
                             origin_span: v.span,
+                            vector_by: "flatten",
                         });
                     }
                 } else {
@@ -108,9 +109,10 @@ impl Checker {
             ));
         }
         let mut total_params: u64 = 0;
+        let mut non_trainable_params: u64 = 0;
         let mut total_flops: u64 = 0;
         let mut failed = input_shape.is_none();
-        let mut kind: Option<(bool, String, Span)> = None;
+        let mut kind: Option<Kind> = None;
         for (i, (s, r)) in stmts.iter().zip(&resolved).enumerate().skip(1) {
             let index = i - 1;
             if s.head.text == "input" && first_input.is_none() {
@@ -152,19 +154,36 @@ impl Checker {
             // as it is known even when the exact shape is not: lets the checker
             // still report `needs image` / `needs vector` after an earlier error.
             let before = cur.as_ref().map_or(kind.clone(), |c| {
-                Some((
-                    matches!(c.shape, Shape::Vector { .. }),
-                    c.origin.clone(),
-                    c.origin_span,
-                ))
+                Some(Kind {
+                    vector: matches!(c.shape, Shape::Vector { .. }),
+                    origin: c.origin.clone(),
+                    span: c.origin_span,
+                    vector_by: c.vector_by,
+                })
             });
-            let after = match s.head.text.as_str() {
-                "flatten" | "dense" => Some((true, self.origin(s), s.span)),
-                "conv" | "maxpool" | "avgpool" | "minpool" => Some((false, self.origin(s), s.span)),
-                w if activation_of(w).is_some() => before.clone(),
-                _ => None,
+            let word = s.head.text.as_str();
+            kind = match makes_vector(word) {
+                Some(vector) => Some(Kind {
+                    vector,
+                    origin: self.origin(s),
+                    span: s.span,
+                    // The layer that turns an image into a vector is the one a
+                    // misplaced image layer should move before.
+                    vector_by: match &before {
+                        Some(b) if b.vector => b.vector_by,
+                        _ => vector_word(word),
+                    },
+                }),
+                // Activations, batchnorm, dropout keep their input's kind (even
+                // when written wrongly); after an unknown word it is unknown.
+                None if activation_of(word).is_some()
+                    || word == "batchnorm"
+                    || word == "dropout" =>
+                {
+                    before.clone()
+                }
+                None => None,
             };
-            kind = after;
             let Some(r) = r else {
                 cur = None;
                 failed = true;
@@ -172,8 +191,8 @@ impl Checker {
             };
             let Some(c) = cur.take() else {
                 failed = true;
-                if let Some((is_vector, origin, origin_span)) = before {
-                    self.kind_only(s, r, is_vector, &origin, origin_span);
+                if let Some(b) = before {
+                    self.kind_only(s, r, b.vector, &b.origin, b.span, b.vector_by);
                 }
                 continue;
             };
@@ -185,11 +204,19 @@ impl Checker {
                         shape_short(&layer.output),
                         s.head.text
                     ));
+                    let vector_by = match (layer.input, layer.output) {
+                        (Shape::Image { .. }, Shape::Vector { .. }) => layer.op.keyword(),
+                        _ => c.vector_by,
+                    };
                     cur = Some(Cur {
                         shape: layer.output,
                         origin: format!("after {} on line {line}", s.text()),
                         origin_span: s.span,
+                        vector_by,
                     });
+                    // Each layer's non-trainable part is at most its count, so
+                    // this sum stays below the checked total.
+                    non_trainable_params += layer.non_trainable;
                     match total_params.checked_add(layer.param_count) {
                         Some(t) if t <= MAX_PARAMS => total_params = t,
                         _ => {
@@ -247,8 +274,31 @@ impl Checker {
             input: input_shape?,
             layers,
             total_params,
+            non_trainable_params,
             total_flops,
             span,
         })
+    }
+}
+
+/// What leaves a statement, as far as known without its exact shape.
+#[derive(Debug, Clone)]
+struct Kind {
+    /// A vector (or an image).
+    vector: bool,
+    /// "after flatten on line 3", for messages.
+    origin: String,
+    /// The statement it comes from.
+    span: Span,
+    /// See [`Cur::vector_by`].
+    vector_by: &'static str,
+}
+
+/// The keyword of a statement that makes a vector, as a `'static` word.
+fn vector_word(word: &str) -> &'static str {
+    match word {
+        "globalavgpool" => "globalavgpool",
+        "globalmaxpool" => "globalmaxpool",
+        _ => "flatten",
     }
 }

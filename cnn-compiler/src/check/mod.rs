@@ -13,13 +13,20 @@
 //!
 //! One job per file: `vocab` the words of the language, `lines` the line index,
 //! `show` how user values appear in messages, `args` the values of arguments,
-//! `resolve` statements on their own, `flow` one model's statements in order,
-//! `shapes` the shape rule of each layer, `window` the window arithmetic,
-//! `warnings` W001-W003. This file holds the entry point and the shared state.
+//! `options` the options after them, `resolve` the dispatch on a statement's
+//! word (and `input`), `layers` every other statement on its own, `flow` one
+//! model's statements in order, `shapes` the shape rules (`conv_shapes` those
+//! with a window), `params` the parameter tensors, `window` the window
+//! arithmetic, `warnings` W001-W004. This file holds the entry point and the
+//! shared state.
 
 mod args;
+mod conv_shapes;
 mod flow;
+mod layers;
 mod lines;
+mod options;
+mod params;
 mod resolve;
 mod shapes;
 mod show;
@@ -27,7 +34,7 @@ mod vocab;
 mod warnings;
 mod window;
 
-pub use vocab::{did_you_mean, ACTIVATIONS, LAYERS, PLANNED};
+pub use vocab::{did_you_mean, ACTIVATIONS, FLAGS, LAYERS, PLANNED, VALUE_OPTIONS};
 
 use crate::ast::{File, Stmt};
 use crate::diag::{Code, Diagnostic, Severity};

@@ -1,11 +1,13 @@
 //! Each statement resolved on its own, before any shape is known: which layer
 //! it is, its positional arguments, options and defaults. A statement with a
 //! problem is reported here and dropped (`None`), so that the shape flow only
-//! sees well-formed layers.
+//! sees well-formed layers. This file dispatches on the statement's word and
+//! reads `input`; `layers` reads every other statement.
 
 use super::args::Val;
+use super::options::Opts;
 use super::show::shown;
-use super::vocab::{activation_of, alias_of, did_you_mean, is_statement_word};
+use super::vocab::{alias_of, did_you_mean, is_option_word, is_statement_word};
 use super::vocab::{ACTIVATIONS, LAYERS, PLANNED};
 use super::window::Window;
 use super::{Checker, MAX_ELEMENTS};
@@ -13,68 +15,83 @@ use crate::ast::{Stmt, Token, TokenKind};
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{Activation, Padding, PoolKind, Span};
 
+/// The layers that slide a window over the image (and share its arithmetic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WindowKind {
+    Conv,
+    DwConv,
+    SepConv,
+    Pool(PoolKind),
+}
+
 /// A statement resolved on its own, before shapes.
 #[derive(Debug, Clone)]
 pub(super) enum Resolved {
     Input(Val<[u64; 3]>),
-    Conv {
+    /// `conv`, `dwconv`, `sepconv` and the pools; `filters` for conv and sepconv.
+    Window {
+        kind: WindowKind,
+        filters: Option<Val<u64>>,
+        size: Val<[u64; 2]>,
+        opts: Opts,
+    },
+    Deconv {
         filters: Val<u64>,
         kernel: Val<[u64; 2]>,
-        stride: Option<Val<[u64; 2]>>,
-        dilation: Option<Val<[u64; 2]>>,
-        padding: Option<Val<Padding>>,
-        act: Option<Val<Activation>>,
-    },
-    Pool {
-        kind: PoolKind,
-        window: Val<[u64; 2]>,
-        stride: Option<Val<[u64; 2]>>,
-        padding: Option<Val<Padding>>,
+        opts: Opts,
     },
     Flatten,
     Dense {
         units: Val<u64>,
-        act: Option<Val<Activation>>,
+        opts: Opts,
     },
     Act(Val<Activation>),
+    BatchNorm(Opts),
+    /// The rate, checked to be in [0, 1).
+    Dropout(Val<f32>),
+    GlobalPool(PoolKind),
+    /// `[top, bottom, left, right]`
+    ZeroPad(Val<[u64; 4]>),
+    Upsample {
+        size: Val<[u64; 2]>,
+        opts: Opts,
+    },
 }
 
 impl Resolved {
     /// The activation of the statement: its option, or the statement itself.
     pub(super) fn activation(&self) -> Option<Val<Activation>> {
         match self {
-            Resolved::Conv { act, .. } | Resolved::Dense { act, .. } => *act,
+            Resolved::Window { opts, .. }
+            | Resolved::Deconv { opts, .. }
+            | Resolved::Dense { opts, .. } => opts.act,
             Resolved::Act(a) => Some(*a),
             _ => None,
         }
     }
 
-    /// The window of a conv or pool, with the defaults the language gives:
-    /// stride 1 for conv and the window itself for pools, dilation 1, `valid`.
+    /// The window of a conv-like layer or pool, with the defaults the language
+    /// gives: stride 1 for the convolutions and the window itself for pools,
+    /// dilation 1, `valid`, no explicit padding.
     pub(super) fn window(&self) -> Option<(Val<[u64; 2]>, Window)> {
-        let (size, stride, dilation, padding, default_stride) = match self {
-            Resolved::Conv {
-                kernel,
-                stride,
-                dilation,
-                padding,
-                ..
-            } => (*kernel, *stride, *dilation, *padding, [1, 1]),
-            Resolved::Pool {
-                window,
-                stride,
-                padding,
-                ..
-            } => (*window, *stride, None, *padding, window.v),
-            _ => return None,
+        let Resolved::Window {
+            kind, size, opts, ..
+        } = self
+        else {
+            return None;
+        };
+        let default_stride = match kind {
+            WindowKind::Pool(_) => size.v,
+            _ => [1, 1],
         };
         let window = Window {
             size: size.v,
-            stride: stride.map_or(default_stride, |v| v.v),
-            dilation: dilation.map_or([1, 1], |v| v.v),
-            padding: padding.map_or(Padding::Valid, |v| v.v),
+            stride: opts.stride.map_or(default_stride, |v| v.v),
+            dilation: opts.dilation.map_or([1, 1], |v| v.v),
+            padding: opts.padding.map_or(Padding::Valid, |v| v.v),
+            explicit: opts.pad.map_or([0, 0], |v| v.v),
         };
-        Some((size, window))
+        Some((*size, window))
     }
 }
 
@@ -89,8 +106,11 @@ impl Checker {
                 args: Vec::new(),
                 span: s.span,
             };
+            // A graph statement is reported once, as planned; the statements
+            // in its braces are not split off (they belong to it).
+            let graph = PLANNED.contains(&s.head.text.as_str());
             for a in &s.args {
-                if a.kind == TokenKind::Word && is_statement_word(&a.text) {
+                if !graph && a.kind == TokenKind::Word && is_statement_word(&a.text) {
                     self.syntax(
                         format!("expected `;` before `{}`", a.text),
                         a.span,
@@ -139,22 +159,34 @@ impl Checker {
         let kw = s.head.text.as_str();
         match kw {
             "input" => self.resolve_input(s),
-            "conv" => self.resolve_window_layer(s, None),
-            "maxpool" => self.resolve_window_layer(s, Some(PoolKind::Max)),
-            "avgpool" => self.resolve_window_layer(s, Some(PoolKind::Avg)),
-            "minpool" => self.resolve_window_layer(s, Some(PoolKind::Min)),
+            "conv" => self.resolve_window(s, WindowKind::Conv),
+            "dwconv" => self.resolve_window(s, WindowKind::DwConv),
+            "sepconv" => self.resolve_window(s, WindowKind::SepConv),
+            "maxpool" => self.resolve_window(s, WindowKind::Pool(PoolKind::Max)),
+            "avgpool" => self.resolve_window(s, WindowKind::Pool(PoolKind::Avg)),
+            "minpool" => self.resolve_window(s, WindowKind::Pool(PoolKind::Min)),
+            "deconv" => self.resolve_deconv(s),
             "flatten" => {
                 self.no_args(s)?;
                 Some(Resolved::Flatten)
             }
             "dense" => self.resolve_dense(s),
+            "batchnorm" => self.resolve_batchnorm(s),
+            "dropout" => self.resolve_dropout(s),
+            "globalavgpool" | "globalmaxpool" => {
+                self.no_args(s)?;
+                let kind = if kw == "globalmaxpool" {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Avg
+                };
+                Some(Resolved::GlobalPool(kind))
+            }
+            "zeropad" => self.resolve_zeropad(s),
+            "upsample" => self.resolve_upsample(s),
             _ => {
-                if let Some(a) = activation_of(kw) {
-                    self.no_args(s)?;
-                    return Some(Resolved::Act(Val {
-                        v: a,
-                        span: s.head.span,
-                    }));
+                if let Some(a) = self.resolve_activation(s) {
+                    return a;
                 }
                 self.unknown_layer(&s.head);
                 None
@@ -166,26 +198,31 @@ impl Checker {
     fn unknown_layer(&mut self, t: &Token) {
         let word = t.text.as_str();
         if PLANNED.contains(&word) {
-            let layers = LAYERS[1..].join(", ");
             self.planned(
                 t,
-                format!("remove `{word}` for now; the layers are: {layers}"),
+                format!(
+                    "graph statements ({}) are planned; for now a model is one sequence of layers",
+                    PLANNED.join(", ")
+                ),
             );
             return;
         }
-        if ["same", "valid", "stride", "dilation"].contains(&word) {
+        if is_option_word(word) {
+            let example = match word {
+                "stride" | "dilation" | "groups" => format!("conv 32 3x3 {word} 2"),
+                "pad" => "conv 32 3x3 pad 1".to_string(),
+                "nobias" | "same" | "valid" => format!("conv 32 3x3 {word}"),
+                "multiplier" => "dwconv 3x3 multiplier 2".to_string(),
+                "momentum" => "batchnorm momentum 0.9".to_string(),
+                "epsilon" => "batchnorm epsilon 1e-5".to_string(),
+                "nearest" | "bilinear" => format!("upsample 2 {word}"),
+                _ => format!("batchnorm {word}"),
+            };
             self.syntax(
                 format!("`{word}` is an option, not a layer"),
                 t.span,
                 "an option on its own",
-                format!(
-                    "put it after the layer it belongs to, e.g. `conv 32 3x3 {word}{}`",
-                    if word == "stride" || word == "dilation" {
-                        " 2"
-                    } else {
-                        ""
-                    }
-                ),
+                format!("put it after the layer it belongs to, e.g. `{example}`"),
             );
             return;
         }
@@ -289,195 +326,5 @@ impl Checker {
             v: [v[0], v[1], v[2]],
             span: t.span,
         }))
-    }
-
-    /// `dense N [ACTIVATION]`.
-    fn resolve_dense(&mut self, s: &Stmt) -> Option<Resolved> {
-        let units = self.count(s, 0, "number of units", "dense 128 relu");
-        let mut act: Option<Val<Activation>> = None;
-        let mut ok = units.is_some();
-        for t in s.args.iter().skip(1) {
-            if t.kind == TokenKind::Word {
-                if let Some(a) = activation_of(&t.text) {
-                    ok &= self.set_act(&mut act, a, t);
-                    continue;
-                }
-            }
-            ok = false;
-            self.bad_option(s, t, &ACTIVATIONS, "dense N [ACTIVATION]");
-        }
-        if !ok {
-            return None;
-        }
-        Some(Resolved::Dense { units: units?, act })
-    }
-
-    /// `conv F K [stride S] [same|valid] [dilation D] [ACT]` (pool = None), or
-    /// `maxpool|avgpool|minpool P [stride S] [same|valid]`.
-    fn resolve_window_layer(&mut self, s: &Stmt, pool: Option<PoolKind>) -> Option<Resolved> {
-        let kw = s.head.text.as_str();
-        let (form, example) = match pool {
-            None => (
-                "conv F K [stride S] [same|valid] [dilation D] [ACTIVATION]",
-                "conv 32 3x3",
-            ),
-            Some(_) => ("POOL P [stride S] [same|valid]", "maxpool 2"),
-        };
-        let form = form.replace("POOL", kw);
-        let mut ok = true;
-        let mut pos = 0;
-        let filters = if pool.is_none() {
-            pos = 1;
-            // `conv 3x3` with the count forgotten: the window check below would
-            // only repeat the same problem, so stop here.
-            Some(self.count(s, 0, "number of filters", "conv 32 3x3")?)
-        } else {
-            None
-        };
-        let what = if pool.is_some() {
-            "pool window"
-        } else {
-            "kernel size"
-        };
-        let window = match s.args.get(pos) {
-            Some(t) => self.pair(t, what, example),
-            None => {
-                self.syntax(
-                    format!("`{kw}` needs a {what}"),
-                    s.head.span,
-                    format!("the {what} is missing"),
-                    format!("write e.g. `{} 3x3`", s.text()),
-                );
-                return None;
-            }
-        };
-        ok &= window.is_some();
-        let mut stride: Option<Val<[u64; 2]>> = None;
-        let mut dilation: Option<Val<[u64; 2]>> = None;
-        let mut padding: Option<Val<Padding>> = None;
-        let mut act: Option<Val<Activation>> = None;
-        let mut options: Vec<&str> = vec!["stride", "same", "valid"];
-        if pool.is_none() {
-            options.push("dilation");
-            options.extend(ACTIVATIONS);
-        }
-        let mut i = pos + 1;
-        while i < s.args.len() {
-            let t = &s.args[i];
-            i += 1;
-            let w = if t.kind == TokenKind::Word {
-                t.text.as_str()
-            } else {
-                ""
-            };
-            match w {
-                "stride" | "dilation" if w == "stride" || pool.is_none() => {
-                    let Some(v) = s.args.get(i).filter(|v| v.kind != TokenKind::Word) else {
-                        self.syntax(
-                            format!("`{w}` needs a value"),
-                            t.span,
-                            "no value given",
-                            format!("write e.g. `{w} 2` or `{w} 2x1`"),
-                        );
-                        ok = false;
-                        continue;
-                    };
-                    i += 1;
-                    let val = self.pair(v, w, &format!("{w} 2"));
-                    let slot = if w == "stride" {
-                        &mut stride
-                    } else {
-                        &mut dilation
-                    };
-                    if let Some(prev) = slot {
-                        let first = prev.span;
-                        self.push(
-                            Diagnostic::new(
-                                Code::OptionTwice,
-                                format!("`{w}` given twice"),
-                                t.span,
-                                "given again here",
-                            )
-                            .with_related(first, "first given here")
-                            .with_help(format!("give `{w}` once")),
-                        );
-                        ok = false;
-                    } else if let Some(val) = val {
-                        *slot = Some(val);
-                    } else {
-                        ok = false;
-                    }
-                }
-                "same" | "valid" => {
-                    let p = if w == "same" {
-                        Padding::Same
-                    } else {
-                        Padding::Valid
-                    };
-                    if let Some(prev) = padding {
-                        let message = if prev.v == p {
-                            format!("`{w}` given twice")
-                        } else {
-                            "`same` and `valid` together".to_string()
-                        };
-                        self.push(
-                            Diagnostic::new(
-                                Code::OptionTwice,
-                                message,
-                                t.span,
-                                "padding given again",
-                            )
-                            .with_related(prev.span, "padding first given here")
-                            .with_help("choose one padding: `same` or `valid`"),
-                        );
-                        ok = false;
-                    } else {
-                        padding = Some(Val { v: p, span: t.span });
-                    }
-                }
-                _ => match activation_of(w) {
-                    Some(a) if pool.is_none() => ok &= self.set_act(&mut act, a, t),
-                    _ => {
-                        ok = false;
-                        if pool.is_some() && w == "dilation" {
-                            if s.args
-                                .get(i)
-                                .is_some_and(|v| matches!(v.kind, TokenKind::Int | TokenKind::Dims))
-                            {
-                                i += 1;
-                            }
-                            self.syntax(
-                                format!("`{kw}` takes no dilation"),
-                                t.span,
-                                "not an option of pools",
-                                format!("`{kw}` is written `{form}`"),
-                            );
-                        } else {
-                            self.bad_option(s, t, &options, &form);
-                        }
-                    }
-                },
-            }
-        }
-        if !ok {
-            return None;
-        }
-        let window = window?;
-        Some(match pool {
-            None => Resolved::Conv {
-                filters: filters?,
-                kernel: window,
-                stride,
-                dilation,
-                padding,
-                act,
-            },
-            Some(kind) => Resolved::Pool {
-                kind,
-                window,
-                stride,
-                padding,
-            },
-        })
     }
 }

@@ -31,6 +31,12 @@ pub(super) fn abbreviate(t: &str) -> String {
     format!("{}... ({} characters)", &t[..cut], t.chars().count())
 }
 
+/// `what` with its indefinite article: `a stride`, `an upsampling size`.
+pub(super) fn a(what: &str) -> String {
+    let vowel = what.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {what}", if vowel { "an" } else { "a" })
+}
+
 /// `net` -> `Net` (for a suggested model name).
 pub(super) fn upper_first(s: &str) -> String {
     let mut c = s.chars();

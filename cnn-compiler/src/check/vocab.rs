@@ -4,29 +4,71 @@
 //! The grammar accepts any word as a statement head or option: which words mean
 //! something is decided here, so that an unknown word gets a useful message.
 
-use crate::ir::Activation;
+use crate::ir::{Activation, Real};
+
+/// `leaky_relu`'s slope when none is written.
+pub(super) const DEFAULT_SLOPE: f32 = 0.3;
 
 /// The layers the language has today.
-pub const LAYERS: [&str; 7] = [
-    "input", "conv", "maxpool", "avgpool", "minpool", "flatten", "dense",
-];
-/// The activations (usable as a layer option or as a statement of their own).
-pub const ACTIVATIONS: [&str; 5] = ["relu", "sigmoid", "tanh", "softmax", "linear"];
-/// Planned layers and activations: recognised so that the error says "not yet".
-pub const PLANNED: [&str; 9] = [
-    "dropout",
+pub const LAYERS: [&str; 16] = [
+    "input",
+    "conv",
+    "dwconv",
+    "sepconv",
+    "deconv",
+    "maxpool",
+    "avgpool",
+    "minpool",
+    "flatten",
+    "dense",
     "batchnorm",
+    "dropout",
     "globalavgpool",
     "globalmaxpool",
-    "leaky_relu",
-    "elu",
-    "gelu",
-    "residual",
+    "zeropad",
     "upsample",
 ];
+/// The activations (usable as a layer option or as a statement of their own),
+/// aliases included (`swish` is `silu`, `hard_swish` is `hard_silu`).
+pub const ACTIVATIONS: [&str; 16] = [
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "linear",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "softplus",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+];
+/// Options that take a value (`stride 2`, `momentum 0.9`).
+pub const VALUE_OPTIONS: [&str; 7] = [
+    "stride",
+    "dilation",
+    "groups",
+    "multiplier",
+    "pad",
+    "momentum",
+    "epsilon",
+];
+/// Options that stand alone: the paddings, `nobias`, batchnorm's `noscale` and
+/// `nocenter`, upsample's interpolations.
+pub const FLAGS: [&str; 7] = [
+    "same", "valid", "nobias", "noscale", "nocenter", "nearest", "bilinear",
+];
+/// Planned statements (the graphs of a later step): recognised so that the
+/// error says "not yet".
+pub const PLANNED: [&str; 5] = ["residual", "add", "concat", "repeat", "block"];
 
 /// Common names from other frameworks, mapped to ours (for "did you mean").
-const ALIASES: [(&str, &str); 20] = [
+const ALIASES: [(&str, &str); 36] = [
     ("conv2d", "conv"),
     ("convolution", "conv"),
     ("convolution2d", "conv"),
@@ -47,6 +89,22 @@ const ALIASES: [(&str, &str); 20] = [
     ("flat", "flatten"),
     ("reshape", "flatten"),
     ("activation", "relu"),
+    ("depthwiseconv2d", "dwconv"),
+    ("depthwise_conv", "dwconv"),
+    ("separableconv2d", "sepconv"),
+    ("separable_conv", "sepconv"),
+    ("conv2dtranspose", "deconv"),
+    ("convtranspose2d", "deconv"),
+    ("batchnormalization", "batchnorm"),
+    ("batchnorm2d", "batchnorm"),
+    ("batch_norm", "batchnorm"),
+    ("globalaveragepooling2d", "globalavgpool"),
+    ("adaptiveavgpool2d", "globalavgpool"),
+    ("globalmaxpooling2d", "globalmaxpool"),
+    ("zeropadding2d", "zeropad"),
+    ("upsampling2d", "upsample"),
+    ("leakyrelu", "leaky_relu"),
+    ("hardswish", "hard_swish"),
 ];
 
 /// The activation a word names, if any.
@@ -57,6 +115,17 @@ pub(super) fn activation_of(word: &str) -> Option<Activation> {
         "tanh" => Activation::Tanh,
         "softmax" => Activation::Softmax,
         "linear" => Activation::Linear,
+        "relu6" => Activation::Relu6,
+        // The slope, when given, follows the word; this is the default (Keras's
+        // `LeakyReLU` layer, also as a layer option, as the spec says).
+        "leaky_relu" => Activation::LeakyRelu(Real::new(DEFAULT_SLOPE)),
+        "elu" => Activation::Elu,
+        "selu" => Activation::Selu,
+        "gelu" => Activation::Gelu,
+        "silu" | "swish" => Activation::Silu,
+        "softplus" => Activation::Softplus,
+        "hard_sigmoid" => Activation::HardSigmoid,
+        "hard_silu" | "hard_swish" => Activation::HardSilu,
         _ => return None,
     })
 }
@@ -99,7 +168,13 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 }
 
 /// Is `word` the name of a statement (so that finding it among a statement's
-/// arguments means a `;` is missing)?
+/// arguments means a `;` is missing)? Activations are not: they are options too.
 pub(super) fn is_statement_word(word: &str) -> bool {
-    LAYERS.contains(&word) || PLANNED[..4].contains(&word)
+    LAYERS.contains(&word) || PLANNED.contains(&word)
+}
+
+/// Is `word` an option of some statement (so that, as a statement, it is
+/// "an option, not a layer")?
+pub(super) fn is_option_word(word: &str) -> bool {
+    VALUE_OPTIONS.contains(&word) || FLAGS.contains(&word)
 }

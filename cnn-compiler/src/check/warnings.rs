@@ -1,7 +1,8 @@
 //! Warnings: the model compiles, but something in it is likely a mistake
 //! (W001 softmax not last, W002 two activations in a row, W003 a stride that
-//! skips input).
+//! skips input, W004 a dropout or batchnorm that has no effect).
 
+use super::options::Opts;
 use super::resolve::Resolved;
 use super::show::fmt2;
 use super::Checker;
@@ -12,12 +13,17 @@ use crate::ir::Activation;
 impl Checker {
     /// Reports the warnings of one model's resolved statements.
     pub(super) fn warnings(&mut self, stmts: &[Stmt], resolved: &[Option<Resolved>]) {
-        let n = stmts.len();
         for (i, r) in resolved.iter().enumerate() {
             let Some(r) = r else { continue };
             self.stride_skips_input(r);
+            self.no_effect(stmts, resolved, i);
             let Some(act) = r.activation() else { continue };
-            if act.v == Activation::Softmax && i + 1 < n {
+            // Layers after it, not counting dropouts: a dropout after the
+            // softmax is W004's to report (it is the one out of place).
+            let later_layers = stmts
+                .get(i + 1..)
+                .is_some_and(|rest| rest.iter().any(|s| s.head.text != "dropout"));
+            if act.v == Activation::Softmax && later_layers {
                 self.push(
                     Diagnostic::new(
                         Code::SoftmaxNotLast,
@@ -53,14 +59,61 @@ impl Checker {
         }
     }
 
+    /// W004: a `dropout` that drops nothing (rate 0) or whose dropped values
+    /// no layer after it sees (the last statement); a `batchnorm` right after
+    /// another (it normalises what is already normalised).
+    fn no_effect(&mut self, stmts: &[Stmt], resolved: &[Option<Resolved>], i: usize) {
+        let (Some(s), Some(Some(r))) = (stmts.get(i), resolved.get(i)) else {
+            return;
+        };
+        let last = i + 1 == stmts.len();
+        let prev = i.checked_sub(1).and_then(|j| resolved.get(j)?.as_ref());
+        match r {
+            Resolved::Dropout(rate) if rate.v == 0.0 => self.push(
+                Diagnostic::new(
+                    Code::NoEffect,
+                    "`dropout` with rate 0 has no effect",
+                    rate.span,
+                    "drops nothing",
+                )
+                .with_help("remove the statement, or give a rate above 0, e.g. `dropout 0.5`"),
+            ),
+            Resolved::Dropout(_) if last => self.push(
+                Diagnostic::new(
+                    Code::NoEffect,
+                    "`dropout` as the last layer has no effect on what the model learns",
+                    s.head.span,
+                    "no layer after it learns from the dropped values",
+                )
+                .with_help(
+                    "dropout regularises the layers after it: move it before the last layer that has weights, or remove it",
+                ),
+            ),
+            Resolved::BatchNorm(_) if matches!(prev, Some(Resolved::BatchNorm(_))) => {
+                let first = stmts[i - 1].span;
+                self.push(
+                    Diagnostic::new(
+                        Code::NoEffect,
+                        "`batchnorm` right after `batchnorm` has no effect",
+                        s.head.span,
+                        "normalises what is already normalised",
+                    )
+                    .with_related(first, "the previous batchnorm")
+                    .with_help("remove one of the two: one batchnorm normalises the values once"),
+                );
+            }
+            _ => {}
+        }
+    }
+
     /// W003: a stride longer than the (effective) window, given explicitly.
     fn stride_skips_input(&mut self, r: &Resolved) {
-        let (Resolved::Conv {
-            stride: Some(st), ..
-        }
-        | Resolved::Pool {
-            stride: Some(st), ..
-        }) = r
+        let Resolved::Window {
+            opts: Opts {
+                stride: Some(st), ..
+            },
+            ..
+        } = r
         else {
             return;
         };

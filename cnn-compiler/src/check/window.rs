@@ -1,6 +1,8 @@
-//! Window arithmetic of conv and pool layers, per axis: the effective window
-//! (dilation spreads the cells apart), the output size, and how `same` splits
-//! its padding. Written once so that the shape rule and the W003 warning agree.
+//! Window arithmetic of the conv-like and pool layers, per axis: the effective
+//! window (dilation spreads the cells apart), explicit `pad P` cells, the output
+//! size, and how `same` splits its padding. Written once so that the shape rule
+//! and the W003 warning agree. (`deconv` runs the window the other way: its
+//! rule is with its shape.)
 
 use crate::ir::{Pad2, Padding};
 
@@ -15,6 +17,9 @@ pub(super) struct Window {
     pub(super) dilation: [u64; 2],
     /// `valid` (no padding) or `same` (output `ceil(n / stride)`).
     pub(super) padding: Padding,
+    /// `pad P`: cells added on both sides of each axis before a `valid`
+    /// window (never with `same`: the resolver rejects that).
+    pub(super) explicit: [u64; 2],
 }
 
 /// Where a window lands on a given input: output size and padding split.
@@ -40,13 +45,20 @@ impl Window {
         self.stride[0] > eff[0] || self.stride[1] > eff[1]
     }
 
+    /// The input size after the explicit padding: `n + 2 * pad` per axis.
+    pub(super) fn padded(&self, n: [u64; 2]) -> [u64; 2] {
+        // n <= 2^31 (an output axis) and pad <= 2^20: no overflow.
+        [0, 1].map(|ax| n[ax] + 2 * self.explicit[ax])
+    }
+
     /// The output size and padding on an input of `n` (height, width), or `None`
-    /// when a `valid` window does not fit the input on some axis.
+    /// when a `valid` window does not fit the (explicitly padded) input on some axis.
     ///
     /// `same` gives `ceil(n / stride)` outputs and pads just enough for the last
     /// window to fit, the odd cell going after (bottom, right), as TensorFlow does.
     pub(super) fn place(&self, n: [u64; 2]) -> Option<Placement> {
         let eff = self.effective();
+        let n = self.padded(n);
         let mut out = [0u64; 2];
         let mut before = [0u64; 2];
         let mut after = [0u64; 2];
@@ -88,6 +100,7 @@ mod tests {
             stride: [stride; 2],
             dilation: [dilation; 2],
             padding,
+            explicit: [0, 0],
         }
     }
 
@@ -103,6 +116,21 @@ mod tests {
         assert_eq!((p.pad.top, p.pad.bottom), (0, 1));
         let p = win(3, 1, 1, Padding::Same).place([4, 4]).unwrap();
         assert_eq!((p.out, p.pad.left, p.pad.right), ([4, 4], 1, 1));
+    }
+
+    #[test]
+    fn explicit_padding_then_valid() {
+        // PyTorch's padding=1: 8 + 2 = 10 cells, 3x3 stride 2 -> 4 (same would
+        // pad 0 before and 1 after instead).
+        let mut w = win(3, 2, 1, Padding::Valid);
+        w.explicit = [1, 1];
+        let p = w.place([8, 8]).unwrap();
+        assert_eq!((p.out, p.pad.top), ([4, 4], 0));
+        // 1x1 padded by 1 fits a 3x3 kernel; 2x2 padded by 1 does not fit 5x5.
+        assert_eq!(w.place([1, 1]).map(|p| p.out), Some([1, 1]));
+        let mut w = win(5, 1, 1, Padding::Valid);
+        w.explicit = [1, 1];
+        assert!(w.place([2, 2]).is_none());
     }
 
     #[test]

@@ -351,6 +351,9 @@ fn emit(m: &ir::Model, opts: &Options) -> Result<TokenStream, String> {
             fn forward_batch(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
                 self.forward_view(x)
             }
+            fn forward_train_batch(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
+                self.state.forward_train(Self::plan(), Self::PASSES, x)
+            }
             fn train_batch(&mut self, x: #nd::ArrayView4<'_, f32>, labels: &[usize], opt: &mut dyn #rt::Optimizer) -> #rt::Result<f32> {
                 self.train_step(x, labels, opt)
             }
@@ -465,6 +468,7 @@ mod tests {
         m.layers[1].input = Shape::Vector { n: 7 };
         m.layers[1].op = ir::Op::Dense(ir::Dense {
             units: 2,
+            bias: true,
             activation: ir::Activation::Linear,
         });
         let mut bad = m.clone();

@@ -2,7 +2,10 @@
 //! (so a step function called with it folds to the step's kernel call), and
 //! the whole plan as a `static`.
 
-use cnn_plan::{Activation, Init, Kernel, LayerSpec, Plan, PoolKind, Step, Tensor};
+use cnn_plan::{
+    Activation, Conv2dSpec, Init, Interpolation, Kernel, LayerSpec, Plan, PoolKind, Real, Step,
+    Tensor,
+};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -15,41 +18,92 @@ pub(super) fn step_ident(k: usize) -> Ident {
     format_ident!("S{}", k)
 }
 
+fn real(rt: &TokenStream, r: Real) -> TokenStream {
+    let bits = Literal::u32_suffixed(r.to_bits());
+    quote!(#rt::Real::from_bits(#bits))
+}
+
 fn act(rt: &TokenStream, a: Activation) -> TokenStream {
-    match a {
-        Activation::Linear => quote!(#rt::Activation::Linear),
-        Activation::Relu => quote!(#rt::Activation::Relu),
-        Activation::Sigmoid => quote!(#rt::Activation::Sigmoid),
-        Activation::Tanh => quote!(#rt::Activation::Tanh),
-        Activation::Softmax => quote!(#rt::Activation::Softmax),
+    let name = match a {
+        Activation::LeakyRelu(slope) => {
+            let slope = real(rt, slope);
+            return quote!(#rt::Activation::LeakyRelu(#slope));
+        }
+        Activation::Linear => "Linear",
+        Activation::Relu => "Relu",
+        Activation::Sigmoid => "Sigmoid",
+        Activation::Tanh => "Tanh",
+        Activation::Softmax => "Softmax",
+        Activation::Relu6 => "Relu6",
+        Activation::Elu => "Elu",
+        Activation::Selu => "Selu",
+        Activation::Gelu => "Gelu",
+        Activation::Silu => "Silu",
+        Activation::Softplus => "Softplus",
+        Activation::HardSigmoid => "HardSigmoid",
+        Activation::HardSilu => "HardSilu",
+    };
+    let name = format_ident!("{}", name);
+    quote!(#rt::Activation::#name)
+}
+
+fn pool_kind(rt: &TokenStream, k: PoolKind) -> TokenStream {
+    match k {
+        PoolKind::Max => quote!(#rt::PoolKind::Max),
+        PoolKind::Avg => quote!(#rt::PoolKind::Avg),
+        PoolKind::Min => quote!(#rt::PoolKind::Min),
+    }
+}
+
+fn conv_spec(rt: &TokenStream, s: &Conv2dSpec) -> TokenStream {
+    let [ih, iw, ic, oh, ow, oc] = [s.in_h, s.in_w, s.in_c, s.out_h, s.out_w, s.out_c].map(lit);
+    let [kh, kw, sh, sw, dh, dw] = [s.kh, s.kw, s.sh, s.sw, s.dh, s.dw].map(lit);
+    let [pt, pl] = [s.pad_top, s.pad_left].map(lit);
+    quote! {
+        #rt::Conv2dSpec {
+            in_h: #ih, in_w: #iw, in_c: #ic, out_h: #oh, out_w: #ow, out_c: #oc,
+            kh: #kh, kw: #kw, sh: #sh, sw: #sw, dh: #dh, dw: #dw,
+            pad_top: #pt, pad_left: #pl,
+        }
     }
 }
 
 fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
     match *l {
-        LayerSpec::Conv2d { spec: s, act: a } => {
-            let a = act(rt, a);
-            let [ih, iw, ic, oh, ow, oc] =
-                [s.in_h, s.in_w, s.in_c, s.out_h, s.out_w, s.out_c].map(lit);
-            let [kh, kw, sh, sw, dh, dw] = [s.kh, s.kw, s.sh, s.sw, s.dh, s.dw].map(lit);
-            let [pt, pl] = [s.pad_top, s.pad_left].map(lit);
+        LayerSpec::Conv2d {
+            spec,
+            act: a,
+            bias,
+            groups,
+        } => {
+            let (spec, a, g) = (conv_spec(rt, &spec), act(rt, a), lit(groups));
+            quote!(#rt::LayerSpec::Conv2d { spec: #spec, act: #a, bias: #bias, groups: #g })
+        }
+        LayerSpec::DwConv2d { spec, act: a, bias } => {
+            let (spec, a) = (conv_spec(rt, &spec), act(rt, a));
+            quote!(#rt::LayerSpec::DwConv2d { spec: #spec, act: #a, bias: #bias })
+        }
+        LayerSpec::SepConv2d {
+            depthwise,
+            pointwise,
+            act: a,
+            bias,
+        } => {
+            let (d, p, a) = (
+                conv_spec(rt, &depthwise),
+                conv_spec(rt, &pointwise),
+                act(rt, a),
+            );
             quote! {
-                #rt::LayerSpec::Conv2d {
-                    spec: #rt::Conv2dSpec {
-                        in_h: #ih, in_w: #iw, in_c: #ic, out_h: #oh, out_w: #ow, out_c: #oc,
-                        kh: #kh, kw: #kw, sh: #sh, sw: #sw, dh: #dh, dw: #dw,
-                        pad_top: #pt, pad_left: #pl,
-                    },
-                    act: #a,
-                }
+                #rt::LayerSpec::SepConv2d { depthwise: #d, pointwise: #p, act: #a, bias: #bias }
             }
         }
+        LayerSpec::Deconv2d { spec, act: a, bias } => {
+            let (spec, a) = (conv_spec(rt, &spec), act(rt, a));
+            quote!(#rt::LayerSpec::Deconv2d { spec: #spec, act: #a, bias: #bias })
+        }
         LayerSpec::Pool2d(p) => {
-            let kind = match p.kind {
-                PoolKind::Max => quote!(#rt::PoolKind::Max),
-                PoolKind::Avg => quote!(#rt::PoolKind::Avg),
-                PoolKind::Min => quote!(#rt::PoolKind::Min),
-            };
+            let kind = pool_kind(rt, p.kind);
             let [ih, iw, c, oh, ow] = [p.in_h, p.in_w, p.c, p.out_h, p.out_w].map(lit);
             let [ph, pw, sh, sw, pt, pl] = [p.ph, p.pw, p.sh, p.sw, p.pad_top, p.pad_left].map(lit);
             quote! {
@@ -63,11 +117,13 @@ fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
             let len = lit(len);
             quote!(#rt::LayerSpec::Flatten { len: #len })
         }
-        LayerSpec::Dense { spec, act: a } => {
+        LayerSpec::Dense { spec, act: a, bias } => {
             let a = act(rt, a);
             let (i, u) = (lit(spec.inputs), lit(spec.units));
             quote! {
-                #rt::LayerSpec::Dense { spec: #rt::DenseSpec { inputs: #i, units: #u }, act: #a }
+                #rt::LayerSpec::Dense {
+                    spec: #rt::DenseSpec { inputs: #i, units: #u }, act: #a, bias: #bias,
+                }
             }
         }
         LayerSpec::Activation {
@@ -78,6 +134,45 @@ fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
             let a = act(rt, a);
             let (len, ch) = (lit(len), lit(channels));
             quote!(#rt::LayerSpec::Activation { act: #a, len: #len, channels: #ch })
+        }
+        LayerSpec::BatchNorm(b) => {
+            let (len, c) = (lit(b.len), lit(b.c));
+            let (m, e) = (real(rt, b.momentum), real(rt, b.epsilon));
+            let (scale, center) = (b.scale, b.center);
+            quote! {
+                #rt::LayerSpec::BatchNorm(#rt::BatchNormSpec {
+                    len: #len, c: #c, momentum: #m, epsilon: #e, scale: #scale, center: #center,
+                })
+            }
+        }
+        LayerSpec::Dropout { rate, len } => {
+            let (rate, len) = (real(rt, rate), lit(len));
+            quote!(#rt::LayerSpec::Dropout { rate: #rate, len: #len })
+        }
+        LayerSpec::GlobalPool(g) => {
+            let (kind, hw, c) = (pool_kind(rt, g.kind), lit(g.hw), lit(g.c));
+            quote!(#rt::LayerSpec::GlobalPool(#rt::GlobalPoolSpec { kind: #kind, hw: #hw, c: #c }))
+        }
+        LayerSpec::ZeroPad(z) => {
+            let [h, w, c, t, b, l, r] =
+                [z.in_h, z.in_w, z.c, z.top, z.bottom, z.left, z.right].map(lit);
+            quote! {
+                #rt::LayerSpec::ZeroPad(#rt::ZeroPadSpec {
+                    in_h: #h, in_w: #w, c: #c, top: #t, bottom: #b, left: #l, right: #r,
+                })
+            }
+        }
+        LayerSpec::Upsample(u) => {
+            let [h, w, c, sh, sw] = [u.in_h, u.in_w, u.c, u.sh, u.sw].map(lit);
+            let how = match u.interpolation {
+                Interpolation::Nearest => quote!(#rt::Interpolation::Nearest),
+                Interpolation::Bilinear => quote!(#rt::Interpolation::Bilinear),
+            };
+            quote! {
+                #rt::LayerSpec::Upsample(#rt::UpsampleSpec {
+                    in_h: #h, in_w: #w, c: #c, sh: #sh, sw: #sw, interpolation: #how,
+                })
+            }
         }
     }
 }
@@ -94,13 +189,14 @@ fn kernel(rt: &TokenStream, k: Kernel) -> TokenStream {
 pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     let name = step_ident(k);
     let l = layer(rt, &s.layer);
-    let [index, input, output, t0, t1, argmax] = [
+    let [index, input, output, t0, t1, argmax, stats] = [
         s.index,
         s.input,
         s.output,
         s.tensors.0,
         s.tensors.1,
         s.argmax,
+        s.stats,
     ]
     .map(lit);
     let kern = kernel(rt, s.kernel);
@@ -108,7 +204,7 @@ pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     quote! {
         const #name: #rt::Step = #rt::Step {
             layer: #l,
-            index: #index, input: #input, output: #output, tensors: (#t0, #t1), argmax: #argmax,
+            index: #index, input: #input, output: #output, tensors: (#t0, #t1), argmax: #argmax, stats: #stats,
             kernel: #kern, fused_softmax: #fused, needs_dx: #ndx, needs_backward: #nbw,
         };
     }
@@ -124,6 +220,7 @@ fn tensor(rt: &TokenStream, t: &Tensor) -> TokenStream {
             quote!(#rt::Init::GlorotUniform { fan_in: #fi, fan_out: #fo })
         }
         Init::Zeros => quote!(#rt::Init::Zeros),
+        Init::Ones => quote!(#rt::Init::Ones),
     };
     quote! {
         #rt::Tensor {
@@ -153,9 +250,10 @@ pub(super) fn plan_expr(rt: &TokenStream, owner: &Ident, p: &Plan) -> TokenStrea
         })
         .collect();
     let tensors: Vec<TokenStream> = p.tensors.iter().map(|t| tensor(rt, t)).collect();
-    let [bt, at, dz, pt, fl, lg] = [
+    let [bt, at, st, dz, pt, fl, lg] = [
         p.buffer_total,
         p.argmax_total,
+        p.stats_total,
         p.dz_len,
         p.param_total,
         p.flops,
@@ -170,7 +268,7 @@ pub(super) fn plan_expr(rt: &TokenStream, owner: &Ident, p: &Plan) -> TokenStrea
             steps: ::std::borrow::Cow::Borrowed(&[#(#steps),*]),
             buffers: ::std::borrow::Cow::Borrowed(&[#(#buffers),*]),
             tensors: ::std::borrow::Cow::Borrowed(&[#(#tensors),*]),
-            buffer_total: #bt, argmax_total: #at, dz_len: #dz, param_total: #pt,
+            buffer_total: #bt, argmax_total: #at, stats_total: #st, dz_len: #dz, param_total: #pt,
             flops: #fl, logits: #lg, ends_in_softmax: #eis, split: #split,
         }
     }

@@ -13,18 +13,17 @@
 mod part;
 mod step;
 
-pub use part::{Bwd, Fwd, Part};
+pub use part::{Bwd, Fwd, Mode, Part, Scratch};
 pub use step::{
     backward_step, backward_with, forward_step, forward_with, pool_backward_with, ParamGrad,
 };
 
-use cnn_plan::{Activation, Init, Plan};
+use cnn_plan::{Activation, Init, LayerSpec, Plan};
 use ndarray::{ArrayView2, ArrayView4};
 
 use crate::init::{glorot_uniform, model_rng};
 use crate::loss::SoftmaxCrossEntropy;
 use crate::model::{Param, ParamMut};
-use crate::ops::conv2d::Conv2dScratch;
 use crate::optim::Optimizer;
 use crate::pool as parallel;
 use crate::{Error, Result};
@@ -80,7 +79,15 @@ pub struct State {
     dacts: Vec<f32>,
     dz: Vec<f32>,
     argmax: Vec<u32>,
-    scratch: Vec<Conv2dScratch>,
+    /// Batchnorm batch statistics of the last training forward pass.
+    stats: Vec<f32>,
+    scratch: Vec<Scratch>,
+    /// The seed the parameters were drawn with; dropout masks derive from it.
+    seed: u64,
+    /// Training forward passes run so far (each draws fresh dropout masks).
+    passes: u64,
+    /// Whether the last forward pass ran in training mode.
+    fwd_train: bool,
     /// Batch the forward buffers are sized for.
     cap: usize,
     /// Batch the gradient buffers are sized for.
@@ -117,7 +124,11 @@ impl State {
             dacts: Vec::new(),
             dz: Vec::new(),
             argmax: Vec::new(),
-            scratch: (0..MAX_PARTS).map(|_| Conv2dScratch::default()).collect(),
+            stats: vec![0.0; plan.stats_total],
+            scratch: (0..MAX_PARTS).map(|_| Scratch::default()).collect(),
+            seed,
+            passes: 0,
+            fwd_train: false,
             cap: 0,
             grad_cap: 0,
             fwd_batch: 0,
@@ -137,8 +148,11 @@ impl State {
                     glorot_uniform(&mut rng, fan_in, fan_out, v)
                 }
                 Init::Zeros => v.fill(0.0),
+                Init::Ones => v.fill(1.0),
             }
         }
+        self.seed = seed;
+        self.passes = 0;
         self.invalidate();
     }
 
@@ -218,7 +232,7 @@ impl State {
         &mut self,
         plan: &Plan,
         b: usize,
-        grad: bool,
+        (grad, mode): (bool, Mode),
         work: usize,
         f: &(dyn Fn(&mut Part<'_>) + Sync),
     ) {
@@ -248,7 +262,10 @@ impl State {
             gpart_len: self.gpart.len(),
             scratch: self.scratch.as_mut_ptr(),
             scratch_len: self.scratch.len(),
+            stats: self.stats.as_mut_ptr(),
+            stats_len: self.stats.len(),
             grad,
+            mode,
         };
         parallel::run(parts, &|t| {
             let mut p = Part::new(plan, &arenas, t, parallel::split(b, parts, t));
@@ -265,15 +282,61 @@ impl State {
         }
     }
 
-    fn run_forward(&mut self, plan: &Plan, passes: Passes, b: usize, logits: bool) {
+    /// The mode of a pass: training passes number their dropout masks by the
+    /// training passes before them.
+    fn mode(&self, train: bool) -> Mode {
+        Mode {
+            train,
+            seed: self.seed ^ self.passes.wrapping_mul(0xd1b5_4a32_d192_ed03),
+        }
+    }
+
+    /// The forward pass; in training mode, then the moving-average update of
+    /// every batchnorm from the batch statistics it took.
+    fn run_forward(
+        &mut self,
+        plan: &Plan,
+        passes: Passes,
+        b: usize,
+        (logits, train): (bool, bool),
+    ) {
         let f = passes.forward;
-        self.run(plan, b, false, plan.flops, &|p| f(plan, p, logits));
+        let mode = self.mode(train);
+        self.run(plan, b, (false, mode), plan.flops, &|p| f(plan, p, logits));
+        self.fwd_train = train;
+        if train {
+            self.passes += 1;
+            self.update_moving_statistics(plan);
+        }
+    }
+
+    fn update_moving_statistics(&mut self, plan: &Plan) {
+        for s in plan.steps.iter() {
+            let LayerSpec::BatchNorm(n) = s.layer else {
+                continue;
+            };
+            let batch = &self.stats[s.stats..s.stats + 2 * n.c];
+            // The moving mean and variance are the step's last two tensors.
+            let t = &plan.tensors[s.tensors.1 - 2..s.tensors.1];
+            for (k, t) in t.iter().enumerate() {
+                let stat = &batch[k * n.c..(k + 1) * n.c];
+                let moving = &mut self.params[t.offset..t.offset + t.len];
+                crate::ops::batchnorm::moving_update(n.momentum.get(), stat, moving);
+            }
+        }
     }
 
     fn run_backward(&mut self, plan: &Plan, passes: Passes, b: usize, ce: bool, dx: bool) {
         let f = passes.backward;
         let work = plan.flops.saturating_mul(2);
-        self.run(plan, b, true, work, &|p| f(plan, p, ce, dx));
+        // The backward pass differentiates the forward pass it follows: the
+        // mode is that pass's (its dropout masks are the pass's, numbered one
+        // before the current count).
+        let mut mode = self.mode(self.fwd_train);
+        if self.fwd_train {
+            mode.seed = self.seed ^ (self.passes - 1).wrapping_mul(0xd1b5_4a32_d192_ed03);
+        }
+        self.run(plan, b, (true, mode), work, &|p| f(plan, p, ce, dx));
     }
 
     /// The rows of buffer `buf` for the last forward batch.
@@ -291,8 +354,31 @@ impl State {
         passes: Passes,
         x: ArrayView4<'_, f32>,
     ) -> Result<ArrayView2<'_, f32>> {
+        self.forward_mode(plan, passes, x, false)
+    }
+
+    /// Forward pass in training mode (Keras's `model(x, training=True)`):
+    /// batchnorm normalises with the batch's statistics and updates its
+    /// moving ones, dropout draws its masks. A following [`State::backward`]
+    /// differentiates this pass.
+    pub fn forward_train(
+        &mut self,
+        plan: &Plan,
+        passes: Passes,
+        x: ArrayView4<'_, f32>,
+    ) -> Result<ArrayView2<'_, f32>> {
+        self.forward_mode(plan, passes, x, true)
+    }
+
+    fn forward_mode(
+        &mut self,
+        plan: &Plan,
+        passes: Passes,
+        x: ArrayView4<'_, f32>,
+        train: bool,
+    ) -> Result<ArrayView2<'_, f32>> {
         let b = self.load_input(plan, &x)?;
-        self.run_forward(plan, passes, b, false);
+        self.run_forward(plan, passes, b, (false, train));
         self.fwd_batch = b;
         Ok(self.buffer(plan, plan.output_buffer(), b))
     }
@@ -357,7 +443,7 @@ impl State {
             )));
         }
         self.reserve_grad(plan, b)?;
-        self.run_forward(plan, passes, b, true);
+        self.run_forward(plan, passes, b, (true, true));
         let d = plan.buffers[plan.logits];
         let logits = rows(&self.acts, self.cap, d.offset, d.len, b);
         let dlogits = rows_mut(&mut self.dacts, self.grad_cap, d.offset, d.len, b);

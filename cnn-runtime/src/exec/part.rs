@@ -11,7 +11,40 @@ use std::marker::PhantomData;
 
 use cnn_plan::{Plan, Step};
 
+use crate::ops::conv2d::grouped::GroupedScratch;
 use crate::ops::conv2d::Conv2dScratch;
+
+/// Whether a pass runs in training mode (batchnorm's batch statistics,
+/// dropout's masks) and the seed of this pass's dropout masks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mode {
+    pub train: bool,
+    pub seed: u64,
+}
+
+/// Reusable buffers of one batch part's kernels; grow on demand, never shrink.
+#[derive(Default)]
+pub struct Scratch {
+    pub conv: Conv2dScratch,
+    pub grouped: GroupedScratch,
+    /// Zeros: the bias of a `nobias` conv or dense layer.
+    pub zeros: Vec<f32>,
+    /// Where the bias gradient of a `nobias` layer goes (and is dropped).
+    pub sink: Vec<f32>,
+    /// Batchnorm's per-channel scale and shift in inference.
+    pub scale: Vec<f32>,
+    pub shift: Vec<f32>,
+}
+
+impl Scratch {
+    /// `n` zeros.
+    pub fn zeros(&mut self, n: usize) -> &[f32] {
+        if self.zeros.len() < n {
+            self.zeros.resize(n, 0.0);
+        }
+        &self.zeros[..n]
+    }
+}
 
 /// Raw pointers to a model's arenas for the duration of one run of parts.
 ///
@@ -35,16 +68,21 @@ pub(super) struct Arenas {
     /// Private gradients of parts 1.. (`param_total` values each).
     pub gpart: *mut f32,
     pub gpart_len: usize,
-    pub scratch: *mut Conv2dScratch,
+    pub scratch: *mut Scratch,
     pub scratch_len: usize,
+    /// Batchnorm batch statistics (one copy: batchnorm plans never split).
+    pub stats: *mut f32,
+    pub stats_len: usize,
     /// Whether the gradient arenas are in use (a backward run).
     pub grad: bool,
+    pub mode: Mode,
 }
 
 // SAFETY: the pointers are only dereferenced through `Part`, and the executor
 // gives every concurrently running part a disjoint range of samples (disjoint
 // rows of every arena), its own scratch and its own gradient vector; the
-// parameters are only read while parts run.
+// parameters are only read while parts run; the batch statistics exist only
+// in plans that run one part.
 unsafe impl Sync for Arenas {}
 
 /// The samples `start..start + batch` of one run, with access to the slices
@@ -64,19 +102,26 @@ pub struct Part<'a> {
 pub struct Fwd<'p> {
     /// Samples in this part.
     pub b: usize,
+    /// Index of the part's first sample in the batch (dropout masks).
+    pub first: usize,
     pub x: &'p [f32],
     pub y: &'p mut [f32],
-    /// Kernel and bias (empty for layers without parameters).
-    pub kernel: &'p [f32],
-    pub bias: &'p [f32],
+    /// The step's tensors in plan order (kernel, bias; gamma, beta, moving
+    /// mean, moving variance; ...), empty past the last.
+    pub tensors: [&'p [f32]; 4],
     /// Max/min-pool choices of this step (empty for other layers).
     pub argmax: &'p mut [u32],
-    pub scratch: &'p mut Conv2dScratch,
+    /// A batchnorm's batch statistics (empty for other layers).
+    pub stats: &'p mut [f32],
+    pub scratch: &'p mut Scratch,
+    pub mode: Mode,
 }
 
 /// The slices of a backward step.
 pub struct Bwd<'p> {
     pub b: usize,
+    /// As [`Fwd::first`].
+    pub first: usize,
     pub x: &'p [f32],
     pub y: &'p [f32],
     /// dL/d(output) of the step.
@@ -85,11 +130,17 @@ pub struct Bwd<'p> {
     pub dx: &'p mut [f32],
     /// Scratch for dL/d(pre-activation), as long as the output.
     pub dz: &'p mut [f32],
-    pub kernel: &'p [f32],
+    /// As [`Fwd::tensors`].
+    pub tensors: [&'p [f32]; 4],
+    /// Gradients of the step's first two tensors (the trainable ones come
+    /// first: kernel and bias, or gamma and beta).
     pub dkernel: &'p mut [f32],
     pub dbias: &'p mut [f32],
     pub argmax: &'p [u32],
-    pub scratch: &'p mut Conv2dScratch,
+    /// As [`Fwd::stats`].
+    pub stats: &'p [f32],
+    pub scratch: &'p mut Scratch,
+    pub mode: Mode,
 }
 
 /// `len` values from `base + offset`, checked against the arena's length.
@@ -206,9 +257,28 @@ impl<'a> Part<'a> {
         unsafe { rows(a.argmax, a.argmax_len, at, self.batch * n) }
     }
 
+    /// A batchnorm step's batch statistics.
+    ///
+    /// # Safety
+    /// No other live slice of this step's statistics may exist.
+    unsafe fn stats(&self, step: &Step) -> &'a mut [f32] {
+        let cnn_plan::LayerSpec::BatchNorm(b) = step.layer else {
+            return &mut [];
+        };
+        assert!(!self.plan.split, "batch statistics in a split plan");
+        let a = self.arenas;
+        // SAFETY: one part runs (the plan does not split); each step has its
+        // own region, and the caller keeps one slice of it alive.
+        unsafe { rows(a.stats, a.stats_len, step.stats, 2 * b.c) }
+    }
+
+    fn params(&self, step: &Step) -> [&'a [f32]; 4] {
+        [0, 1, 2, 3].map(|k| self.param(step, k))
+    }
+
     /// # Safety
     /// No other live reference to this part's scratch may exist.
-    unsafe fn scratch(&self) -> &'a mut Conv2dScratch {
+    unsafe fn scratch(&self) -> &'a mut Scratch {
         let a = self.arenas;
         // SAFETY: one scratch per part index (bounds checked in `rows`), and the
         // caller keeps one reference to it alive.
@@ -226,12 +296,14 @@ impl<'a> Part<'a> {
         unsafe {
             Fwd {
                 b: self.batch,
+                first: self.start,
                 x: self.act(step.input),
                 y: self.act(step.output),
-                kernel: self.param(step, 0),
-                bias: self.param(step, 1),
+                tensors: self.params(step),
                 argmax: self.argmax(step),
+                stats: self.stats(step),
                 scratch: self.scratch(),
+                mode: self.arenas.mode,
             }
         }
     }
@@ -255,16 +327,19 @@ impl<'a> Part<'a> {
         unsafe {
             Bwd {
                 b: self.batch,
+                first: self.start,
                 x: self.act(step.input),
                 y: self.act(step.output),
                 dy: self.dact(step.output),
                 dx: self.dact(step.input),
                 dz: rows(a.dz, a.dz_len, dz_at, dz_len),
-                kernel: self.param(step, 0),
+                tensors: self.params(step),
                 dkernel: self.grad(step, 0),
                 dbias: self.grad(step, 1),
                 argmax: self.argmax(step),
+                stats: self.stats(step),
                 scratch: self.scratch(),
+                mode: a.mode,
             }
         }
     }

@@ -4,10 +4,10 @@
 //! constant (so the match folds away), and passes fixed-size kernels through
 //! the `*_with` forms where the plan chose one.
 
-use cnn_plan::{Activation, LayerSpec, Step};
+use cnn_plan::{Activation, BatchNormSpec, LayerSpec, Step};
 
-use super::part::{Bwd, Fwd, Part};
-use crate::ops;
+use super::part::{Bwd, Fwd, Part, Scratch};
+use crate::ops::{self, batchnorm, Grads, Operands};
 
 /// The forward pass of `step` on `part`. With `logits`, a final softmax is left
 /// out (training fuses it with the cross-entropy).
@@ -32,19 +32,112 @@ pub fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl
 
 #[inline]
 fn dynamic_forward(step: &Step, f: Fwd<'_>) {
+    let Fwd {
+        b,
+        first,
+        x,
+        y,
+        tensors: [t0, t1, t2, t3],
+        argmax,
+        stats,
+        scratch,
+        mode,
+    } = f;
+    let op = Operands {
+        batch: b,
+        x,
+        kernel: t0,
+        bias: (!t1.is_empty()).then_some(t1),
+    };
     match step.layer {
-        LayerSpec::Conv2d { spec, act } => {
-            ops::conv2d::conv2d_forward(&spec, act, f.b, f.x, f.kernel, f.bias, f.y, f.scratch)
+        LayerSpec::Conv2d {
+            spec, act, groups, ..
+        } if groups > 1 => ops::conv2d::grouped::conv2d_grouped_forward(
+            (&spec, groups),
+            act,
+            op,
+            y,
+            &mut scratch.grouped,
+        ),
+        LayerSpec::Conv2d { spec, act, .. } => {
+            let Scratch { conv, zeros, .. } = scratch;
+            let bias = bias_or_zeros(t1, spec.out_c, zeros);
+            ops::conv2d::conv2d_forward(&spec, act, b, x, t0, bias, y, conv)
         }
-        LayerSpec::Dense { spec, act } => {
-            ops::dense::dense_forward(&spec, act, f.b, f.x, f.kernel, f.bias, f.y)
+        LayerSpec::Dense { spec, act, .. } => {
+            let bias = bias_or_zeros(t1, spec.units, &mut scratch.zeros);
+            ops::dense::dense_forward(&spec, act, b, x, t0, bias, y)
         }
-        LayerSpec::Pool2d(spec) => ops::pool2d::pool2d_forward(&spec, f.b, f.x, f.y, f.argmax),
+        LayerSpec::DwConv2d { spec, act, .. } => ops::dwconv::dwconv_forward(&spec, act, op, y),
+        LayerSpec::Deconv2d { spec, act, .. } => ops::deconv::deconv_forward(&spec, act, op, y),
+        LayerSpec::Pool2d(spec) => ops::pool2d::pool2d_forward(&spec, b, x, y, argmax),
         LayerSpec::Activation { act, channels, .. } => {
-            ops::activation::activation_forward(act, channels, f.x, f.y)
+            ops::activation::activation_forward(act, channels, x, y)
         }
-        LayerSpec::Flatten { .. } => {}
+        LayerSpec::BatchNorm(n) => {
+            let (gamma, beta, mean, var) = batchnorm_tensors(&n, [t0, t1, t2, t3]);
+            let eps = n.epsilon.get();
+            if mode.train {
+                let (bm, bv) = stats.split_at_mut(n.c);
+                batchnorm::train_forward(n.c, eps, gamma, beta, x, y, bm, bv);
+            } else {
+                let Scratch { scale, shift, .. } = scratch;
+                scale.resize(n.c, 0.0);
+                shift.resize(n.c, 0.0);
+                batchnorm::fold(eps, gamma, beta, mean, var, scale, shift);
+                batchnorm::scale_shift(scale, shift, x, y);
+            }
+        }
+        LayerSpec::Dropout { rate, len } => {
+            if mode.train && rate.get() > 0.0 {
+                let seed = dropout_seed(mode.seed, step.index);
+                ops::dropout::dropout_apply(rate.get(), seed, (first * len) as u64, x, y);
+            } else {
+                y.copy_from_slice(x);
+            }
+        }
+        LayerSpec::GlobalPool(spec) => ops::global_pool::global_pool_forward(&spec, b, x, y),
+        LayerSpec::ZeroPad(spec) => ops::zeropad::zeropad_forward(&spec, b, x, y),
+        LayerSpec::Upsample(spec) => ops::upsample::upsample_forward(&spec, b, x, y),
+        // The plan runs a sepconv as its two halves; flatten has no work.
+        LayerSpec::SepConv2d { .. } | LayerSpec::Flatten { .. } => {}
     }
+}
+
+/// The layer's bias, or `n` zeros for a layer without one.
+fn bias_or_zeros<'a>(bias: &'a [f32], n: usize, zeros: &'a mut Vec<f32>) -> &'a [f32] {
+    if !bias.is_empty() {
+        return bias;
+    }
+    if zeros.len() < n {
+        zeros.resize(n, 0.0);
+    }
+    &zeros[..n]
+}
+
+/// A batchnorm's tensors: gamma and beta (absent with `noscale` and
+/// `nocenter`), the moving mean and the moving variance.
+type BatchNormTensors<'a> = (Option<&'a [f32]>, Option<&'a [f32]>, &'a [f32], &'a [f32]);
+
+/// A batchnorm's [`BatchNormTensors`] among its tensors.
+fn batchnorm_tensors<'a>(n: &BatchNormSpec, t: [&'a [f32]; 4]) -> BatchNormTensors<'a> {
+    let mut k = 0;
+    let mut next = |present: bool| {
+        present.then(|| {
+            k += 1;
+            t[k - 1]
+        })
+    };
+    let gamma = next(n.scale);
+    let beta = next(n.center);
+    let (mean, var) = (t[k], t[k + 1]);
+    (gamma, beta, mean, var)
+}
+
+/// The seed of one dropout layer's masks in one pass: the pass's seed mixed
+/// with the statement index, so that two dropout layers draw different masks.
+fn dropout_seed(seed: u64, index: usize) -> u64 {
+    seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// The gradients a parameterised layer's kernel computes, from dL/dz.
@@ -57,8 +150,9 @@ pub struct ParamGrad<'p> {
     /// dL/dx, when needed.
     pub dx: Option<&'p mut [f32]>,
     pub dkernel: &'p mut [f32],
+    /// Empty for a layer without a bias.
     pub dbias: &'p mut [f32],
-    pub scratch: &'p mut ops::conv2d::Conv2dScratch,
+    pub scratch: &'p mut Scratch,
 }
 
 /// The backward pass of `step` on `part`: from dL/d(output) in the output's
@@ -85,19 +179,25 @@ pub fn backward_with(
     };
     let Bwd {
         b,
+        first,
         x,
         y,
         dy,
         dx,
         dz,
-        kernel,
+        tensors,
         dkernel,
         dbias,
         argmax,
+        stats,
         scratch,
+        mode,
     } = part.bwd(step);
     match step.layer {
-        LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. } => {
+        LayerSpec::Conv2d { .. }
+        | LayerSpec::Dense { .. }
+        | LayerSpec::DwConv2d { .. }
+        | LayerSpec::Deconv2d { .. } => {
             let act = step.layer.activation();
             let dz: &[f32] = if act == Activation::Linear {
                 // dL/dz = dL/dy: no activation to go through.
@@ -110,11 +210,15 @@ pub fn backward_with(
             param_grad(ParamGrad {
                 b,
                 x,
-                kernel,
+                kernel: tensors[0],
                 dz,
                 dx: need_dx.then_some(dx),
                 dkernel,
-                dbias,
+                dbias: if tensors[1].is_empty() {
+                    &mut []
+                } else {
+                    dbias
+                },
                 scratch,
             });
         }
@@ -126,10 +230,61 @@ pub fn backward_with(
         LayerSpec::Activation { act, channels, .. } => {
             // A fused final softmax: the loss wrote dL/dlogits into dx already.
             if !(ce && step.fused_softmax) {
-                ops::activation::activation_backward(act, channels, y, dy, dx);
+                ops::activation::activation_backward_zy(act, channels, x, y, dy, dx);
             }
         }
-        LayerSpec::Flatten { .. } => {}
+        LayerSpec::BatchNorm(n) => {
+            let (gamma, _, moving_mean, moving_var) = batchnorm_tensors(&n, tensors);
+            let (mean, var) = if mode.train {
+                stats.split_at(n.c)
+            } else {
+                (moving_mean, moving_var)
+            };
+            let (dgamma, dbeta) = match (n.scale, n.center) {
+                (true, true) => (Some(dkernel), Some(dbias)),
+                (true, false) => (Some(dkernel), None),
+                (false, true) => (None, Some(dkernel)),
+                (false, false) => (None, None),
+            };
+            let norm = batchnorm::Norm {
+                c: n.c,
+                eps: n.epsilon.get(),
+                gamma,
+                mean,
+                var,
+            };
+            let grads = batchnorm::BatchNormGrads {
+                dx: need_dx.then_some(dx),
+                dgamma,
+                dbeta,
+            };
+            batchnorm::batchnorm_backward(mode.train, norm, x, dy, grads);
+        }
+        LayerSpec::Dropout { rate, len } => {
+            if !need_dx {
+            } else if mode.train && rate.get() > 0.0 {
+                let seed = dropout_seed(mode.seed, step.index);
+                ops::dropout::dropout_apply(rate.get(), seed, (first * len) as u64, dy, dx);
+            } else {
+                dx.copy_from_slice(dy);
+            }
+        }
+        LayerSpec::GlobalPool(spec) => {
+            if need_dx {
+                ops::global_pool::global_pool_backward(&spec, b, (x, y), dy, dx);
+            }
+        }
+        LayerSpec::ZeroPad(spec) => {
+            if need_dx {
+                ops::zeropad::zeropad_backward(&spec, b, dy, dx);
+            }
+        }
+        LayerSpec::Upsample(spec) => {
+            if need_dx {
+                ops::upsample::upsample_backward(&spec, b, dy, dx);
+            }
+        }
+        LayerSpec::SepConv2d { .. } | LayerSpec::Flatten { .. } => {}
     }
 }
 
@@ -160,13 +315,70 @@ pub fn pool_backward_with(
 
 #[inline]
 fn dynamic_param_grad(step: &Step, g: ParamGrad<'_>) {
+    let ParamGrad {
+        b,
+        x,
+        kernel,
+        dz,
+        dx,
+        dkernel,
+        dbias,
+        scratch,
+    } = g;
+    let op = Operands {
+        batch: b,
+        x,
+        kernel,
+        bias: None,
+    };
+    let has_bias = !dbias.is_empty();
+    let grads = Grads {
+        dx,
+        dkernel,
+        dbias: has_bias.then_some(dbias),
+    };
     match step.layer {
-        LayerSpec::Conv2d { spec, .. } => ops::conv2d::conv2d_backward(
-            &spec, g.b, g.x, g.kernel, g.dz, g.dx, g.dkernel, g.dbias, g.scratch,
-        ),
-        LayerSpec::Dense { spec, .. } => {
-            ops::dense::dense_backward(&spec, g.b, g.x, g.kernel, g.dz, g.dx, g.dkernel, g.dbias)
+        LayerSpec::Conv2d { spec, groups, .. } if groups > 1 => {
+            ops::conv2d::grouped::conv2d_grouped_backward(
+                (&spec, groups),
+                op,
+                dz,
+                grads,
+                &mut scratch.grouped,
+            )
         }
-        _ => unreachable!("parameter gradients of a layer without parameters"),
+        LayerSpec::Conv2d { spec, .. } => {
+            let Scratch { conv, sink, .. } = scratch;
+            let dbias = grads.dbias.unwrap_or_else(|| sink_of(sink, spec.out_c));
+            ops::conv2d::conv2d_backward(
+                &spec,
+                b,
+                x,
+                kernel,
+                dz,
+                grads.dx,
+                grads.dkernel,
+                dbias,
+                conv,
+            )
+        }
+        LayerSpec::Dense { spec, .. } => {
+            let dbias = grads
+                .dbias
+                .unwrap_or_else(|| sink_of(&mut scratch.sink, spec.units));
+            ops::dense::dense_backward(&spec, b, x, kernel, dz, grads.dx, grads.dkernel, dbias)
+        }
+        LayerSpec::DwConv2d { spec, .. } => ops::dwconv::dwconv_backward(&spec, op, dz, grads),
+        LayerSpec::Deconv2d { spec, .. } => ops::deconv::deconv_backward(&spec, op, dz, grads),
+        _ => unreachable!("parameter gradients of a layer without a kernel"),
     }
+}
+
+/// `n` values the bias gradient of a layer without a bias is written to and
+/// dropped from (the language-1 kernels always compute one).
+fn sink_of(sink: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    if sink.len() < n {
+        sink.resize(n, 0.0);
+    }
+    &mut sink[..n]
 }

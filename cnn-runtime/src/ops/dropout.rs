@@ -12,6 +12,24 @@
 /// # Panics
 /// When `rate` is not in `[0, 1)`.
 pub fn dropout_mask(rate: f32, seed: u64, first: u64, mask: &mut [f32]) {
+    mask.fill(1.0);
+    scale_inplace(rate, seed, first, mask);
+}
+
+/// `y = x * mask` with the mask of [`dropout_mask`] for the same `rate`,
+/// `seed` and `first`, without a mask buffer: the forward pass (`x` to `y`)
+/// and, with the same arguments, the backward pass (`dy` to `dx`).
+///
+/// # Panics
+/// When `rate` is not in `[0, 1)` or the lengths differ.
+pub fn dropout_apply(rate: f32, seed: u64, first: u64, x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "dropout: length mismatch");
+    y.copy_from_slice(x);
+    scale_inplace(rate, seed, first, y);
+}
+
+/// Multiplies each value by its mask entry.
+fn scale_inplace(rate: f32, seed: u64, first: u64, v: &mut [f32]) {
     assert!(
         (0.0..1.0).contains(&rate),
         "dropout: rate {rate} not in [0, 1)"
@@ -21,23 +39,9 @@ pub fn dropout_mask(rate: f32, seed: u64, first: u64, mask: &mut [f32]) {
     // rate; 24 bits make the fraction exact in f32.
     let threshold = (f64::from(rate) * f64::from(1u32 << 24)).round() as u64;
     let base = mix(seed);
-    for (i, m) in mask.iter_mut().enumerate() {
+    for (i, m) in v.iter_mut().enumerate() {
         let u = mix(base ^ (first + i as u64)) >> 40;
-        *m = if u < threshold { 0.0 } else { keep };
-    }
-}
-
-/// `y = x * mask` (forward); the backward is the same product with `dy`.
-///
-/// # Panics
-/// When the lengths differ.
-pub fn apply_mask(mask: &[f32], x: &[f32], y: &mut [f32]) {
-    assert!(
-        mask.len() == x.len() && x.len() == y.len(),
-        "dropout: length mismatch"
-    );
-    for ((o, v), m) in y.iter_mut().zip(x).zip(mask) {
-        *o = v * m;
+        *m = if u < threshold { 0.0 } else { *m * keep };
     }
 }
 
@@ -69,7 +73,7 @@ mod tests {
             assert!(mask.iter().all(|m| *m == 0.0 || *m == keep));
             let x: Vec<f32> = (0..mask.len()).map(|i| i as f32).collect();
             let mut y = vec![0f32; x.len()];
-            apply_mask(&mask, &x, &mut y);
+            dropout_apply(rate, 7, 0, &x, &mut y);
             for i in 0..x.len() {
                 assert_eq!(y[i], if mask[i] == 0.0 { 0.0 } else { x[i] * keep });
             }

@@ -5,6 +5,7 @@ mod gradcheck;
 pub mod pointwise;
 
 use crate::Activation;
+use pointwise::Pointwise;
 
 /// `y = act(z)`; softmax normalises each run of `channels` values.
 ///
@@ -42,6 +43,31 @@ pub fn activation_forward_inplace(act: Activation, channels: usize, y: &mut [f32
                 softmax_row(row);
             }
         }
+        other => {
+            if let Some(p) = Pointwise::of(other) {
+                p.forward_inplace(y);
+            }
+        }
+    }
+}
+
+/// `dz = dL/dz` of any activation, from its input `z`, its output `y` and
+/// `dy = dL/dy`: [`activation_backward`] for those whose derivative follows
+/// from the output, the pre-activation form of [`Pointwise`] for the others.
+///
+/// # Panics
+/// As [`activation_backward`].
+pub fn activation_backward_zy(
+    act: Activation,
+    channels: usize,
+    z: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    dz: &mut [f32],
+) {
+    match Pointwise::of(act) {
+        Some(p) => p.backward(z, dy, dz),
+        None => activation_backward(act, channels, y, dy, dz),
     }
 }
 
@@ -159,7 +185,9 @@ pub(crate) fn softmax_row(row: &mut [f32]) {
 /// relu'(0) = 0 (the derivative is taken as 0 wherever `y <= 0`).
 ///
 /// # Panics
-/// When the lengths differ, or (softmax) are not a multiple of `channels`.
+/// When the lengths differ, or (softmax) are not a multiple of `channels`; for
+/// an activation whose derivative needs the pre-activation
+/// ([`Activation::from_output`] is false: use [`activation_backward_zy`]).
 pub fn activation_backward(
     act: Activation,
     channels: usize,
@@ -191,6 +219,10 @@ fn backward_body(act: Activation, channels: usize, y: &[f32], dy: &[f32], dz: &m
     assert!(
         y.len() == dy.len() && y.len() == dz.len(),
         "activation backward: length mismatch"
+    );
+    assert!(
+        act.from_output(),
+        "activation backward: {act:?} needs the pre-activation"
     );
     match act {
         Activation::Linear => dz.copy_from_slice(dy),
@@ -226,5 +258,7 @@ fn backward_body(act: Activation, channels: usize, y: &[f32], dy: &[f32], dz: &m
                 }
             }
         }
+        // Excluded by the assertion above.
+        _ => {}
     }
 }

@@ -57,6 +57,24 @@ fn hard_sigmoid_slope(z: f64) -> f64 {
 }
 
 impl Pointwise {
+    /// The language-2 activation `act` names (`None` for linear, relu,
+    /// sigmoid, tanh and softmax, which the activation module computes itself).
+    pub fn of(act: crate::Activation) -> Option<Pointwise> {
+        use crate::Activation as A;
+        Some(match act {
+            A::Relu6 => Pointwise::Relu6,
+            A::LeakyRelu(s) => Pointwise::LeakyRelu(s.get()),
+            A::Elu => Pointwise::Elu,
+            A::Selu => Pointwise::Selu,
+            A::Gelu => Pointwise::Gelu,
+            A::Silu => Pointwise::Silu,
+            A::Softplus => Pointwise::Softplus,
+            A::HardSigmoid => Pointwise::HardSigmoid,
+            A::HardSilu => Pointwise::HardSilu,
+            A::Linear | A::Relu | A::Sigmoid | A::Tanh | A::Softmax => return None,
+        })
+    }
+
     /// The activation of `z`. Computed in f64 and rounded once, so each
     /// value is within an ulp of the definition; NaN stays NaN.
     pub fn value(self, z: f32) -> f32 {
