@@ -77,16 +77,21 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
         LayerSpec::BatchNorm(n) => {
             let (gamma, beta, mean, var) = batchnorm_tensors(&n, [t0, t1, t2, t3]);
             let eps = n.epsilon.get();
-            if mode.train {
+            // Training normalises with the batch's statistics (kept for the
+            // backward pass and the moving update), inference with the moving
+            // ones; both as one scale and shift per channel, in scratch.
+            let (mean, var) = if mode.train {
                 let (bm, bv) = stats.split_at_mut(n.c);
-                batchnorm::train_forward(n.c, eps, gamma, beta, x, y, bm, bv);
+                batchnorm::batch_moments(n.c, x, bm, bv);
+                (&*bm, &*bv)
             } else {
-                let Scratch { scale, shift, .. } = scratch;
-                scale.resize(n.c, 0.0);
-                shift.resize(n.c, 0.0);
-                batchnorm::fold(eps, gamma, beta, mean, var, scale, shift);
-                batchnorm::scale_shift(scale, shift, x, y);
-            }
+                (mean, var)
+            };
+            let Scratch { scale, shift, .. } = scratch;
+            scale.resize(n.c, 0.0);
+            shift.resize(n.c, 0.0);
+            batchnorm::fold(eps, gamma, beta, mean, var, scale, shift);
+            batchnorm::scale_shift(scale, shift, x, y);
         }
         LayerSpec::Dropout { rate, len } => {
             if mode.train && rate.get() > 0.0 {
