@@ -111,27 +111,23 @@ fn lower_layer(l: &ir::Layer) -> LayerSpec {
         pad: [pad.top + explicit[0], pad.left + explicit[1]],
     };
     match &l.op {
-        ir::Op::Conv(c) => LayerSpec::Conv2d {
-            spec: conv_spec(
-                &geometry(c.pad, c.explicit_pad),
-                c.kernel,
-                c.stride,
-                c.dilation,
-            ),
-            act: act(c.activation),
-            bias: c.bias,
-            groups: c.groups,
-        },
-        ir::Op::DwConv(c) => LayerSpec::DwConv2d {
-            spec: conv_spec(
-                &geometry(c.pad, c.explicit_pad),
-                c.kernel,
-                c.stride,
-                c.dilation,
-            ),
-            act: act(c.activation),
-            bias: c.bias,
-        },
+        ir::Op::Conv(c) => {
+            let g = geometry(c.pad, c.explicit_pad);
+            let spec = conv_spec(&g, c.kernel, c.stride, c.dilation);
+            let (act, bias, groups) = (act(c.activation), c.bias, c.groups);
+            LayerSpec::Conv2d {
+                spec,
+                act,
+                bias,
+                groups,
+            }
+        }
+        ir::Op::DwConv(c) => {
+            let g = geometry(c.pad, c.explicit_pad);
+            let spec = conv_spec(&g, c.kernel, c.stride, c.dilation);
+            let (act, bias) = (act(c.activation), c.bias);
+            LayerSpec::DwConv2d { spec, act, bias }
+        }
         ir::Op::SepConv(c) => {
             // The depthwise half ends on C*M channels at the output's size; the
             // pointwise half is a 1x1 conv from there to the filters.

@@ -5,7 +5,10 @@
 //! `shape_cases.json` that Keras rejects must be rejected, the others must get
 //! Keras's shapes.
 
-use cnn_compiler::{compile, ir, Severity};
+mod common;
+use common::only_model;
+
+use cnn_compiler::{compile, ir};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -16,18 +19,6 @@ fn goldens() -> PathBuf {
 /// A JSON array of sizes.
 fn dims(v: &Value) -> Vec<usize> {
     serde_json::from_value(v.clone()).expect("an array of non-negative integers")
-}
-
-fn only_model(src: &str, what: &str) -> ir::Model {
-    let c = compile(src, "Golden");
-    let errors: Vec<_> = c
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
-    assert!(errors.is_empty(), "{what}: unexpected errors {errors:#?}");
-    assert_eq!(c.models.len(), 1, "{what}");
-    c.models.into_iter().next().unwrap()
 }
 
 #[test]

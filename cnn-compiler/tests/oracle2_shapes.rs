@@ -9,6 +9,9 @@
 //! Graph cases (`residual`, `add`, `concat`, `repeat`, `block`) are skipped
 //! here: graphs are not part of the language yet.
 
+mod common;
+use common::only_model;
+
 use cnn_compiler::ir::{self, Activation, Op};
 use cnn_compiler::{compile, render::line_col, Severity};
 use serde_json::Value;
@@ -31,19 +34,6 @@ fn dims(v: &Value) -> Vec<usize> {
 
 fn u(v: &Value) -> u64 {
     v.as_u64().expect("a non-negative integer")
-}
-
-/// The one model of `src`, which must compile without errors.
-fn only_model(src: &str, what: &str) -> ir::Model {
-    let c = compile(src, "Golden");
-    let errors: Vec<_> = c
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
-    assert!(errors.is_empty(), "{what}: unexpected errors {errors:#?}");
-    assert_eq!(c.models.len(), 1, "{what}");
-    c.models.into_iter().next().unwrap()
 }
 
 fn trainable(l: &ir::Layer) -> u64 {

@@ -4,7 +4,7 @@
 //! training, then updates the moving ones (never through an optimizer).
 
 use cnn_runtime::interp::Sequential;
-use cnn_runtime::ndarray::Array4;
+use cnn_runtime::ndarray::{Array4, ArrayView4};
 use cnn_runtime::{BatchNormSpec, LayerSpec, Model, Real, Sgd};
 
 fn dropout_model(rate: f32, len: usize, seed: u64) -> Sequential {
@@ -18,6 +18,11 @@ fn dropout_model(rate: f32, len: usize, seed: u64) -> Sequential {
     Sequential::new([len, 1, 1], layers, seed).unwrap()
 }
 
+/// One training-mode forward pass, its output copied out.
+fn train_pass(m: &mut Sequential, x: ArrayView4<'_, f32>) -> Vec<f32> {
+    m.forward_train_batch(x).unwrap().iter().copied().collect()
+}
+
 #[test]
 fn dropout_keeps_one_minus_rate_scaled_and_inference_is_the_identity() {
     let len = 1000;
@@ -29,12 +34,7 @@ fn dropout_keeps_one_minus_rate_scaled_and_inference_is_the_identity() {
             inf.iter().zip(x.iter()).all(|(a, b)| a == b),
             "inference is the identity"
         );
-        let y: Vec<f32> = m
-            .forward_train_batch(x.view())
-            .unwrap()
-            .iter()
-            .copied()
-            .collect();
+        let y: Vec<f32> = train_pass(&mut m, x.view());
         let keep = 1.0 / (1.0 - rate);
         let mut kept = 0usize;
         for (v, xv) in y.iter().zip(x.iter()) {
@@ -64,18 +64,8 @@ fn dropout_masks_are_reproducible_for_a_seed_and_fresh_each_pass() {
     let x = Array4::<f32>::ones((8, len, 1, 1));
     let masks = |seed: u64| {
         let mut m = dropout_model(0.5, len, seed);
-        let a: Vec<f32> = m
-            .forward_train_batch(x.view())
-            .unwrap()
-            .iter()
-            .copied()
-            .collect();
-        let b: Vec<f32> = m
-            .forward_train_batch(x.view())
-            .unwrap()
-            .iter()
-            .copied()
-            .collect();
+        let a: Vec<f32> = train_pass(&mut m, x.view());
+        let b: Vec<f32> = train_pass(&mut m, x.view());
         (a, b)
     };
     let (a1, b1) = masks(3);
@@ -85,12 +75,7 @@ fn dropout_masks_are_reproducible_for_a_seed_and_fresh_each_pass() {
     assert_ne!(masks(4).0, a1, "another seed, other masks");
     // Sample k's mask does not depend on the batch around it.
     let mut m = dropout_model(0.5, len, 3);
-    let one: Vec<f32> = m
-        .forward_train_batch(x.slice(cnn_runtime::ndarray::s![..1, .., .., ..]))
-        .unwrap()
-        .iter()
-        .copied()
-        .collect();
+    let one: Vec<f32> = train_pass(&mut m, x.slice(cnn_runtime::ndarray::s![..1, .., .., ..]));
     assert_eq!(one[..], a1[..len]);
 }
 

@@ -5,8 +5,8 @@
 
 mod common;
 
-use cnn_runtime::io::{write_npy, Npz};
-use common::{cnnc_ok, repo};
+use cnn_runtime::io::Npz;
+use common::{cnnc_ok, one_sgd_step, oracle_npy, repo};
 use std::path::{Path, PathBuf};
 
 fn goldens2() -> PathBuf {
@@ -24,21 +24,7 @@ fn read(npz: &Npz, path: &Path, key: &str) -> Vec<f32> {
 
 /// Writes the case's `x` (and `labels`, when it has them) as .npy files.
 fn arrays(case: &str, dir: &Path) -> (PathBuf, Option<PathBuf>, usize) {
-    let io = goldens2().join(case).join("io.npz");
-    let npz = Npz::open(&io).unwrap();
-    let x = npz.read("x").unwrap();
-    let shape = x.shape.clone();
-    let xs = x.into_f32(&io, "x").unwrap();
-    let xp = dir.join(format!("{case}_x.npy"));
-    write_npy(&xp, &shape, xs.as_slice().unwrap()).unwrap();
-    let labels = npz.names().contains(&"labels").then(|| {
-        let l = npz.read("labels").unwrap().into_labels(&io, None).unwrap();
-        let l64: Vec<i64> = l.iter().map(|&v| v as i64).collect();
-        let lp = dir.join(format!("{case}_labels.npy"));
-        write_npy(&lp, &[l64.len()], &l64).unwrap();
-        lp
-    });
-    (xp, labels, shape[0])
+    oracle_npy(&goldens2().join(case).join("io.npz"), case, dir)
 }
 
 fn single_path_cases() -> Vec<String> {
@@ -106,28 +92,14 @@ fn one_sgd_step_moves_weights_and_moving_statistics_as_keras() {
     let (xp, lp, b) = arrays(case, dir.path());
     let init = cd.join("weights.npz");
     let saved = dir.path().join("saved.npz");
-    let b = b.to_string();
-    cnnc_ok(&[
-        "train",
-        s(&cd.join("model.cnn")),
-        "--init",
-        s(&init),
-        "--x",
-        s(&xp),
-        "--labels",
-        s(lp.as_deref().unwrap()),
-        "--steps",
-        "1",
-        "--batch",
-        &b,
-        "--no-shuffle",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "1",
-        "--save",
-        s(&saved),
-    ]);
+    one_sgd_step(
+        &cd.join("model.cnn"),
+        &init,
+        &xp,
+        lp.as_deref().unwrap(),
+        b,
+        &saved,
+    );
     let (before, after) = (Npz::open(&init).unwrap(), Npz::open(&saved).unwrap());
     let io_path = cd.join("io.npz");
     let io = Npz::open(&io_path).unwrap();

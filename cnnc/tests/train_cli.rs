@@ -5,7 +5,7 @@
 mod common;
 
 use cnn_runtime::io::{npy::write_npy, Npz};
-use common::{cnnc, cnnc_ok, golden, repo as root};
+use common::{cnnc, cnnc_ok, golden, one_sgd_step, oracle_npy, repo as root};
 use std::path::{Path, PathBuf};
 
 fn mnist() -> PathBuf {
@@ -39,18 +39,8 @@ fn s(p: &Path) -> &str {
 
 /// Writes the oracle's `x` and `labels` of `case` as .npy files in `dir`.
 fn oracle_arrays(case: &str, dir: &Path) -> (PathBuf, PathBuf, usize) {
-    let io = golden(case).join("io.npz");
-    let npz = Npz::open(&io).unwrap();
-    let x = npz.read("x").unwrap();
-    let shape = x.shape.clone();
-    let xs = x.into_f32(&io, "x").unwrap();
-    let xp = dir.join(format!("{case}_x.npy"));
-    write_npy(&xp, &shape, xs.as_slice().unwrap()).unwrap();
-    let labels = npz.read("labels").unwrap().into_labels(&io, None).unwrap();
-    let lp = dir.join(format!("{case}_labels.npy"));
-    let l64: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-    write_npy(&lp, &[l64.len()], &l64).unwrap();
-    (xp, lp, shape[0])
+    let (xp, lp, b) = oracle_npy(&golden(case).join("io.npz"), case, dir);
+    (xp, lp.expect("labels"), b)
 }
 
 /// `--steps 1 --batch B --no-shuffle --optimizer sgd`: `(init - saved) / lr` is the
@@ -62,31 +52,9 @@ fn one_sgd_step_reproduces_the_oracle_cross_entropy_gradients() {
         let (xp, lp, b) = oracle_arrays(case, dir.path());
         let init = golden(case).join("weights.npz");
         let saved = dir.path().join(format!("{case}_saved.npz"));
-        // lr = 1: the update p - g is exact enough in f32 that (p - p')/lr keeps
-        // the gradient to ~1e-7 of the parameter's size.
         let lr = 1.0f32;
-        let b = b.to_string();
-        ok(&[
-            "train",
-            s(&golden(case).join("model.cnn")),
-            "--init",
-            s(&init),
-            "--x",
-            s(&xp),
-            "--labels",
-            s(&lp),
-            "--steps",
-            "1",
-            "--batch",
-            &b,
-            "--no-shuffle",
-            "--optimizer",
-            "sgd",
-            "--lr",
-            "1",
-            "--save",
-            s(&saved),
-        ]);
+        let model = golden(case).join("model.cnn");
+        one_sgd_step(&model, &init, &xp, &lp, b, &saved);
         let before = Npz::open(&init).unwrap();
         let after = Npz::open(&saved).unwrap();
         let io = Npz::open(&golden(case).join("io.npz")).unwrap();

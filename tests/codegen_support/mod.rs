@@ -53,6 +53,24 @@ pub fn read_f32(npz: &mut ndarray_npy::NpzReader<std::fs::File>, key: &str) -> A
     npz.by_name(key).unwrap_or_else(|e| panic!("{key}: {e}"))
 }
 
+/// One cross-entropy training step on the case's `x` and `labels`, with an
+/// optimizer that only records: the loss, the oracle's `ce_loss`, and the
+/// gradients the step handed to the optimizer.
+pub fn ce_step<N: Model>(
+    m: &mut N,
+    io: &mut ndarray_npy::NpzReader<std::fs::File>,
+    x: &cnn::ndarray::Array4<f32>,
+) -> (f32, f32, Capture) {
+    let labels: cnn::ndarray::ArrayD<i64> = io.by_name("labels").expect("labels");
+    let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+    let ce: cnn::ndarray::ArrayD<f32> = io.by_name("ce_loss").expect("ce_loss");
+    let mut cap = Capture::default();
+    let loss = m
+        .train_batch(x.view(), &labels, &mut cap)
+        .expect("train_step");
+    (loss, ce.iter().copied().next().expect("scalar"), cap)
+}
+
 /// Forward tolerance: `|a - b| <= 1e-5 * max(1, |b|)`.
 pub fn assert_forward(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
@@ -144,18 +162,8 @@ pub fn check_case<N: Model>(m: &mut N, case: &str) {
         dx.as_slice().expect("contiguous"),
     );
     if summary["has_ce"].as_bool() == Some(true) {
-        let labels: cnn::ndarray::ArrayD<i64> = io.by_name("labels").expect("labels");
-        let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
-        let ce: cnn::ndarray::ArrayD<f32> = io.by_name("ce_loss").expect("ce_loss");
-        let mut cap = Capture::default();
-        let loss = m
-            .train_batch(x.view(), &labels, &mut cap)
-            .expect("train_step");
-        assert_forward(
-            &format!("{case}: ce_loss"),
-            &[loss],
-            &[ce.iter().copied().next().expect("scalar")],
-        );
+        let (loss, want, cap) = ce_step(m, &mut io, &x);
+        assert_forward(&format!("{case}: ce_loss"), &[loss], &[want]);
         let names: Vec<String> = m.params().into_iter().map(|p| p.name).collect();
         assert_eq!(
             cap.grads.len(),

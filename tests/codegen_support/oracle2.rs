@@ -2,7 +2,7 @@
 //! any [`Model`]: generated (`parity_oracle2`) or interpreted
 //! (`oracle2_interp`) alike.
 
-use super::{assert_forward, assert_grad, flat, read_f32, Capture};
+use super::{assert_forward, assert_grad, ce_step, flat, read_f32};
 use cnn::runtime::Model;
 use std::path::{Path, PathBuf};
 
@@ -158,18 +158,8 @@ pub fn check_case2<N: Model>(m: &mut N, case: &str) {
     }
     if flag("has_ce") {
         cnn::runtime::io::weights::load_weights(m, &weights).expect("reload weights.npz");
-        let labels: cnn::ndarray::ArrayD<i64> = io.by_name("labels").expect("labels");
-        let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
-        let ce: cnn::ndarray::ArrayD<f32> = io.by_name("ce_loss").expect("ce_loss");
-        let mut cap = Capture::default();
-        let loss = m
-            .train_batch(x.view(), &labels, &mut cap)
-            .expect("train_batch");
-        assert_grad(
-            &format!("{case}: ce_loss"),
-            &[loss],
-            &[ce.iter().copied().next().unwrap()],
-        );
+        let (loss, want, cap) = ce_step(m, &mut io, &x);
+        assert_grad(&format!("{case}: ce_loss"), &[loss], &[want]);
         let names: Vec<String> = m.params().into_iter().map(|p| p.name).collect();
         let model_max = largest(&mut io, &names, ".ce_grad");
         let mut checked = 0;

@@ -46,3 +46,57 @@ pub fn cnnc_ok(args: &[&str]) -> Output {
     );
     out
 }
+
+/// `cnnc train MODEL --init INIT --x X --labels LABELS --steps 1 --batch B
+/// --no-shuffle --optimizer sgd --lr 1 --save SAVE`: one plain SGD step on the
+/// whole batch, so that `init - saved` is the batch's mean cross-entropy
+/// gradient (lr = 1: exact enough in f32 to keep it to ~1e-7 of the parameter).
+pub fn one_sgd_step(model: &Path, init: &Path, x: &Path, labels: &Path, batch: usize, save: &Path) {
+    let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let b = batch.to_string();
+    let args = [
+        "train".to_string(),
+        s(model),
+        "--init".into(),
+        s(init),
+        "--x".into(),
+        s(x),
+        "--labels".into(),
+        s(labels),
+        "--steps".into(),
+        "1".into(),
+        "--batch".into(),
+        b,
+        "--no-shuffle".into(),
+        "--optimizer".into(),
+        "sgd".into(),
+        "--lr".into(),
+        "1".into(),
+        "--save".into(),
+        s(save),
+    ];
+    let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    cnnc_ok(&args);
+}
+
+/// Writes the `x` (and `labels`, when there are any) of an oracle `io.npz` as
+/// .npy files `{stem}_x.npy` / `{stem}_labels.npy` in `dir`; returns their
+/// paths and the batch.
+pub fn oracle_npy(io: &Path, stem: &str, dir: &Path) -> (PathBuf, Option<PathBuf>, usize) {
+    use cnn_runtime::io::{npy::write_npy, Npz};
+    let npz = Npz::open(io).expect("io.npz");
+    let x = npz.read("x").expect("x");
+    let shape = x.shape.clone();
+    let xs = x.into_f32(io, "x").expect("f32 x");
+    let xp = dir.join(format!("{stem}_x.npy"));
+    write_npy(&xp, &shape, xs.as_slice().expect("contiguous")).expect("write x");
+    let labels = npz.names().contains(&"labels").then(|| {
+        let l = npz.read("labels").expect("labels");
+        let l = l.into_labels(io, None).expect("labels");
+        let l64: Vec<i64> = l.iter().map(|&v| v as i64).collect();
+        let lp = dir.join(format!("{stem}_labels.npy"));
+        write_npy(&lp, &[l64.len()], &l64).expect("write labels");
+        lp
+    });
+    (xp, labels, shape[0])
+}
