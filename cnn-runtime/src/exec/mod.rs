@@ -86,8 +86,8 @@ pub struct State {
     seed: u64,
     /// Training forward passes run so far (each draws fresh dropout masks).
     passes: u64,
-    /// Whether the last forward pass ran in training mode.
-    fwd_train: bool,
+    /// The mode of the last forward pass (its backward pass reuses it).
+    fwd_mode: Mode,
     /// Batch the forward buffers are sized for.
     cap: usize,
     /// Batch the gradient buffers are sized for.
@@ -128,7 +128,7 @@ impl State {
             scratch: (0..MAX_PARTS).map(|_| Scratch::default()).collect(),
             seed,
             passes: 0,
-            fwd_train: false,
+            fwd_mode: Mode::default(),
             cap: 0,
             grad_cap: 0,
             fwd_batch: 0,
@@ -303,7 +303,7 @@ impl State {
         let f = passes.forward;
         let mode = self.mode(train);
         self.run(plan, b, (false, mode), plan.flops, &|p| f(plan, p, logits));
-        self.fwd_train = train;
+        self.fwd_mode = mode;
         if train {
             self.passes += 1;
             self.update_moving_statistics(plan);
@@ -329,13 +329,9 @@ impl State {
     fn run_backward(&mut self, plan: &Plan, passes: Passes, b: usize, ce: bool, dx: bool) {
         let f = passes.backward;
         let work = plan.flops.saturating_mul(2);
-        // The backward pass differentiates the forward pass it follows: the
-        // mode is that pass's (its dropout masks are the pass's, numbered one
-        // before the current count).
-        let mut mode = self.mode(self.fwd_train);
-        if self.fwd_train {
-            mode.seed = self.seed ^ (self.passes - 1).wrapping_mul(0xd1b5_4a32_d192_ed03);
-        }
+        // The backward pass differentiates the forward pass it follows: its
+        // mode, dropout masks included.
+        let mode = self.fwd_mode;
         self.run(plan, b, (true, mode), work, &|p| f(plan, p, ce, dx));
     }
 

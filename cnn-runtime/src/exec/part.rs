@@ -36,16 +36,6 @@ pub struct Scratch {
     pub shift: Vec<f32>,
 }
 
-impl Scratch {
-    /// `n` zeros.
-    pub fn zeros(&mut self, n: usize) -> &[f32] {
-        if self.zeros.len() < n {
-            self.zeros.resize(n, 0.0);
-        }
-        &self.zeros[..n]
-    }
-}
-
 /// Raw pointers to a model's arenas for the duration of one run of parts.
 ///
 /// Built by [`super::State`] from its vectors while it is mutably borrowed, so

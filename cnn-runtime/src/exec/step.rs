@@ -265,9 +265,8 @@ pub fn backward_with(
             };
             batchnorm::batchnorm_backward(mode.train, norm, x, dy, grads);
         }
-        LayerSpec::Dropout { rate, len } => {
-            if !need_dx {
-            } else if mode.train && rate.get() > 0.0 {
+        LayerSpec::Dropout { rate, len } if need_dx => {
+            if mode.train && rate.get() > 0.0 {
                 let seed = dropout_seed(mode.seed, step.index);
                 ops::dropout::dropout_apply(rate.get(), seed, (first * len) as u64, dy, dx);
             } else {
@@ -289,7 +288,7 @@ pub fn backward_with(
                 ops::upsample::upsample_backward(&spec, b, dy, dx);
             }
         }
-        LayerSpec::SepConv2d { .. } | LayerSpec::Flatten { .. } => {}
+        LayerSpec::Dropout { .. } | LayerSpec::SepConv2d { .. } | LayerSpec::Flatten { .. } => {}
     }
 }
 
