@@ -159,8 +159,9 @@ pub fn noise(len: usize, seed: u64) -> Vec<f32> {
 }
 
 /// One model workload: training steps (softmax CE, plain SGD: `Sgd::new`) or inference
-/// through `Model::forward_batch` (for generated models, `forward_view`: no
-/// output copy). `flops` is the forward flops of one sample.
+/// through `Model::predict_batch` (what `predict` and `evaluate` run: batchnorms
+/// folded; for generated models `predict_view`, no output copy). `flops` is the
+/// forward flops of one sample.
 pub fn workload<M: Model + 'static>(
     w: &mut Workloads,
     name: &str,
@@ -182,7 +183,7 @@ pub fn workload<M: Model + 'static>(
                     .expect("train step"),
             );
         } else {
-            black_box(net.forward_batch(x.view()).expect("forward")[[0, 0]]);
+            black_box(net.predict_batch(x.view()).expect("predict")[[0, 0]]);
         }
     });
 }
@@ -327,6 +328,7 @@ fn builtin(w: &mut Workloads) {
     model_workload(w, "seed150_infer_b8", seed150(), 8, false);
     model_workload(w, "seed150_train_b8", seed150(), 8, true);
     model_workload(w, "vggbn_fashion_train_b64", vgg_bn_fashion(), 64, true);
+    model_workload(w, "vggbn_fashion_infer_b64", vgg_bn_fashion(), 64, false);
 
     // The README's first command renders 2,000 training and 400 test images of
     // 150x150x3 (`data::shapes`): items are images, no flops are counted.

@@ -23,7 +23,8 @@ pub mod lower;
 /// - item form, `cnn! { pub model Name { input 28x28x1; ... } }`: one struct per
 ///   model (`pub` when written `pub model`), with `new(seed)`, `INPUT_SHAPE`,
 ///   `OUTPUT_SHAPE`, `forward` (owned output), `forward_view` (a view of the
-///   model's buffer: no allocation in steady state), `backward(dy)`, `grads()`,
+///   model's buffer: no allocation in steady state), `predict_view` (the same,
+///   each batchnorm folded into the layer before it), `backward(dy)`, `grads()`,
 ///   `input_grad()`, `layer_output(i)`, `train_step(x, labels, &mut opt)`,
 ///   `save`/`load` (`.safetensors`/`.npz`), `summary()`, and
 ///   [`runtime::Model`], so [`runtime::fit`], [`runtime::evaluate`] and

@@ -89,6 +89,14 @@ pub struct Step {
     /// Whether the backward pass runs this step when dL/dx is not asked for
     /// (false for the steps before the first layer with parameters).
     pub needs_backward: bool,
+    /// Position in [`Plan::steps`] of the batchnorm right after this conv,
+    /// depthwise, transposed conv or dense layer (without an activation of its
+    /// own) that a folded inference pass absorbs into this layer's kernel and
+    /// bias: one pass over the activations fewer.
+    pub fold: Option<usize>,
+    /// A batchnorm that a folded inference pass computes in the step before
+    /// (see [`Step::fold`]), so it does not run itself.
+    pub folded: bool,
 }
 
 /// A model ready to run: steps in order, buffers, tensors, and the size rules
@@ -606,6 +614,8 @@ impl Plan {
                 fused_softmax: false,
                 needs_dx: false,
                 needs_backward: false,
+                fold: None,
+                folded: false,
             });
             prev = out_shape;
             cur = output;
@@ -631,6 +641,20 @@ impl Plan {
             s.fused_softmax = pos + 1 == nsteps && ends_in_softmax;
             if s.layer.has_kernel() && s.layer.activation() != Activation::Linear {
                 dz_len = dz_len.max(buffers[s.output].len);
+            }
+        }
+        // Inference folds a batchnorm into the layer that feeds it alone, when
+        // that layer has no activation between them.
+        for pos in 1..nsteps {
+            let (before, after) = steps.split_at_mut(pos);
+            let (prev, bn) = (&mut before[pos - 1], &mut after[0]);
+            if matches!(bn.layer, LayerSpec::BatchNorm(_))
+                && bn.input == prev.output
+                && prev.layer.fold_stride().is_some()
+                && prev.layer.activation() == Activation::Linear
+            {
+                prev.fold = Some(pos);
+                bn.folded = true;
             }
         }
         // The final softmax's input holds the logits (training leaves the softmax

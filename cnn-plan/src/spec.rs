@@ -500,6 +500,20 @@ impl LayerSpec {
         )
     }
 
+    /// For a layer that can absorb a per-output-channel scale and shift into
+    /// its kernel and bias (a folded batchnorm): kernel value `i` feeds output
+    /// channel `(i / stride) % channels()`. Keras keeps output channels last
+    /// in every kernel but the transposed conv's, `[kh, kw, out, in]`.
+    pub fn fold_stride(&self) -> Option<usize> {
+        match *self {
+            LayerSpec::Conv2d { .. } | LayerSpec::DwConv2d { .. } | LayerSpec::Dense { .. } => {
+                Some(1)
+            }
+            LayerSpec::Deconv2d { spec, .. } => Some(spec.out_c),
+            _ => None,
+        }
+    }
+
     /// Length of the output's last axis: what softmax normalises over.
     pub fn channels(&self) -> usize {
         match *self {

@@ -48,6 +48,13 @@ impl Sequential {
         self.state.forward(&self.plan, Passes::WALK, x)
     }
 
+    /// Inference for predictions, each batchnorm folded into the layer before
+    /// it; only the output is kept. Same as [`Model::predict_batch`]; see
+    /// [`crate::exec::State::predict`].
+    pub fn predict(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>> {
+        self.state.predict(&self.plan, Passes::WALK, x)
+    }
+
     /// Backward pass from `dy = dL/d(output)` (post-activation), after a forward
     /// pass on the same batch; the gradients stay inside ([`Model::grads`],
     /// [`Model::input_grad`]).
@@ -90,6 +97,10 @@ impl Model for Sequential {
 
     fn forward_batch(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>> {
         self.forward(x)
+    }
+
+    fn predict_batch(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>> {
+        self.predict(x)
     }
 
     fn forward_train_batch(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>> {

@@ -37,6 +37,13 @@ pub trait Model {
     /// Forward pass on a batch; the output, one row per sample (flattened), is a
     /// view of the model's own buffer.
     fn forward_batch(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>>;
+    /// Inference for predictions only (`predict`, `evaluate`): as
+    /// [`Model::forward_batch`], but a model may fold each batchnorm into the
+    /// layer before it and keep only the output (no layer outputs, no
+    /// backward after it). The default runs `forward_batch`.
+    fn predict_batch(&mut self, x: ArrayView4<'_, f32>) -> Result<ArrayView2<'_, f32>> {
+        self.forward_batch(x)
+    }
     /// Forward pass in training mode (Keras's `model(x, training=True)`):
     /// batchnorm uses the batch's statistics and updates its moving ones,
     /// dropout drops. A following [`Model::backward`] differentiates this pass.

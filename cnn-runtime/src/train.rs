@@ -588,7 +588,7 @@ fn evaluate_inner(
         .enumerate()
     {
         let labels = &data.labels[k * batch_size..k * batch_size + chunk.len_of(Axis(0))];
-        let out = model.forward_batch(chunk)?;
+        let out = model.predict_batch(chunk)?;
         let (l, r) = score_batch(out, labels, softmax)?;
         loss += l;
         right += r;
@@ -626,7 +626,7 @@ pub fn predict(
     let n = x.len_of(Axis(0));
     let mut out = Array2::<f32>::zeros((n, width));
     for (k, chunk) in x.axis_chunks_iter(Axis(0), batch_size).enumerate() {
-        let y = model.forward_batch(chunk)?;
+        let y = model.predict_batch(chunk)?;
         let start = k * batch_size;
         out.slice_mut(s![start..start + y.nrows(), ..]).assign(&y);
     }

@@ -94,6 +94,13 @@ pub fn check_case2<N: Model>(m: &mut N, case: &str) {
         .expect("x is 4-D");
     let top = summary["top_level_statements"].as_u64().expect("count") as usize;
     let want = read_f32(&mut io, "y");
+    // Predictions fold each batchnorm into the layer before it.
+    let out = flat(m.predict_batch(x.view()).expect("predict"));
+    assert_forward(
+        &format!("{case}: y (predict)"),
+        &out,
+        want.as_slice().unwrap(),
+    );
     let out = flat(m.forward_batch(x.view()).expect("forward"));
     assert_forward(&format!("{case}: y"), &out, want.as_slice().unwrap());
     for i in 0..top {

@@ -288,6 +288,14 @@ fn emit(m: &ir::Model, opts: &Options) -> Result<TokenStream, String> {
                 self.state.forward(Self::plan(), Self::PASSES, x)
             }
 
+            /// Inference for predictions: as `forward_view`, with each batchnorm after a
+            /// conv or dense layer folded into that layer's kernel and bias (one pass over
+            /// the activations fewer). Only the output is kept: no `layer_output` of a
+            /// layer a batchnorm was folded into, no `backward` after it.
+            pub fn predict_view(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
+                self.state.predict(Self::plan(), Self::PASSES, x)
+            }
+
             /// Forward pass returning an owned output (`(B, N)`, or `(B, H, W, C)` for
             /// an image output). Wrong input shapes give `Err`.
             pub fn forward(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#forward_ret> {
@@ -350,6 +358,9 @@ fn emit(m: &ir::Model, opts: &Options) -> Result<TokenStream, String> {
             }
             fn forward_batch(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
                 self.forward_view(x)
+            }
+            fn predict_batch(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
+                self.predict_view(x)
             }
             fn forward_train_batch(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
                 self.state.forward_train(Self::plan(), Self::PASSES, x)

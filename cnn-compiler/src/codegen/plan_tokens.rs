@@ -200,12 +200,20 @@ pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     ]
     .map(lit);
     let kern = kernel(rt, s.kernel);
-    let (fused, ndx, nbw) = (s.fused_softmax, s.needs_dx, s.needs_backward);
+    let (fused, ndx, nbw, folded) = (s.fused_softmax, s.needs_dx, s.needs_backward, s.folded);
+    let fold = match s.fold {
+        Some(pos) => {
+            let pos = lit(pos);
+            quote!(::core::option::Option::Some(#pos))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         const #name: #rt::Step = #rt::Step {
             layer: #l,
             index: #index, input: #input, output: #output, tensors: (#t0, #t1), argmax: #argmax, stats: #stats,
             kernel: #kern, fused_softmax: #fused, needs_dx: #ndx, needs_backward: #nbw,
+            fold: #fold, folded: #folded,
         };
     }
 }

@@ -284,27 +284,22 @@ impl State {
 
     /// The mode of a pass: training passes number their dropout masks by the
     /// training passes before them.
-    fn mode(&self, train: bool) -> Mode {
+    /// (`fold`: an inference pass folding batchnorms, see [`Mode::fold`]).
+    fn mode(&self, train: bool, fold: bool) -> Mode {
         Mode {
             train,
             seed: self.seed ^ self.passes.wrapping_mul(0xd1b5_4a32_d192_ed03),
+            fold: fold && !train,
         }
     }
 
     /// The forward pass; in training mode, then the moving-average update of
     /// every batchnorm from the batch statistics it took.
-    fn run_forward(
-        &mut self,
-        plan: &Plan,
-        passes: Passes,
-        b: usize,
-        (logits, train): (bool, bool),
-    ) {
+    fn run_forward(&mut self, plan: &Plan, passes: Passes, b: usize, logits: bool, mode: Mode) {
         let f = passes.forward;
-        let mode = self.mode(train);
         self.run(plan, b, (false, mode), plan.flops, &|p| f(plan, p, logits));
         self.fwd_mode = mode;
-        if train {
+        if mode.train {
             self.passes += 1;
             self.update_moving_statistics(plan);
         }
@@ -350,7 +345,21 @@ impl State {
         passes: Passes,
         x: ArrayView4<'_, f32>,
     ) -> Result<ArrayView2<'_, f32>> {
-        self.forward_mode(plan, passes, x, false)
+        self.forward_mode(plan, passes, x, self.mode(false, false))
+    }
+
+    /// Inference as [`State::forward`], with every batchnorm that follows a
+    /// conv, depthwise, transposed conv or dense layer folded into that
+    /// layer's kernel and bias (one pass over the activations fewer). Only
+    /// the output is kept: the outputs of the layers a batchnorm was folded
+    /// into are not written, and [`State::backward`] needs a `forward`.
+    pub fn predict(
+        &mut self,
+        plan: &Plan,
+        passes: Passes,
+        x: ArrayView4<'_, f32>,
+    ) -> Result<ArrayView2<'_, f32>> {
+        self.forward_mode(plan, passes, x, self.mode(false, true))
     }
 
     /// Forward pass in training mode (Keras's `model(x, training=True)`):
@@ -363,7 +372,7 @@ impl State {
         passes: Passes,
         x: ArrayView4<'_, f32>,
     ) -> Result<ArrayView2<'_, f32>> {
-        self.forward_mode(plan, passes, x, true)
+        self.forward_mode(plan, passes, x, self.mode(true, false))
     }
 
     fn forward_mode(
@@ -371,10 +380,10 @@ impl State {
         plan: &Plan,
         passes: Passes,
         x: ArrayView4<'_, f32>,
-        train: bool,
+        mode: Mode,
     ) -> Result<ArrayView2<'_, f32>> {
         let b = self.load_input(plan, &x)?;
-        self.run_forward(plan, passes, b, (false, train));
+        self.run_forward(plan, passes, b, false, mode);
         self.fwd_batch = b;
         Ok(self.buffer(plan, plan.output_buffer(), b))
     }
@@ -393,6 +402,11 @@ impl State {
         if b == 0 {
             return Err(Error::Invalid(
                 "backward needs a forward pass on the same batch first".into(),
+            ));
+        }
+        if self.fwd_mode.fold {
+            return Err(Error::Invalid(
+                "backward needs a forward pass, not predict (which folds batchnorms and keeps only the output)".into(),
             ));
         }
         let n = plan.output_len();
@@ -439,7 +453,7 @@ impl State {
             )));
         }
         self.reserve_grad(plan, b)?;
-        self.run_forward(plan, passes, b, (true, true));
+        self.run_forward(plan, passes, b, true, self.mode(true, false));
         let d = plan.buffers[plan.logits];
         let logits = rows(&self.acts, self.cap, d.offset, d.len, b);
         let dlogits = rows_mut(&mut self.dacts, self.grad_cap, d.offset, d.len, b);
@@ -572,6 +586,11 @@ impl State {
         let s = plan
             .step_of(i)
             .ok_or_else(|| Error::Invalid(format!("no layer {i}")))?;
+        if self.fwd_mode.fold && s.fold.is_some() {
+            return Err(Error::Invalid(format!(
+                "layer {i}: predict folded the batchnorm after it into it and kept no output of its own; run forward for every layer's output"
+            )));
+        }
         Ok(self.buffer(plan, s.output, self.fwd_batch))
     }
 

@@ -20,6 +20,9 @@ use crate::ops::conv2d::Conv2dScratch;
 pub struct Mode {
     pub train: bool,
     pub seed: u64,
+    /// An inference pass that folds each batchnorm into the layer before it
+    /// ([`cnn_plan::Step::fold`]): that layer's own output is not written.
+    pub fold: bool,
 }
 
 /// Reusable buffers of one batch part's kernels; grow on demand, never shrink.
@@ -34,6 +37,9 @@ pub struct Scratch {
     /// Batchnorm's per-channel scale and shift in inference.
     pub scale: Vec<f32>,
     pub shift: Vec<f32>,
+    /// The kernel and bias of a layer with a batchnorm folded in.
+    pub fold_kernel: Vec<f32>,
+    pub fold_bias: Vec<f32>,
 }
 
 /// Raw pointers to a model's arenas for the duration of one run of parts.
@@ -173,6 +179,28 @@ impl<'a> Part<'a> {
         self.batch
     }
 
+    /// The plan the part runs.
+    pub fn plan(&self) -> &'a Plan {
+        self.plan
+    }
+
+    /// The mode of the pass.
+    pub fn mode(&self) -> Mode {
+        self.arenas.mode
+    }
+
+    /// This part's scratch.
+    pub fn scratch_mut(&mut self) -> &mut Scratch {
+        // SAFETY: `&mut self` keeps every other slice of this part (its
+        // scratch among them) out of reach while the reference lives.
+        unsafe { self.scratch() }
+    }
+
+    /// The parameter tensors of `step`, as [`Fwd::tensors`] (read-only).
+    pub fn tensors(&self, step: &Step) -> [&'a [f32]; 4] {
+        self.params(step)
+    }
+
     /// This part's rows of activation buffer `buf`.
     ///
     /// # Safety
@@ -280,7 +308,16 @@ impl<'a> Part<'a> {
     /// # Panics
     /// When the step reads and writes one buffer (`flatten`, which has no work).
     pub fn fwd(&mut self, step: &Step) -> Fwd<'_> {
-        assert_ne!(step.input, step.output, "a step writing its own input");
+        self.fwd_to(step, step.output)
+    }
+
+    /// The slices of `step`'s forward pass writing buffer `output` instead of
+    /// its own (a folded batchnorm's output).
+    ///
+    /// # Panics
+    /// When `output` is the step's input.
+    pub fn fwd_to(&mut self, step: &Step, output: usize) -> Fwd<'_> {
+        assert_ne!(step.input, output, "a step writing its own input");
         // SAFETY: input and output are distinct buffers, and `&mut self` keeps
         // this part's slices to one step at a time.
         unsafe {
@@ -288,7 +325,7 @@ impl<'a> Part<'a> {
                 b: self.batch,
                 first: self.start,
                 x: self.act(step.input),
-                y: self.act(step.output),
+                y: self.act(output),
                 tensors: self.params(step),
                 argmax: self.argmax(step),
                 stats: self.stats(step),

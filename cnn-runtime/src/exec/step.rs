@@ -17,8 +17,9 @@ pub fn forward_step(step: &Step, part: &mut Part<'_>, logits: bool) {
 }
 
 /// The forward pass of `step` with a kernel of the caller's (a fixed-size one),
-/// handed the step's slices. Does nothing for `flatten`, and in training for
-/// the final softmax (fused with the loss).
+/// handed the step's slices. Does nothing for `flatten`, in training for the
+/// final softmax (fused with the loss), and in a folded inference pass for a
+/// batchnorm the step before computed.
 #[inline]
 pub fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl FnOnce(Fwd<'_>)) {
     if step.input == step.output {
@@ -27,7 +28,51 @@ pub fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl
     if logits && step.fused_softmax {
         return;
     }
-    kernel(part.fwd(step));
+    let fold = part.mode().fold;
+    if fold && step.folded {
+        return;
+    }
+    match step.fold {
+        Some(pos) if fold => folded_forward(step, &part.plan().steps[pos], part, kernel),
+        _ => kernel(part.fwd(step)),
+    }
+}
+
+/// The forward pass of `step` and of the batchnorm `bn` after it as one
+/// kernel call: the batchnorm's inference scale and shift folded into the
+/// step's kernel and bias (in scratch, so steady state allocates nothing),
+/// writing the batchnorm's output.
+fn folded_forward(step: &Step, bn: &Step, part: &mut Part<'_>, kernel: impl FnOnce(Fwd<'_>)) {
+    let LayerSpec::BatchNorm(n) = bn.layer else {
+        unreachable!("a fold into a step that is not a batchnorm")
+    };
+    let stride = step.layer.fold_stride().expect("a layer that folds");
+    let (gamma, beta, mean, var) = batchnorm_tensors(&n, part.tensors(bn));
+    let [k0, b0, ..] = part.tensors(step);
+    let sc = part.scratch_mut();
+    let (mut k, mut b) = (
+        std::mem::take(&mut sc.fold_kernel),
+        std::mem::take(&mut sc.fold_bias),
+    );
+    sc.scale.resize(n.c, 0.0);
+    sc.shift.resize(n.c, 0.0);
+    batchnorm::fold(
+        n.epsilon.get(),
+        gamma,
+        beta,
+        mean,
+        var,
+        &mut sc.scale,
+        &mut sc.shift,
+    );
+    batchnorm::fold_into(&sc.scale, &sc.shift, stride, (k0, b0), (&mut k, &mut b));
+    let f = part.fwd_to(step, bn.output);
+    kernel(Fwd {
+        tensors: [&k, &b, &[], &[]],
+        ..f
+    });
+    let sc = part.scratch_mut();
+    (sc.fold_kernel, sc.fold_bias) = (k, b);
 }
 
 #[inline]

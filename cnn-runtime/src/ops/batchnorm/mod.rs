@@ -49,6 +49,39 @@ pub fn fold(
     }
 }
 
+/// The kernel and bias of a layer followed by `y = z * a + b` per output
+/// channel (`a`, `b` from [`fold`]): `kernel * a` and `bias * a + b` (a layer
+/// without a bias passes an empty one). Kernel value `i` feeds output channel
+/// `(i / stride) % a.len()`.
+///
+/// # Panics
+/// When the kernel's length is not a multiple of `stride * a.len()`, or a
+/// bias is given with a length other than `a.len()`.
+pub fn fold_into(
+    a: &[f32],
+    b: &[f32],
+    stride: usize,
+    (kernel, bias): (&[f32], &[f32]),
+    (k_out, b_out): (&mut Vec<f32>, &mut Vec<f32>),
+) {
+    let c = a.len();
+    assert!(
+        stride > 0 && kernel.len() % (stride * c) == 0,
+        "batchnorm fold: kernel length"
+    );
+    assert!(
+        bias.is_empty() || bias.len() == c,
+        "batchnorm fold: bias length"
+    );
+    k_out.clear();
+    for (j, run) in kernel.chunks_exact(stride).enumerate() {
+        let s = a[j % c];
+        k_out.extend(run.iter().map(|w| w * s));
+    }
+    b_out.clear();
+    b_out.extend((0..c).map(|o| bias.get(o).map_or(0.0, |z| z * a[o]) + b[o]));
+}
+
 /// `y = x * a + b` per channel (`a`, `b` from [`fold`]); `x` and `y` may be
 /// the same length only.
 ///

@@ -1,0 +1,184 @@
+//! Batchnorm folding in inference: `predict` (each batchnorm after a conv,
+//! grouped conv, depthwise, separable's pointwise half, transposed conv or dense
+//! layer absorbed into that layer's kernel and bias) agrees with the unfolded
+//! `forward` within 1e-5 of max(1, |y|), in the interpreter and in generated
+//! code, with moving statistics, gamma and beta far from their initial values.
+//! What `predict` does not keep (the folded layers' outputs) is an error to
+//! ask for, and a `backward` needs a `forward`.
+
+mod codegen_support;
+
+use cnn::ndarray::Array4;
+use cnn::runtime::interp::Sequential;
+use cnn::runtime::Model;
+use codegen_support::{assert_forward, flat};
+
+/// A small fixed RNG (xorshift64*), values in [-1, 1).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
+        v as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// Every parameter random; variances in [0.25, 2.25), so that folding has
+/// something to fold.
+fn randomize(m: &mut dyn Model, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    for p in m.params_mut() {
+        let variance = p.name.ends_with("moving_variance");
+        for v in p.data.iter_mut() {
+            let r = rng.next();
+            *v = if variance { 1.25 + r } else { r };
+        }
+    }
+}
+
+fn interp(src: &str) -> Sequential {
+    let c = cnn_compiler::compile(src, "Fold");
+    assert!(!c.has_errors(), "{src}: {:?}", c.diagnostics);
+    cnn::lower::interpreter(&c.models[0], 1).expect("plan")
+}
+
+fn input(m: &dyn Model, b: usize, seed: u64) -> Array4<f32> {
+    let [h, w, c] = m.input_shape();
+    let mut rng = Rng(seed);
+    Array4::from_shape_fn((b, h, w, c), |_| rng.next())
+}
+
+/// Models and how many batchnorms their plans fold.
+const MODELS: &[(&str, usize)] = &[
+    ("input 6x6x3; conv 4 3x3 same nobias; batchnorm; relu", 1),
+    (
+        "input 6x6x3; conv 4 3x3 valid; batchnorm momentum 0.9 epsilon 1e-3",
+        1,
+    ),
+    (
+        "input 6x6x4; conv 6 3x3 same groups 2; batchnorm noscale",
+        1,
+    ),
+    (
+        "input 7x7x3; dwconv 3x3 stride 2 same multiplier 2; batchnorm nocenter; relu6",
+        1,
+    ),
+    ("input 6x6x3; sepconv 5 3x3 same; batchnorm; relu", 1),
+    (
+        "input 4x4x3; deconv 5 3x3 stride 2 same nobias; batchnorm",
+        1,
+    ),
+    (
+        "input 5x5x2; flatten; dense 7; batchnorm noscale nocenter; dense 3 softmax",
+        1,
+    ),
+    // Not folded: an activation or a pool lies between, or nothing feeds it.
+    ("input 6x6x3; conv 4 3x3 same relu; batchnorm", 0),
+    ("input 6x6x3; conv 4 3x3 same; maxpool 2; batchnorm", 0),
+    ("input 4x4x3; batchnorm", 0),
+    (
+        "input 8x8x1; conv 8 3x3 same nobias; batchnorm; relu; maxpool 2; \
+         conv 8 3x3 same nobias; batchnorm; relu; dropout 0.3; flatten; \
+         dense 16 nobias; batchnorm; relu; dense 4 softmax",
+        3,
+    ),
+];
+
+#[test]
+fn predict_folds_batchnorm_and_agrees_with_forward() {
+    for (k, &(src, folds)) in MODELS.iter().enumerate() {
+        let mut m = interp(src);
+        let plan = m.plan();
+        let got = plan.steps.iter().filter(|s| s.fold.is_some()).count();
+        assert_eq!(got, folds, "{src}: folds");
+        assert_eq!(
+            plan.steps.iter().filter(|s| s.folded).count(),
+            folds,
+            "{src}: folded batchnorms"
+        );
+        randomize(&mut m, 11 + k as u64);
+        let x = input(&m, 3, 5 + k as u64);
+        let want = flat(m.forward(x.view()).unwrap());
+        let got = flat(m.predict(x.view()).unwrap());
+        assert_forward(src, &got, &want);
+        // Twice: the fold's scratch is reused, the result is the same.
+        let again = flat(m.predict(x.view()).unwrap());
+        assert_eq!(got, again, "{src}: a second predict");
+    }
+}
+
+#[test]
+fn predict_keeps_only_what_it_computed() {
+    let mut m = interp(MODELS[0].0);
+    randomize(&mut m, 3);
+    let x = input(&m, 2, 4);
+    m.predict(x.view()).unwrap();
+    let e = m.layer_output(0).unwrap_err().to_string();
+    assert!(e.contains("predict folded the batchnorm"), "{e}");
+    // The batchnorm's and the activation's outputs were computed.
+    assert!(m.layer_output(1).is_ok() && m.layer_output(2).is_ok());
+    let dy = cnn::ndarray::Array2::<f32>::ones((2, 6 * 6 * 4));
+    let e = m.backward(dy.view()).unwrap_err().to_string();
+    assert!(e.contains("not predict"), "{e}");
+    // A forward pass makes every layer's output and the backward pass available.
+    m.forward(x.view()).unwrap();
+    assert!(m.layer_output(0).is_ok());
+    m.backward(dy.view()).unwrap();
+}
+
+#[test]
+fn training_is_unchanged_by_an_earlier_predict() {
+    // Predictions between training steps do not disturb training: same
+    // losses with and without them.
+    let src = MODELS[MODELS.len() - 1].0;
+    let losses = |with_predict: bool| {
+        let mut m = interp(src);
+        let mut opt = cnn::runtime::Sgd::new(0.05);
+        let x = input(&m, 8, 9);
+        let labels: Vec<usize> = (0..8).map(|i| i % 4).collect();
+        (0..3)
+            .map(|_| {
+                if with_predict {
+                    m.predict(x.view()).unwrap();
+                }
+                m.train_batch(x.view(), &labels, &mut opt).unwrap()
+            })
+            .collect::<Vec<f32>>()
+    };
+    assert_eq!(losses(false), losses(true));
+}
+
+cnn::cnn! { model FoldNet {
+    input 8x8x3;
+    conv 6 3x3 same nobias; batchnorm; relu;
+    sepconv 8 3x3 same; batchnorm; relu; maxpool 2;
+    dwconv 3x3 same; batchnorm; relu6;
+    flatten; dense 10 nobias; batchnorm; relu; dense 3 softmax
+} }
+
+#[test]
+fn generated_predict_folds_as_the_interpreter_does() {
+    let src = "input 8x8x3; conv 6 3x3 same nobias; batchnorm; relu; \
+               sepconv 8 3x3 same; batchnorm; relu; maxpool 2; \
+               dwconv 3x3 same; batchnorm; relu6; \
+               flatten; dense 10 nobias; batchnorm; relu; dense 3 softmax";
+    let mut i = interp(src);
+    let mut g = FoldNet::new(1);
+    assert_eq!(FoldNet::plan().steps.iter().filter(|s| s.folded).count(), 4);
+    randomize(&mut i, 21);
+    randomize(&mut g, 21);
+    let x = input(&i, 4, 22);
+    let want = flat(i.forward(x.view()).unwrap());
+    let gi = flat(i.predict(x.view()).unwrap());
+    let gg = flat(g.predict_view(x.view()).unwrap());
+    assert_forward("interpreter predict", &gi, &want);
+    assert_forward("generated predict", &gg, &want);
+    assert_eq!(
+        flat(Model::predict_batch(&mut g, x.view()).unwrap()),
+        gg,
+        "the trait's predict is predict_view"
+    );
+}
