@@ -11,29 +11,16 @@ mod codegen_support;
 use cnn::ndarray::Array4;
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::Model;
-use codegen_support::{assert_forward, flat};
-
-/// A small fixed RNG (xorshift64*), values in [-1, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
-        v as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
+use codegen_support::{assert_forward, flat, XorShift};
 
 /// Every parameter random; variances in [0.25, 2.25), so that folding has
 /// something to fold.
 fn randomize(m: &mut dyn Model, seed: u64) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift(seed | 1);
     for p in m.params_mut() {
         let variance = p.name.ends_with("moving_variance");
         for v in p.data.iter_mut() {
-            let r = rng.next();
+            let r = rng.unit();
             *v = if variance { 1.25 + r } else { r };
         }
     }
@@ -47,8 +34,8 @@ fn interp(src: &str) -> Sequential {
 
 fn input(m: &dyn Model, b: usize, seed: u64) -> Array4<f32> {
     let [h, w, c] = m.input_shape();
-    let mut rng = Rng(seed);
-    Array4::from_shape_fn((b, h, w, c), |_| rng.next())
+    let mut rng = XorShift(seed);
+    Array4::from_shape_fn((b, h, w, c), |_| rng.unit())
 }
 
 /// Models and how many batchnorms their plans fold.

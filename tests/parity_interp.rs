@@ -23,21 +23,18 @@ mod models;
 
 use cnn::ndarray::{Array4, ArrayD, IxDyn};
 use cnn::runtime::Model;
-use codegen_support::{flat, Capture};
+use codegen_support::{flat, Capture, XorShift};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-/// A tiny fixed RNG (xorshift64*), so the model list never depends on a crate's
-/// RNG algorithm.
-struct XorShift(u64);
+/// The model generator's draws (the shared RNG, so the model list never
+/// depends on a crate's RNG algorithm).
+trait Draw {
+    fn range(&mut self, lo: usize, hi: usize) -> usize;
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str;
+}
 
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
+impl Draw for XorShift {
     /// Uniform in `lo..=hi`.
     fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + (self.next() % (hi - lo + 1) as u64) as usize

@@ -9,6 +9,24 @@ use std::path::{Path, PathBuf};
 
 pub mod oracle2;
 
+/// A tiny fixed RNG (xorshift64*), so that what the tests draw never depends
+/// on a crate's RNG algorithm.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `[-1, 1)`, from the top 24 bits.
+    pub fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
 /// An optimizer that changes nothing and keeps a copy of each gradient it is
 /// handed: it exposes exactly what `train_step` computed.
 #[derive(Default)]

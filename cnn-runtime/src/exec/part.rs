@@ -190,15 +190,10 @@ impl<'a> Part<'a> {
     }
 
     /// This part's scratch.
-    pub fn scratch_mut(&mut self) -> &mut Scratch {
+    pub(super) fn scratch_mut(&mut self) -> &mut Scratch {
         // SAFETY: `&mut self` keeps every other slice of this part (its
         // scratch among them) out of reach while the reference lives.
         unsafe { self.scratch() }
-    }
-
-    /// The parameter tensors of `step`, as [`Fwd::tensors`] (read-only).
-    pub fn tensors(&self, step: &Step) -> [&'a [f32]; 4] {
-        self.params(step)
     }
 
     /// This part's rows of activation buffer `buf`.
@@ -290,7 +285,8 @@ impl<'a> Part<'a> {
         unsafe { rows(a.stats, a.stats_len, step.stats, 2 * b.c) }
     }
 
-    fn params(&self, step: &Step) -> [&'a [f32]; 4] {
+    /// The parameter tensors of `step`, as [`Fwd::tensors`] (read-only).
+    pub(super) fn params(&self, step: &Step) -> [&'a [f32]; 4] {
         [0, 1, 2, 3].map(|k| self.param(step, k))
     }
 

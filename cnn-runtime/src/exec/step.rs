@@ -47,8 +47,8 @@ fn folded_forward(step: &Step, bn: &Step, part: &mut Part<'_>, kernel: impl FnOn
         unreachable!("a fold into a step that is not a batchnorm")
     };
     let stride = step.layer.fold_stride().expect("a layer that folds");
-    let (gamma, beta, mean, var) = batchnorm_tensors(&n, part.tensors(bn));
-    let [k0, b0, ..] = part.tensors(step);
+    let (gamma, beta, mean, var) = batchnorm_tensors(&n, part.params(bn));
+    let [k0, b0, ..] = part.params(step);
     let sc = part.scratch_mut();
     let (mut k, mut b) = (
         std::mem::take(&mut sc.fold_kernel),
