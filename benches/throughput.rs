@@ -271,7 +271,7 @@ impl ConvBench {
             &g.dz,
             Some(&mut g.dx),
             &mut g.dk,
-            &mut g.db,
+            Some(&mut g.db),
             &mut b.scratch,
         );
         black_box((b.y[0], g.dx[0], g.dk[0]));

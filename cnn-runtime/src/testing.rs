@@ -162,7 +162,7 @@ pub(crate) fn conv_backward(
     let mut dk = vec![f32::NAN; k.len()];
     let mut db = vec![f32::NAN; s.out_c];
     let dxs = with_dx.then_some(&mut dx[..]);
-    conv2d_backward(s, batch, x, k, dz, dxs, &mut dk, &mut db, scratch);
+    conv2d_backward(s, batch, x, k, dz, dxs, &mut dk, Some(&mut db), scratch);
     (dx, dk, db)
 }
 

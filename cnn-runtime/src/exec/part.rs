@@ -32,8 +32,6 @@ pub struct Scratch {
     pub grouped: GroupedScratch,
     /// Zeros: the bias of a `nobias` conv or dense layer.
     pub zeros: Vec<f32>,
-    /// Where the bias gradient of a `nobias` layer goes (and is dropped).
-    pub sink: Vec<f32>,
     /// Batchnorm's per-channel scale and shift in inference.
     pub scale: Vec<f32>,
     pub shift: Vec<f32>,

@@ -396,38 +396,29 @@ fn dynamic_param_grad(step: &Step, g: ParamGrad<'_>) {
                 &mut scratch.grouped,
             )
         }
-        LayerSpec::Conv2d { spec, .. } => {
-            let Scratch { conv, sink, .. } = scratch;
-            let dbias = grads.dbias.unwrap_or_else(|| sink_of(sink, spec.out_c));
-            ops::conv2d::conv2d_backward(
-                &spec,
-                b,
-                x,
-                kernel,
-                dz,
-                grads.dx,
-                grads.dkernel,
-                dbias,
-                conv,
-            )
-        }
-        LayerSpec::Dense { spec, .. } => {
-            let dbias = grads
-                .dbias
-                .unwrap_or_else(|| sink_of(&mut scratch.sink, spec.units));
-            ops::dense::dense_backward(&spec, b, x, kernel, dz, grads.dx, grads.dkernel, dbias)
-        }
+        LayerSpec::Conv2d { spec, .. } => ops::conv2d::conv2d_backward(
+            &spec,
+            b,
+            x,
+            kernel,
+            dz,
+            grads.dx,
+            grads.dkernel,
+            grads.dbias,
+            &mut scratch.conv,
+        ),
+        LayerSpec::Dense { spec, .. } => ops::dense::dense_backward(
+            &spec,
+            b,
+            x,
+            kernel,
+            dz,
+            grads.dx,
+            grads.dkernel,
+            grads.dbias,
+        ),
         LayerSpec::DwConv2d { spec, .. } => ops::dwconv::dwconv_backward(&spec, op, dz, grads),
         LayerSpec::Deconv2d { spec, .. } => ops::deconv::deconv_backward(&spec, op, dz, grads),
         _ => unreachable!("parameter gradients of a layer without a kernel"),
     }
-}
-
-/// `n` values the bias gradient of a layer without a bias is written to and
-/// dropped from (the language-1 kernels always compute one).
-fn sink_of(sink: &mut Vec<f32>, n: usize) -> &mut [f32] {
-    if sink.len() < n {
-        sink.resize(n, 0.0);
-    }
-    &mut sink[..n]
 }

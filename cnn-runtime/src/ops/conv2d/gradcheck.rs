@@ -163,3 +163,32 @@ fn conv_large_enough_to_run_in_parallel() {
     let s = Conv2dSpec::new([20, 20, 8], 20, Window::new([3, 3], Padding::Same));
     check_conv(s, Activation::Linear, 5);
 }
+
+#[test]
+fn without_a_bias_the_other_gradients_are_the_same() {
+    // `None` skips the bias reduction; dK and dx must not change with it. Big
+    // enough to split the reduction across parts and to flip its orientation.
+    for (shape, f) in [([20, 20, 8], 20), ([9, 9, 16], 3)] {
+        let s = Conv2dSpec::new(shape, f, Window::new([3, 3], Padding::Same));
+        let batch = 4;
+        let x = noise(batch * shape[0] * shape[1] * shape[2], 11);
+        let k = noise(9 * shape[2] * f, 12);
+        let dz = noise(batch * s.out_h * s.out_w * f, 13);
+        let mut sc = Conv2dScratch::default();
+        let (dx, dk, _) = conv_backward(&s, batch, (&x, &k, &dz), true, &mut sc);
+        let mut dx2 = vec![f32::NAN; x.len()];
+        let mut dk2 = vec![f32::NAN; k.len()];
+        super::conv2d_backward(
+            &s,
+            batch,
+            &x,
+            &k,
+            &dz,
+            Some(&mut dx2),
+            &mut dk2,
+            None,
+            &mut sc,
+        );
+        assert_eq!((dx, dk), (dx2, dk2));
+    }
+}

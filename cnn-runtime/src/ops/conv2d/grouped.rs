@@ -157,8 +157,8 @@ pub fn conv2d_grouped_backward(
         gather(kernel, s.out_c, f, g, p.k);
         gather(dz, s.out_c, f, g, p.y);
         let dx = grads.dx.is_some().then_some(&mut *p.dx);
-        // The bias gradient came from `dz` in `start`; `p.b` takes the group's.
-        conv2d_backward(&gs, batch, p.x, p.k, p.y, dx, p.dk, p.b, p.conv);
+        // The bias gradient came from `dz` in `start`.
+        conv2d_backward(&gs, batch, p.x, p.k, p.y, dx, p.dk, None, p.conv);
         if let Some(dx) = grads.dx.as_deref_mut() {
             scatter(p.dx, s.in_c, gs.in_c, g, dx);
         }

@@ -333,8 +333,9 @@ pub fn conv2d_forward(
     });
 }
 
-/// Backward pass from `dz = dL/d(pre-activation)`: overwrites `dkernel`, `dbias`
-/// and, when given, `dx`.
+/// Backward pass from `dz = dL/d(pre-activation)`: overwrites `dkernel` and,
+/// when given, `dbias` (`None` for a layer without a bias: no reduction is
+/// spent on it) and `dx`.
 ///
 /// # Panics
 /// When a slice length does not match the spec and batch.
@@ -347,7 +348,7 @@ pub fn conv2d_backward(
     dz: &[f32],
     dx: Option<&mut [f32]>,
     dkernel: &mut [f32],
-    dbias: &mut [f32],
+    dbias: Option<&mut [f32]>,
     scratch: &mut Conv2dScratch,
 ) {
     let s = spec;
@@ -357,7 +358,12 @@ pub fn conv2d_backward(
         kernel.len(),
         "conv2d: dkernel has the wrong length"
     );
-    assert_eq!(dbias.len(), s.out_c, "conv2d: dbias has the wrong length");
+    if let Some(d) = &dbias {
+        assert_eq!(d.len(), s.out_c, "conv2d: dbias has the wrong length");
+    }
+    // Bias values per gradient part: 0 without a bias.
+    let nb = if dbias.is_some() { s.out_c } else { 0 };
+    let dbias: &mut [f32] = dbias.unwrap_or(&mut []);
     let ohw = s.out_h * s.out_w;
     let m = batch * ohw;
     let kk = s.kh * s.kw * s.in_c;
@@ -400,7 +406,7 @@ pub fn conv2d_backward(
     let parts = pool::parts_for(flops, batch);
     let own = usize::from(flip);
     grow(dk_part, (parts - 1 + own) * kk * n);
-    grow(db_part, parts.saturating_sub(1) * n);
+    grow(db_part, parts.saturating_sub(1) * nb);
     {
         let col = prepare(s, batch, x, xpad, toff, !flip);
         let dkp = SendPtr(dkernel.as_mut_ptr());
@@ -414,9 +420,9 @@ pub fn conv2d_backward(
             // t owns region t of the partials), part t owns region t-1 (or t).
             let (dk, db) = unsafe {
                 let db = if t == 0 {
-                    dbp.slice(0, n)
+                    dbp.slice(0, nb)
                 } else {
-                    dbpartp.slice((t - 1) * n, n)
+                    dbpartp.slice((t - 1) * nb, nb)
                 };
                 if t == 0 && !flip {
                     (dkp.slice(0, kk * n), db)
@@ -457,9 +463,11 @@ pub fn conv2d_backward(
                 gemm::gemm(kk, n, p1 - p0, &a, 0, &dzp, dk, n, false);
             }
             db.fill(0.0);
-            for row in dz[p0 * n..p1 * n].chunks_exact(n) {
-                for (d, v) in db.iter_mut().zip(row) {
-                    *d += v;
+            if nb > 0 {
+                for row in dz[p0 * n..p1 * n].chunks_exact(n) {
+                    for (d, v) in db.iter_mut().zip(row) {
+                        *d += v;
+                    }
                 }
             }
         });
@@ -484,7 +492,7 @@ pub fn conv2d_backward(
             }
         }
         for t in 1..parts {
-            for (d, v) in dbias.iter_mut().zip(&db_part[(t - 1) * n..t * n]) {
+            for (d, v) in dbias.iter_mut().zip(&db_part[(t - 1) * nb..t * nb]) {
                 *d += v;
             }
         }

@@ -35,7 +35,16 @@ fn check_dense(inputs: usize, units: usize, act: Activation, batch: usize) {
     let mut dx = vec![f32::NAN; x.len()];
     let mut dk = vec![f32::NAN; k.len()];
     let mut db = vec![f32::NAN; units];
-    dense_backward(&spec, batch, &x, &k, &dz, Some(&mut dx), &mut dk, &mut db);
+    dense_backward(
+        &spec,
+        batch,
+        &x,
+        &k,
+        &dz,
+        Some(&mut dx),
+        &mut dk,
+        Some(&mut db),
+    );
     let h = if act == Activation::Linear {
         1e-2
     } else {

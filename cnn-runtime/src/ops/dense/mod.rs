@@ -38,8 +38,8 @@ pub fn dense_forward(
     bias_activation(y, bias, act);
 }
 
-/// Backward pass from `dz = dL/d(pre-activation)`; overwrites `dkernel`, `dbias`
-/// and, when given, `dx`.
+/// Backward pass from `dz = dL/d(pre-activation)`; overwrites `dkernel` and,
+/// when given, `dbias` (`None` without a bias) and `dx`.
 ///
 /// # Panics
 /// When a slice length does not match the spec and batch.
@@ -52,7 +52,7 @@ pub fn dense_backward(
     dz: &[f32],
     dx: Option<&mut [f32]>,
     dkernel: &mut [f32],
-    dbias: &mut [f32],
+    dbias: Option<&mut [f32]>,
 ) {
     check(spec, batch, x.len(), kernel.len(), dz.len());
     assert_eq!(
@@ -60,15 +60,17 @@ pub fn dense_backward(
         kernel.len(),
         "dense: dkernel has the wrong length"
     );
-    assert_eq!(dbias.len(), spec.units, "dense: dbias has the wrong length");
     let (i, u) = (spec.inputs, spec.units);
     // dW = x^T dz
     let (xt, dzm) = (Strided::transposed(x, i), Strided::row_major(dz, u));
     matmul_par((i, u, batch), &xt, &dzm, dkernel);
-    dbias.fill(0.0);
-    for row in dz.chunks_exact(u.max(1)) {
-        for (d, v) in dbias.iter_mut().zip(row) {
-            *d += v;
+    if let Some(dbias) = dbias {
+        assert_eq!(dbias.len(), u, "dense: dbias has the wrong length");
+        dbias.fill(0.0);
+        for row in dz.chunks_exact(u.max(1)) {
+            for (d, v) in dbias.iter_mut().zip(row) {
+                *d += v;
+            }
         }
     }
     if let Some(dx) = dx {
