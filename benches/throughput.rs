@@ -124,7 +124,10 @@ fn example_model(source: &str) -> ([usize; 3], Vec<LayerSpec>) {
     let ir::Shape::Image { h, w, c } = m.input else {
         unreachable!("a model's input is an image")
     };
-    ([h, w, c], cnn_compiler::lower::lower(m))
+    (
+        [h, w, c],
+        cnn_compiler::lower::lower(m).expect("a chain of layers"),
+    )
 }
 
 /// LeNet-5 on 28x28x1 (first conv `same`), `examples/models/lenet5.cnn`.

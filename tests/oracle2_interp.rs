@@ -1,15 +1,15 @@
-//! The interpreter against the language-2 Keras oracle: every single-path case
+//! The interpreter against the language-2 Keras oracle: every case (graphs included)
 //! of `../shared/oracle/goldens2/` (FORMAT2.md), compiled from its `model.cnn`
 //! and run through the compiler's one lowering, with every check of
 //! `check_case2`. All cases run; the failures are listed together.
 
 mod codegen_support;
 
-use codegen_support::oracle2::{check_case2, goldens2, single_path_cases};
+use codegen_support::oracle2::{all_cases, check_case2, goldens2};
 
 #[test]
-fn every_single_path_case_matches_keras() {
-    let cases = single_path_cases();
+fn every_case_matches_keras() {
+    let cases = all_cases();
     assert!(cases.len() >= 30, "only {} cases found", cases.len());
     let mut failed = Vec::new();
     for case in &cases {

@@ -1,16 +1,18 @@
-//! Generated models against the language-2 Keras oracle: every single-path
-//! case of `../shared/oracle/goldens2/` through the include form of `cnn!`
-//! (the case's own `model.cnn`, a bare body, so the struct is `Model`), with
-//! every check of `check_case2`. `single_path_cases_are_all_here` keeps the
-//! list below in step with the oracle's index.
+//! Generated models against the language-2 Keras oracle: every case of
+//! `../shared/oracle/goldens2/`, graphs included, through the include form of
+//! `cnn!` (the case's own `model.cnn`: a bare body gives the struct `Model`),
+//! with every check of `check_case2`. `every_case_is_here` keeps the list
+//! below in step with the oracle's index.
 
 mod codegen_support;
 
-use codegen_support::oracle2::{check_case2, single_path_cases};
+use codegen_support::oracle2::{all_cases, check_case2};
 
 /// One module per case: the model from the case's file and its oracle test.
+/// A case whose file names its model (`model ResNet8 { ... }`) gives the
+/// struct's name after the file (`=> ResNet8`).
 macro_rules! oracle2_cases {
-    ($($case:ident $file:tt)*) => {
+    ($($case:ident $file:tt $(=> $ty:ident)?)*) => {
         $(
             #[allow(deprecated)]
             mod $case {
@@ -18,19 +20,25 @@ macro_rules! oracle2_cases {
 
                 #[test]
                 fn oracle() {
-                    super::check_case2(&mut Model::new(0), stringify!($case));
+                    oracle2_cases!(@run $case $($ty)?);
                 }
             }
         )*
 
         #[test]
-        fn single_path_cases_are_all_here() {
+        fn every_case_is_here() {
             let mut here = vec![$(stringify!($case).to_string()),*];
-            let mut all = single_path_cases();
+            let mut all = all_cases();
             here.sort();
             all.sort();
             assert_eq!(here, all);
         }
+    };
+    (@run $case:ident) => {
+        super::check_case2(&mut Model::new(0), stringify!($case))
+    };
+    (@run $case:ident $ty:ident) => {
+        super::check_case2(&mut $ty::new(0), stringify!($case))
     };
 }
 
@@ -76,4 +84,9 @@ oracle2_cases! {
     act_hard_sigmoid "../shared/oracle/goldens2/act_hard_sigmoid/model.cnn"
     act_options_on_layers "../shared/oracle/goldens2/act_options_on_layers/model.cnn"
     mbv2_block_s2 "../shared/oracle/goldens2/mbv2_block_s2/model.cnn"
+    residual_identity "../shared/oracle/goldens2/residual_identity/model.cnn"
+    add_three "../shared/oracle/goldens2/add_three/model.cnn"
+    concat_inception "../shared/oracle/goldens2/concat_inception/model.cnn"
+    repeat_residual "../shared/oracle/goldens2/repeat_residual/model.cnn"
+    resnet8_ce "../shared/oracle/goldens2/resnet8_ce/model.cnn" => ResNet8
 }

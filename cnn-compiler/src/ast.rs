@@ -9,6 +9,9 @@ use crate::ir::Span;
 /// A parsed source text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
+    /// The `block NAME P... { ... }` definitions, in source order (still
+    /// unchecked statements headed `block`).
+    pub blocks: Vec<Stmt>,
     /// The models in source order. A bare body is one model with `name: None`.
     pub models: Vec<ModelAst>,
 }
@@ -34,9 +37,22 @@ pub struct Stmt {
     /// The leading token. Normally a [`TokenKind::Word`] (the layer name); any other
     /// kind means the statement does not start with a layer name.
     pub head: Token,
-    /// The tokens after the head.
+    /// The tokens after the head (before its first block).
     pub args: Vec<Token>,
+    /// The blocks `{ ... }` the statement ends in (graph statements).
+    pub groups: Vec<Group>,
     /// The whole statement, without the `;`.
+    pub span: Span,
+}
+
+/// One `{ ... }` of a graph statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The `shortcut` word written before it, if any.
+    pub label: Option<Token>,
+    /// The statements inside (none: the identity).
+    pub stmts: Vec<Stmt>,
+    /// From `{` to `}`.
     pub span: Span,
 }
 
@@ -74,6 +90,18 @@ impl Stmt {
         for a in &self.args {
             s.push(' ');
             s.push_str(&a.text);
+        }
+        for g in &self.groups {
+            if let Some(l) = &g.label {
+                s.push(' ');
+                s.push_str(&l.text);
+            }
+            s.push_str(" {");
+            for (k, st) in g.stmts.iter().enumerate() {
+                s.push_str(if k == 0 { " " } else { "; " });
+                s.push_str(&st.text());
+            }
+            s.push_str(" }");
         }
         s
     }

@@ -43,6 +43,11 @@ pub enum Code {
     /// E012: a number outside its option's range (a dropout rate outside
     /// [0, 1), a momentum outside [0, 1], an epsilon of 0, ...).
     OutOfRange,
+    BranchesDoNotJoin,
+    UnknownBlock,
+    BlockValues,
+    RecursiveBlock,
+    TooDeep,
     // warnings
     /// W001: softmax on a layer other than the last.
     SoftmaxNotLast,
@@ -117,7 +122,7 @@ impl Diagnostic {
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 21] = [
         Code::Syntax,
         Code::MissingInput,
         Code::WindowTooBig,
@@ -130,6 +135,11 @@ impl Code {
         Code::GroupsNotDividing,
         Code::PadWithSame,
         Code::OutOfRange,
+        Code::BranchesDoNotJoin,
+        Code::UnknownBlock,
+        Code::BlockValues,
+        Code::RecursiveBlock,
+        Code::TooDeep,
         Code::SoftmaxNotLast,
         Code::DoubleActivation,
         Code::StrideSkipsInput,
@@ -151,6 +161,11 @@ impl Code {
             Code::GroupsNotDividing => "E010",
             Code::PadWithSame => "E011",
             Code::OutOfRange => "E012",
+            Code::BranchesDoNotJoin => "E013",
+            Code::UnknownBlock => "E014",
+            Code::BlockValues => "E015",
+            Code::RecursiveBlock => "E016",
+            Code::TooDeep => "E017",
             Code::SoftmaxNotLast => "W001",
             Code::DoubleActivation => "W002",
             Code::StrideSkipsInput => "W003",
@@ -173,6 +188,11 @@ impl Code {
             Code::GroupsNotDividing => "groups not dividing",
             Code::PadWithSame => "pad with same",
             Code::OutOfRange => "out of range",
+            Code::BranchesDoNotJoin => "branches do not join",
+            Code::UnknownBlock => "unknown block",
+            Code::BlockValues => "block values",
+            Code::RecursiveBlock => "recursive block",
+            Code::TooDeep => "too deep",
             Code::SoftmaxNotLast => "softmax not last",
             Code::DoubleActivation => "two activations in a row",
             Code::StrideSkipsInput => "stride skips input",

@@ -204,6 +204,80 @@ Example:
 Fix: use a value in the range, e.g. `dropout 0.5`, `batchnorm momentum
 0.9 epsilon 1e-5`, `maxpool 3 stride 2 pad 1`."
         }
+        Code::BranchesDoNotJoin => {
+            "E013 (branches do not join): the branches of a `residual`, `add` or
+`concat` give shapes that cannot be joined.
+
+`residual` and `add` sum their branches value by value, so every branch
+must give the same shape (no broadcasting). `concat` puts its branches side
+by side on the channel axis, so their height and width must agree. The
+error names each branch's shape and the statement it came from; for a
+residual whose body changes the shape it shows the `shortcut` that fixes it.
+
+Example:
+
+    input 32x32x16;
+    residual { conv 32 3x3 stride 2 same }   // error[E013]: 16x16x32 vs 32x32x16
+
+Fix: give the residual a shortcut that makes the same shape,
+`residual { conv 32 3x3 stride 2 same } shortcut { conv 32 1x1 stride 2 }`,
+or change the branches so that they agree."
+        }
+        Code::UnknownBlock => {
+            "E014 (unknown block): a statement names a block that is not defined.
+
+A block is defined once, at the top of the file, with `block NAME P... {
+... }`, and used by its name with a value for each parameter. A name that
+is neither a layer nor a defined block is reported with the closest name.
+
+Example:
+
+    block basic f { conv f 3x3 same relu }
+    model M { input 8x8x3; basci 16 }      // error[E014]: unknown block `basci`
+
+Fix: correct the name (`basic 16`), or define the block before the models."
+        }
+        Code::BlockValues => {
+            "E015 (block values): a block is used with the wrong number of values,
+or a value that is not a whole number.
+
+Each parameter of `block NAME P1 P2 { ... }` stands for one whole number in
+the block's statements (`conv f 3x3 stride s`), so a use gives exactly one
+integer per parameter, in order. A parameter is a number: it cannot stand
+where the statement needs a word (a padding, an activation).
+
+Example:
+
+    block basic f s { conv f 3x3 stride s same }
+    model M { input 8x8x3; basic 16 }      // error[E015]: 1 value for 2 parameters
+
+Fix: give one value per parameter, e.g. `basic 16 1`."
+        }
+        Code::RecursiveBlock => {
+            "E016 (recursive block): a block uses itself, directly or through other
+blocks, so it would never end.
+
+Example:
+
+    block a { conv 8 3x3 same; a }        // error[E016]: `a` uses itself
+
+Fix: write the repetition with `repeat N { ... }`, or remove the use."
+        }
+        Code::TooDeep => {
+            "E017 (too deep): blocks are nested too deep, or a model unfolds into
+too many layers.
+
+The limits: 64 levels of `{ }` (a model block counts as one), and 1,000,000
+layers once every `repeat` and block use is unfolded. Real networks stay far
+below both; text past them is refused before any work is spent on it.
+
+Example:
+
+    input 8x8x3;
+    repeat 1000 { repeat 1000 { repeat 1000 { relu } } }   // error[E017]
+
+Fix: use fewer copies, or nest fewer blocks."
+        }
         Code::SoftmaxNotLast => {
             "W001 (softmax not last, warning): softmax is used before the last layer.
 

@@ -276,6 +276,46 @@ pub enum Op {
         size: [usize; 2],
         interpolation: Interpolation,
     },
+    /// A graph statement and the layers of its branches.
+    Graph(Graph),
+}
+
+/// A graph statement, checked: its branches' layers, each branch a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Graph {
+    pub kind: GraphKind,
+    /// `residual`: the body, then the shortcut (empty: the identity);
+    /// `add`, `concat`: the branches as written (`{ }` is empty: the
+    /// identity); `repeat N`: the N copies, run one after the other; a block
+    /// use: its statements, the values substituted.
+    pub branches: Vec<Vec<Layer>>,
+}
+
+/// Which graph statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphKind {
+    /// `residual { A } [shortcut { B }]`: `A(x) + B(x)`, or `A(x) + x`.
+    Residual { shortcut: bool },
+    /// `add { A } { B } ...`: the sum of the branches.
+    Add,
+    /// `concat { A } { B } ...`: the branches on the channel axis, in order.
+    Concat,
+    /// `repeat N { A }`.
+    Repeat(usize),
+    /// `NAME V1 V2 ...`: a use of block `NAME`.
+    Use { block: String, values: Vec<u64> },
+}
+
+impl Graph {
+    /// Whether the branches run side by side on the same input and are
+    /// joined (`residual`, `add`, `concat`), rather than one after the other.
+    pub fn joins(&self) -> bool {
+        matches!(
+            self.kind,
+            GraphKind::Residual { .. } | GraphKind::Add | GraphKind::Concat
+        )
+    }
 }
 
 impl Op {
@@ -297,6 +337,13 @@ impl Op {
             Op::GlobalPool(_) => "globalavgpool",
             Op::ZeroPad(_) => "zeropad",
             Op::Upsample { .. } => "upsample",
+            Op::Graph(g) => match g.kind {
+                GraphKind::Residual { .. } => "residual",
+                GraphKind::Add => "add",
+                GraphKind::Concat => "concat",
+                GraphKind::Repeat(_) => "repeat",
+                GraphKind::Use { .. } => "use",
+            },
         }
     }
     /// The activation applied at the end of this layer, if any.
@@ -318,7 +365,7 @@ impl Op {
 pub struct ParamTensor {
     /// `kernel`, `bias`, `depthwise_kernel`, `pointwise_kernel`, `gamma`,
     /// `beta`, `moving_mean`, `moving_variance`: the weight name is
-    /// `layer{i}.{name}`.
+    /// `layer{path}.{name}`.
     pub name: &'static str,
     pub shape: Vec<usize>,
     /// `false` for batchnorm's moving statistics (Keras's non-trainable weights).
@@ -328,8 +375,13 @@ pub struct ParamTensor {
 /// One checked layer (a statement after `input`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Layer {
-    /// 0-based index of the statement after `input`: the `i` of `layer{i}.kernel`.
+    /// 0-based index of the top-level statement (after `input`) the layer is
+    /// or is inside: the `i` of `layer_output(i)`.
     pub index: usize,
+    /// The statement's path: its index for a top-level statement, then the
+    /// branch and the index in it for each block around it (`5.1.0`); its
+    /// tensors are `layer{path}.{name}`.
+    pub path: String,
     pub op: Op,
     pub input: Shape,
     pub output: Shape,
@@ -374,5 +426,22 @@ impl Model {
     /// The output shape of the whole model (the input shape when there are no layers).
     pub fn output(&self) -> Shape {
         self.layers.last().map_or(self.input, |l| l.output)
+    }
+
+    /// Every layer, nested ones included, in pre-order (a graph statement
+    /// before its branches' layers), with its depth (0: top level).
+    pub fn walk(&self) -> Vec<(usize, &Layer)> {
+        let mut out = Vec::new();
+        // An explicit stack: nesting is bounded, but a walk need not recurse.
+        let mut stack: Vec<(usize, &Layer)> = self.layers.iter().rev().map(|l| (0, l)).collect();
+        while let Some((d, l)) = stack.pop() {
+            out.push((d, l));
+            if let Op::Graph(g) = &l.op {
+                for b in g.branches.iter().rev() {
+                    stack.extend(b.iter().rev().map(|x| (d + 1, x)));
+                }
+            }
+        }
+        out
     }
 }

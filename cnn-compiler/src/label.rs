@@ -2,7 +2,7 @@
 //! file: one implementation for every place that labels a model (generated
 //! summaries, `cnnc diagram`, `cnnc viz`, error messages).
 
-use crate::ir::{Activation, Interpolation, Op, Padding, Shape};
+use crate::ir::{Activation, GraphKind, Interpolation, Op, Padding, Shape};
 use std::fmt::Write as _;
 
 /// The statement of a layer, with defaults left out (`conv 6 5x5 tanh`,
@@ -128,6 +128,21 @@ pub fn layer_text(op: &Op) -> String {
         // As a statement, `linear` is written out, and a slope is kept.
         Op::Activation(Activation::Linear) => "linear".into(),
         Op::Activation(a) => act(*a).trim_start().to_string(),
+        // A graph statement by its head (its layers have labels of their own).
+        Op::Graph(g) => match &g.kind {
+            GraphKind::Residual { shortcut: true } => "residual + shortcut".into(),
+            GraphKind::Residual { .. } => "residual".into(),
+            GraphKind::Add => format!("add of {}", g.branches.len()),
+            GraphKind::Concat => format!("concat of {}", g.branches.len()),
+            GraphKind::Repeat(n) => format!("repeat {n}"),
+            GraphKind::Use { block, values } => {
+                let mut s = block.clone();
+                for v in values {
+                    let _ = write!(s, " {v}");
+                }
+                s
+            }
+        },
     }
 }
 

@@ -6,8 +6,8 @@
 
 use crate::ir;
 use cnn_plan::{
-    Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, LayerSpec,
-    Plan, Pool2dSpec, PoolKind, UpsampleSpec, ZeroPadSpec,
+    Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, JoinKind,
+    JoinSpec, LayerSpec, Node, NodeKind, Plan, Pool2dSpec, PoolKind, UpsampleSpec, ZeroPadSpec,
 };
 
 fn act(a: ir::Activation) -> Activation {
@@ -55,9 +55,71 @@ fn last_axis(s: ir::Shape) -> usize {
     }
 }
 
-/// One runtime spec per IR layer, in order.
-pub fn lower(m: &ir::Model) -> Vec<LayerSpec> {
-    m.layers.iter().map(lower_layer).collect()
+/// One runtime spec per IR layer, in order, for a model without graph
+/// statements (`None` for one with them: see [`nodes`]).
+pub fn lower(m: &ir::Model) -> Option<Vec<LayerSpec>> {
+    m.layers
+        .iter()
+        .map(|l| match l.op {
+            ir::Op::Graph(_) => None,
+            _ => Some(lower_layer(l)),
+        })
+        .collect()
+}
+
+/// The plan's nodes of a model: one per layer, a join per `residual`, `add`
+/// and `concat`; the layers of a `repeat` or a block use join the chain
+/// around them.
+pub fn nodes(m: &ir::Model) -> Vec<Node> {
+    let mut out = Vec::with_capacity(m.layers.len());
+    chain(&m.layers, &mut out);
+    out
+}
+
+fn chain(layers: &[ir::Layer], out: &mut Vec<Node>) {
+    for l in layers {
+        let ir::Op::Graph(g) = &l.op else {
+            out.push(Node {
+                index: l.index,
+                path: l.path.clone(),
+                kind: NodeKind::Layer(lower_layer(l)),
+            });
+            continue;
+        };
+        if !g.joins() {
+            for b in &g.branches {
+                chain(b, out);
+            }
+            continue;
+        }
+        let kind = match g.kind {
+            ir::GraphKind::Concat => JoinKind::Concat,
+            _ => JoinKind::Add,
+        };
+        let (h, w, c) = hwc(l.output);
+        let branches = g
+            .branches
+            .iter()
+            .map(|b| {
+                let mut v = Vec::with_capacity(b.len());
+                chain(b, &mut v);
+                v
+            })
+            .collect();
+        out.push(Node {
+            index: l.index,
+            path: l.path.clone(),
+            kind: NodeKind::Join {
+                spec: JoinSpec {
+                    kind,
+                    inputs: g.branches.len(),
+                    hw: h * w,
+                    c,
+                },
+                branches,
+            },
+        });
+    }
 }
 
 /// The plan of a checked model: the one lowering both the interpreter and the
@@ -65,7 +127,7 @@ pub fn lower(m: &ir::Model) -> Vec<LayerSpec> {
 /// invariants (layers that do not chain).
 pub fn plan(m: &ir::Model) -> Result<Plan, String> {
     let (h, w, c) = hwc(m.input);
-    Plan::sequential([h, w, c], &lower(m))
+    Plan::graph([h, w, c], &nodes(m))
 }
 
 /// A window op's spec fields: the input, the output, and the leading padding
@@ -235,6 +297,14 @@ fn lower_layer(l: &ir::Layer) -> LayerSpec {
                 ir::Interpolation::Bilinear => Interpolation::Bilinear,
             },
         }),
+        // Graph statements are nodes of their own (`chain`); one reaching
+        // here gives a plan error (a join outside a graph node), not a panic.
+        ir::Op::Graph(_) => LayerSpec::Join(JoinSpec {
+            kind: JoinKind::Add,
+            inputs: 0,
+            hw: 0,
+            c: 0,
+        }),
     }
 }
 
@@ -260,7 +330,7 @@ mod tests {
     fn pads_and_sizes_come_from_the_ir() {
         // 8x8, conv 4 3x3 stride 2 same: total padding 1, all of it after (TF rule).
         let m = compile_case("same_conv3x3_s2_in8");
-        match lower(&m)[..] {
+        match lower(&m).unwrap()[..] {
             [LayerSpec::Conv2d { spec, act, .. }] => {
                 assert_eq!((spec.in_h, spec.out_h, spec.out_c, spec.sh), (8, 4, 4, 2));
                 assert_eq!((spec.pad_top, spec.pad_left), (0, 0));
@@ -270,7 +340,7 @@ mod tests {
         }
         // 7x7, conv 2 5x3 stride 2x1 same: pads 2/2 on H, 1/1 on W.
         let m = compile_case("same_conv5x3_s2x1_in7");
-        match lower(&m)[..] {
+        match lower(&m).unwrap()[..] {
             [LayerSpec::Conv2d { spec, .. }] => {
                 assert_eq!((spec.kh, spec.kw, spec.sh, spec.sw), (5, 3, 2, 1));
                 assert_eq!(
@@ -281,7 +351,7 @@ mod tests {
             ref other => panic!("{other:?}"),
         }
         let m = compile_case("lenet5");
-        let specs = lower(&m);
+        let specs = lower(&m).unwrap();
         assert_eq!(specs.len(), 8);
         assert!(matches!(specs[5], LayerSpec::Flatten { len: 120 }));
         assert!(matches!(

@@ -3,7 +3,7 @@
 //! Parse errors are translated from pest's rule names into the user's words
 //! ("expected `}` to close model LeNet5, found end of file").
 
-use crate::ast::{File, ModelAst, Stmt, Token, TokenKind};
+use crate::ast::{File, Group, ModelAst, Stmt, Token, TokenKind};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::ir::Span;
 use pest::iterators::Pair;
@@ -69,31 +69,96 @@ pub fn parse_recovering(source: &str) -> (Vec<Diagnostic>, Option<(File, String)
     (errors, None)
 }
 
+/// Deepest nesting of braces (a model block counts as one level): far beyond
+/// any network's blocks, and shallow enough that the recursive descent of
+/// the parser and the checker stays well inside any thread's stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// The first brace nested deeper than [`MAX_DEPTH`], found in one linear
+/// scan that skips comments (pest would recurse on it).
+fn too_deep(source: &str) -> Option<Span> {
+    let b = source.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                // An unterminated comment is pest's to report.
+                i = source[i + 2..]
+                    .find("*/")
+                    .map_or(b.len(), |k| i + 2 + k + 1);
+            }
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(Span::new(i, i + 1));
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn parse_once(source: &str) -> Result<File, (Box<Diagnostic>, Recovery)> {
+    if let Some(span) = too_deep(source) {
+        let d = Diagnostic::new(
+            Code::TooDeep,
+            format!("blocks nested more than {MAX_DEPTH} deep"),
+            span,
+            "this `{` is too deep",
+        )
+        .with_help(format!(
+            "a model nests at most {MAX_DEPTH} levels of `{{ }}`: name a block with `block NAME {{ ... }}` and use it instead"
+        ));
+        return Err((Box::new(d), Recovery::Stop));
+    }
     let mut pairs = CnnParser::parse(Rule::file, source).map_err(|e| syntax_error(source, &e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let mut models = Vec::new();
+    let mut blocks = Vec::new();
     for p in file.into_inner() {
         match p.as_rule() {
             Rule::models => {
                 for m in p.into_inner() {
-                    models.push(model(m));
+                    match m.as_rule() {
+                        Rule::model => models.push(model(m)),
+                        Rule::definition => blocks.extend(m.into_inner().map(stmt)),
+                        _ => {}
+                    }
                 }
             }
             Rule::body => {
                 let span = span_of(&p);
+                let mut stmts = body(p);
+                // A bare body's definitions are its first statements.
+                let defs = stmts
+                    .iter()
+                    .take_while(|s| s.head.text == "block" && !s.groups.is_empty())
+                    .count();
+                blocks.extend(stmts.drain(..defs));
+                let span = match stmts.first() {
+                    Some(first) if defs > 0 => Span::new(first.span.start, span.end),
+                    _ => span,
+                };
                 models.push(ModelAst {
                     public: false,
                     name: None,
                     header_span: span,
                     span,
-                    stmts: body(p),
+                    stmts,
                 });
             }
             _ => {}
         }
     }
-    Ok(File { models })
+    Ok(File { blocks, models })
 }
 
 fn model(p: Pair<'_, Rule>) -> ModelAst {
@@ -130,27 +195,59 @@ fn body(p: Pair<'_, Rule>) -> Vec<Stmt> {
         .collect()
 }
 
+fn token(q: &Pair<'_, Rule>) -> Token {
+    let kind = match q.as_rule() {
+        Rule::int => TokenKind::Int,
+        Rule::dims => TokenKind::Dims,
+        Rule::decimal => TokenKind::Decimal,
+        Rule::word | Rule::layer_name | Rule::shortcut_kw => TokenKind::Word,
+        _ => TokenKind::Bad,
+    };
+    Token {
+        kind,
+        text: q.as_str().to_string(),
+        span: span_of(q),
+    }
+}
+
 fn stmt(p: Pair<'_, Rule>) -> Stmt {
     let span = span_of(&p);
-    let mut toks = p.into_inner().map(|q| {
-        let kind = match q.as_rule() {
-            Rule::int => TokenKind::Int,
-            Rule::dims => TokenKind::Dims,
-            Rule::decimal => TokenKind::Decimal,
-            Rule::word | Rule::layer_name => TokenKind::Word,
-            _ => TokenKind::Bad,
-        };
-        Token {
-            kind,
-            text: q.as_str().to_string(),
-            span: span_of(&q),
+    let mut inner = p.into_inner();
+    let head = token(&inner.next().expect("a statement has at least one token"));
+    let mut args = Vec::new();
+    let mut groups = Vec::new();
+    let mut label = None;
+    for q in inner {
+        match q.as_rule() {
+            Rule::group => {
+                let gspan = span_of(&q);
+                let stmts = q
+                    .into_inner()
+                    .find(|r| r.as_rule() == Rule::body)
+                    .map(body)
+                    .unwrap_or_default();
+                groups.push(Group {
+                    label: label.take(),
+                    stmts,
+                    span: gspan,
+                });
+            }
+            Rule::shortcut_kw => label = Some(token(&q)),
+            _ => args.push(token(&q)),
         }
-    });
-    let head = toks.next().expect("a statement has at least one token");
+    }
+    // The statement ends with its last token or block (pest's match also
+    // holds the whitespace it skipped looking for a block).
+    let end = groups
+        .last()
+        .map(|g| g.span.end)
+        .or(args.last().map(|t| t.span.end))
+        .unwrap_or(head.span.end);
     Stmt {
         head,
-        args: toks.collect(),
-        span,
+        args,
+        groups,
+        span: Span::new(span.start, end),
     }
 }
 
@@ -234,17 +331,7 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> (Box<Diagnostic>,
         1 => expected[0].to_string(),
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
-    // The word starting the statement the brace is in: a graph statement's
-    // braces (planned, not in the grammar yet) get a help line saying so.
-    let statement_start = source[..pos].rfind([';', '{', '}']).map_or(0, |i| i + 1);
-    let head = source[statement_start..pos].split_whitespace().next();
-    let in_graph = head.is_some_and(|w| crate::check::PLANNED.contains(&w));
-    let help = if in_graph && (found == "`{`" || found == "`}`") {
-        Some(format!(
-            "the braces of `{}` are planned with the graph statements; for now a model is one sequence of layers",
-            head.unwrap_or_default()
-        ))
-    } else if positives.contains(&Rule::name) {
+    let help = if positives.contains(&Rule::name) {
         Some("name the model with a Rust identifier, e.g. `model LeNet5 { ... }`".to_string())
     } else if found == "`}`" && !positives.contains(&Rule::rbrace) {
         Some("remove this `}`: it closes no model block".to_string())
@@ -329,7 +416,7 @@ mod tests {
     /// The checker's word lists and the grammar's vocabulary rules agree.
     #[test]
     fn vocabulary_matches_the_grammar() {
-        use crate::check::{ACTIVATIONS, FLAGS, LAYERS, PLANNED, VALUE_OPTIONS};
+        use crate::check::{ACTIVATIONS, FLAGS, GRAPH, LAYERS, VALUE_OPTIONS};
         let whole = |rule: Rule, w: &str| {
             CnnParser::parse(rule, w).is_ok_and(|mut p| p.next().unwrap().as_str() == w)
         };
@@ -341,7 +428,7 @@ mod tests {
             (Rule::padding, paddings),
             (Rule::option_keyword, &VALUE_OPTIONS),
             (Rule::flag, flags),
-            (Rule::planned, &PLANNED),
+            (Rule::graph_keyword, &GRAPH),
         ];
         let all: Vec<&str> = lists.iter().flat_map(|(_, l)| l.iter().copied()).collect();
         for (rule, list) in lists {

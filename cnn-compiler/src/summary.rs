@@ -1,7 +1,7 @@
 //! Model summaries: a Keras-style `model.summary()` table (plus a FLOPs column)
 //! and the JSON object of `cnnc summary --format json`.
 
-use crate::ir::{Activation, Model, Op, PoolKind, Shape};
+use crate::ir::{Activation, GraphKind, Model, Op, PoolKind, Shape};
 
 /// Keras's class name for a layer (`MinPooling2D` has no Keras twin).
 pub fn keras_class(op: &Op) -> &'static str {
@@ -28,6 +28,13 @@ pub fn keras_class(op: &Op) -> &'static str {
         Op::Activation(Activation::LeakyRelu(_)) => "LeakyReLU",
         Op::Activation(Activation::Elu) => "ELU",
         Op::Activation(_) => "Activation",
+        // A repeat and a block use are no Keras layer: their layers are.
+        Op::Graph(g) => match g.kind {
+            GraphKind::Residual { .. } | GraphKind::Add => "Add",
+            GraphKind::Concat => "Concatenate",
+            GraphKind::Repeat(_) => "repeat",
+            GraphKind::Use { .. } => "block",
+        },
     }
 }
 
@@ -62,15 +69,23 @@ fn keras_shape(s: &Shape) -> String {
 }
 
 /// The summary table as text, like Keras's `model.summary()` with a FLOPs column
-/// (FLOPs per sample, see [`crate::ir::Layer::flops`]).
+/// (FLOPs per sample, see [`crate::ir::Layer::flops`]). The layers of a graph
+/// statement follow it, indented, named by their paths (`l5.1.0_conv`); a
+/// graph statement's counts include its layers'.
 pub fn summary_text(m: &Model) -> String {
     let header = ["Layer (type)", "Output Shape", "Param #", "FLOPs"];
     let rows: Vec<[String; 4]> = m
-        .layers
-        .iter()
-        .map(|l| {
+        .walk()
+        .into_iter()
+        .map(|(depth, l)| {
             [
-                format!("l{}_{} ({})", l.index, l.op.keyword(), keras_class(&l.op)),
+                format!(
+                    "{}l{}_{} ({})",
+                    "  ".repeat(depth),
+                    l.path,
+                    l.op.keyword(),
+                    keras_class(&l.op)
+                ),
                 keras_shape(&l.output),
                 thousands(l.param_count),
                 thousands(l.flops),
@@ -143,8 +158,13 @@ pub fn summary_text(m: &Model) -> String {
 /// One layer of [`SummaryJson`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LayerJson {
-    /// Statement index after `input` (as in `layer{i}.kernel`).
+    /// Index of the top-level statement after `input` it is or is inside.
     pub index: usize,
+    /// Its path (`5`, or `5.1.0` inside a graph statement): its tensors are
+    /// `layer{path}.{name}`.
+    pub path: String,
+    /// Nesting depth (0: a top-level statement).
+    pub depth: usize,
     /// The statement's keyword (`conv`, `maxpool`, `dense`, `relu`, ...).
     pub op: &'static str,
     /// Output shape without the batch axis.
@@ -160,7 +180,8 @@ pub struct LayerJson {
 }
 
 /// The object of `cnnc summary --format json` (fields serialize in this order):
-/// `{"model": NAME, "input": [H,W,C], "layers": [{"index": i, "op": "conv",
+/// `{"model": NAME, "input": [H,W,C], "layers": [{"index": i, "path": "i",
+/// "depth": 0, "op": "conv",
 /// "output": [..], "params": n, "trainable_params": n, "non_trainable_params": n,
 /// "flops": n}, ...], "total_params": n, "trainable_params": n,
 /// "non_trainable_params": n}` (the counts as Keras and the oracle name them).
@@ -170,7 +191,8 @@ pub struct SummaryJson {
     pub model: String,
     /// `[H, W, C]`
     pub input: Vec<usize>,
-    /// One entry per statement after `input`.
+    /// One entry per statement after `input`, nested ones included, in
+    /// pre-order (a graph statement, then its branches' statements).
     pub layers: Vec<LayerJson>,
     /// Sum of the layers' parameter counts.
     pub total_params: u64,
@@ -186,10 +208,12 @@ pub fn summary_json(m: &Model) -> SummaryJson {
         model: m.name.clone(),
         input: m.input.dims(),
         layers: m
-            .layers
-            .iter()
-            .map(|l| LayerJson {
+            .walk()
+            .into_iter()
+            .map(|(depth, l)| LayerJson {
                 index: l.index,
+                path: l.path.clone(),
+                depth,
                 op: l.op.keyword(),
                 output: l.output.dims(),
                 params: l.param_count,

@@ -6,13 +6,13 @@
 //! `shape_cases2.json` is rejected where the spec rejects it (with an error on
 //! the statement the oracle names), and gets its shapes and counts otherwise.
 //!
-//! Graph cases (`residual`, `add`, `concat`, `repeat`, `block`) are skipped
-//! here: graphs are not part of the language yet.
+//! Graph cases (`residual`, `add`, `concat`, `repeat`, `block`) are checked
+//! statement by statement, nested ones included, in pre-order by path.
 
 mod common;
 use common::only_model;
 
-use cnn_compiler::ir::{self, Activation, Op};
+use cnn_compiler::ir::{self, Activation, GraphKind, Op};
 use cnn_compiler::{compile, render::line_col, Severity};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -141,6 +141,28 @@ fn check_options(l: &ir::Layer, k: &Value, what: &str) {
             let want = k["interpolation"].as_str().unwrap();
             assert_eq!(serde_json::to_value(interpolation).unwrap(), want, "{what}");
         }
+        Op::Graph(g) => {
+            // Written branches: a residual's identity shortcut is not one.
+            let written = match g.kind {
+                GraphKind::Residual { shortcut } => 1 + usize::from(shortcut),
+                _ => g.branches.len(),
+            };
+            match &g.kind {
+                GraphKind::Repeat(n) => assert_eq!(*n as u64, u(&k["count"]), "{what}"),
+                GraphKind::Use { block, values } => {
+                    assert_eq!(Some(block.as_str()), k["block"].as_str(), "{what}");
+                    let want: Vec<u64> = serde_json::from_value(k["args"].clone()).unwrap();
+                    assert_eq!(values, &want, "{what}");
+                }
+                GraphKind::Residual { shortcut } => {
+                    assert_eq!(Some(*shortcut), k["shortcut"].as_bool(), "{what}");
+                    assert_eq!(written as u64, u(&k["branches"]), "{what}");
+                }
+                GraphKind::Add | GraphKind::Concat => {
+                    assert_eq!(written as u64, u(&k["branches"]), "{what}")
+                }
+            }
+        }
         Op::Flatten | Op::GlobalPool(_) => {}
     }
 }
@@ -149,6 +171,7 @@ fn check_options(l: &ir::Layer, k: &Value, what: &str) {
 fn every_single_path_golden_case_matches_keras() {
     let dir = goldens2();
     let mut cases = 0;
+    let mut graph_cases = 0;
     let mut layers_checked = 0;
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("goldens2 dir (../shared/oracle/goldens2)")
@@ -159,24 +182,25 @@ fn every_single_path_golden_case_matches_keras() {
     for path in entries {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let src = std::fs::read_to_string(path.join("model.cnn")).unwrap();
-        if has_graph(&src) {
-            continue;
-        }
+        graph_cases += usize::from(has_graph(&src));
         let summary: Value =
             serde_json::from_str(&std::fs::read_to_string(path.join("summary.json")).unwrap())
                 .unwrap();
         let m = only_model(&src, &name);
         assert_eq!(m.input.dims(), dims(&summary["input_shape"]), "{name}");
-        let top: Vec<&Value> = summary["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|k| k["depth"] == 0)
-            .collect();
-        assert_eq!(m.layers.len(), top.len(), "{name}");
-        for (l, k) in m.layers.iter().zip(top) {
-            let what = format!("{name} layer {} `{}`", l.index, k["dsl"]);
-            assert_eq!(l.index.to_string(), k["path"].as_str().unwrap(), "{what}");
+        // Every statement, nested ones too, in pre-order.
+        let all: Vec<&Value> = summary["layers"].as_array().unwrap().iter().collect();
+        let walk = m.walk();
+        assert_eq!(walk.len(), all.len(), "{name}");
+        for ((depth, l), k) in walk.into_iter().zip(all) {
+            let what = format!("{name} layer {} `{}`", l.path, k["dsl"]);
+            assert_eq!(l.path, k["path"].as_str().unwrap(), "{what}");
+            assert_eq!(depth as u64, u(&k["depth"]), "{what}");
+            assert_eq!(
+                l.index.to_string(),
+                l.path.split('.').next().unwrap(),
+                "{what}"
+            );
             let kind = match l.op {
                 Op::Activation(_) => "activation",
                 _ => l.op.keyword(),
@@ -189,13 +213,15 @@ fn every_single_path_golden_case_matches_keras() {
             assert_eq!(l.non_trainable, u(&k["non_trainable_params"]), "{what}");
             // Every tensor, in Keras's order (that of `weights_keys`: the JSON
             // map of `weight_shapes` does not keep it), with its shape.
-            let prefix = format!("layer{}.", l.index);
+            let prefix = format!("layer{}.", l.path);
             let shapes = &k["weight_shapes"];
             let want: Vec<(String, Vec<usize>)> = summary["weights_keys"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .filter_map(|key| key.as_str()?.strip_prefix(&prefix))
+                // The layer's own tensors, not those of the statements inside it.
+                .filter(|n| !n.contains('.'))
                 .map(|n| (n.to_string(), dims(&shapes[n])))
                 .collect();
             let got: Vec<(String, Vec<usize>)> = l
@@ -226,32 +252,39 @@ fn every_single_path_golden_case_matches_keras() {
         );
         cases += 1;
     }
-    // 48 case folders, of which 5 use graph statements (as of this oracle).
-    assert!(cases >= 40, "only {cases} single-path cases");
+    // 47 case folders, of which 5 use graph statements (as of this oracle).
+    assert!(cases >= 45, "only {cases} cases");
+    assert!(graph_cases >= 5, "only {graph_cases} graph cases");
     assert!(layers_checked >= 70, "only {layers_checked} layers");
 }
 
 #[test]
-fn single_path_shape_cases_follow_the_spec() {
+fn shape_cases_follow_the_spec() {
     let text = std::fs::read_to_string(goldens2().join("shape_cases2.json")).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     let mut rejected = 0;
     let mut accepted = 0;
+    let mut graphs = 0;
     for case in v["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let lines: Vec<String> = serde_json::from_value(case["dsl"].clone()).unwrap();
         let src = lines.join("\n");
-        if has_graph(&src) {
-            continue;
-        }
+        graphs += usize::from(has_graph(&src));
         let what = format!("{name}: {src}");
         if !case["spec_ok"].as_bool().unwrap() {
             let c = compile(&src, "Case");
             assert!(c.has_errors(), "the spec rejects {what}");
             assert!(c.models.is_empty(), "{what}");
             // The error is on the statement the oracle names (one per line,
-            // `input` on line 1).
-            let path: usize = case["spec_error_path"].as_str().unwrap().parse().unwrap();
+            // `input` on line 1; a nested path is on its top-level line).
+            let path: usize = case["spec_error_path"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             let on_line = c
                 .diagnostics
                 .iter()
@@ -271,8 +304,10 @@ fn single_path_shape_cases_follow_the_spec() {
         let Some(layers) = case.get("layers").and_then(Value::as_array) else {
             continue;
         };
-        assert_eq!(m.layers.len(), layers.len(), "{what}");
-        for (l, k) in m.layers.iter().zip(layers) {
+        let walk = m.walk();
+        assert_eq!(walk.len(), layers.len(), "{what}");
+        for ((_, l), k) in walk.into_iter().zip(layers) {
+            assert_eq!(l.path, k["path"].as_str().unwrap(), "{what}");
             assert_eq!(l.output.dims(), dims(&k["output_shape"]), "{what}");
             assert_eq!(l.param_count, u(&k["params"]), "{what}");
             assert_eq!(trainable(l), u(&k["trainable_params"]), "{what}");
@@ -286,5 +321,6 @@ fn single_path_shape_cases_follow_the_spec() {
         );
     }
     assert!(rejected >= 10, "only {rejected} rejected cases");
+    assert!(graphs >= 20, "only {graphs} graph cases");
     assert!(accepted >= 15, "only {accepted} accepted cases");
 }

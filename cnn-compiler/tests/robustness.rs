@@ -171,26 +171,63 @@ fn exercise(src: &str, render: bool) -> bool {
 }
 
 fn assert_ir_consistent(m: &ir::Model) {
-    let mut shape = m.input;
+    let (out, total, non_trainable) = assert_chain(&m.layers, m.input, None, "");
+    assert_eq!(out, m.output());
+    assert_eq!(total, m.total_params);
+    assert_eq!(non_trainable, m.non_trainable_params);
+    assert!(m.total_params <= check::MAX_PARAMS);
+}
+
+/// A chain of layers from `shape` (inside top-level statement `top`, with
+/// paths under `prefix`): shapes chain, counts add up, and a graph
+/// statement's counts are its branches'. Returns the output and the counts.
+fn assert_chain(
+    layers: &[ir::Layer],
+    mut shape: ir::Shape,
+    top: Option<usize>,
+    prefix: &str,
+) -> (ir::Shape, u64, u64) {
     let mut total = 0u64;
     let mut non_trainable = 0u64;
-    for (i, l) in m.layers.iter().enumerate() {
-        assert_eq!(l.index, i);
+    for (i, l) in layers.iter().enumerate() {
+        assert_eq!(l.index, top.unwrap_or(i));
+        assert_eq!(l.path, format!("{prefix}{i}"));
         assert_eq!(l.input, shape);
         assert!(l.output.len() as u64 <= check::MAX_ELEMENTS && !l.output.is_empty());
-        let size = |t: &ir::ParamTensor| t.shape.iter().product::<usize>() as u64;
-        let counted: u64 = l.params.iter().map(size).sum();
-        let frozen: u64 = l.params.iter().filter(|t| !t.trainable).map(size).sum();
+        let (counted, frozen) = match &l.op {
+            ir::Op::Graph(g) => {
+                let mut c = (0, 0);
+                let mut at = l.input;
+                for (k, b) in g.branches.iter().enumerate() {
+                    let sub = format!("{}.{k}.", l.path);
+                    let from = if g.joins() { l.input } else { at };
+                    let (o, t, n) = assert_chain(b, from, Some(l.index), &sub);
+                    at = o;
+                    c = (c.0 + t, c.1 + n);
+                    if matches!(g.kind, ir::GraphKind::Residual { .. } | ir::GraphKind::Add) {
+                        assert_eq!(o, l.output, "{l:?}");
+                    }
+                }
+                if !g.joins() {
+                    assert_eq!(at, l.output);
+                }
+                c
+            }
+            _ => {
+                let size = |t: &ir::ParamTensor| t.shape.iter().product::<usize>() as u64;
+                let counted: u64 = l.params.iter().map(size).sum();
+                let frozen: u64 = l.params.iter().filter(|t| !t.trainable).map(size).sum();
+                assert_op_consistent(l);
+                (counted, frozen)
+            }
+        };
         assert_eq!(counted, l.param_count);
         assert_eq!(frozen, l.non_trainable);
         total += l.param_count;
         non_trainable += l.non_trainable;
-        assert_op_consistent(l);
         shape = l.output;
     }
-    assert_eq!(total, m.total_params);
-    assert_eq!(non_trainable, m.non_trainable_params);
-    assert!(m.total_params <= check::MAX_PARAMS);
+    (shape, total, non_trainable)
 }
 
 /// The resolved options of a layer obey the language's rules.
@@ -343,13 +380,15 @@ fn random_layers(rng: &mut StdRng) -> String {
         "tanh",
     ];
     let dims = [1, 2, 3, 5, 8, 16, 33];
-    let mut s = format!(
+    let s = format!(
         "input {}x{}x{};",
         dims[rng.gen_range(0..dims.len())],
         dims[rng.gen_range(0..dims.len())],
         rng.gen_range(1..9)
     );
+    let mut stmts: Vec<String> = Vec::new();
     for _ in 0..rng.gen_range(1..9) {
+        let mut s = String::new();
         let (head, options): (String, &[&str]) = match rng.gen_range(0..14) {
             0 => (
                 format!("conv {} {}", value(rng), value(rng)),
@@ -429,9 +468,43 @@ fn random_layers(rng: &mut StdRng) -> String {
                 _ => s.push_str(o),
             }
         }
-        s.push(';');
+        stmts.push(s);
     }
-    s
+    // Graph statements around some runs of them (nested, as runs are wrapped
+    // again), and sometimes a block defined and used.
+    for _ in 0..rng.gen_range(0..4) {
+        let i = rng.gen_range(0..stmts.len());
+        let j = rng.gen_range(i..stmts.len()) + 1;
+        let run: Vec<String> = stmts.drain(i..j).collect();
+        let k = rng.gen_range(0..run.len() + 1);
+        let (a, b) = (run[..k].join(";"), run[k..].join(";"));
+        let g = match rng.gen_range(0..6) {
+            0 => format!(" residual {{{a}}}"),
+            1 => format!(" residual {{{a}}} shortcut {{{b}}}"),
+            2 => format!(" add {{{a}}} {{{b}}}"),
+            3 => format!(" concat {{}} {{{a}}} {{{b}}}"),
+            4 => format!(" repeat {} {{{a};{b}}}", value(rng)),
+            _ => format!(" add {{ }} {{{a}}} {{ }}"),
+        };
+        stmts.insert(i, g);
+    }
+    let mut defs = String::new();
+    if rng.gen_bool(0.2) {
+        let k = rng.gen_range(0..stmts.len());
+        let body = stmts[k].replace(" 3 ", " f ").replace(" 2 ", " f ");
+        defs = format!("block b f {{{body}}}\nmodel M {{");
+        stmts[k] = format!(" b {}", value(rng));
+    }
+    let mut out = defs.clone();
+    out.push_str(&s);
+    for st in &stmts {
+        out.push_str(st);
+        out.push(';');
+    }
+    if !defs.is_empty() {
+        out.push('}');
+    }
+    out
 }
 
 fn mutate(rng: &mut StdRng, src: &str) -> String {

@@ -55,7 +55,15 @@ snapshot_cases! {
     // language 2
     e001_option_of_another_layer: Syntax, "input 8x8x3;\nmaxpool 2 groups 2;\nbatchnorm relu;\ndense 4 pad 1;\n";
     e001_negative_slope: Syntax, "input 8x8x3;\nleaky_relu -0.1;\nzeropad 1x2x3;\n";
-    e001_graph_not_yet: Syntax, "input 8x8x4;\nadd { conv 4 1x1 } { conv 4 1x1 }\n";
+    e001_block_definition_inside_a_model: Syntax, "input 8x8x4;\nblock b { relu }\nresidual { relu } shortcut relu;\n";
+    e013_residual_changes_the_shape: BranchesDoNotJoin, "input 32x32x16;\nresidual { conv 32 3x3 stride 2 same relu; conv 32 3x3 same }\n";
+    e013_concat_sizes_and_one_branch: BranchesDoNotJoin, "input 7x7x2;\nconcat { } { maxpool 2; conv 4 3x3 same relu; upsample 2 };\nadd { conv 4 1x1 };\n";
+    e013_add_channels: BranchesDoNotJoin, "input 8x8x4;\nadd { conv 4 1x1 } { conv 5 1x1 } { };\n";
+    e014_unknown_block: UnknownBlock, "block basic f { conv f 3x3 same relu }\nmodel M {\n    input 8x8x3;\n    basci 16;\n}\n";
+    e015_block_values: BlockValues, "block basic f s { conv f 3x3 stride s same }\nmodel M {\n    input 8x8x3;\n    basic 16;\n    basic 16 same;\n}\n";
+    e015_error_inside_a_block_names_the_use: WindowTooBig, "block down f { conv f 3x3 stride 2 }\nmodel M {\n    input 8x8x3;\n    down 8;\n    down 16;\n    down 32;\n}\n";
+    e016_recursive_block: RecursiveBlock, "block a f { conv f 3x3 same; b f }\nblock b f { relu; a f }\nmodel M {\n    input 8x8x3;\n    a 4;\n}\n";
+    e017_nested_too_deep: TooDeep, "input 8x8x3;\nrepeat 1000 { repeat 1000 { relu } }\n";
     e003_window_too_big_after_pad: WindowTooBig, "input 2x2x2;\nconv 4 5x5 pad 1;\n";
     e004_zero_multiplier: ZeroOrEmpty, "input 8x8x3;\ndwconv 3x3 multiplier 0;\nupsample 0;\n";
     e005_image_layer_after_global_pool: NeedsImage, "input 4x4x2;\nglobalavgpool;\nupsample 2;\n";

@@ -12,11 +12,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod build;
 pub mod plan;
 pub mod spec;
 
-pub use plan::{Buffer, Init, Kernel, Plan, Step, Tensor};
+pub use build::{Node, NodeKind};
+pub use plan::{Buffer, Init, Kernel, Operand, Plan, Step, Tensor};
 pub use spec::{
-    Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, LayerSpec,
-    Padding, Pool2dSpec, PoolKind, Real, UpsampleSpec, Window, ZeroPadSpec,
+    Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, JoinKind,
+    JoinSpec, LayerSpec, Padding, Pool2dSpec, PoolKind, Real, UpsampleSpec, Window, ZeroPadSpec,
 };

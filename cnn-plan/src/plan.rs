@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use crate::build::{Node, NodeKind};
 use crate::spec::{Activation, Conv2dSpec, LayerSpec, PoolKind};
 
 /// How a tensor's initial values are drawn (Keras's defaults).
@@ -60,14 +61,34 @@ pub enum Kernel {
     FixedConvValidBackward,
 }
 
+/// One input of a join step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Operand {
+    pub buffer: usize,
+    /// As [`Step::accumulate`], for this input.
+    pub accumulate: bool,
+}
+
 /// One layer of the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Step {
     pub layer: LayerSpec,
-    /// Index of the layer's statement (the `i` of `layer{i}`, of `layer_output(i)`).
+    /// Index of the top-level statement the step belongs to (the `i` of
+    /// `layer_output(i)`; the first number of its path).
     pub index: usize,
-    /// Buffer read.
+    /// Number of the step's statement among all statements of the model,
+    /// nested ones included, in source order (equal to `index` in a model
+    /// without graphs): what tells two dropout layers' masks apart.
+    pub id: usize,
+    /// Buffer read (a join's first operand).
     pub input: usize,
+    /// Whether the backward pass adds dL/d(input) to the input's gradient
+    /// buffer rather than writing it: the input is read by a later step too
+    /// (a branch point), whose backward pass ran first.
+    pub accumulate: bool,
+    /// A join's inputs: the range of its [`Operand`]s in [`Plan::operands`]
+    /// (empty for other steps).
+    pub operands: (usize, usize),
     /// Buffer written (the input buffer itself for `flatten`, a no-op on NHWC data).
     pub output: usize,
     /// Range of this step's tensors in [`Plan::tensors`]: kernel, then bias.
@@ -110,6 +131,8 @@ pub struct Plan {
     pub steps: Cow<'static, [Step]>,
     pub buffers: Cow<'static, [Buffer]>,
     pub tensors: Cow<'static, [Tensor]>,
+    /// The inputs of the join steps (see [`Step::operands`]).
+    pub operands: Cow<'static, [Operand]>,
     /// Values per sample of all buffers together.
     pub buffer_total: usize,
     /// `u32`s per sample of all max/min-pool choices together.
@@ -154,22 +177,22 @@ pub const FIXED_MAX_TAPS: usize = 16 * 1024;
 /// and keeping it keeps tiny layers on the dynamic kernel's summation order.
 pub const FIXED_MIN_CONV_MACS: usize = 32 * 1024;
 /// Largest number of values of one buffer or one tensor.
-const MAX_LEN: usize = 1 << 40;
+pub(crate) const MAX_LEN: usize = 1 << 40;
 
-fn checked_len(dims: &[usize]) -> Result<usize, String> {
+pub(crate) fn checked_len(dims: &[usize]) -> Result<usize, String> {
     dims.iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .filter(|&n| n <= MAX_LEN)
         .ok_or_else(|| format!("layer size {dims:?} is too large"))
 }
 
-fn bad(what: String) -> String {
+pub(crate) fn bad(what: String) -> String {
     format!("inconsistent layer specs: {what}")
 }
 
 /// A layer's tensors: Keras shape, initialiser and whether it is trainable,
 /// in Keras's order (the names are [`tensor_names`]).
-type ParamShapes = Vec<(Vec<usize>, Init, bool)>;
+pub(crate) type ParamShapes = Vec<(Vec<usize>, Init, bool)>;
 
 /// Glorot-uniform over a kernel of Keras shape `shape`: fans as Keras computes
 /// them (the receptive field times the last two axes).
@@ -192,7 +215,7 @@ fn kernel_and_bias(shape: Vec<usize>, bias: bool, n: usize) -> ParamShapes {
 
 /// The names of a step's tensors, in [`ParamShapes`] order (`pointwise`: the
 /// 1x1 conv of a `sepconv`).
-fn tensor_names(spec: &LayerSpec, pointwise: bool) -> Vec<&'static str> {
+pub(crate) fn tensor_names(spec: &LayerSpec, pointwise: bool) -> Vec<&'static str> {
     match *spec {
         LayerSpec::Conv2d { .. } if pointwise => vec!["pointwise_kernel", "bias"],
         LayerSpec::Conv2d { .. } | LayerSpec::Deconv2d { .. } | LayerSpec::Dense { .. } => {
@@ -236,7 +259,7 @@ fn check_conv(
 
 /// Checks that a layer takes the shape that reaches it and returns its
 /// per-sample output shape and its tensors.
-fn layer_shapes(
+pub(crate) fn layer_shapes(
     i: usize,
     spec: &LayerSpec,
     prev: &[usize],
@@ -290,6 +313,7 @@ fn layer_shapes(
                 "layer {i}: a sepconv step (the plan splits it)"
             )))
         }
+        LayerSpec::Join(_) => return Err(bad(format!("layer {i}: a join outside a graph node"))),
         LayerSpec::Pool2d(p) => {
             if p.sh == 0 || p.sw == 0 || p.ph == 0 || p.pw == 0 {
                 return Err(bad(format!("layer {i}: zero pool window or stride")));
@@ -406,7 +430,7 @@ fn layer_shapes(
 /// for its derivative (or, with `last`, a softmax, so that training can fuse
 /// it with the loss and the logits have a buffer) runs the layer linear,
 /// then the activation as a step of its own.
-fn expand(spec: LayerSpec, last: bool) -> Vec<(LayerSpec, bool)> {
+pub(crate) fn expand(spec: LayerSpec, last: bool) -> Vec<(LayerSpec, bool)> {
     let mut out = Vec::new();
     let (core, pointwise) = match spec {
         LayerSpec::SepConv2d {
@@ -480,7 +504,7 @@ fn expand(spec: LayerSpec, last: bool) -> Vec<(LayerSpec, bool)> {
 }
 
 /// The fixed-size kernel a step of a split model may use (see [`FIXED_MAX_TAPS`]).
-fn kernel_choice(spec: &LayerSpec) -> Kernel {
+pub(crate) fn kernel_choice(spec: &LayerSpec) -> Kernel {
     match *spec {
         LayerSpec::Pool2d(p) => {
             let plain = p.kind == PoolKind::Avg
@@ -533,165 +557,16 @@ impl Plan {
     /// previous output), or a size is zero or absurdly large. A model without
     /// layers is the identity (its output is its input buffer).
     pub fn sequential(input: [usize; 3], layers: &[LayerSpec]) -> Result<Plan, String> {
-        let in_len = checked_len(&input)?;
-        if in_len == 0 {
-            return Err(bad(format!("input {input:?} is empty")));
-        }
-        let mut buffers = vec![Buffer {
-            len: in_len,
-            offset: 0,
-        }];
-        let mut buffer_total = in_len;
-        let mut tensors: Vec<Tensor> = Vec::new();
-        let mut param_total = 0usize;
-        let mut argmax_total = 0usize;
-        let mut stats_total = 0usize;
-        let mut steps = Vec::with_capacity(layers.len());
-        let mut prev = input.to_vec();
-        let mut cur = 0usize;
-        let mut flops = 0usize;
-        let mut chain: Vec<(usize, LayerSpec, bool)> = Vec::with_capacity(layers.len());
-        for (i, l) in layers.iter().enumerate() {
-            flops = flops.saturating_add(l.flops());
-            let last = i + 1 == layers.len();
-            chain.extend(expand(*l, last).into_iter().map(|(s, pw)| (i, s, pw)));
-        }
-        for &(i, ref spec, pointwise) in &chain {
-            let (out_shape, params) = layer_shapes(i, spec, &prev)?;
-            let out_len = checked_len(&out_shape)?;
-            if out_len == 0 {
-                return Err(bad(format!("layer {i}: empty output {out_shape:?}")));
-            }
-            let output = if matches!(spec, LayerSpec::Flatten { .. }) {
-                cur
-            } else {
-                buffers.push(Buffer {
-                    len: out_len,
-                    offset: buffer_total,
-                });
-                buffer_total = buffer_total
-                    .checked_add(out_len)
-                    .filter(|&n| n <= MAX_LEN)
-                    .ok_or_else(|| bad("buffers too large".into()))?;
-                buffers.len() - 1
-            };
-            let first = tensors.len();
-            let names = tensor_names(spec, pointwise);
-            for (name, (shape, init, trainable)) in names.into_iter().zip(params) {
-                let len = checked_len(&shape)?;
-                tensors.push(Tensor {
-                    name: Cow::Owned(format!("layer{i}.{name}")),
-                    shape: Cow::Owned(shape),
-                    offset: param_total,
-                    len,
-                    init,
-                    trainable,
-                });
-                param_total = param_total
-                    .checked_add(len)
-                    .filter(|&n| n <= MAX_LEN)
-                    .ok_or_else(|| bad("too many parameters".into()))?;
-            }
-            let argmax = argmax_total;
-            if let LayerSpec::Pool2d(p) = spec {
-                if p.kind != PoolKind::Avg {
-                    argmax_total += out_len;
-                }
-            }
-            let stats = stats_total;
-            if let LayerSpec::BatchNorm(b) = spec {
-                stats_total += 2 * b.c;
-            }
-            steps.push(Step {
-                layer: *spec,
+        let nodes: Vec<Node> = layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Node {
                 index: i,
-                input: cur,
-                output,
-                tensors: (first, tensors.len()),
-                argmax,
-                stats,
-                kernel: Kernel::Dynamic,
-                fused_softmax: false,
-                needs_dx: false,
-                needs_backward: false,
-                fold: None,
-                folded: false,
-            });
-            prev = out_shape;
-            cur = output;
-        }
-        let ends_in_softmax = matches!(
-            steps.last().map(|s| s.layer),
-            Some(LayerSpec::Activation {
-                act: Activation::Softmax,
-                ..
+                path: i.to_string(),
+                kind: NodeKind::Layer(*l),
             })
-        );
-        let first_param = steps
-            .iter()
-            .position(|s| s.layer.has_params())
-            .unwrap_or(steps.len());
-        // The pre-activation gradient of a parameterised layer needs scratch when
-        // it goes through an activation.
-        let nsteps = steps.len();
-        let mut dz_len = 0;
-        for (pos, s) in steps.iter_mut().enumerate() {
-            s.needs_dx = pos > first_param;
-            s.needs_backward = pos >= first_param;
-            s.fused_softmax = pos + 1 == nsteps && ends_in_softmax;
-            if s.layer.has_kernel() && s.layer.activation() != Activation::Linear {
-                dz_len = dz_len.max(buffers[s.output].len);
-            }
-        }
-        // Inference folds a batchnorm into the layer that feeds it alone, when
-        // that layer has no activation between them.
-        for pos in 1..nsteps {
-            let (before, after) = steps.split_at_mut(pos);
-            let (prev, bn) = (&mut before[pos - 1], &mut after[0]);
-            if matches!(bn.layer, LayerSpec::BatchNorm(_))
-                && bn.input == prev.output
-                && prev.layer.fold_stride().is_some()
-                && prev.layer.activation() == Activation::Linear
-            {
-                prev.fold = Some(pos);
-                bn.folded = true;
-            }
-        }
-        // The final softmax's input holds the logits (training leaves the softmax
-        // out); a model without one is trained on its output as logits.
-        let logits = match steps.last() {
-            Some(last) if ends_in_softmax => last.input,
-            Some(last) => last.output,
-            None => 0,
-        };
-        let max_sample = buffers.iter().map(|b| b.len).chain([dz_len]).max();
-        let batchnorm = steps
-            .iter()
-            .any(|s| matches!(s.layer, LayerSpec::BatchNorm(_)));
-        let split = max_sample.unwrap_or(1) <= SPLIT_MAX_SAMPLE_LEN
-            && param_total <= SPLIT_MAX_PARAMS
-            && !batchnorm;
-        if split {
-            for s in &mut steps {
-                s.kernel = kernel_choice(&s.layer);
-            }
-        }
-        Ok(Plan {
-            input,
-            output_shape: Cow::Owned(prev),
-            steps: Cow::Owned(steps),
-            buffers: Cow::Owned(buffers),
-            tensors: Cow::Owned(tensors),
-            buffer_total,
-            argmax_total,
-            stats_total,
-            dz_len,
-            param_total,
-            flops: flops.max(1),
-            logits,
-            ends_in_softmax,
-            split,
-        })
+            .collect();
+        Plan::graph(input, &nodes)
     }
 
     /// Values per input sample.

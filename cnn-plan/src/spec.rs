@@ -456,6 +456,28 @@ pub enum LayerSpec {
     GlobalPool(GlobalPoolSpec),
     ZeroPad(ZeroPadSpec),
     Upsample(UpsampleSpec),
+    /// The join of a graph's branches (`residual`, `add`, `concat`): a step
+    /// that reads several buffers (the plan's operands of the step).
+    Join(JoinSpec),
+}
+
+/// How a join combines its branches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JoinKind {
+    /// Element-wise sum; every branch has the join's shape.
+    Add,
+    /// The branches side by side on the channel axis, in order.
+    Concat,
+}
+
+/// A join of `inputs` branches into `hw` cells of `c` channels per sample
+/// (a vector of `n` is `hw = 1`, `c = n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JoinSpec {
+    pub kind: JoinKind,
+    pub inputs: usize,
+    pub hw: usize,
+    pub c: usize,
 }
 
 impl LayerSpec {
@@ -529,6 +551,7 @@ impl LayerSpec {
             LayerSpec::GlobalPool(g) => g.c,
             LayerSpec::ZeroPad(z) => z.c,
             LayerSpec::Upsample(u) => u.c,
+            LayerSpec::Join(j) => j.c,
         }
     }
 
@@ -559,6 +582,11 @@ impl LayerSpec {
             | LayerSpec::BatchNorm(BatchNormSpec { len, .. }) => len,
             LayerSpec::GlobalPool(g) => g.hw * g.c,
             LayerSpec::Upsample(u) => u.in_h * u.sh * u.in_w * u.sw * u.c,
+            // A sum adds each extra branch once per value; a concat only copies.
+            LayerSpec::Join(j) => match j.kind {
+                JoinKind::Add => j.inputs.saturating_sub(1) * j.hw * j.c,
+                JoinKind::Concat => 0,
+            },
             LayerSpec::Flatten { .. } | LayerSpec::ZeroPad(_) => 0,
         }
     }

@@ -34,8 +34,8 @@ pub mod train;
 pub use cnn_plan as plan;
 pub use cnn_plan::{
     spec, Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Init, Interpolation,
-    Kernel, LayerSpec, Padding, Plan, Pool2dSpec, PoolKind, Real, Step, Tensor, UpsampleSpec,
-    Window, ZeroPadSpec,
+    JoinKind, JoinSpec, Kernel, LayerSpec, Padding, Plan, Pool2dSpec, PoolKind, Real, Step, Tensor,
+    UpsampleSpec, Window, ZeroPadSpec,
 };
 pub use error::{Error, Result};
 pub use model::{Model, Param, ParamMut};

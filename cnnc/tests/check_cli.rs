@@ -179,7 +179,7 @@ fn summary_json_has_the_documented_key_order() {
     let o = cnnc(dir.path(), &["summary", "--format", "json", "c.cnn"]);
     assert_eq!(
         stdout(&o).trim(),
-        r#"{"model":"C","input":[32,32,3],"layers":[{"index":0,"op":"conv","output":[32,32,32],"params":896,"trainable_params":896,"non_trainable_params":0,"flops":1769472},{"index":1,"op":"conv","output":[30,30,32],"params":9248,"trainable_params":9248,"non_trainable_params":0,"flops":16588800}],"total_params":10144,"trainable_params":10144,"non_trainable_params":0}"#
+        r#"{"model":"C","input":[32,32,3],"layers":[{"index":0,"path":"0","depth":0,"op":"conv","output":[32,32,32],"params":896,"trainable_params":896,"non_trainable_params":0,"flops":1769472},{"index":1,"path":"1","depth":0,"op":"conv","output":[30,30,32],"params":9248,"trainable_params":9248,"non_trainable_params":0,"flops":16588800}],"total_params":10144,"trainable_params":10144,"non_trainable_params":0}"#
     );
 }
 

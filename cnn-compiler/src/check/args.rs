@@ -60,12 +60,6 @@ impl Checker {
         None
     }
 
-    /// Reports a word of the language that is planned but not implemented yet.
-    pub(super) fn planned(&mut self, t: &Token, help: String) {
-        let message = format!("`{}` is not supported yet", t.text);
-        self.syntax(message, t.span, "planned, not implemented", help);
-    }
-
     /// Reports a token the grammar kept as `Bad` (`-3`, `3x`, `3.5`, ...).
     pub(super) fn bad_token(&mut self, a: &Token) {
         let t = a.text.as_str();

@@ -23,6 +23,7 @@
 mod args;
 mod conv_shapes;
 mod flow;
+mod graph;
 mod layers;
 mod lines;
 mod options;
@@ -34,7 +35,7 @@ mod vocab;
 mod warnings;
 mod window;
 
-pub use vocab::{did_you_mean, ACTIVATIONS, FLAGS, LAYERS, PLANNED, VALUE_OPTIONS};
+pub use vocab::{did_you_mean, ACTIVATIONS, FLAGS, GRAPH, LAYERS, VALUE_OPTIONS};
 
 use crate::ast::{File, Stmt};
 use crate::diag::{Code, Diagnostic, Severity};
@@ -59,6 +60,14 @@ struct Checker {
     lines: Lines,
     /// Every diagnostic pushed so far, in the order found.
     diags: Vec<Diagnostic>,
+    /// The file's block definitions.
+    blocks: Vec<graph::BlockDef>,
+    /// The blocks being unfolded, outermost first (a cycle is a recursion).
+    uses: Vec<String>,
+    /// Layers of the current model so far, every repeat and use unfolded.
+    unfolded: u64,
+    /// The current model passed [`graph::MAX_UNFOLDED`]: checking it stops.
+    aborted: bool,
 }
 
 /// Checks every model of a parsed file. Returns the models without errors and
@@ -71,7 +80,12 @@ pub(crate) fn check_file(
     let mut ck = Checker {
         lines: Lines::new(src),
         diags: Vec::new(),
+        blocks: Vec::new(),
+        uses: Vec::new(),
+        unfolded: 0,
+        aborted: false,
     };
+    ck.definitions(&file.blocks);
     let mut models = Vec::new();
     let mut seen: Vec<(String, Span)> = Vec::new();
     for m in &file.models {
@@ -107,6 +121,7 @@ pub(crate) fn check_file(
             None => default_name.to_string(),
         };
         let errors_before = ck.error_count();
+        (ck.unfolded, ck.aborted) = (0, false);
         let model = ck.model(m, name);
         if ok && ck.error_count() == errors_before {
             if let Some(model) = model {
@@ -149,6 +164,12 @@ impl Checker {
 
     /// "after conv 8 3x3 on line 4": where a shape came from, for messages.
     fn origin(&self, s: &Stmt) -> String {
-        format!("after {} on line {}", s.text(), self.line(s.span))
+        // A graph statement is named by its word, not its whole text.
+        let text = if s.groups.is_empty() {
+            s.text()
+        } else {
+            s.head.text.clone()
+        };
+        format!("after {text} on line {}", self.line(s.span))
     }
 }

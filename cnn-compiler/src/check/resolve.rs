@@ -8,7 +8,7 @@ use super::args::Val;
 use super::options::Opts;
 use super::show::shown;
 use super::vocab::{alias_of, did_you_mean, is_option_word, is_statement_word};
-use super::vocab::{ACTIVATIONS, LAYERS, PLANNED};
+use super::vocab::{ACTIVATIONS, GRAPH, LAYERS};
 use super::window::Window;
 use super::{Checker, MAX_ELEMENTS};
 use crate::ast::{Stmt, Token, TokenKind};
@@ -104,11 +104,11 @@ impl Checker {
             let mut cur = Stmt {
                 head: s.head.clone(),
                 args: Vec::new(),
+                groups: Vec::new(),
                 span: s.span,
             };
-            // A graph statement is reported once, as planned; the statements
-            // in its braces are not split off (they belong to it).
-            let graph = PLANNED.contains(&s.head.text.as_str());
+            // A graph statement's arguments are its own (its checker reports them).
+            let graph = GRAPH.contains(&s.head.text.as_str()) || !s.groups.is_empty();
             for a in &s.args {
                 if !graph && a.kind == TokenKind::Word && is_statement_word(&a.text) {
                     self.syntax(
@@ -127,12 +127,14 @@ impl Checker {
                     cur = Stmt {
                         head: a.clone(),
                         args: Vec::new(),
+                        groups: Vec::new(),
                         span: Span::new(a.span.start, s.span.end),
                     };
                 } else {
                     cur.args.push(a.clone());
                 }
             }
+            cur.groups = s.groups.clone();
             out.push(cur);
         }
         out
@@ -197,16 +199,6 @@ impl Checker {
     /// Reports a statement head that is not a layer, with the likeliest meaning.
     fn unknown_layer(&mut self, t: &Token) {
         let word = t.text.as_str();
-        if PLANNED.contains(&word) {
-            self.planned(
-                t,
-                format!(
-                    "graph statements ({}) are planned; for now a model is one sequence of layers",
-                    PLANNED.join(", ")
-                ),
-            );
-            return;
-        }
         if is_option_word(word) {
             let example = match word {
                 "stride" | "dilation" | "groups" => format!("conv 32 3x3 {word} 2"),

@@ -121,6 +121,7 @@ impl Checker {
     pub(super) fn layer(
         &mut self,
         index: usize,
+        path: &str,
         s: &Stmt,
         r: &Resolved,
         cur: &Cur,
@@ -134,6 +135,7 @@ impl Checker {
         let built = self.rule(s, r, cur, &note)?;
         Ok(ir::Layer {
             index,
+            path: path.to_string(),
             op: built.op,
             input: cur.shape,
             output: built.output,

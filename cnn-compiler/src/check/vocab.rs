@@ -63,9 +63,8 @@ pub const VALUE_OPTIONS: [&str; 7] = [
 pub const FLAGS: [&str; 7] = [
     "same", "valid", "nobias", "noscale", "nocenter", "nearest", "bilinear",
 ];
-/// Planned statements (the graphs of a later step): recognised so that the
-/// error says "not yet".
-pub const PLANNED: [&str; 5] = ["residual", "add", "concat", "repeat", "block"];
+/// The words of graph statements (`shortcut` only inside a `residual`).
+pub const GRAPH: [&str; 6] = ["residual", "add", "concat", "repeat", "block", "shortcut"];
 
 /// Common names from other frameworks, mapped to ours (for "did you mean").
 const ALIASES: [(&str, &str); 36] = [
@@ -170,7 +169,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 /// Is `word` the name of a statement (so that finding it among a statement's
 /// arguments means a `;` is missing)? Activations are not: they are options too.
 pub(super) fn is_statement_word(word: &str) -> bool {
-    LAYERS.contains(&word) || PLANNED.contains(&word)
+    LAYERS.contains(&word) || (GRAPH.contains(&word) && word != "shortcut")
 }
 
 /// Is `word` an option of some statement (so that, as a statement, it is

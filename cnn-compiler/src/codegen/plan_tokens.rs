@@ -3,8 +3,8 @@
 //! the whole plan as a `static`.
 
 use cnn_plan::{
-    Activation, Conv2dSpec, Init, Interpolation, Kernel, LayerSpec, Plan, PoolKind, Real, Step,
-    Tensor,
+    Activation, Conv2dSpec, Init, Interpolation, JoinKind, Kernel, LayerSpec, Plan, PoolKind, Real,
+    Step, Tensor,
 };
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -174,6 +174,14 @@ fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
                 })
             }
         }
+        LayerSpec::Join(j) => {
+            let kind = match j.kind {
+                JoinKind::Add => quote!(#rt::JoinKind::Add),
+                JoinKind::Concat => quote!(#rt::JoinKind::Concat),
+            };
+            let [n, hw, c] = [j.inputs, j.hw, j.c].map(lit);
+            quote!(#rt::LayerSpec::Join(#rt::JoinSpec { kind: #kind, inputs: #n, hw: #hw, c: #c }))
+        }
     }
 }
 
@@ -189,9 +197,12 @@ fn kernel(rt: &TokenStream, k: Kernel) -> TokenStream {
 pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     let name = step_ident(k);
     let l = layer(rt, &s.layer);
-    let [index, input, output, t0, t1, argmax, stats] = [
+    let [index, id, input, o0, o1, output, t0, t1, argmax, stats] = [
         s.index,
+        s.id,
         s.input,
+        s.operands.0,
+        s.operands.1,
         s.output,
         s.tensors.0,
         s.tensors.1,
@@ -199,6 +210,7 @@ pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
         s.stats,
     ]
     .map(lit);
+    let acc = s.accumulate;
     let kern = kernel(rt, s.kernel);
     let (fused, ndx, nbw, folded) = (s.fused_softmax, s.needs_dx, s.needs_backward, s.folded);
     let fold = match s.fold {
@@ -211,7 +223,8 @@ pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     quote! {
         const #name: #rt::Step = #rt::Step {
             layer: #l,
-            index: #index, input: #input, output: #output, tensors: (#t0, #t1), argmax: #argmax, stats: #stats,
+            index: #index, id: #id, input: #input, accumulate: #acc, operands: (#o0, #o1),
+            output: #output, tensors: (#t0, #t1), argmax: #argmax, stats: #stats,
             kernel: #kern, fused_softmax: #fused, needs_dx: #ndx, needs_backward: #nbw,
             fold: #fold, folded: #folded,
         };
@@ -258,6 +271,14 @@ pub(super) fn plan_expr(rt: &TokenStream, owner: &Ident, p: &Plan) -> TokenStrea
         })
         .collect();
     let tensors: Vec<TokenStream> = p.tensors.iter().map(|t| tensor(rt, t)).collect();
+    let operands: Vec<TokenStream> = p
+        .operands
+        .iter()
+        .map(|o| {
+            let (b, acc) = (lit(o.buffer), o.accumulate);
+            quote!(#rt::plan::Operand { buffer: #b, accumulate: #acc })
+        })
+        .collect();
     let [bt, at, st, dz, pt, fl, lg] = [
         p.buffer_total,
         p.argmax_total,
@@ -276,6 +297,7 @@ pub(super) fn plan_expr(rt: &TokenStream, owner: &Ident, p: &Plan) -> TokenStrea
             steps: ::std::borrow::Cow::Borrowed(&[#(#steps),*]),
             buffers: ::std::borrow::Cow::Borrowed(&[#(#buffers),*]),
             tensors: ::std::borrow::Cow::Borrowed(&[#(#tensors),*]),
+            operands: ::std::borrow::Cow::Borrowed(&[#(#operands),*]),
             buffer_total: #bt, argmax_total: #at, stats_total: #st, dz_len: #dz, param_total: #pt,
             flops: #fl, logits: #lg, ends_in_softmax: #eis, split: #split,
         }

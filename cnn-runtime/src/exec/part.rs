@@ -35,6 +35,9 @@ pub struct Scratch {
     /// Batchnorm's per-channel scale and shift in inference.
     pub scale: Vec<f32>,
     pub shift: Vec<f32>,
+    /// dL/d(input) of a step whose input is also read by a later step: the
+    /// step writes it here, then it is added to the input's gradient.
+    pub dx_sum: Vec<f32>,
     /// The kernel and bias of a layer with a batchnorm folded in.
     pub fold_kernel: Vec<f32>,
     pub fold_bias: Vec<f32>,
@@ -327,6 +330,36 @@ impl<'a> Part<'a> {
                 mode: self.arenas.mode,
             }
         }
+    }
+
+    /// Forward slices of input `k` of a join step: that input's rows and the
+    /// join's output rows.
+    ///
+    /// # Panics
+    /// When the step has no input `k`.
+    pub fn join_fwd(&mut self, step: &Step, k: usize) -> (&[f32], &mut [f32]) {
+        let (first, end) = step.operands;
+        assert!(first + k < end, "a join without input {k}");
+        let o = self.plan.operands[first + k];
+        assert_ne!(o.buffer, step.output, "a join writing its own input");
+        // SAFETY: the input and the output are distinct buffers, and `&mut
+        // self` keeps this part's slices to one step at a time.
+        unsafe { (self.act(o.buffer), self.act(step.output)) }
+    }
+
+    /// Backward slices of input `k` of a join step: dL/d(output), and the
+    /// gradient buffer of that input with whether to add to it (see
+    /// [`cnn_plan::Operand::accumulate`]).
+    ///
+    /// # Panics
+    /// As [`Self::join_fwd`], and outside a backward run.
+    pub fn join_bwd(&mut self, step: &Step, k: usize) -> (&[f32], &mut [f32], bool) {
+        let (first, end) = step.operands;
+        assert!(first + k < end, "a join without input {k}");
+        let o = self.plan.operands[first + k];
+        assert_ne!(o.buffer, step.output, "a join writing its own input");
+        // SAFETY: as in `join_fwd`, on the gradient buffers.
+        unsafe { (self.dact(step.output), self.dact(o.buffer), o.accumulate) }
     }
 
     /// The slices of `step`'s backward pass.

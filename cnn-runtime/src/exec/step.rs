@@ -4,7 +4,7 @@
 //! constant (so the match folds away), and passes fixed-size kernels through
 //! the `*_with` forms where the plan chose one.
 
-use cnn_plan::{Activation, BatchNormSpec, LayerSpec, Step};
+use cnn_plan::{Activation, BatchNormSpec, JoinKind, JoinSpec, LayerSpec, Step};
 
 use super::part::{Bwd, Fwd, Part, Scratch};
 use crate::ops::{self, batchnorm, Grads, Operands};
@@ -25,6 +25,9 @@ pub fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl
     if step.input == step.output {
         return;
     }
+    if let LayerSpec::Join(j) = step.layer {
+        return join_forward(step, &j, part);
+    }
     if logits && step.fused_softmax {
         return;
     }
@@ -35,6 +38,40 @@ pub fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl
     match step.fold {
         Some(pos) if fold => folded_forward(step, &part.plan().steps[pos], part, kernel),
         _ => kernel(part.fwd(step)),
+    }
+}
+
+/// A join's output from its inputs, one input at a time (a concat's
+/// channel offset runs over the inputs' channels).
+fn join_forward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
+    let mut at = 0;
+    for k in 0..j.inputs {
+        let (x, y) = part.join_fwd(step, k);
+        match j.kind {
+            JoinKind::Add if k == 0 => ops::join::add_first(x, y),
+            JoinKind::Add => ops::join::add_more(x, y),
+            JoinKind::Concat => {
+                let ck = x.len() / (y.len() / j.c);
+                ops::join::concat_forward(j.c, at, ck, x, y);
+                at += ck;
+            }
+        }
+    }
+}
+
+/// The backward pass of a join: each input's share of dL/d(output).
+fn join_backward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
+    let mut at = 0;
+    for k in 0..j.inputs {
+        let (dy, dx, acc) = part.join_bwd(step, k);
+        match j.kind {
+            JoinKind::Add => ops::join::add_backward(dy, dx, acc),
+            JoinKind::Concat => {
+                let ck = dx.len() / (dy.len() / j.c);
+                ops::join::concat_backward(j.c, at, ck, dy, dx, acc);
+                at += ck;
+            }
+        }
     }
 }
 
@@ -140,7 +177,7 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
         }
         LayerSpec::Dropout { rate, len } => {
             if mode.train && rate.get() > 0.0 {
-                let seed = dropout_seed(mode.seed, step.index);
+                let seed = dropout_seed(mode.seed, step.id);
                 ops::dropout::dropout_apply(rate.get(), seed, (first * len) as u64, x, y);
             } else {
                 y.copy_from_slice(x);
@@ -149,8 +186,9 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
         LayerSpec::GlobalPool(spec) => ops::global_pool::global_pool_forward(&spec, b, x, y),
         LayerSpec::ZeroPad(spec) => ops::zeropad::zeropad_forward(&spec, b, x, y),
         LayerSpec::Upsample(spec) => ops::upsample::upsample_forward(&spec, b, x, y),
-        // The plan runs a sepconv as its two halves; flatten has no work.
-        LayerSpec::SepConv2d { .. } | LayerSpec::Flatten { .. } => {}
+        // The plan runs a sepconv as its two halves; flatten has no work; a
+        // join reads several inputs (`join_forward`).
+        LayerSpec::SepConv2d { .. } | LayerSpec::Flatten { .. } | LayerSpec::Join(_) => {}
     }
 }
 
@@ -185,9 +223,9 @@ fn batchnorm_tensors<'a>(n: &BatchNormSpec, t: [&'a [f32]; 4]) -> BatchNormTenso
 }
 
 /// The seed of one dropout layer's masks in one pass: the pass's seed mixed
-/// with the statement index, so that two dropout layers draw different masks.
-fn dropout_seed(seed: u64, index: usize) -> u64 {
-    seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+/// with the statement's number, so that two dropout layers draw different masks.
+fn dropout_seed(seed: u64, id: usize) -> u64 {
+    seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// The gradients a parameterised layer's kernel computes, from dL/dz.
@@ -227,13 +265,19 @@ pub fn backward_with(
     let Some(need_dx) = backward_runs(step, input_grad) else {
         return;
     };
+    if let LayerSpec::Join(j) = step.layer {
+        if need_dx {
+            join_backward(step, &j, part);
+        }
+        return;
+    }
     let Bwd {
         b,
         first,
         x,
         y,
         dy,
-        dx,
+        dx: dx_buffer,
         dz,
         tensors,
         dkernel,
@@ -243,6 +287,22 @@ pub fn backward_with(
         scratch,
         mode,
     } = part.bwd(step);
+    // An input another step reads too: its gradient is summed (see
+    // `Step::accumulate`), so this step's share goes through scratch.
+    let sum = step.accumulate && need_dx;
+    let mut share = if sum {
+        std::mem::take(&mut scratch.dx_sum)
+    } else {
+        Vec::new()
+    };
+    let dx: &mut [f32] = if sum {
+        if share.len() < dx_buffer.len() {
+            share.resize(dx_buffer.len(), 0.0);
+        }
+        &mut share[..dx_buffer.len()]
+    } else {
+        &mut *dx_buffer
+    };
     match step.layer {
         LayerSpec::Conv2d { .. }
         | LayerSpec::Dense { .. }
@@ -269,7 +329,7 @@ pub fn backward_with(
                 } else {
                     dbias
                 },
-                scratch,
+                scratch: &mut *scratch,
             });
         }
         LayerSpec::Pool2d(spec) => {
@@ -312,7 +372,7 @@ pub fn backward_with(
         }
         LayerSpec::Dropout { rate, len } if need_dx => {
             if mode.train && rate.get() > 0.0 {
-                let seed = dropout_seed(mode.seed, step.index);
+                let seed = dropout_seed(mode.seed, step.id);
                 ops::dropout::dropout_apply(rate.get(), seed, (first * len) as u64, dy, dx);
             } else {
                 dx.copy_from_slice(dy);
@@ -333,7 +393,14 @@ pub fn backward_with(
                 ops::upsample::upsample_backward(&spec, b, dy, dx);
             }
         }
-        LayerSpec::Dropout { .. } | LayerSpec::SepConv2d { .. } | LayerSpec::Flatten { .. } => {}
+        LayerSpec::Dropout { .. }
+        | LayerSpec::SepConv2d { .. }
+        | LayerSpec::Flatten { .. }
+        | LayerSpec::Join(_) => {}
+    }
+    if sum {
+        ops::join::add_more(&share[..dx_buffer.len()], dx_buffer);
+        scratch.dx_sum = share;
     }
 }
 
@@ -359,7 +426,18 @@ pub fn pool_backward_with(
         return;
     }
     let g = part.bwd(step);
-    kernel(g.b, g.dy, g.dx);
+    if !step.accumulate {
+        return kernel(g.b, g.dy, g.dx);
+    }
+    // As in `backward_with`: a share of a summed gradient.
+    let n = g.dx.len();
+    let mut share = std::mem::take(&mut g.scratch.dx_sum);
+    if share.len() < n {
+        share.resize(n, 0.0);
+    }
+    kernel(g.b, g.dy, &mut share[..n]);
+    ops::join::add_more(&share[..n], g.dx);
+    g.scratch.dx_sum = share;
 }
 
 #[inline]

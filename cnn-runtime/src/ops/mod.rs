@@ -10,6 +10,7 @@ pub mod dense;
 pub mod dropout;
 pub mod dwconv;
 pub mod global_pool;
+pub mod join;
 pub mod pool2d;
 pub mod upsample;
 pub mod zeropad;
