@@ -608,6 +608,24 @@ fn pathological_inputs_stay_fast() {
         ";".repeat(200_000),
         "x".repeat(200_000),
         "é".repeat(100_000),
+        format!("input 8x8x1; {}", "residual { ".repeat(10_000)),
+        format!(
+            "input 8x8x1; {}relu{}",
+            "add { } { ".repeat(10_000),
+            " }".repeat(10_000)
+        ),
+        format!(
+            "input 8x8x1; {}",
+            "repeat 1000000 { ".repeat(60) + &"}".repeat(60)
+        ),
+        // Each block uses the one before twice: 2^40 layers if unfolded.
+        (1..40).fold("block a0 { relu }\n".to_string(), |s, i| {
+            format!("{s}block a{i} {{ a{}; a{} }}\n", i - 1, i - 1)
+        }) + "model M { input 4x4x1; a39 }",
+        // The same with an empty block: no layers at all, 2^40 uses.
+        (1..40).fold("block a0 { }\n".to_string(), |s, i| {
+            format!("{s}block a{i} {{ a{}; a{} }}\n", i - 1, i - 1)
+        }) + "model M { input 4x4x1; a39 }",
     ];
     for src in &cases {
         let start = std::time::Instant::now();
@@ -618,6 +636,52 @@ fn pathological_inputs_stay_fast() {
             &src[..20.min(src.len())]
         );
     }
+}
+
+/// The graph limits (`cnnc check` answers in under a second): 10,000 nested
+/// blocks get E017 from the linear depth scan; a block used 10,000 times
+/// checks, every use in the IR; 64 levels (the limit) check.
+#[test]
+fn deep_nesting_and_many_uses_answer_in_under_a_second() {
+    let deep = format!(
+        "input 8x8x3; {}relu{}",
+        "residual { ".repeat(10_000),
+        " }".repeat(10_000)
+    );
+    let start = std::time::Instant::now();
+    let c = compile(&deep, "Deep");
+    assert!(start.elapsed().as_secs_f64() < 1.0);
+    assert!(c
+        .diagnostics
+        .iter()
+        .any(|d| d.code == cnn_compiler::Code::TooDeep));
+    let uses = format!(
+        "block b f {{ conv f 3x3 same relu; batchnorm }}\nmodel M {{ input 8x8x3; {} }}",
+        "b 4; ".repeat(10_000)
+    );
+    let start = std::time::Instant::now();
+    let c = compile(&uses, "Uses");
+    assert!(start.elapsed().as_secs_f64() < 1.0, "{:?}", start.elapsed());
+    assert!(!c.has_errors(), "{:?}", &c.diagnostics[..1]);
+    assert_eq!(c.models[0].layers.len(), 10_000);
+    assert_eq!(c.models[0].walk().len(), 30_000);
+    // The deepest nesting allowed: the model block and 63 blocks inside.
+    let limit = format!(
+        "model M {{ input 4x4x1; {}relu{} }}",
+        "repeat 1 { ".repeat(63),
+        " }".repeat(63)
+    );
+    let c = compile(&limit, "Limit");
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    let over = format!(
+        "model M {{ input 4x4x1; {}relu{} }}",
+        "repeat 1 { ".repeat(64),
+        " }".repeat(64)
+    );
+    assert!(compile(&over, "Over")
+        .diagnostics
+        .iter()
+        .any(|d| d.code == cnn_compiler::Code::TooDeep));
 }
 
 #[test]

@@ -18,8 +18,9 @@ use crate::diag::{Code, Diagnostic};
 use crate::ir::{self, Graph, GraphKind, Shape, Span};
 
 /// Most layers a model may unfold into (every `repeat` and block use
-/// written out): far beyond real networks (ResNet-152 has about 500), and
-/// small enough that checking stays well under a second.
+/// written out; each copy of a `repeat` counts too): far beyond real
+/// networks (ResNet-152 has about 500), and small enough that checking
+/// stays well under a second.
 pub const MAX_UNFOLDED: u64 = 100_000;
 
 /// A `block NAME P1 P2 ... { ... }` definition.
@@ -266,6 +267,12 @@ impl Checker {
                 let mut outs = Vec::with_capacity(n);
                 let mut at = cur.cloned();
                 for k in 0..n {
+                    // A copy counts towards the limit even when its block is
+                    // empty (`repeat 1000000 { }` nested is no free loop).
+                    self.count_unfolded(s);
+                    if self.aborted {
+                        break;
+                    }
                     let sub = ctx.branch(k);
                     let out = self.chain(
                         groups[0],
@@ -589,6 +596,11 @@ impl Checker {
                     "a block cannot contain itself: repeat it with `repeat N { ... }` instead",
                 ),
             );
+            return None;
+        }
+        // A use counts towards the limit even when its block is empty.
+        self.count_unfolded(s);
+        if self.aborted {
             return None;
         }
         let body = substitute(&def.body, &def.params, &values);
