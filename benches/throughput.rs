@@ -205,6 +205,18 @@ pub fn model_workload(
     workload(w, name, net, flops, batch, train);
 }
 
+/// A model of the examples' `.cnn` files with graph statements, interpreted
+/// from its plan (the compiler's one lowering); its flops are those of the
+/// plan's layers with a kernel.
+pub fn graph_workload(w: &mut Workloads, name: &str, source: &str, batch: usize, train: bool) {
+    let compiled = cnn_compiler::compile(source, "Bench");
+    assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+    let plan = cnn_compiler::lower::plan(&compiled.models[0]).expect("plan");
+    let layers: Vec<LayerSpec> = plan.steps.iter().map(|s| s.layer).collect();
+    let flops = forward_flops(&layers);
+    workload(w, name, Sequential::from_plan(plan, 1), flops, batch, train);
+}
+
 /// The buffers of a conv workload (NHWC input, HWIO kernel), filled with noise.
 struct ConvBench {
     spec: Conv2dSpec,
@@ -332,6 +344,16 @@ fn builtin(w: &mut Workloads) {
     model_workload(w, "seed150_train_b8", seed150(), 8, true);
     model_workload(w, "vggbn_fashion_train_b64", vgg_bn_fashion(), 64, true);
     model_workload(w, "vggbn_fashion_infer_b64", vgg_bn_fashion(), 64, false);
+
+    // Graphs: ResNet-20 on 32x32x3, and the 224x224x3 ImageNet networks one
+    // image at a time (latency: seconds per item).
+    let resnet20 = include_str!("../examples/models/resnet20.cnn");
+    graph_workload(w, "resnet20_train_b64", resnet20, 64, true);
+    graph_workload(w, "resnet20_infer_b256", resnet20, 256, false);
+    let mobilenet = include_str!("../examples/models/mobilenet_v2.cnn");
+    graph_workload(w, "mobilenetv2_infer_b1", mobilenet, 1, false);
+    let resnet50 = include_str!("../examples/models/resnet50.cnn");
+    graph_workload(w, "resnet50_infer_b1", resnet50, 1, false);
 
     // The README's first command renders 2,000 training and 400 test images of
     // 150x150x3 (`data::shapes`): items are images, no flops are counted.

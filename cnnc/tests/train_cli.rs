@@ -463,24 +463,41 @@ fn lr_schedule_is_applied_per_epoch_and_bad_ones_are_refused() {
 /// (86.12% when measured; a broken batchnorm or dropout stays far below).
 #[test]
 fn fashion_vgg_bn_example_learns_with_the_defaults() {
-    let model = root().join("examples/models/vgg_bn_fashion.cnn");
+    let acc = fashion_accuracy("vgg_bn_fashion.cnn", 6000, 3);
+    assert!(acc >= 80.0, "test accuracy {acc}%");
+}
+
+/// The ResNet-20 of `examples/models/resnet20_fashion.cnn` (a graph: residual
+/// blocks, projection shortcuts, block uses and repeats), reduced as above: 3
+/// epochs on the first 6,000 images with the defaults (76.25% when measured;
+/// the moving statistics lag after so few steps, so this is below the VGG's).
+/// The full run is in the closing note of the graphs issue.
+#[test]
+fn fashion_resnet20_example_learns_with_the_defaults() {
+    let acc = fashion_accuracy("resnet20_fashion.cnn", 6000, 3);
+    assert!(acc >= 70.0, "test accuracy {acc}%");
+}
+
+/// `cnnc train` of an example model on the first `limit` Fashion-MNIST
+/// training images for `epochs`, with the defaults: the test accuracy it prints.
+fn fashion_accuracy(example: &str, limit: usize, epochs: usize) -> f32 {
+    let model = root().join("examples/models").join(example);
     let data = format!("fashion-mnist:{}", s(&fashion()));
+    let (limit, epochs) = (limit.to_string(), epochs.to_string());
     let out = ok(&[
         "train",
         s(&model),
         "--data",
         &data,
         "--limit",
-        "6000",
+        &limit,
         "--epochs",
-        "3",
+        &epochs,
     ]);
-    let acc: f32 = out
-        .lines()
+    out.lines()
         .find_map(|l| l.strip_prefix("test accuracy: "))
-        .expect("a test accuracy line")
+        .unwrap_or_else(|| panic!("no test accuracy line:\n{out}"))
         .trim_end_matches('%')
         .parse()
-        .unwrap();
-    assert!(acc >= 80.0, "test accuracy {acc}%:\n{out}");
+        .unwrap()
 }
