@@ -71,6 +71,24 @@ cnn! {
     }
 }
 
+// A graph with batchnorm and dropout: residual blocks (identity and
+// projected shortcuts: summed gradients), a concat, a repeated block.
+cnn! {
+    block basic f {
+        residual { conv f 3x3 same nobias; batchnorm; relu; conv f 3x3 same nobias; batchnorm }
+        relu
+    }
+    model Graph {
+        input 12x12x3;
+        conv 8 3x3 same nobias; batchnorm; relu;
+        repeat 2 { basic 8 }
+        residual { conv 16 3x3 stride 2 same } shortcut { conv 16 1x1 stride 2; batchnorm }
+        concat { } { conv 4 1x1 relu; dropout 0.5 } { maxpool 3 stride 1 same };
+        globalavgpool;
+        dense 7 softmax;
+    }
+}
+
 fn batch(b: usize, h: usize, w: usize, c: usize) -> (Array4<f32>, Vec<usize>) {
     let x = Array4::from_shape_fn((b, h, w, c), |(n, i, j, k)| {
         ((n * 7 + i * 3 + j * 5 + k) % 11) as f32 / 11.0
@@ -129,4 +147,20 @@ fn steady_state_allocates_nothing() {
         }
     });
     assert_eq!(steady, 0, "mixed model with Adam after the first step");
+
+    // A graph with batchnorm and dropout, Adam; folded predictions too.
+    let mut graph = Graph::new(4);
+    graph.train_step(x.view(), &labels, &mut adam).unwrap();
+    graph.predict_view(x.view()).unwrap();
+    let steady = allocations_in(|| {
+        for _ in 0..3 {
+            graph.train_step(x.view(), &labels, &mut adam).unwrap();
+            graph.forward_view(x.view()).unwrap();
+            graph.predict_view(x.view()).unwrap();
+        }
+    });
+    assert_eq!(
+        steady, 0,
+        "a graph with batchnorm and dropout after the first step"
+    );
 }

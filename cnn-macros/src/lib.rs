@@ -4,7 +4,8 @@
 //! Three forms, told apart by the first token:
 //!
 //! - item form, `cnn! { pub model Name { ... } model Other { ... } }`: defines one
-//!   struct (and its impl) per model, `pub` when written `pub model`;
+//!   struct (and its impl) per model, `pub` when written `pub model` (`block`
+//!   definitions may come first);
 //! - include form, `cnn!(include "models/lenet5.cnn");`: the same for the models
 //!   of a file (path relative to `CARGO_MANIFEST_DIR`); a bare model body is named
 //!   after the file (`Lenet5`). The crate is rebuilt when the file changes;
@@ -39,6 +40,14 @@ fn expand(input: TokenStream2) -> TokenStream2 {
     match tokens.first() {
         Some(TokenTree::Ident(i)) if i == "include" => expand_include(&tokens),
         Some(TokenTree::Ident(i)) if i == "pub" || i == "model" => expand_source(input, false),
+        // Block definitions come first: then models (the item form), or a
+        // bare body (the expression form).
+        Some(TokenTree::Ident(i)) if i == "block" => {
+            let models = tokens
+                .iter()
+                .any(|t| matches!(t, TokenTree::Ident(m) if m == "model"));
+            expand_source(input, !models)
+        }
         _ => expand_source(input, true),
     }
 }

@@ -164,7 +164,7 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
             // ones; both as one scale and shift per channel, in scratch.
             let (mean, var) = if mode.train {
                 let (bm, bv) = stats.split_at_mut(n.c);
-                batchnorm::batch_moments(n.c, x, bm, bv);
+                batchnorm::batch_moments(n.c, x, bm, bv, &mut scratch.bn_sums);
                 (&*bm, &*bv)
             } else {
                 (mean, var)
@@ -368,7 +368,7 @@ pub fn backward_with(
                 dgamma,
                 dbeta,
             };
-            batchnorm::batchnorm_backward(mode.train, norm, x, dy, grads);
+            batchnorm::batchnorm_backward(mode.train, norm, x, dy, grads, &mut scratch.bn_sums);
         }
         LayerSpec::Dropout { rate, len } if need_dx => {
             if mode.train && rate.get() > 0.0 {

@@ -116,7 +116,7 @@ fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
             mean: &bm,
             var: &bv,
         };
-        batchnorm_backward(true, n, &x, &g, grads);
+        batchnorm_backward(true, n, &x, &g, grads, &mut Vec::new());
     } else {
         let n = Norm {
             c,
@@ -125,7 +125,7 @@ fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
             mean: &bn.mean,
             var: &bn.var,
         };
-        batchnorm_backward(false, n, &x, &g, grads);
+        batchnorm_backward(false, n, &x, &g, grads, &mut Vec::new());
     }
 
     let (x0, g0, b0) = (x.clone(), gamma.clone(), beta.clone());
@@ -193,6 +193,12 @@ fn moving_statistics_follow_keras_update() {
     }
     // Biased variance: over 1, 2, 3, 4 it is 1.25 (the unbiased one is 5/3).
     let (mut mean, mut var) = ([0f32], [0f32]);
-    batch_moments(1, &[1.0, 2.0, 3.0, 4.0], &mut mean, &mut var);
+    batch_moments(
+        1,
+        &[1.0, 2.0, 3.0, 4.0],
+        &mut mean,
+        &mut var,
+        &mut Vec::new(),
+    );
     assert_eq!((mean[0], var[0]), (2.5, 1.25));
 }

@@ -102,12 +102,24 @@ pub fn scale_shift(a: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `n` zeros at the start of `v`, which grows (only) to hold them: the f64
+/// sums of a pass, without an allocation in steady state.
+fn zeroed(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    let s = &mut v[..n];
+    s.fill(0.0);
+    s
+}
+
 /// Per-channel mean and biased variance of `x` (runs of `c` values), in f64
-/// (two passes: the variance of the centred values, never `E[x^2] - E[x]^2`).
+/// (two passes: the variance of the centred values, never `E[x^2] - E[x]^2`);
+/// `sums` is scratch for the f64 sums.
 ///
 /// # Panics
 /// When `x` is empty or not a multiple of `c` long, or `mean`/`var` are not `c` long.
-pub fn batch_moments(c: usize, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
+pub fn batch_moments(c: usize, x: &[f32], mean: &mut [f32], var: &mut [f32], sums: &mut Vec<f64>) {
     assert!(
         c > 0 && !x.is_empty() && x.len().is_multiple_of(c),
         "batchnorm: length not a positive multiple of channels"
@@ -117,14 +129,15 @@ pub fn batch_moments(c: usize, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
         "batchnorm: statistics length"
     );
     let rows = (x.len() / c) as f64;
-    let mut sum = vec![0f64; c];
+    let (mu, sq) = zeroed(sums, 2 * c).split_at_mut(c);
     for r in x.chunks_exact(c) {
-        for (s, v) in sum.iter_mut().zip(r) {
+        for (s, v) in mu.iter_mut().zip(r) {
             *s += f64::from(*v);
         }
     }
-    let mu: Vec<f64> = sum.iter().map(|s| s / rows).collect();
-    let mut sq = vec![0f64; c];
+    for m in mu.iter_mut() {
+        *m /= rows;
+    }
     for r in x.chunks_exact(c) {
         for j in 0..c {
             let d = f64::from(r[j]) - mu[j];
@@ -153,7 +166,7 @@ pub fn train_forward(
     mean: &mut [f32],
     var: &mut [f32],
 ) {
-    batch_moments(c, x, mean, var);
+    batch_moments(c, x, mean, var, &mut Vec::new());
     let (mut a, mut b) = (vec![0f32; c], vec![0f32; c]);
     fold(eps, gamma, beta, mean, var, &mut a, &mut b);
     scale_shift(&a, &b, x, y);
@@ -193,28 +206,22 @@ pub struct BatchNormGrads<'a> {
     pub dbeta: Option<&'a mut [f32]>,
 }
 
-/// `1 / sqrt(var + eps)` per channel, in f64.
-fn inv_std(eps: f32, var: &[f32]) -> Vec<f64> {
-    var.iter()
-        .map(|v| 1.0 / (f64::from(*v) + f64::from(eps)).sqrt())
-        .collect()
-}
-
 /// Checks the lengths and writes `dgamma = sum(dy * xh)` and `dbeta = sum(dy)`
-/// (those asked for), with `xh = (x - mean) * inv`; returns both sums.
+/// (those asked for), with `xh = (x - mean) * inv`; `sdy` and `sdyxh` (zeroed)
+/// receive both sums.
 fn param_grads(
     c: usize,
     (mean, inv): (&[f32], &[f64]),
     x: &[f32],
     dy: &[f32],
     grads: &mut BatchNormGrads<'_>,
-) -> (Vec<f64>, Vec<f64>) {
+    (sdy, sdyxh): (&mut [f64], &mut [f64]),
+) {
     assert_eq!(x.len(), dy.len(), "batchnorm: x and dy lengths");
     assert!(
         c > 0 && !x.is_empty() && x.len().is_multiple_of(c),
         "batchnorm: length not a positive multiple of channels"
     );
-    let (mut sdy, mut sdyxh) = (vec![0f64; c], vec![0f64; c]);
     for (xr, dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
         for j in 0..c {
             let xh = (f64::from(xr[j]) - f64::from(mean[j])) * inv[j];
@@ -222,14 +229,13 @@ fn param_grads(
             sdyxh[j] += f64::from(dr[j]) * xh;
         }
     }
-    for (out, sums) in [(&mut grads.dgamma, &sdyxh), (&mut grads.dbeta, &sdy)] {
+    for (out, sums) in [(&mut grads.dgamma, &*sdyxh), (&mut grads.dbeta, &*sdy)] {
         if let Some(d) = out.as_deref_mut() {
             for (d, s) in d.iter_mut().zip(sums) {
                 *d = *s as f32;
             }
         }
     }
-    (sdy, sdyxh)
 }
 
 /// Backward pass from `dy`, in training mode (`train`: `n` holds the batch
@@ -240,6 +246,8 @@ fn param_grads(
 /// training, where it also flows through the batch mean and variance,
 /// `dx = gamma / sqrt(var + eps) * (dy - (dbeta + xh * dgamma) / m)`.
 ///
+/// `sums` is scratch for the f64 sums (`3 * c` values; it grows only).
+///
 /// # Panics
 /// When a length does not match `c` channels.
 pub fn batchnorm_backward(
@@ -248,6 +256,7 @@ pub fn batchnorm_backward(
     x: &[f32],
     dy: &[f32],
     mut grads: BatchNormGrads<'_>,
+    sums: &mut Vec<f64>,
 ) {
     let Norm {
         c,
@@ -256,8 +265,14 @@ pub fn batchnorm_backward(
         mean,
         var,
     } = n;
-    let inv = inv_std(eps, var);
-    let (sdy, sdyxh) = param_grads(c, (mean, &inv), x, dy, &mut grads);
+    assert_eq!(var.len(), c, "batchnorm: statistics length");
+    let (inv, rest) = zeroed(sums, 3 * c).split_at_mut(c);
+    let (sdy, sdyxh) = rest.split_at_mut(c);
+    // 1 / sqrt(var + eps) per channel, in f64.
+    for (i, v) in inv.iter_mut().zip(var) {
+        *i = 1.0 / (f64::from(*v) + f64::from(eps)).sqrt();
+    }
+    param_grads(c, (mean, inv), x, dy, &mut grads, (sdy, sdyxh));
     let Some(dx) = grads.dx else { return };
     assert_eq!(dx.len(), x.len(), "batchnorm: dx length");
     let rows = (x.len() / c) as f64;
