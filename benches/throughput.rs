@@ -270,7 +270,7 @@ impl ConvBench {
             b.batch,
             &b.x,
             &b.k,
-            &b.bias,
+            Some(&b.bias),
             &mut b.y,
             &mut b.scratch,
         );

@@ -145,7 +145,7 @@ pub(crate) fn conv_forward(
     scratch: &mut Conv2dScratch,
 ) -> Vec<f32> {
     let mut y = vec![f32::NAN; batch * s.out_h * s.out_w * s.out_c];
-    conv2d_forward(s, act, batch, x, k, b, &mut y, scratch);
+    conv2d_forward(s, act, batch, x, k, Some(b), &mut y, scratch);
     y
 }
 

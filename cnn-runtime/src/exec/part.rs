@@ -30,8 +30,6 @@ pub struct Mode {
 pub struct Scratch {
     pub conv: Conv2dScratch,
     pub grouped: GroupedScratch,
-    /// Zeros: the bias of a `nobias` conv or dense layer.
-    pub zeros: Vec<f32>,
     /// Batchnorm's f64 channel sums (batch moments, backward sums).
     pub bn_sums: Vec<f64>,
     /// Batchnorm's per-channel scale and shift in inference.

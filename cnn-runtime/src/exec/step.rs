@@ -142,13 +142,10 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
             &mut scratch.grouped,
         ),
         LayerSpec::Conv2d { spec, act, .. } => {
-            let Scratch { conv, zeros, .. } = scratch;
-            let bias = bias_or_zeros(t1, spec.out_c, zeros);
-            ops::conv2d::conv2d_forward(&spec, act, b, x, t0, bias, y, conv)
+            ops::conv2d::conv2d_forward(&spec, act, b, x, t0, op.bias, y, &mut scratch.conv)
         }
         LayerSpec::Dense { spec, act, .. } => {
-            let bias = bias_or_zeros(t1, spec.units, &mut scratch.zeros);
-            ops::dense::dense_forward(&spec, act, b, x, t0, bias, y)
+            ops::dense::dense_forward(&spec, act, b, x, t0, op.bias, y)
         }
         LayerSpec::DwConv2d { spec, act, .. } => ops::dwconv::dwconv_forward(&spec, act, op, y),
         LayerSpec::Deconv2d { spec, act, .. } => ops::deconv::deconv_forward(&spec, act, op, y),
@@ -190,17 +187,6 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
         // join reads several inputs (`join_forward`).
         LayerSpec::SepConv2d { .. } | LayerSpec::Flatten { .. } | LayerSpec::Join(_) => {}
     }
-}
-
-/// The layer's bias, or `n` zeros for a layer without one.
-fn bias_or_zeros<'a>(bias: &'a [f32], n: usize, zeros: &'a mut Vec<f32>) -> &'a [f32] {
-    if !bias.is_empty() {
-        return bias;
-    }
-    if zeros.len() < n {
-        zeros.resize(n, 0.0);
-    }
-    &zeros[..n]
 }
 
 /// A batchnorm's tensors: gamma and beta (absent with `noscale` and

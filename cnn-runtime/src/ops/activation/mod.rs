@@ -73,11 +73,13 @@ pub fn activation_backward_zy(
 
 /// Adds `bias` to every row of `y` (rows of `bias.len()` values) and applies
 /// the activation, in place: the epilogue of the conv and dense forward passes.
-pub(crate) fn bias_activation(y: &mut [f32], bias: &[f32], act: Activation) {
-    let n = bias.len();
-    for row in y.chunks_exact_mut(n.max(1)) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v += b;
+pub(crate) fn bias_activation(y: &mut [f32], bias: Option<&[f32]>, n: usize, act: Activation) {
+    // A layer without a bias spends no pass on it.
+    if let Some(bias) = bias {
+        for row in y.chunks_exact_mut(n.max(1)) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
         }
     }
     activation_forward_inplace(act, n, y);

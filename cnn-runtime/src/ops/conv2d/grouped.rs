@@ -125,11 +125,14 @@ pub fn conv2d_grouped_forward(
         gather(x, s.in_c, gs.in_c, g, p.x);
         // A kernel row (one tap, one input channel) holds all F filters.
         gather(kernel, s.out_c, f, g, p.k);
-        match bias {
-            Some(b) => p.b.copy_from_slice(&b[g * f..(g + 1) * f]),
-            None => p.b.fill(0.0),
-        }
-        conv2d_forward(&gs, act, batch, p.x, p.k, p.b, p.y, p.conv);
+        let gb = match bias {
+            Some(b) => {
+                p.b.copy_from_slice(&b[g * f..(g + 1) * f]);
+                Some(&*p.b)
+            }
+            None => None,
+        };
+        conv2d_forward(&gs, act, batch, p.x, p.k, gb, p.y, p.conv);
         scatter(p.y, s.out_c, f, g, y);
     }
 }

@@ -45,6 +45,8 @@ pub struct Conv2dScratch {
     kflip: Vec<f32>,
     /// A zero bias for it.
     zeros: Vec<f32>,
+    /// A zero bias for the forward microkernel of a layer without one.
+    bias_zeros: Vec<f32>,
     /// Buffers of the input-gradient convolution (boxed: the type is recursive).
     inner: Option<Box<Conv2dScratch>>,
 }
@@ -293,13 +295,15 @@ pub fn conv2d_forward(
     batch: usize,
     x: &[f32],
     kernel: &[f32],
-    bias: &[f32],
+    bias: Option<&[f32]>,
     y: &mut [f32],
     scratch: &mut Conv2dScratch,
 ) {
     let s = spec;
     check_sizes(s, batch, x.len(), kernel.len(), y.len());
-    assert_eq!(bias.len(), s.out_c, "conv2d: bias has the wrong length");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), s.out_c, "conv2d: bias has the wrong length");
+    }
     let m = batch * s.out_h * s.out_w;
     let kk = s.kh * s.kw * s.in_c;
     let n = s.out_c;
@@ -309,15 +313,22 @@ pub fn conv2d_forward(
     if fast_paths() {
         #[cfg(target_arch = "x86_64")]
         {
+            // The bias is added in the microkernel's registers (zeros
+            // without one): no pass of its own either way.
+            let mut zeros = std::mem::take(&mut scratch.bias_zeros);
+            if zeros.len() < n {
+                zeros.resize(n, 0.0);
+            }
             let f = avx512::Forward {
                 act,
                 batch,
                 x,
                 kernel,
-                bias,
+                bias: bias.unwrap_or(&zeros[..n]),
                 y,
             };
             avx512::direct_forward(s, f, scratch);
+            scratch.bias_zeros = zeros;
             return;
         }
     }
@@ -329,7 +340,7 @@ pub fn conv2d_forward(
         // SAFETY: these rows of y belong to this part only.
         let ys = unsafe { yp.slice(rows.start * n, rows.len() * n) };
         gemm::gemm(rows.len(), n, kk, &col, rows.start, &kmat, ys, n, false);
-        bias_activation(ys, bias, act);
+        bias_activation(ys, bias, n, act);
     });
 }
 

@@ -14,7 +14,7 @@ fn check_dense(inputs: usize, units: usize, act: Activation, batch: usize) {
     let g = noise(batch * units, 14);
     let fwd = |x: &[f32], k: &[f32], b: &[f32]| {
         let mut y = vec![f32::NAN; batch * units];
-        dense_forward(&spec, act, batch, x, k, b, &mut y);
+        dense_forward(&spec, act, batch, x, k, Some(b), &mut y);
         y
     };
     if act == Activation::Linear {

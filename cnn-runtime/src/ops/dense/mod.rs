@@ -27,15 +27,17 @@ pub fn dense_forward(
     batch: usize,
     x: &[f32],
     kernel: &[f32],
-    bias: &[f32],
+    bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
     check(spec, batch, x.len(), kernel.len(), y.len());
-    assert_eq!(bias.len(), spec.units, "dense: bias has the wrong length");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), spec.units, "dense: bias has the wrong length");
+    }
     let (i, u) = (spec.inputs, spec.units);
     let (xm, km) = (Strided::row_major(x, i), Strided::row_major(kernel, u));
     matmul_par((batch, u, i), &xm, &km, y);
-    bias_activation(y, bias, act);
+    bias_activation(y, bias, u, act);
 }
 
 /// Backward pass from `dz = dL/d(pre-activation)`; overwrites `dkernel` and,
