@@ -622,6 +622,9 @@ fn pathological_inputs_stay_fast() {
         (1..40).fold("block a0 { relu }\n".to_string(), |s, i| {
             format!("{s}block a{i} {{ a{}; a{} }}\n", i - 1, i - 1)
         }) + "model M { input 4x4x1; a39 }",
+        // Found by the fuzzer: an error inside nested repeats was reported
+        // once per copy (49,900 times, 33 s under the fuzzer).
+        "input 4x4x1;\nrepeat 1000 { repeat 249 { relu { } } }\n".to_string(),
         // The same with an empty block: no layers at all, 2^40 uses.
         (1..40).fold("block a0 { }\n".to_string(), |s, i| {
             format!("{s}block a{i} {{ a{}; a{} }}\n", i - 1, i - 1)
@@ -673,6 +676,17 @@ fn deep_nesting_and_many_uses_answer_in_under_a_second() {
     );
     let c = compile(&limit, "Limit");
     assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    // An error inside repeats and block uses is reported once, not once per
+    // copy or use (the fuzzer found 49,900 copies of one).
+    let start = std::time::Instant::now();
+    let c = compile(
+        "input 4x4x1;\nrepeat 1000 { repeat 249 { relu { } } }\n",
+        "Dup",
+    );
+    assert!(start.elapsed().as_secs_f64() < 1.0, "{:?}", start.elapsed());
+    assert_eq!(c.diagnostics.len(), 1, "{:?}", c.diagnostics);
+    let uses = "block b { relu { } }\nmodel M { input 4x4x1; b; b; repeat 9 { b } }";
+    assert_eq!(compile(uses, "Uses").diagnostics.len(), 1);
     let over = format!(
         "model M {{ input 4x4x1; {}relu{} }}",
         "repeat 1 { ".repeat(64),

@@ -275,6 +275,7 @@ impl Checker {
             };
             if !s.groups.is_empty() {
                 self.stray_block(s);
+                failed = true;
             }
             let Some(r) = r else {
                 resolved.push(None);

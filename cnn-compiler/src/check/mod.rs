@@ -42,6 +42,7 @@ use crate::diag::{Code, Diagnostic, Severity};
 use crate::ir::{self, Span};
 use lines::Lines;
 use show::upper_first;
+use std::collections::HashSet;
 use vocab::RUST_KEYWORDS;
 
 /// Largest value of any single number in a model: an input axis, a filter or unit
@@ -68,6 +69,9 @@ struct Checker {
     unfolded: u64,
     /// The current model passed [`graph::MAX_UNFOLDED`]: checking it stops.
     aborted: bool,
+    /// Code, span and message of every diagnostic pushed: a statement
+    /// checked once per `repeat` copy or block use reports each problem once.
+    seen: HashSet<(Code, usize, usize, String)>,
 }
 
 /// Checks every model of a parsed file. Returns the models without errors and
@@ -84,6 +88,7 @@ pub(crate) fn check_file(
         uses: Vec::new(),
         unfolded: 0,
         aborted: false,
+        seen: HashSet::new(),
     };
     ck.definitions(&file.blocks);
     let mut models = Vec::new();
@@ -135,9 +140,14 @@ pub(crate) fn check_file(
 }
 
 impl Checker {
-    /// Records a diagnostic (sorted by position at the end).
+    /// Records a diagnostic (sorted by position at the end), unless the same
+    /// one (code, span, message) was recorded already: the statements of a
+    /// block are checked once per copy and per use.
     fn push(&mut self, d: Diagnostic) {
-        self.diags.push(d);
+        let key = (d.code, d.span.start, d.span.end, d.message.clone());
+        if self.seen.insert(key) {
+            self.diags.push(d);
+        }
     }
     /// Records a syntax error: message, span, label and help, as
     /// [`Diagnostic::new`] and [`Diagnostic::with_help`] take them.
