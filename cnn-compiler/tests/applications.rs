@@ -1,8 +1,10 @@
 //! The networks of `examples/models/` that have a `keras.applications` twin,
 //! written with blocks: their parameter counts are Keras's (built with
 //! `weights=None`, 224x224x3, 1,000 classes; the totals `model.summary()`
-//! prints), and every top-level statement gives the shape Keras's stage
-//! gives. Also the ResNet-20s and the U-Net.
+//! prints), every top-level statement gives the shape Keras's stage
+//! gives, and every layer, nested ones included, has its Keras twin with the
+//! same output shape and parameter counts (`keras/applications.json`, written
+//! by real Keras with `keras/regenerate.sh`). Also the ResNet-20s and the U-Net.
 
 use cnn_compiler::ir::{Model, Shape};
 use std::path::Path;
@@ -122,4 +124,101 @@ fn resnet20s_and_the_unet() {
     let u = example("unet_small.cnn");
     assert_eq!(u.output(), img(64, 2));
     assert_eq!(u.layers[2].output, img(64, 16 + 16));
+}
+
+/// A layer as both sides can name it: the statement's keyword, the activation
+/// it ends in (for layers with weights), its output and its parameters
+/// (trainable, not).
+type Twin = (String, String, Vec<usize>, u64, u64);
+
+fn dims(s: &Shape) -> Vec<usize> {
+    match *s {
+        Shape::Image { h, w, c } => vec![h, w, c],
+        Shape::Vector { n } => vec![n],
+    }
+}
+
+/// Our layers, nested ones included: a `residual` or `add` is Keras's `Add`;
+/// a `repeat` or a block use is no layer of its own.
+fn our_layers(m: &Model) -> Vec<Twin> {
+    let mut out = Vec::new();
+    for (_, l) in m.walk() {
+        let (op, act) = match (&l.op, l.op.activation()) {
+            (cnn_compiler::ir::Op::Graph(g), _) if !g.joins() => continue,
+            (_, _) if l.op.keyword() == "residual" => ("add".to_string(), String::new()),
+            (cnn_compiler::ir::Op::Activation(_), _) | (_, None) => {
+                (l.op.keyword().to_string(), String::new())
+            }
+            (_, Some(a)) => (l.op.keyword().to_string(), a.keyword().to_string()),
+        };
+        // A join's own row carries the totals of its branches; the join
+        // itself (Keras's `Add`) has no weights.
+        let (all, frozen) = match l.op {
+            cnn_compiler::ir::Op::Graph(_) => (0, 0),
+            _ => (l.param_count, l.non_trainable),
+        };
+        out.push((op, act, dims(&l.output), all - frozen, frozen));
+    }
+    out
+}
+
+/// Keras's layers from `keras/applications.json` (made by
+/// `keras/applications_shapes.py` with Keras 3.15.1), named as ours are.
+fn keras_layers(file: &str) -> Vec<Twin> {
+    let text = include_str!("keras/applications.json");
+    let all: serde_json::Value = serde_json::from_str(text).unwrap();
+    let layers = all["models"][file]["layers"].as_array().unwrap();
+    layers
+        .iter()
+        .map(|l| {
+            let class = l["class"].as_str().unwrap();
+            let act = l["activation"].as_str().unwrap_or("").to_string();
+            let (op, act) = match class {
+                "Conv2D" => ("conv", act),
+                "DepthwiseConv2D" => ("dwconv", act),
+                "Dense" => ("dense", act),
+                "BatchNormalization" => ("batchnorm", String::new()),
+                "ZeroPadding2D" => ("zeropad", String::new()),
+                "MaxPooling2D" => ("maxpool", String::new()),
+                "GlobalAveragePooling2D" => ("globalavgpool", String::new()),
+                "Flatten" => ("flatten", String::new()),
+                "Add" => ("add", String::new()),
+                "ReLU" if l["max_value"].as_f64() == Some(6.0) => ("relu6", String::new()),
+                "Activation" => {
+                    let op = match act.as_str() {
+                        "relu" => "relu",
+                        other => panic!("{file}: Keras activation {other} has no twin here"),
+                    };
+                    (op, String::new())
+                }
+                other => panic!("{file}: Keras layer {other} has no twin here"),
+            };
+            let out = l["output"].as_array().unwrap();
+            (
+                op.to_string(),
+                act,
+                out.iter().map(|d| d.as_u64().unwrap() as usize).collect(),
+                l["trainable"].as_u64().unwrap(),
+                l["non_trainable"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every layer of the `.cnn` twin is a layer of Keras's model with the same
+/// kind, activation, output shape and parameter counts, and the other way
+/// round. Compared as multisets: Keras lists a projection shortcut's layers
+/// between the body's, we list the body first.
+#[test]
+fn every_layer_is_a_keras_layer() {
+    for file in ["resnet50.cnn", "mobilenet_v2.cnn", "vgg16.cnn"] {
+        let mut ours = our_layers(&example(file));
+        let mut keras = keras_layers(file);
+        assert_eq!(ours.len(), keras.len(), "{file}: number of layers");
+        ours.sort();
+        keras.sort();
+        for (o, k) in ours.iter().zip(&keras) {
+            assert_eq!(o, k, "{file}: first layer that differs (sorted)");
+        }
+    }
 }
