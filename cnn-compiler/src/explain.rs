@@ -326,7 +326,11 @@ Example:
     maxpool 2 stride 3;  // warning[W003]: stride 3x3 is larger than the 2x2 window
 
 Fix: use a stride of at most the window size (the default stride of a pool
-is its window), or a larger window."
+is its window), or a larger window.
+
+Not reported for a 1x1 conv with stride 2: that is the projection shortcut
+with which ResNet halves the image, on purpose. Warnings are given inside
+blocks too, once per statement however often the block is used."
         }
         Code::NoEffect => {
             "W004 (no effect, warning): a dropout or batchnorm that changes nothing.

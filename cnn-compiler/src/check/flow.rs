@@ -108,13 +108,14 @@ impl Checker {
             index: None,
             depth: 0,
             start: stmts[0].span,
+            tail: true,
         };
         let out = self.chain(&stmts[1..], &top, cur, trail, &mut first_input);
         let mut resolved = resolved;
         resolved.truncate(1);
         resolved.extend(out.resolved);
         let (layers, failed) = (out.layers, out.failed || failed_input);
-        self.warnings(&stmts, &resolved);
+        self.warnings(&stmts, &resolved, true);
 
         if failed {
             return None;
@@ -215,6 +216,7 @@ impl Checker {
                     index: Some(index),
                     depth: ctx.depth + 1,
                     start: ctx.start,
+                    tail: ctx.tail && j + 1 == stmts.len(),
                 };
                 kind = None;
                 let Some(c) = cur.take() else {
@@ -311,6 +313,10 @@ impl Checker {
             }
             resolved.push(Some(r));
         }
+        // The top level's warnings are the model's to report (with `input`).
+        if ctx.depth > 0 {
+            self.warnings(stmts, &resolved, ctx.tail);
+        }
         ChainOut {
             layers,
             resolved,
@@ -401,16 +407,22 @@ pub(super) struct Chain {
     pub(super) depth: usize,
     /// The model's first statement (where "input must come first" points).
     pub(super) start: Span,
+    /// Whether nothing follows the chain's last statement in the model (for
+    /// the warnings about the last layer).
+    pub(super) tail: bool,
 }
 
 impl Chain {
-    /// The chain of branch `k` of the graph statement this chain is inside.
-    pub(super) fn branch(&self, k: usize) -> Chain {
+    /// The chain of branch `k` of the graph statement this chain is inside;
+    /// `last`: whether the model goes on from that branch's end (the last copy
+    /// of a `repeat`, a block use) rather than from a join.
+    pub(super) fn branch(&self, k: usize, last: bool) -> Chain {
         Chain {
             path: format!("{}{k}.", self.path),
             index: self.index,
             depth: self.depth + 1,
             start: self.start,
+            tail: self.tail && last,
         }
     }
 }

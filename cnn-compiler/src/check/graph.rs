@@ -273,7 +273,7 @@ impl Checker {
                     if self.aborted {
                         break;
                     }
-                    let sub = ctx.branch(k);
+                    let sub = ctx.branch(k, k + 1 == n);
                     let out = self.chain(
                         groups[0],
                         &sub,
@@ -294,7 +294,8 @@ impl Checker {
                 .iter()
                 .enumerate()
                 .map(|(k, g)| {
-                    let sub = ctx.branch(k);
+                    // A join follows every branch.
+                    let sub = ctx.branch(k, false);
                     self.chain(g, &sub, cur.cloned(), short_trail.to_vec(), first_input)
                 })
                 .collect(),
@@ -608,7 +609,7 @@ impl Checker {
         let shown_use = s.text();
         let before = self.diags.len();
         self.uses.push(word.to_string());
-        let sub = ctx.branch(0);
+        let sub = ctx.branch(0, true);
         let short_trail = trail[trail.len().saturating_sub(6)..].to_vec();
         let out = self.chain(&body, &sub, cur.cloned(), short_trail, first_input);
         self.uses.pop();

@@ -3,7 +3,7 @@
 //! skips input, W004 a dropout or batchnorm that has no effect).
 
 use super::options::Opts;
-use super::resolve::Resolved;
+use super::resolve::{Resolved, WindowKind};
 use super::show::fmt2;
 use super::Checker;
 use crate::ast::Stmt;
@@ -11,18 +11,20 @@ use crate::diag::{Code, Diagnostic};
 use crate::ir::Activation;
 
 impl Checker {
-    /// Reports the warnings of one model's resolved statements.
-    pub(super) fn warnings(&mut self, stmts: &[Stmt], resolved: &[Option<Resolved>]) {
+    /// Reports the warnings of one chain's resolved statements (a model's, or
+    /// a branch's); `tail`: nothing follows the chain in the model.
+    pub(super) fn warnings(&mut self, stmts: &[Stmt], resolved: &[Option<Resolved>], tail: bool) {
         for (i, r) in resolved.iter().enumerate() {
             let Some(r) = r else { continue };
             self.stride_skips_input(r);
-            self.no_effect(stmts, resolved, i);
+            self.no_effect(stmts, resolved, i, tail);
             let Some(act) = r.activation() else { continue };
             // Layers after it, not counting dropouts: a dropout after the
             // softmax is W004's to report (it is the one out of place).
-            let later_layers = stmts
-                .get(i + 1..)
-                .is_some_and(|rest| rest.iter().any(|s| s.head.text != "dropout"));
+            let later_layers = !tail
+                || stmts
+                    .get(i + 1..)
+                    .is_some_and(|rest| rest.iter().any(|s| s.head.text != "dropout"));
             if act.v == Activation::Softmax && later_layers {
                 self.push(
                     Diagnostic::new(
@@ -62,11 +64,11 @@ impl Checker {
     /// W004: a `dropout` that drops nothing (rate 0) or whose dropped values
     /// no layer after it sees (the last statement); a `batchnorm` right after
     /// another (it normalises what is already normalised).
-    fn no_effect(&mut self, stmts: &[Stmt], resolved: &[Option<Resolved>], i: usize) {
+    fn no_effect(&mut self, stmts: &[Stmt], resolved: &[Option<Resolved>], i: usize, tail: bool) {
         let (Some(s), Some(Some(r))) = (stmts.get(i), resolved.get(i)) else {
             return;
         };
-        let last = i + 1 == stmts.len();
+        let last = tail && i + 1 == stmts.len();
         let prev = i.checked_sub(1).and_then(|j| resolved.get(j)?.as_ref());
         match r {
             Resolved::Dropout(rate) if rate.v == 0.0 => self.push(
@@ -107,8 +109,11 @@ impl Checker {
     }
 
     /// W003: a stride longer than the (effective) window, given explicitly.
+    /// Not for a 1x1 conv with stride 2: that is how ResNet halves the image
+    /// on a projection shortcut, on purpose.
     fn stride_skips_input(&mut self, r: &Resolved) {
         let Resolved::Window {
+            kind,
             opts: Opts {
                 stride: Some(st), ..
             },
@@ -120,7 +125,9 @@ impl Checker {
         let Some((window, geom)) = r.window() else {
             return;
         };
-        if !geom.skips_input() {
+        let projection =
+            *kind == WindowKind::Conv && geom.effective() == [1, 1] && st.v.iter().all(|&s| s <= 2);
+        if !geom.skips_input() || projection {
             return;
         }
         let eff = geom.effective();
