@@ -1,52 +1,88 @@
-//! The one switch between the AVX-512 kernels and the portable ones.
+//! The one switch between the kernels' instruction sets: AVX-512, AVX2 with
+//! FMA, and the portable build (baseline x86-64, or any other architecture).
 //!
-//! Every kernel with an AVX-512 build (hand-written intrinsics, or a portable
-//! body compiled again under `#[target_feature]`) asks [`avx512`] when it
-//! dispatches; nothing else tests the CPU. Setting the environment variable
-//! `CNN_PORTABLE=1` makes it answer `false`, so that every kernel takes its
-//! portable path: that is how CI tests those paths on an AVX-512 machine.
+//! Every kernel with a wide build (hand-written intrinsics, or a portable body
+//! compiled again under `#[target_feature]`) asks [`avx512`] or [`avx2`] when
+//! it dispatches; nothing else tests the CPU. The environment variable
+//! `CNN_PORTABLE` caps the level: `CNN_PORTABLE=1` makes both answer `false`,
+//! so that every kernel takes its portable path; `CNN_PORTABLE=avx2` turns
+//! AVX-512 off only, so that an AVX-512 machine runs what an AVX2 laptop runs.
+//! That is how CI tests every path on one machine.
 
 use std::sync::OnceLock;
 
+/// The widest kernels this process may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+/// The level: what the CPU has, capped by `CNN_PORTABLE`; read once per
+/// process (the first call).
+fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| detected().min(requested()))
+}
+
 /// Whether kernels may use AVX-512: the CPU has every feature the AVX-512 builds
 /// enable (AVX-512 F, BW, VL and DQ, AVX2, FMA) and `CNN_PORTABLE` is unset,
-/// empty or `0`. Both are read once per process (the first call).
+/// empty or `0`.
 #[inline]
 pub fn avx512() -> bool {
     #[cfg(test)]
     if forced_portable() {
         return false;
     }
-    static WIDE: OnceLock<bool> = OnceLock::new();
-    *WIDE.get_or_init(|| detected() && !portable_requested())
+    level() == Level::Avx512
 }
 
-/// Whether the environment asks for the portable kernels (`CNN_PORTABLE` set to
-/// anything but the empty string or `0`).
-fn portable_requested() -> bool {
-    std::env::var_os("CNN_PORTABLE").is_some_and(|v| !v.is_empty() && v != "0")
+/// Whether kernels may use AVX2 and FMA (and [`avx512`] is false: a kernel asks
+/// for the widest first). True on an AVX-512 machine with `CNN_PORTABLE=avx2`.
+#[inline]
+pub fn avx2() -> bool {
+    #[cfg(test)]
+    if forced_portable() {
+        return false;
+    }
+    level() == Level::Avx2
 }
 
-/// Whether the CPU has the features of the kernels' `#[target_feature]` builds.
-fn detected() -> bool {
+/// The cap `CNN_PORTABLE` asks for: unset, empty or `0`: none; `avx2`: no
+/// AVX-512; anything else: the portable kernels.
+fn requested() -> Level {
+    match std::env::var_os("CNN_PORTABLE") {
+        None => Level::Avx512,
+        Some(v) if v.is_empty() || v == "0" => Level::Avx512,
+        Some(v) if v.eq_ignore_ascii_case("avx2") => Level::Avx2,
+        Some(_) => Level::Portable,
+    }
+}
+
+/// The widest level whose `#[target_feature]` builds the CPU can run.
+fn detected() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        has!("avx512f")
-            && has!("avx512bw")
-            && has!("avx512vl")
-            && has!("avx512dq")
-            && has!("avx2")
-            && has!("fma")
+        let avx2 = has!("avx2") && has!("fma");
+        if avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
+            Level::Avx512
+        } else if avx2 {
+            Level::Avx2
+        } else {
+            Level::Portable
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        Level::Portable
     }
 }
 
 /// Defines a kernel that runs its body compiled for AVX-512 where [`avx512`]
-/// allows, and as built (baseline x86-64) elsewhere:
+/// allows, for AVX2 and FMA where [`avx2`] does, and as built (baseline
+/// x86-64) elsewhere:
 ///
 /// ```text
 /// avx512_twin! {
@@ -57,9 +93,11 @@ fn detected() -> bool {
 /// ```
 ///
 /// The body becomes an `#[inline(always)]` fn, called by a `#[target_feature]`
-/// twin (enabling the listed features, which [`avx512`] must check) and by the
-/// portable path, so both are the same code, compiled twice. With `=> "...",
-/// FMA, { ... }` the body also sees a `const FMA: bool`: true in the twin only.
+/// twin (enabling the listed features, which [`avx512`] must check), by an
+/// `"avx2,fma"` twin and by the portable path, so all are the same code,
+/// compiled three times. With `=> "...", FMA, { ... }` the body also sees a
+/// `const FMA: bool`: true in the AVX-512 twin only (a body may call AVX-512
+/// intrinsics under it; the AVX2 twin's wider loops come from the compiler).
 ///
 /// Kernels sharing their const parameters and features can be written as one
 /// group: `avx512_twin! { for [const N: usize] with "avx512f"; fn a(..) {..}
@@ -90,6 +128,21 @@ macro_rules! avx512_twin {
                 }
                 // SAFETY: the features were detected at run time.
                 unsafe { twin $(::<$($g),*>)? ($($a),*) };
+                return;
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::cpu::avx2() {
+                /// The body compiled for AVX2 and FMA.
+                ///
+                /// # Safety
+                /// AVX2 and FMA must be available.
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn twin2 $(<$(const $g: usize),*>)? ($($a: $t),*) {
+                    body::<$({ const $fma: bool = false; $fma },)? $($($g),*)?>($($a),*)
+                }
+                // SAFETY: the features were detected at run time.
+                unsafe { twin2 $(::<$($g),*>)? ($($a),*) };
                 return;
             }
             body::<$({ const $fma: bool = false; $fma },)? $($($g),*)?>($($a),*)
@@ -148,9 +201,12 @@ mod tests {
 
     #[test]
     fn portable_forcing_is_scoped() {
-        let outer = avx512();
+        let outer = (avx512(), avx2());
         assert!(!portable(avx512));
+        assert!(!portable(avx2));
         assert!(portable(|| portable(forced_portable)));
-        assert_eq!(avx512(), outer);
+        assert_eq!((avx512(), avx2()), outer);
+        // One level at a time: a kernel asks for the widest first.
+        assert!(!(avx512() && avx2()));
     }
 }

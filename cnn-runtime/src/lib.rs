@@ -10,9 +10,10 @@
 //! * `CNN_THREADS=N`: threads of the kernel thread pool ([`pool`]), the caller
 //!   included (default: every core).
 //! * `CNN_PORTABLE=1`: every kernel takes its portable path even where the CPU
-//!   has AVX-512 ([`cpu::avx512`] answers `false`), e.g. to test those paths on
-//!   an AVX-512 machine. Results agree with the AVX-512 paths up to float
-//!   rounding. Read once per process.
+//!   has AVX-512 or AVX2 ([`cpu::avx512`] and [`cpu::avx2`] answer `false`),
+//!   e.g. to test those paths on a wide machine; `CNN_PORTABLE=avx2`: the AVX2
+//!   and FMA kernels where the CPU has AVX-512 too. Results agree across the
+//!   paths up to float rounding. Read once per process.
 
 pub mod cpu;
 pub mod data;

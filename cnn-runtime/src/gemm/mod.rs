@@ -12,8 +12,9 @@
 //! from [`crate::pool`]: [`gemm_par`] splits the rows of C across the cores.
 //!
 //! This file holds the operands, the blocked driver and its parallel split;
-//! beside it are the microkernels (`avx512`, `portable`, chosen by
-//! [`crate::cpu::avx512`]) and the few-row streaming paths (`small`).
+//! beside it are the microkernels (`avx512`, `avx2`, `portable`, chosen by
+//! [`crate::cpu::avx512`] and [`crate::cpu::avx2`]) and the few-row streaming
+//! paths (`small`).
 //!
 //! # Why hand-written: the measurements behind the choice
 //!
@@ -54,10 +55,13 @@
 //! Blocking (`KC`, `MC`, `NC`) was not tuned beyond a first try (KC 128 / 256 /
 //! 384 were inconclusive under load).
 
+mod avx2;
 mod avx512;
 mod portable;
 mod small;
 
+#[cfg(target_arch = "x86_64")]
+use avx2::kernel_avx2;
 use avx512::kernel_avx512;
 use portable::kernel_generic;
 use small::{small_m_dot, small_m_stream_b, SMALL_M};
@@ -246,6 +250,7 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
         return;
     }
     let use512 = crate::cpu::avx512();
+    let use256 = crate::cpu::avx2();
     // A handful of rows (dense layers at small batch): the product is bound by
     // streaming B, which must then be read once, in memory order. With AVX-512,
     // up to 2 * MR rows stream B unpacked too (packing it would cost more than
@@ -305,6 +310,12 @@ pub fn gemm<A: Source + ?Sized, B: Source + ?Sized>(
                                 // the slices cover every element the kernel touches.
                                 unsafe {
                                     kernel_avx512(kc, ap, bp.as_ptr(), NR, ctile, ldc, mr, nr, acc)
+                                }
+                            } else if use256 {
+                                #[cfg(target_arch = "x86_64")]
+                                // SAFETY: AVX2 and FMA are present (checked at run time).
+                                unsafe {
+                                    kernel_avx2(kc, ap, bp, ctile, ldc, mr, nr, acc)
                                 }
                             } else {
                                 kernel_generic(kc, ap, bp, ctile, ldc, mr, nr, acc)
@@ -581,6 +592,49 @@ mod tests {
             unsafe { kernel_avx512(k, &ap, bp.as_ptr(), NR, &mut c2, NR, MR, NR, false) };
             for (x, y) in c1.iter().zip(&c2) {
                 assert!((x - y).abs() < 1e-4);
+            }
+        }
+    }
+
+    /// The AVX2 kernel against the portable one on every partial tile (rows
+    /// 1..=MR, columns around each vector edge), overwriting and accumulating.
+    /// Runs wherever the CPU has AVX2 and FMA, whatever the switch says.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernel_matches_generic_on_every_edge() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            eprintln!("skipped: this CPU has no AVX2 and FMA");
+            return;
+        }
+        let k = 37;
+        let ap = data(MR * k, 5);
+        let bp = data(NR * k, 6);
+        let ldc = NR + 3;
+        for mr in 1..=MR {
+            for nr in [1, 5, 8, 9, 15, 16, 17, 24, 31, 32] {
+                for acc in [false, true] {
+                    let start = data(MR * ldc, 7);
+                    let (mut c1, mut c2) = (start.clone(), start.clone());
+                    kernel_generic(k, &ap, &bp, &mut c1, ldc, mr, nr, acc);
+                    // SAFETY: AVX2 and FMA were detected; the panels hold
+                    // k * MR and k * NR values and C MR rows of ldc.
+                    unsafe { avx2::kernel_avx2(k, &ap, &bp, &mut c2, ldc, mr, nr, acc) };
+                    for (i, (x, y)) in c1.iter().zip(&c2).enumerate() {
+                        let inside = i / ldc < mr && i % ldc < nr;
+                        if inside {
+                            assert!(
+                                (x - y).abs() <= 1e-4 * (1.0 + x.abs()),
+                                "{mr}x{nr} {acc} at {i}: {x} vs {y}"
+                            );
+                        } else {
+                            assert_eq!(
+                                x.to_bits(),
+                                y.to_bits(),
+                                "{mr}x{nr} {acc}: wrote outside the tile at {i}"
+                            );
+                        }
+                    }
+                }
             }
         }
     }
