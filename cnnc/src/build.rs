@@ -1,8 +1,10 @@
 //! `cnnc build`: the Rust code the `cnn!` macro generates, formatted, for use
 //! with `include!` in a crate that depends on `cnn`.
+use crate::output;
 use crate::source::{self, Color};
 use crate::CmdResult;
 use clap::Args;
+use cnn::runtime::io::write_atomic;
 use cnn_compiler::build::{compile_source, file_options};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +24,9 @@ pub struct BuildArgs {
 
 /// Writes the generated code of the file's models (or of `--model`).
 pub fn build(a: BuildArgs) -> CmdResult {
+    if let Some(out) = &a.output {
+        output::check(out, &["rs"], &[&a.file])?;
+    }
     let Some(loaded) = source::load(&a.file, Color::Auto)? else {
         return Ok(ExitCode::FAILURE);
     };
@@ -38,9 +43,7 @@ pub fn build(a: BuildArgs) -> CmdResult {
     )?
     .0;
     match a.output {
-        Some(path) => {
-            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?
-        }
+        Some(path) => write_atomic(&path, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)

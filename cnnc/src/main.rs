@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod build;
 mod check;
 mod diagram;
+mod output;
 mod source;
 mod train;
 mod viz;

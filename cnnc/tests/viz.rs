@@ -366,3 +366,89 @@ fn viz_takes_a_built_in_shapes_image() {
         assert!(!out.status.success(), "{bad}");
     }
 }
+
+/// A graph: every layer of every branch, repeat copy and block use has its
+/// block (with its path), each join its own, each repeat and block use a
+/// frame; the branches of a join stand one above the other.
+#[test]
+fn diagram_draws_branches_side_by_side_and_joins() {
+    let root = common::repo();
+    let src = root.join("grammar/valid/graph_blocks.cnn");
+    let text = std::fs::read_to_string(&src).unwrap();
+    let c = cnn_compiler::compile(&text, "ResNet8");
+    let model = &c.models[0];
+    let walk = model.walk();
+    let dir = tempfile::tempdir().unwrap();
+    let svg_path = dir.path().join("resnet8.svg");
+    let out = cnnc_ok(&[
+        "diagram",
+        src.to_str().unwrap(),
+        "-o",
+        svg_path.to_str().unwrap(),
+    ]);
+    let layers = walk
+        .iter()
+        .filter(|(_, l)| l.op.keyword() != "residual")
+        .filter(|(_, l)| !matches!(l.op, cnn_compiler::ir::Op::Graph(_)))
+        .count();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("({layers} layers)")));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("valid XML");
+    let class_of = |n: &roxmltree::Node| n.attribute("class").unwrap_or("").to_string();
+    let blocks: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "g" && class_of(n).starts_with("layer "))
+        .collect();
+    // Every layer and join of the IR, by path, and the input.
+    let mut want: Vec<String> = walk
+        .iter()
+        .filter(|(_, l)| match &l.op {
+            cnn_compiler::ir::Op::Graph(g) => g.joins(),
+            _ => true,
+        })
+        .map(|(_, l)| l.path.clone())
+        .collect();
+    let mut got: Vec<String> = blocks
+        .iter()
+        .filter_map(|b| b.attribute("data-path").map(String::from))
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(blocks.len(), want.len() + 1, "and the input");
+    let joins = blocks.iter().filter(|b| class_of(b) == "layer add").count();
+    let residuals = walk
+        .iter()
+        .filter(|(_, l)| l.op.keyword() == "residual")
+        .count();
+    assert_eq!(
+        (joins, residuals),
+        (5, 5),
+        "one residual at the top, one in each basic block"
+    );
+    let frames = doc.descendants().filter(|n| class_of(n) == "frame").count();
+    let uses = walk
+        .iter()
+        .filter(|(_, l)| matches!(l.op.keyword(), "use" | "repeat"))
+        .count();
+    assert_eq!(frames, uses);
+    // A residual's body and its shortcut: one above the other.
+    let rect_y = |path: &str| -> f64 {
+        let b = blocks
+            .iter()
+            .find(|b| b.attribute("data-path") == Some(path))
+            .unwrap();
+        let r = b
+            .descendants()
+            .find(|n| n.tag_name().name() == "rect")
+            .unwrap();
+        r.attribute("y").unwrap().parse().unwrap()
+    };
+    let residual = walk
+        .iter()
+        .find(|(_, l)| matches!(&l.op, cnn_compiler::ir::Op::Graph(g) if matches!(g.kind, cnn_compiler::ir::GraphKind::Residual { shortcut: true })))
+        .map(|(_, l)| l.path.clone())
+        .unwrap();
+    let (body, short) = (format!("{residual}.0.0"), format!("{residual}.1.0"));
+    assert!(rect_y(&body) < rect_y(&short), "{body} above {short}");
+}

@@ -35,7 +35,7 @@ pub struct VizArgs {
     #[arg(long, value_name = "IMG")]
     pub image: Option<PathBuf>,
     /// Output folder (created if missing)
-    #[arg(short = 'o', long = "out")]
+    #[arg(short = 'o', long = "output", visible_alias = "out")]
     pub out: PathBuf,
     /// Seed of the initialisation when no --weights are given
     #[arg(long, default_value_t = 0)]

@@ -1,0 +1,133 @@
+//! Nothing is lost: an output that cannot be written, or that would replace
+//! a model source or an input, is refused before any work (in well under a
+//! second, where the work would take minutes), and the source stays byte for
+//! byte as it was.
+
+mod common;
+
+use common::{cnnc, repo};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Runs `cnnc args` (with `{M}` standing for the model file and `{D}` for the
+/// test's folder) and asserts it fails quickly, says `says`, trains nothing and
+/// leaves the model file as it was.
+fn refused(dir: &Path, model: &Path, args: &[&str], says: &str) {
+    let before = std::fs::read(model).unwrap();
+    let m = model.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{M}", m).replace("{D}", d))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let start = Instant::now();
+    let out = cnnc(&args);
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded:\n{err}");
+    assert!(err.contains(says), "{args:?}: {err}");
+    assert!(
+        !err.contains("epoch"),
+        "{args:?} trained before failing:\n{err}"
+    );
+    assert!(took < Duration::from_secs(1), "{args:?} took {took:?}");
+    assert_eq!(
+        std::fs::read(model).unwrap(),
+        before,
+        "{args:?} changed the model file"
+    );
+}
+
+#[test]
+fn outputs_that_would_lose_work_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("lenet5.cnn");
+    std::fs::copy(repo().join("examples/models/lenet5.cnn"), &model).unwrap();
+    let data = format!("mnist:{}", repo().join("../shared/data/mnist").display());
+    let train = |save: &str| {
+        vec![
+            "train".to_string(),
+            "{M}".into(),
+            "--data".into(),
+            data.clone(),
+            "--epochs".into(),
+            "10".into(),
+            "--save".into(),
+            save.into(),
+        ]
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (train("{D}/missing/w.safetensors"), "does not exist"),
+        (train("{D}/w.txt"), "cannot write .txt here"),
+        (train("{M}"), "refusing to write over a .cnn file"),
+        (
+            ["build", "{M}", "-o", "{M}"].map(String::from).to_vec(),
+            "refusing to write over a .cnn file",
+        ),
+        (
+            ["diagram", "{M}", "-o", "{M}"].map(String::from).to_vec(),
+            "refusing to write over a .cnn file",
+        ),
+        (
+            ["diagram", "{M}", "--output", "{D}/d.png"]
+                .map(String::from)
+                .to_vec(),
+            "cannot write .png here",
+        ),
+    ];
+    for (args, says) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(dir.path(), &model, &args, says);
+    }
+}
+
+#[test]
+fn predict_does_not_write_over_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.cnn");
+    std::fs::write(&model, "input 2x2x1; flatten; dense 2 softmax;").unwrap();
+    let x = dir.path().join("x.npy");
+    cnn::runtime::io::write_npy(&x, &[1, 2, 2, 1], &[0.0, 1.0, 2.0, 3.0]).unwrap();
+    // The check comes before the weights are read: they need not exist.
+    let before = std::fs::read(&x).unwrap();
+    let args = [
+        "predict",
+        "{M}",
+        "--weights",
+        "{D}/w.safetensors",
+        "--input",
+        "{D}/x.npy",
+        "--output",
+        "{D}/x.npy",
+    ];
+    refused(dir.path(), &model, &args, "is also an input");
+    assert_eq!(std::fs::read(&x).unwrap(), before);
+}
+
+#[test]
+fn an_existing_output_is_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = repo().join("examples/models/lenet5.cnn");
+    let out = dir.path().join("lenet5.rs");
+    std::fs::write(&out, "old").unwrap();
+    let run = cnnc(&[
+        "build",
+        model.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let code = std::fs::read_to_string(&out).unwrap();
+    assert!(code.contains("pub struct Lenet5"), "{code}");
+    // Only the output is in the folder: no temporary file is left.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["lenet5.rs"]);
+}
