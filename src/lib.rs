@@ -18,6 +18,12 @@ pub mod lower;
 
 /// Defines CNN models in the `.cnn` language, checked at compile time.
 ///
+/// Build the runtime optimised: at `opt-level = 0` training is about 100 times
+/// slower, and the first model a program makes says so on stderr
+/// ([`runtime::profile::UNOPTIMIZED_WARNING`]). A crate using `cnn` keeps its
+/// own code quick to build and its dependencies fast with
+/// `[profile.dev.package."*"] opt-level = 3` in its `Cargo.toml`.
+///
 /// Three forms:
 ///
 /// - item form, `cnn! { pub model Name { input 28x28x1; ... } }`: one struct per

@@ -28,6 +28,7 @@ pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod pool;
+pub mod profile;
 pub mod schedule;
 #[cfg(test)]
 pub(crate) mod testing;

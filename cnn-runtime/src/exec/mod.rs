@@ -116,6 +116,7 @@ impl State {
     /// A state for `plan` with Keras's default initialisation, drawn from one RNG
     /// seeded with `seed`, tensor by tensor in plan order.
     pub fn new(plan: &Plan, seed: u64) -> State {
+        crate::profile::warn_once();
         let mut s = State {
             params: vec![0.0; plan.param_total],
             grads: vec![0.0; plan.param_total],
