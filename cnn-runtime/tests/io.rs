@@ -473,6 +473,33 @@ fn hostile_safetensors_files() {
         b[i] ^= 0xA5;
         let _ = parse(&b);
     }
+    // Errors say what is wrong in words, never the safetensors crate's own
+    // error names.
+    let err = |b: &[u8]| {
+        parse_safetensors(b, Path::new("h.safetensors"))
+            .unwrap_err()
+            .to_string()
+    };
+    let mut huge = good.clone();
+    huge[..8].copy_from_slice(&(1u64 << 60).to_le_bytes());
+    assert!(err(&huge).contains("more than 100 MB"), "{}", err(&huge));
+    for cut in [good.len() - 3, 5, 9, 40] {
+        let e = err(&good[..cut]);
+        assert!(
+            e.contains("h.safetensors") && e.contains("not a valid safetensors file"),
+            "{e}"
+        );
+        for name in [
+            "MetadataIncompleteBuffer",
+            "HeaderTooLarge",
+            "HeaderTooSmall",
+            "InvalidHeader",
+        ] {
+            assert!(!e.contains(name), "{e}");
+        }
+    }
+    assert!(err(&good[..good.len() - 3]).contains("truncated"));
+    assert!(err(&good[..5]).contains("too short"));
 }
 
 #[test]

@@ -4,8 +4,41 @@
 
 use crate::{Error, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::SafeTensorError;
 use std::collections::HashMap;
 use std::path::Path;
+
+/// What went wrong, in words (the crate's error names, such as
+/// `MetadataIncompleteBuffer`, mean nothing to a user).
+fn describe(e: &SafeTensorError) -> String {
+    use SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => "the file is too short to hold a header (truncated?)".into(),
+        E::HeaderTooLarge => {
+            "the header claims more than 100 MB (corrupt, or not a safetensors file)".into()
+        }
+        E::InvalidHeaderLength => {
+            "the header's length runs past the end of the file (truncated?)".into()
+        }
+        E::InvalidHeader | E::InvalidHeaderStart => "the header is not JSON text".into(),
+        E::InvalidHeaderDeserialization | E::JsonError(_) => {
+            "the header is not the JSON of a safetensors file".into()
+        }
+        E::MetadataIncompleteBuffer => {
+            "the tensors take more bytes than the file holds (truncated?)".into()
+        }
+        E::InvalidOffset(name) => format!("tensor '{name}' has offsets that overlap or leave gaps"),
+        E::TensorInvalidInfo => "a tensor's shape and byte size disagree".into(),
+        E::ValidationOverflow => "a tensor's size overflows".into(),
+        E::TensorNotFound(name) => format!("no tensor '{name}'"),
+        E::InvalidTensorView(dtype, shape, len) => {
+            format!("{len} bytes cannot hold a {dtype:?} tensor of shape {shape:?}")
+        }
+        E::IoError(err) => err.to_string(),
+        #[allow(unreachable_patterns)]
+        other => format!("{other:?}"),
+    }
+}
 
 /// A tensor read from a file: name, shape, `f32` data (row-major).
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
@@ -24,10 +57,9 @@ pub fn parse_safetensors(
     path: &Path,
 ) -> Result<(Vec<NamedTensor>, HashMap<String, String>)> {
     let fmt = |m: String| Error::format(path, m);
-    let (_, meta) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| fmt(format!("not a valid safetensors file: {e:?}")))?;
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| fmt(format!("not a valid safetensors file: {e:?}")))?;
+    let bad = |e: SafeTensorError| fmt(format!("not a valid safetensors file: {}", describe(&e)));
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(bad)?;
+    let st = SafeTensors::deserialize(bytes).map_err(bad)?;
     // Keep the file's order (offset order) so that messages and listings are stable.
     let mut views: Vec<(String, TensorView<'_>)> = st.tensors();
     views.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
