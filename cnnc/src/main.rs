@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 mod build;
@@ -44,6 +44,11 @@ enum Command {
     Viz(viz::VizArgs),
     /// Draw a model's architecture as an SVG diagram.
     Diagram(diagram::DiagramArgs),
+    /// Print a shell completion script (e.g. `cnnc completions bash > ~/.local/share/bash-completion/completions/cnnc`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,10 @@ fn main() -> ExitCode {
         Command::Predict(a) => train::predict(a),
         Command::Viz(a) => viz::viz(a),
         Command::Diagram(a) => diagram::diagram(a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "cnnc", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
