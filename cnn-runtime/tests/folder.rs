@@ -261,3 +261,24 @@ fn folders_without_images_are_errors() {
     assert!(load_folder(&dir.path().join("ok"), [8, 8, 3], -0.1, 0).is_err());
     assert!(load_folder(&dir.path().join("ok"), [0, 8, 3], 0.0, 0).is_err());
 }
+
+#[test]
+fn resizes_worth_a_word_are_named() {
+    use cnn_runtime::data::folder::resize_note;
+    // A mild resize, either way: nothing to say.
+    assert_eq!(resize_note([32, 32], [28, 28]), None);
+    assert_eq!(resize_note([100, 100], [28, 28]), None);
+    // 300x200 to 28x28: more than 4x smaller on one side, and squashed.
+    let n = resize_note([300, 200], [28, 28]).unwrap();
+    assert!(n.contains("300x200") && n.contains("28x28"), "{n}");
+    assert!(
+        n.contains("large resize") && n.contains("proportions"),
+        "{n}"
+    );
+    assert!(resize_note([30, 40], [28, 28])
+        .unwrap()
+        .contains("squashed"));
+    assert!(resize_note([8, 8], [64, 64]).unwrap().contains("blurred"));
+    // Degenerate sizes do not divide by zero.
+    assert!(resize_note([0, 5], [1, 1]).is_some());
+}

@@ -269,6 +269,26 @@ fn warn_classes(d: &Dataset, model: &dyn Model) {
     }
 }
 
+/// What to say when weights trained on one set of class names meet data with
+/// another (`None` when either side has no names, or they agree).
+fn class_mismatch(trained: &[String], data: &[String]) -> Option<String> {
+    if trained.is_empty() || data.is_empty() || trained == data {
+        return None;
+    }
+    let show = |c: &[String]| {
+        let mut s = c.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
+        if c.len() > 4 {
+            s += ", ...";
+        }
+        s
+    };
+    Some(format!(
+        "these weights were trained on the classes {} but the data's classes are {}: labels may not mean what the model learned",
+        show(trained),
+        show(data)
+    ))
+}
+
 fn report_skipped(skipped: &[String]) {
     for s in skipped {
         eprintln!("warning: skipped {s}");
@@ -387,7 +407,7 @@ pub fn eval(a: EvalArgs) -> CmdResult {
     };
     let m = loaded.model(a.target.model.as_deref())?;
     let mut net = cnn::lower::interpreter(m, 0)?;
-    load_weights(&mut net, &a.weights)?;
+    let meta = load_weights(&mut net, &a.weights)?;
     let data = match (&a.data.data, &a.data.x, &a.data.labels) {
         (Some(src), _, _) => {
             let src: DataSource = src.parse()?;
@@ -404,6 +424,9 @@ pub fn eval(a: EvalArgs) -> CmdResult {
     };
     let data = take(data, a.data.limit);
     warn_classes(&data, &net);
+    if let Some(w) = class_mismatch(&meta.classes, &data.classes) {
+        eprintln!("warning: {}: {w}", a.weights.display());
+    }
     let start = Instant::now();
     let e = evaluate(&mut net, &data, EVAL_BATCH)?;
     eprintln!(
@@ -440,7 +463,11 @@ pub fn predict(a: PredictArgs) -> CmdResult {
     let meta = load_weights(&mut net, &a.weights)?;
     let input = net.input_shape();
     let x: Array4<f32> = if is_image(&a.input) {
-        folder::load_image(&a.input, input)?.insert_axis(Axis(0))
+        let (x, size) = folder::load_image_sized(&a.input, input)?;
+        if let Some(note) = folder::resize_note(size, [input[0], input[1]]) {
+            eprintln!("warning: {}: {note}", a.input.display());
+        }
+        x.insert_axis(Axis(0))
     } else {
         let arr = io::read_npy(&a.input)?.into_f32(&a.input, "--input")?;
         let arr = if arr.ndim() == 3 {

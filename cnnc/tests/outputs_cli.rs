@@ -131,3 +131,71 @@ fn an_existing_output_is_replaced_whole() {
         .collect();
     assert_eq!(names, ["lenet5.rs"]);
 }
+
+/// Data sanity: weights trained on one set of class names, evaluated on data
+/// with another, get a warning naming both; an image resized far from its own
+/// size or proportions gets one too.
+#[test]
+fn eval_and_predict_say_when_the_data_does_not_fit_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.cnn");
+    std::fs::write(&model, "input 28x28x1; flatten; dense 10 softmax;").unwrap();
+    let w = dir.path().join("w.safetensors");
+    let shared = repo().join("../shared/data");
+    let fashion = format!("fashion-mnist:{}", shared.join("fashion-mnist").display());
+    let mnist = format!("mnist:{}", shared.join("mnist").display());
+    let m = model.to_str().unwrap();
+    let ws = w.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = cnnc(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {err}");
+        err
+    };
+    run(&[
+        "train", m, "--data", &fashion, "--limit", "64", "--steps", "1", "--save", ws,
+    ]);
+    let err = run(&[
+        "eval",
+        m,
+        "--weights",
+        ws,
+        "--data",
+        &mnist,
+        "--limit",
+        "64",
+    ]);
+    assert!(
+        err.contains("trained on the classes T-shirt/top, Trouser") && err.contains("0, 1, 2, 3"),
+        "{err}"
+    );
+    let err = run(&[
+        "eval",
+        m,
+        "--weights",
+        ws,
+        "--data",
+        &fashion,
+        "--limit",
+        "64",
+    ]);
+    assert!(!err.contains("warning"), "{err}");
+    // A 300x200 photo for a 28x28 model.
+    let photo = dir.path().join("photo.png");
+    image_file(&photo, 200, 300);
+    let err = run(&[
+        "predict",
+        m,
+        "--weights",
+        ws,
+        "--input",
+        photo.to_str().unwrap(),
+    ]);
+    assert!(err.contains("300x200 image is resized to 28x28"), "{err}");
+}
+
+/// Writes a grey `w x h` PNG.
+fn image_file(path: &Path, w: u32, h: u32) {
+    let img = image::GrayImage::from_pixel(w, h, image::Luma([128]));
+    img.save(path).unwrap();
+}

@@ -170,6 +170,12 @@ pub fn load_folder(
 /// converted to `C` channels (1 grayscale, 3 RGB, 4 RGBA) and scaled to `[0, 1]`.
 /// The format is taken from the file's contents, not its name.
 pub fn load_image(path: &Path, input: [usize; 3]) -> Result<Array3<f32>> {
+    Ok(load_image_sized(path, input)?.0)
+}
+
+/// As [`load_image`], also giving the image's own size `[H, W]` before the
+/// resize (see [`resize_note`]).
+pub fn load_image_sized(path: &Path, input: [usize; 3]) -> Result<(Array3<f32>, [usize; 2])> {
     check_input(input)?;
     let img = decode(path)?;
     let [h, w, c] = input;
@@ -183,7 +189,32 @@ pub fn load_image(path: &Path, input: [usize; 3]) -> Result<Array3<f32>> {
         _ => (img.to_rgba8().into_raw(), 4),
     };
     debug_assert_eq!(src_c, c);
-    Ok(resize_bilinear(&pixels, src_h, src_w, c, h, w))
+    Ok((
+        resize_bilinear(&pixels, src_h, src_w, c, h, w),
+        [src_h, src_w],
+    ))
+}
+
+/// What a user should hear about resizing an image of `src` = `[H, W]` to a
+/// model's `to` = `[H, W]`: `None` for a mild resize; a sentence when either
+/// side shrinks or grows more than 4 times (the model sees little of what was
+/// there, or a blur), or when the sides' ratio changes by more than 10% (shapes
+/// are squashed).
+pub fn resize_note(src: [usize; 2], to: [usize; 2]) -> Option<String> {
+    let scale = |a: usize, b: usize| a.max(1) as f64 / b.max(1) as f64;
+    let (sh, sw) = (scale(to[0], src[0]), scale(to[1], src[1]));
+    let aspect = (scale(src[1], src[0]) / scale(to[1], to[0]) - 1.0).abs();
+    let far = |s: f64| !(0.25..=4.0).contains(&s);
+    let what = match (far(sh) || far(sw), aspect > 0.1) {
+        (false, false) => return None,
+        (true, false) => "a large resize: small details are lost or blurred".to_string(),
+        (false, true) => "the proportions change: shapes are squashed".to_string(),
+        (true, true) => "a large resize that also changes the proportions".to_string(),
+    };
+    Some(format!(
+        "the {}x{} image is resized to {}x{} for the model ({what})",
+        src[0], src[1], to[0], to[1]
+    ))
 }
 
 fn check_input(input: [usize; 3]) -> Result<()> {
