@@ -11,7 +11,7 @@
 //! otherwise.
 
 use cnn::cnn;
-use cnn::runtime::data::idx::load_mnist;
+use cnn::runtime::data::{Mnist, Split};
 use cnn::runtime::{evaluate, fit, Adam, FitOptions, Progress};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,8 +67,8 @@ fn parse_args() -> Result<Args, String> {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     println!("{}", LeNet5::summary());
-    let train = load_mnist(&args.data, true)?;
-    let test = load_mnist(&args.data, false)?;
+    let train = Mnist::load(&args.data, Split::Train)?;
+    let test = Mnist::load(&args.data, Split::Test)?;
     println!(
         "MNIST: {} training and {} test images",
         train.len(),

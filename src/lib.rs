@@ -7,6 +7,27 @@
 //!     conv 32 4x4 valid; maxpool 2; flatten; dense 256 relu; dense 5 softmax
 //! } }
 //! ```
+//!
+//! Training on a data set, as Keras's `fit` (the README's example):
+//!
+//! ```no_run
+//! use cnn::cnn;
+//! use cnn::runtime::data::{Mnist, Split};
+//! use cnn::runtime::{fit, evaluate, Adam, FitOptions, LrSchedule};
+//!
+//! cnn! { pub model Digits { input 28x28x1; conv 8 3x3 same relu; maxpool 2; flatten; dense 10 softmax } }
+//!
+//! fn main() -> Result<(), cnn::Error> {
+//!     let train = Mnist::load("data/mnist", Split::Train)?;     // any AsRef<Path>
+//!     let test = Mnist::load("data/mnist", Split::Test)?;       // FashionMnist::load alike
+//!     let mut net = Digits::new(0);
+//!     let opts = FitOptions { epochs: 5, validation: Some(&test), lr_schedule: LrSchedule::RESNET, ..FitOptions::default() };
+//!     let history = fit(&mut net, &train, &opts, &mut Adam::new(0.001))?;
+//!     println!("{:?}", history.epochs.last());
+//!     println!("test accuracy {:.2}%", 100.0 * evaluate(&mut net, &test, 256)?.accuracy);
+//!     Ok(())
+//! }
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -546,7 +546,7 @@ fn gzip(b: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mnist_layout_loads_plain_or_gzipped() {
-    use cnn_runtime::data::idx::load_mnist;
+    use cnn_runtime::data::{Mnist, Split};
     let dir = tempfile::tempdir().unwrap();
     let pixels: Vec<u8> = (0..3 * 28 * 28).map(|i| (i % 256) as u8).collect();
     let images = idx_bytes(0x803, &[3, 28, 28], &pixels);
@@ -556,8 +556,8 @@ fn mnist_layout_loads_plain_or_gzipped() {
     std::fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), gzip(&labels)).unwrap();
     std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), &images).unwrap();
     std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), &labels).unwrap();
-    for train in [true, false] {
-        let d = load_mnist(dir.path(), train).unwrap();
+    for split in [Split::Train, Split::Test] {
+        let d = Mnist::load(dir.path(), split).unwrap();
         assert_eq!(d.images.shape(), &[3, 28, 28, 1]);
         assert_eq!(d.labels, vec![7, 0, 9]);
         assert_eq!(d.images[[0, 0, 1, 0]], 1.0 / 255.0);
@@ -567,12 +567,12 @@ fn mnist_layout_loads_plain_or_gzipped() {
     // A gzipped file that stops early, and one whose header claims far more.
     let cut = gzip(&images[..images.len() - 5]);
     std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), cut).unwrap();
-    let e = load_mnist(dir.path(), true).unwrap_err();
+    let e = Mnist::load(dir.path(), Split::Train).unwrap_err();
     assert!(e.to_string().contains("truncated"), "{e}");
     let liar = gzip(&idx_bytes(0x803, &[1 << 28, 28, 28], &pixels));
     std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), liar).unwrap();
     assert!(matches!(
-        load_mnist(dir.path(), true),
+        Mnist::load(dir.path(), Split::Train),
         Err(Error::Format { .. })
     ));
     // Corrupt gzip stream.
@@ -581,14 +581,14 @@ fn mnist_layout_loads_plain_or_gzipped() {
     bad[n / 2] ^= 0xff;
     bad[n / 2 + 1] ^= 0xff;
     std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), bad).unwrap();
-    assert!(load_mnist(dir.path(), true).is_err());
+    assert!(Mnist::load(dir.path(), Split::Train).is_err());
     // Counts that disagree, and a label that is not a digit.
     std::fs::write(
         dir.path().join("t10k-labels-idx1-ubyte"),
         idx_bytes(0x801, &[2], &[1, 2]),
     )
     .unwrap();
-    let e = load_mnist(dir.path(), false).unwrap_err();
+    let e = Mnist::load(dir.path(), Split::Test).unwrap_err();
     assert!(
         e.to_string().contains("3 images") && e.to_string().contains("2 labels"),
         "{e}"
@@ -599,17 +599,17 @@ fn mnist_layout_loads_plain_or_gzipped() {
     )
     .unwrap();
     assert!(matches!(
-        load_mnist(dir.path(), false),
+        Mnist::load(dir.path(), Split::Test),
         Err(Error::Labels(_))
     ));
-    let e = load_mnist(&dir.path().join("nope"), false).unwrap_err();
+    let e = Mnist::load(&dir.path().join("nope"), Split::Test).unwrap_err();
     assert!(e.to_string().contains("t10k-images-idx3-ubyte"), "{e}");
 }
 
 #[test]
 fn the_real_mnist_test_set_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist");
-    let d = cnn_runtime::data::idx::load_mnist(&dir, false).unwrap();
+    let d = cnn_runtime::data::Mnist::load(&dir, cnn_runtime::data::Split::Test).unwrap();
     assert_eq!(d.images.shape(), &[10000, 28, 28, 1]);
     let mut counts = [0usize; 10];
     d.labels.iter().for_each(|&l| counts[l] += 1);

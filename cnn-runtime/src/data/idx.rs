@@ -130,12 +130,57 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     )))
 }
 
-/// Loads the MNIST (or Fashion-MNIST, same layout) training or test set from
-/// `dir`: `train-images-idx3-ubyte[.gz]` + `train-labels-idx1-ubyte[.gz]`, or the
-/// `t10k-` pair. Pixels are scaled to [0, 1]; images are `(N, 28, 28, 1)` (any
-/// rows x columns in the file are kept). Classes are named `"0"`..`"9"`.
-pub fn load_mnist(dir: &Path, train: bool) -> Result<Dataset> {
-    let prefix = if train { "train" } else { "t10k" };
+/// Which half of a data set: the 60,000 training images or the 10,000 test
+/// images of MNIST and Fashion-MNIST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// `train-images-idx3-ubyte` and `train-labels-idx1-ubyte`.
+    Train,
+    /// `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`.
+    Test,
+}
+
+/// The MNIST digits, from the original IDX files (gzipped or not).
+///
+/// ```no_run
+/// use cnn_runtime::data::{Mnist, Split};
+/// let train = Mnist::load("data/mnist", Split::Train)?;
+/// assert_eq!(train.images.shape()[1..], [28, 28, 1]);
+/// # Ok::<(), cnn_runtime::Error>(())
+/// ```
+pub struct Mnist;
+
+impl Mnist {
+    /// Loads the training or test set from `dir`:
+    /// `train-images-idx3-ubyte[.gz]` + `train-labels-idx1-ubyte[.gz]`, or the
+    /// `t10k-` pair. Pixels are scaled to [0, 1]; images are `(N, 28, 28, 1)`
+    /// (any rows x columns in the file are kept). Classes are named `"0"`..`"9"`.
+    pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
+        load_idx_pair(dir.as_ref(), split)
+    }
+}
+
+/// Fashion-MNIST: MNIST's files and layout, clothes instead of digits; the
+/// classes are named [`FASHION_MNIST_CLASSES`].
+pub struct FashionMnist;
+
+impl FashionMnist {
+    /// As [`Mnist::load`], with Fashion-MNIST's class names.
+    pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
+        let mut d = load_idx_pair(dir.as_ref(), split)?;
+        d.classes = FASHION_MNIST_CLASSES
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        Ok(d)
+    }
+}
+
+fn load_idx_pair(dir: &Path, split: Split) -> Result<Dataset> {
+    let prefix = match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    };
     let ipath = find(dir, &format!("{prefix}-images-idx3-ubyte"))?;
     let lpath = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     let images = read_idx(&ipath)?;
@@ -192,17 +237,6 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
     "Bag",
     "Ankle boot",
 ];
-
-/// [`load_mnist`] for Fashion-MNIST (same files, same layout): the classes are
-/// named [`FASHION_MNIST_CLASSES`] instead of digits.
-pub fn load_fashion_mnist(dir: &Path, train: bool) -> Result<Dataset> {
-    let mut d = load_mnist(dir, train)?;
-    d.classes = FASHION_MNIST_CLASSES
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    Ok(d)
-}
 
 /// Whether `dir`'s last component names Fashion-MNIST (contains `fashion`, any
 /// case), as its authors' `fashion-mnist` folder does.

@@ -4,6 +4,8 @@ pub mod folder;
 pub mod idx;
 pub mod shapes;
 
+pub use idx::{FashionMnist, Mnist, Split};
+
 use ndarray::Array4;
 
 /// Images (NHWC, f32) with one class label each.
@@ -102,13 +104,13 @@ impl DataSource {
     pub fn load_train(&self, input: [usize; 3], seed: u64) -> crate::Result<Splits> {
         match self {
             DataSource::Mnist(dir) => Ok(Splits {
-                train: idx::load_mnist(dir, true)?,
-                test: Some(idx::load_mnist(dir, false)?),
+                train: idx::Mnist::load(dir, idx::Split::Train)?,
+                test: Some(idx::Mnist::load(dir, idx::Split::Test)?),
                 skipped: Vec::new(),
             }),
             DataSource::FashionMnist(dir) => Ok(Splits {
-                train: idx::load_fashion_mnist(dir, true)?,
-                test: Some(idx::load_fashion_mnist(dir, false)?),
+                train: idx::FashionMnist::load(dir, idx::Split::Train)?,
+                test: Some(idx::FashionMnist::load(dir, idx::Split::Test)?),
                 skipped: Vec::new(),
             }),
             DataSource::Shapes(n) => {
@@ -135,8 +137,10 @@ impl DataSource {
     /// (same `seed` as training gives the same images), or every image of a folder.
     pub fn load_eval(&self, input: [usize; 3], seed: u64) -> crate::Result<(Dataset, Vec<String>)> {
         match self {
-            DataSource::Mnist(dir) => Ok((idx::load_mnist(dir, false)?, Vec::new())),
-            DataSource::FashionMnist(dir) => Ok((idx::load_fashion_mnist(dir, false)?, Vec::new())),
+            DataSource::Mnist(dir) => Ok((idx::Mnist::load(dir, idx::Split::Test)?, Vec::new())),
+            DataSource::FashionMnist(dir) => {
+                Ok((idx::FashionMnist::load(dir, idx::Split::Test)?, Vec::new()))
+            }
             DataSource::Shapes(n) => Ok((shapes::try_shapes(*n, input, seed)?.1, Vec::new())),
             DataSource::Folder(dir) => {
                 let f = folder::load_folder(dir, input, 0.0, seed)?;
