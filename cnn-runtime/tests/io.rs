@@ -602,7 +602,7 @@ fn mnist_layout_loads_plain_or_gzipped() {
         Mnist::load(dir.path(), Split::Test),
         Err(Error::Labels(_))
     ));
-    let e = Mnist::load(&dir.path().join("nope"), Split::Test).unwrap_err();
+    let e = Mnist::load(dir.path().join("nope"), Split::Test).unwrap_err();
     assert!(e.to_string().contains("t10k-images-idx3-ubyte"), "{e}");
 }
 
