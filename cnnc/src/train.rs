@@ -124,7 +124,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerKind,
     /// Learning rate (default: 0.01 for sgd and momentum, 0.001 for adam)
-    #[arg(long, value_name = "LR")]
+    #[arg(long, value_name = "LR", allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// How the learning rate changes over the run: `constant`; `cosine[:ALPHA]`
     /// (half a cosine from LR down to ALPHA x LR, default 0, per step);
@@ -297,7 +297,24 @@ fn report_skipped(skipped: &[String]) {
 
 /// `cnnc train`.
 pub fn train(a: TrainArgs) -> CmdResult {
-    // Before any work: a run whose weights cannot be saved is refused now.
+    // Before any work: a run that cannot work, or whose weights cannot be
+    // saved, is refused now.
+    for (flag, v) in [
+        ("--batch", Some(a.batch)),
+        ("--epochs", a.epochs),
+        ("--steps", a.steps),
+    ] {
+        if v == Some(0) {
+            return Err(format!("{flag} must be at least 1").into());
+        }
+    }
+    let lr = a.lr.unwrap_or(match a.optimizer {
+        OptimizerKind::Adam => 0.001,
+        _ => 0.01,
+    });
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(format!("--lr must be a positive number, got {lr}").into());
+    }
     let inputs = a.inputs();
     if let Some(out) = &a.save {
         output::check(out, &["safetensors", "npz"], &inputs)?;
@@ -330,13 +347,6 @@ pub fn train(a: TrainArgs) -> CmdResult {
     warn_classes(&train, &net);
     if !train.classes.is_empty() {
         classes = train.classes.clone();
-    }
-    let lr = a.lr.unwrap_or(match a.optimizer {
-        OptimizerKind::Adam => 0.001,
-        _ => 0.01,
-    });
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(format!("--lr must be a positive number, got {lr}").into());
     }
     let mut opt: Box<dyn Optimizer> = match a.optimizer {
         OptimizerKind::Sgd => Box::new(Sgd::new(lr)),
