@@ -14,6 +14,9 @@ use std::process::ExitCode;
 pub struct BuildArgs {
     /// The .cnn file to compile
     pub file: PathBuf,
+    /// Colour the diagnostics
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: Color,
     /// Write the code here instead of standard output
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
@@ -27,7 +30,7 @@ pub fn build(a: BuildArgs) -> CmdResult {
     if let Some(out) = &a.output {
         output::check(out, &["rs"], &[&a.file])?;
     }
-    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.file, a.color)? else {
         return Ok(ExitCode::FAILURE);
     };
     // Checks the name, with the error text every subcommand gives.
@@ -65,6 +68,7 @@ mod tests {
         .unwrap();
         let out = dir.join("b.rs");
         let args = BuildArgs {
+            color: Color::Never,
             file: file.clone(),
             output: Some(out.clone()),
             model: Some("B".into()),
@@ -82,6 +86,7 @@ mod tests {
         );
         // An unknown model name is an error; a file with an error exits 1.
         let args = BuildArgs {
+            color: Color::Never,
             file: file.clone(),
             output: Some(out.clone()),
             model: Some("C".into()),
@@ -89,6 +94,7 @@ mod tests {
         assert!(build(args).is_err());
         std::fs::write(&file, "input 4x4x1; conv 2 5x5;").unwrap();
         let args = BuildArgs {
+            color: Color::Never,
             file,
             output: Some(out),
             model: None,

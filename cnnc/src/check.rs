@@ -1,19 +1,11 @@
 //! `cnnc check`, `cnnc summary`, `cnnc explain`.
+pub use crate::source::Format;
 use crate::source::{self, plural, Color, Source};
 use crate::CmdResult;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use cnn_compiler::Code;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Output format of diagnostics and summaries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// For people: rustc-style diagnostics, a Keras-style table.
-    Text,
-    /// For editors and tests.
-    Json,
-}
 
 /// `cnnc check FILE... [--format F] [--color C]`
 #[derive(Args)]

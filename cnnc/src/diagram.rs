@@ -17,6 +17,9 @@ use std::process::ExitCode;
 pub struct DiagramArgs {
     /// The .cnn file
     pub file: PathBuf,
+    /// Colour the diagnostics
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: Color,
     /// Which model of the file (default: the only one)
     #[arg(long)]
     pub model: Option<String>,
@@ -28,7 +31,7 @@ pub struct DiagramArgs {
 /// Writes the SVG diagram of a model.
 pub fn diagram(a: DiagramArgs) -> CmdResult {
     crate::output::check(&a.out, &["svg"], &[&a.file])?;
-    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.file, a.color)? else {
         return Ok(ExitCode::FAILURE);
     };
     let model = loaded.model(a.model.as_deref())?;

@@ -2,7 +2,7 @@
 //! diagnostics, pick a model. Every subcommand goes through here, so a file is
 //! read, coloured and reported the same way (and with the same error texts)
 //! whatever the command.
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 use cnn_compiler::{compile, ir, model_name_from_stem, Compiled, Severity};
 use std::io::{IsTerminal, Read};
 use std::path::Path;
@@ -16,6 +16,33 @@ pub enum Color {
     // (Plain comments: a doc comment would become `--help` text.)
     Always,
     Never,
+}
+
+/// Output format of a command's results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: rustc-style diagnostics, tables, lines.
+    Text,
+    /// For editors, scripts and tests: JSON on stdout.
+    Json,
+}
+
+/// `--format` and `--color`, as every command that reports results takes them.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Style {
+    /// `text` for people; `json` for scripts (on stdout)
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Colour the diagnostics
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: Color,
+}
+
+impl Style {
+    /// Whether results are JSON.
+    pub fn json(self) -> bool {
+        self.format == Format::Json
+    }
 }
 
 impl Color {

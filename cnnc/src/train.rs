@@ -37,15 +37,15 @@
 //! the training set right), as did momentum SGD (98.86-98.91%) and batches of 64.
 
 use crate::output;
-use crate::source::{self, Color};
+use crate::source::{self, Style};
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
 use cnn::runtime::data::{folder, DataSource, Dataset};
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
 use cnn::runtime::{
-    evaluate, fit, predict as run_predict, Adam, FitOptions, LrSchedule, Model, Optimizer,
-    Progress, Sgd,
+    evaluate, fit, predict as run_predict, Adam, EpochStats, FitOptions, LrSchedule, Model,
+    Optimizer, Progress, Sgd,
 };
 use cnn_compiler::label::dims_text;
 use ndarray::{Array4, Axis, Ix4};
@@ -58,6 +58,20 @@ const DEFAULT_SCHEDULE: LrSchedule = LrSchedule::RESNET;
 
 /// Batch size of evaluation and prediction (memory only; results do not depend on it).
 const EVAL_BATCH: usize = 256;
+
+/// One epoch of a run as a JSON object, with Keras's history keys.
+fn epoch_json(e: &EpochStats) -> serde_json::Value {
+    serde_json::json!({
+        "epoch": e.epoch,
+        "steps": e.steps,
+        "loss": e.loss,
+        "accuracy": e.accuracy,
+        "val_loss": e.val_loss,
+        "val_accuracy": e.val_accuracy,
+        "lr": e.lr,
+        "seconds": e.seconds,
+    })
+}
 
 /// The optimizers `train` offers, with Keras's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -106,6 +120,8 @@ pub struct ModelArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub target: ModelArgs,
+    #[command(flatten)]
+    pub style: Style,
     /// Start from these weights (.safetensors or .npz) instead of a fresh initialisation
     #[arg(long, value_name = "W")]
     pub init: Option<PathBuf>,
@@ -171,6 +187,8 @@ impl TrainArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     pub target: ModelArgs,
+    #[command(flatten)]
+    pub style: Style,
     /// The weights to evaluate (.safetensors or .npz)
     #[arg(long, value_name = "W")]
     pub weights: PathBuf,
@@ -186,6 +204,8 @@ pub struct EvalArgs {
 pub struct PredictArgs {
     #[command(flatten)]
     pub target: ModelArgs,
+    #[command(flatten)]
+    pub style: Style,
     /// The weights to use (.safetensors or .npz)
     #[arg(long, value_name = "W")]
     pub weights: PathBuf,
@@ -322,7 +342,7 @@ pub fn train(a: TrainArgs) -> CmdResult {
     if let Some(out) = &a.plot {
         output::check(out, &["svg"], &inputs)?;
     }
-    let Some(loaded) = source::load(&a.target.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.target.file, a.style.color)? else {
         return Ok(ExitCode::FAILURE);
     };
     let m = loaded.model(a.target.model.as_deref())?;
@@ -392,7 +412,22 @@ pub fn train(a: TrainArgs) -> CmdResult {
         "trained {steps} steps in {:.1}s",
         start.elapsed().as_secs_f64()
     );
-    if let Some(last) = history.epochs.last() {
+    if a.style.json() {
+        // One line per epoch (Keras's history keys), then the run's totals.
+        for e in &history.epochs {
+            println!("{}", epoch_json(e));
+        }
+        let last = history.epochs.last();
+        let done = serde_json::json!({
+            "steps": steps,
+            "seconds": start.elapsed().as_secs_f64(),
+            "loss": last.map(|e| e.loss),
+            "accuracy": last.map(|e| e.accuracy),
+            "test_accuracy": last.and_then(|e| e.val_accuracy),
+            "saved": a.save.as_ref().map(|p| p.display().to_string()),
+        });
+        println!("{done}");
+    } else if let Some(last) = history.epochs.last() {
         println!("loss: {:.6}", last.loss);
         println!("accuracy: {}", percent(last.accuracy));
         if let Some(acc) = last.val_accuracy {
@@ -412,7 +447,7 @@ pub fn train(a: TrainArgs) -> CmdResult {
 
 /// `cnnc eval`.
 pub fn eval(a: EvalArgs) -> CmdResult {
-    let Some(loaded) = source::load(&a.target.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.target.file, a.style.color)? else {
         return Ok(ExitCode::FAILURE);
     };
     let m = loaded.model(a.target.model.as_deref())?;
@@ -444,8 +479,14 @@ pub fn eval(a: EvalArgs) -> CmdResult {
         data.len(),
         start.elapsed().as_secs_f64()
     );
-    println!("loss: {:.6}", e.loss);
-    println!("accuracy: {}", percent(e.accuracy));
+    if a.style.json() {
+        let out =
+            serde_json::json!({"examples": data.len(), "loss": e.loss, "accuracy": e.accuracy});
+        println!("{out}");
+    } else {
+        println!("loss: {:.6}", e.loss);
+        println!("accuracy: {}", percent(e.accuracy));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -465,7 +506,7 @@ pub fn predict(a: PredictArgs) -> CmdResult {
         let inputs = [a.target.file.as_path(), &a.weights, &a.input];
         output::check(out, &["npy"], &inputs)?;
     }
-    let Some(loaded) = source::load(&a.target.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.target.file, a.style.color)? else {
         return Ok(ExitCode::FAILURE);
     };
     let m = loaded.model(a.target.model.as_deref())?;
@@ -519,6 +560,10 @@ pub fn predict(a: PredictArgs) -> CmdResult {
         let flat = y.as_slice().ok_or("the model's output is not contiguous")?;
         io::write_npy(out, &shape, flat)?;
         eprintln!("wrote {} outputs to {}", y.nrows(), out.display());
+        if a.style.json() {
+            let out = serde_json::json!({"samples": y.nrows(), "output": out.display().to_string(), "shape": shape});
+            println!("{out}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     // No output file: print the top classes of each sample.
@@ -528,9 +573,19 @@ pub fn predict(a: PredictArgs) -> CmdResult {
             .cloned()
             .unwrap_or_else(|| format!("class {i}"))
     };
+    let mut json = Vec::new();
     for (k, row) in y.outer_iter().enumerate() {
         let mut idx: Vec<usize> = (0..row.len()).collect();
         idx.sort_by(|&i, &j| row[j].total_cmp(&row[i]));
+        if a.style.json() {
+            let top: Vec<_> = idx
+                .iter()
+                .take(5)
+                .map(|&i| serde_json::json!({"index": i, "class": name(i), "value": row[i]}))
+                .collect();
+            json.push(serde_json::json!({"sample": k, "top": top}));
+            continue;
+        }
         if y.nrows() > 1 {
             println!("sample {k}:");
         }
@@ -541,6 +596,10 @@ pub fn predict(a: PredictArgs) -> CmdResult {
                 println!("  {:<20} {:.6}", name(i), row[i]);
             }
         }
+    }
+    if a.style.json() {
+        let out = serde_json::json!({"softmax": net.ends_in_softmax(), "predictions": json});
+        println!("{out}");
     }
     Ok(ExitCode::SUCCESS)
 }

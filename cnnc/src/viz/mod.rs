@@ -21,6 +21,9 @@ type BoxError = Box<dyn std::error::Error>;
 pub struct VizArgs {
     /// The .cnn file
     pub file: PathBuf,
+    /// Colour the diagnostics
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: Color,
     /// Which model of the file (default: the only one)
     #[arg(long)]
     pub model: Option<String>,
@@ -45,7 +48,7 @@ pub struct VizArgs {
 /// Draws the first conv layer's filters and, with `--image`, every conv layer's
 /// feature maps, as PNG grids in the output folder.
 pub fn viz(a: VizArgs) -> CmdResult {
-    let Some(loaded) = source::load(&a.file, Color::Auto)? else {
+    let Some(loaded) = source::load(&a.file, a.color)? else {
         return Ok(ExitCode::FAILURE);
     };
     let model = loaded.model(a.model.as_deref())?;
