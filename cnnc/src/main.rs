@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod build;
 mod check;
 mod diagram;
+mod images;
 mod output;
 mod source;
 mod train;
@@ -44,6 +45,8 @@ enum Command {
     Viz(viz::VizArgs),
     /// Draw a model's architecture as an SVG diagram.
     Diagram(diagram::DiagramArgs),
+    /// Write a data set as a folder of PNG images, one sub-folder per class.
+    Images(images::ImagesArgs),
     /// Print a shell completion script (e.g. `cnnc completions bash > ~/.local/share/bash-completion/completions/cnnc`).
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => train::predict(a),
         Command::Viz(a) => viz::viz(a),
         Command::Diagram(a) => diagram::diagram(a),
+        Command::Images(a) => images::images(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "cnnc", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

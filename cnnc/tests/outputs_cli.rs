@@ -224,3 +224,39 @@ fn settings_that_cannot_work_are_refused_before_any_work() {
         );
     }
 }
+
+/// `cnnc images` writes a class-per-folder set that `--data folder:` reads
+/// back (same count, same classes), and never writes into a folder that holds
+/// something.
+#[test]
+fn images_writes_a_folder_data_set_and_refuses_a_full_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    let p = photos.to_str().unwrap();
+    let out = common::cnnc_ok(&["images", "shapes:50", "--size", "20x24x3", "-o", p]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("wrote 50 images of 20x24x3 in 5 class folders"));
+    let back = cnn::runtime::data::folder::load_folder(&photos, [20, 24, 3], 0.0, 0).unwrap();
+    assert_eq!(back.train.len(), 50);
+    assert_eq!(
+        back.train.classes,
+        ["circle", "cross", "line", "square", "triangle"]
+    );
+    // The same images as the built-in set, to 8-bit rounding.
+    let (want, _) = cnn::runtime::data::shapes::shapes(50, [20, 24, 3], 0);
+    let total: f32 = want.images.iter().map(|v| v.abs()).sum();
+    let got: f32 = back.train.images.iter().map(|v| v.abs()).sum();
+    assert!((total - got).abs() / total < 1e-3, "{total} vs {got}");
+    let again = cnnc(&["images", "shapes:50", "-o", p]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not an empty folder"));
+    let bad = cnnc(&[
+        "images",
+        "shapes:5",
+        "--size",
+        "8x8x2",
+        "-o",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("1 (grey), 3 (RGB) or 4 (RGBA)"));
+}

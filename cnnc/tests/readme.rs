@@ -143,26 +143,6 @@ fn link(from: &Path, to: &Path) {
     );
 }
 
-/// A folder of class sub-folders with PNG and JPEG files, for the README's
-/// `folder:photos` commands.
-fn write_photos(dir: &Path) {
-    let (train, _) = cnn_runtime::data::shapes::shapes(400, [40, 40, 3], 7);
-    let mut per_class = vec![0usize; train.classes.len()];
-    for (i, label) in train.labels.iter().enumerate() {
-        let k = per_class[*label];
-        per_class[*label] += 1;
-        let class = dir.join(&train.classes[*label]);
-        std::fs::create_dir_all(&class).unwrap();
-        let img = train.images.index_axis(ndarray::Axis(0), i);
-        let rgb = image::RgbImage::from_fn(40, 40, |x, y| {
-            let px = |c: usize| (img[[y as usize, x as usize, c]] * 255.0).round() as u8;
-            image::Rgb([px(0), px(1), px(2)])
-        });
-        let ext = if k % 2 == 0 { "png" } else { "jpg" };
-        rgb.save(class.join(format!("{k}.{ext}"))).unwrap();
-    }
-}
-
 #[test]
 fn every_readme_command_runs_and_shows_real_output() {
     let root = repo_root();
@@ -181,7 +161,6 @@ fn every_readme_command_runs_and_shows_real_output() {
         link(&root.join(name), &work.join(name));
     }
     link(&root.join("../shared"), &scratch.path().join("shared"));
-    write_photos(&work.join("photos"));
 
     let mut failures = Vec::new();
     for step in &steps {
