@@ -67,16 +67,13 @@ pub fn images(a: ImagesArgs) -> CmdResult {
             None => format!("class{i}"),
         })
         .collect();
-    for (i, (img, &label)) in data
-        .images
-        .axis_iter(Axis(0))
-        .zip(&data.labels)
-        .take(n)
-        .enumerate()
-    {
+    // Numbered within each class: every class folder starts at 0.png.
+    let mut count = vec![0usize; names.len()];
+    for (img, &label) in data.images.axis_iter(Axis(0)).zip(&data.labels).take(n) {
         let dir = out.join(&names[label]);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        write_png(&dir.join(format!("{i}.png")), img)?;
+        write_png(&dir.join(format!("{}.png", count[label])), img)?;
+        count[label] += 1;
     }
     let [_, h, w, c] = data.images.shape() else {
         return Err("images are not a 4-D array".into());

@@ -236,6 +236,10 @@ fn images_writes_a_folder_data_set_and_refuses_a_full_folder() {
     let out = common::cnnc_ok(&["images", "shapes:50", "--size", "20x24x3", "-o", p]);
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("wrote 50 images of 20x24x3 in 5 class folders"));
+    // Numbered within each class, as the README's `photos/circle/0.png` needs.
+    for class in ["circle", "cross", "line", "square", "triangle"] {
+        assert!(photos.join(class).join("0.png").is_file(), "{class}/0.png");
+    }
     let back = cnn::runtime::data::folder::load_folder(&photos, [20, 24, 3], 0.0, 0).unwrap();
     assert_eq!(back.train.len(), 50);
     assert_eq!(
