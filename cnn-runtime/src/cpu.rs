@@ -31,22 +31,25 @@ fn level() -> Level {
 /// empty or `0`.
 #[inline]
 pub fn avx512() -> bool {
-    #[cfg(test)]
-    if forced_portable() {
-        return false;
-    }
-    level() == Level::Avx512
+    at(Level::Avx512)
 }
 
 /// Whether kernels may use AVX2 and FMA (and [`avx512`] is false: a kernel asks
 /// for the widest first). True on an AVX-512 machine with `CNN_PORTABLE=avx2`.
 #[inline]
 pub fn avx2() -> bool {
+    at(Level::Avx2)
+}
+
+/// Whether the kernels run at exactly `wanted` (never a wide level while a
+/// test forces the portable paths).
+#[inline]
+fn at(wanted: Level) -> bool {
     #[cfg(test)]
     if forced_portable() {
         return false;
     }
-    level() == Level::Avx2
+    level() == wanted
 }
 
 /// The cap `CNN_PORTABLE` asks for: unset, empty or `0`: none; `avx2`: no
