@@ -14,6 +14,7 @@ pub mod diag;
 pub mod explain;
 pub mod ir;
 pub mod label;
+pub mod lines;
 pub mod lower;
 pub mod parse;
 pub mod render;

@@ -6,6 +6,7 @@
 use crate::ast::{File, Group, ModelAst, Stmt, Token, TokenKind};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::ir::Span;
+use crate::lines::bom_len;
 use pest::iterators::Pair;
 use pest::Parser;
 
@@ -37,7 +38,19 @@ enum Recovery {
 
 /// Parses `source` into a syntax tree, or returns the one syntax error pest found.
 pub fn parse(source: &str) -> Result<File, Box<Diagnostic>> {
-    parse_once(source).map_err(|(d, _)| d)
+    parse_once(&blank_bom(source)).map_err(|(d, _)| d)
+}
+
+/// `source` with a leading byte-order mark read as three spaces: the mark is
+/// no part of the text (editors add it on saving), and blanking it in place
+/// keeps every span an offset into the original text, as
+/// [`parse_recovering`]'s blanked braces do. A U+FEFF further on is a char
+/// like any other.
+fn blank_bom(source: &str) -> String {
+    let n = bom_len(source);
+    let mut text = source.to_string();
+    text.replace_range(..n, &" ".repeat(n));
+    text
 }
 
 /// Parses with error recovery: after a stray or missing brace, parsing goes on
@@ -45,9 +58,9 @@ pub fn parse(source: &str) -> Result<File, Box<Diagnostic>> {
 /// Returns the syntax errors, and the tree and the patched text it was parsed
 /// from when parsing eventually succeeded. The patched text has the same lines
 /// and offsets as `source` (braces are blanked; a missing `}` is appended), so
-/// spans into it are spans into `source`.
+/// spans into it are spans into `source` (a byte-order mark is blanked too).
 pub fn parse_recovering(source: &str) -> (Vec<Diagnostic>, Option<(File, String)>) {
-    let mut text = source.to_string();
+    let mut text = blank_bom(source);
     let mut errors = Vec::new();
     // Bounded: each round removes or adds one brace.
     for _ in 0..16 {
@@ -82,7 +95,8 @@ fn too_deep(source: &str) -> Option<Span> {
     while i < b.len() {
         match b[i] {
             b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
+                // As the grammar's comment: a `\r` ends it too.
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
                     i += 1;
                 }
             }

@@ -10,15 +10,58 @@
 
 use crate::diag::{Diagnostic, Severity};
 use crate::ir::Span;
+use crate::lines::{bom_len, LineIndex};
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label, Severity as CsSeverity};
-use codespan_reporting::files::{Files, SimpleFile};
+use codespan_reporting::files::{Error as FilesError, Files};
 use codespan_reporting::term::{self, termcolor};
+use std::ops::Range;
 
-/// Clamps a span into the source and onto char boundaries, so that rendering can
-/// never fail on a span that came from elsewhere (e.g. the macro's token map).
-fn clamp(source: &str, s: Span) -> std::ops::Range<usize> {
+/// One source text for codespan, with the crate's own line breaks
+/// ([`crate::lines`]): codespan's `SimpleFile` knows only `\n`, so a file with
+/// `\r` line endings would be one line, printed whole under every error.
+struct SourceFile<'a> {
+    name: &'a str,
+    source: &'a str,
+    lines: LineIndex,
+}
+
+impl<'a> Files<'a> for SourceFile<'a> {
+    type FileId = ();
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, (): ()) -> Result<&'a str, FilesError> {
+        Ok(self.name)
+    }
+
+    fn source(&'a self, (): ()) -> Result<&'a str, FilesError> {
+        Ok(self.source)
+    }
+
+    fn line_index(&'a self, (): (), byte_index: usize) -> Result<usize, FilesError> {
+        Ok(self.lines.index(byte_index))
+    }
+
+    fn line_range(&'a self, (): (), line_index: usize) -> Result<Range<usize>, FilesError> {
+        // One past the last line is the empty end of the text, as codespan's
+        // own files answer.
+        match self.lines.range(line_index) {
+            Some(r) => Ok(r),
+            None if line_index == self.lines.count() => Ok(self.source.len()..self.source.len()),
+            None => Err(FilesError::LineTooLarge {
+                given: line_index,
+                max: self.lines.count() - 1,
+            }),
+        }
+    }
+}
+
+/// Clamps a span into the source, past a byte-order mark and onto char
+/// boundaries, so that rendering can never fail on a span that came from
+/// elsewhere (e.g. the macro's token map) and no label starts before its line.
+fn clamp(source: &str, s: Span) -> Range<usize> {
     let fix = |mut i: usize| {
-        i = i.min(source.len());
+        i = i.min(source.len()).max(bom_len(source));
         while !source.is_char_boundary(i) {
             i -= 1;
         }
@@ -55,7 +98,11 @@ fn to_codespan(source: &str, d: &Diagnostic) -> CsDiagnostic<()> {
 /// source line with carets under the offending token, notes and a help line.
 /// `color` adds ANSI colours (for terminals). Each diagnostic ends with a blank line.
 pub fn render(file_name: &str, source: &str, diags: &[Diagnostic], color: bool) -> String {
-    let file = SimpleFile::new(file_name, source);
+    let file = SourceFile {
+        name: file_name,
+        source,
+        lines: LineIndex::new(source),
+    };
     let config = term::Config {
         chars: term::Chars::ascii(),
         ..Default::default()
@@ -134,14 +181,10 @@ pub fn message_with_source(file_name: &str, source: &str, d: &Diagnostic) -> Str
     )
 }
 
-/// 1-based line and column (in chars) of a byte offset.
+/// 1-based line and column (in chars) of a byte offset, lines and columns
+/// counted as [`crate::lines`] counts them.
 pub fn line_col(source: &str, pos: usize) -> (usize, usize) {
-    let file = SimpleFile::new("", source);
-    let r = clamp(source, Span::new(pos, pos));
-    match file.location((), r.start) {
-        Ok(l) => (l.line_number, l.column_number),
-        Err(_) => (1, 1),
-    }
+    LineIndex::new(source).line_col(source, pos)
 }
 
 /// A span as line/column (1-based; columns count chars) plus byte offsets.
@@ -194,11 +237,13 @@ pub struct JsonDiagnostic {
 /// with `serde_json`). Lines and columns are 1-based, columns count chars; spans
 /// are byte offsets.
 pub fn to_json(file_name: &str, source: &str, diags: &[Diagnostic]) -> Vec<JsonDiagnostic> {
+    let lines = LineIndex::new(source);
+    let line_col = |pos| lines.line_col(source, pos);
     diags
         .iter()
         .map(|d| {
-            let (line, column) = line_col(source, d.span.start);
-            let (end_line, end_column) = line_col(source, d.span.end);
+            let (line, column) = line_col(d.span.start);
+            let (end_line, end_column) = line_col(d.span.end);
             JsonDiagnostic {
                 severity: severity_word(d.severity),
                 code: d.code.as_str(),
@@ -215,7 +260,7 @@ pub fn to_json(file_name: &str, source: &str, diags: &[Diagnostic]) -> Vec<JsonD
                     .related
                     .iter()
                     .map(|(s, l)| {
-                        let (line, column) = line_col(source, s.start);
+                        let (line, column) = line_col(s.start);
                         JsonRelated {
                             line,
                             column,
@@ -251,5 +296,22 @@ mod tests {
         let m = message_with_source("m.cnn", src, &d);
         assert!(m.starts_with("[E003] too big\nerror[E003]: too big"), "{m}");
         assert!(m.contains("m.cnn:1:21"), "{m}");
+    }
+
+    /// A CR-only file prints the error's own line (codespan's `SimpleFile`
+    /// would print the whole file as line 1); a byte-order mark is not a column.
+    #[test]
+    fn cr_line_endings_and_a_bom() {
+        let src = "\u{feff}input 4x4x1;\rconv 2 5x5;\r";
+        let at = src.find("5x5").unwrap();
+        let d = Diagnostic::new(Code::WindowTooBig, "too big", Span::new(at, at + 3), "here");
+        let r = render("m.cnn", src, &[d], false);
+        assert!(r.contains("m.cnn:2:8\n"), "{r}");
+        assert!(r.contains("\n2 | conv 2 5x5;\n"), "{r}");
+        assert!(!r.contains("input"), "{r}");
+        assert_eq!(line_col(src, 3), (1, 1));
+        let d = Diagnostic::new(Code::Syntax, "bom", Span::new(0, 8), "here");
+        let r = render("m.cnn", src, &[d], false);
+        assert!(r.contains("m.cnn:1:1\n") && r.contains("\n1 | input 4x4x1;\n"), "{r}");
     }
 }

@@ -3,7 +3,7 @@
 //! `grammar/invalid/` gives exactly the errors (code and line) its first line
 //! declares, e.g. `// error E003 line 7, E001 line 8`.
 
-use cnn_compiler::{compile, model_name_from_stem, render::line_col, Severity};
+use cnn_compiler::{compile, lines::lines, model_name_from_stem, render::line_col, Severity};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -66,7 +66,7 @@ fn valid_corpus_compiles() {
             cnn_compiler::render(stem, src, &c.diagnostics, false)
         );
         assert!(!c.models.is_empty(), "{stem}");
-        let first = src.lines().next().unwrap_or("");
+        let first = lines(src).next().unwrap_or("");
         let want = expectations(first, "warning");
         assert_eq!(
             found(src, stem, Severity::Warning),
@@ -82,7 +82,7 @@ fn invalid_corpus_gives_the_declared_errors() {
     assert!(files.len() >= 40, "only {} invalid files", files.len());
     let mut codes = BTreeSet::new();
     for (stem, src) in &files {
-        let first = src.lines().next().unwrap_or("");
+        let first = lines(src).next().unwrap_or("");
         let want = expectations(first, "error");
         assert!(
             !want.is_empty(),
@@ -110,6 +110,42 @@ fn invalid_corpus_gives_the_declared_errors() {
                 "no invalid file for {}",
                 code.as_str()
             );
+        }
+    }
+}
+
+/// Line, column and the source line shown of every diagnostic.
+fn positions(src: &str, stem: &str) -> (String, Vec<[usize; 4]>) {
+    let c = compile(src, &model_name_from_stem(stem));
+    let json = cnn_compiler::to_json(stem, src, &c.diagnostics);
+    let at = json
+        .iter()
+        .map(|d| [d.line, d.column, d.end_line, d.end_column])
+        .collect();
+    (cnn_compiler::render(stem, src, &c.diagnostics, false), at)
+}
+
+/// Line endings and a byte-order mark move no diagnostic: every corpus file,
+/// rewritten with CR, with CRLF, and with a byte-order mark in front, gives
+/// the same lines and columns and prints the same source lines as with LF.
+#[test]
+fn line_endings_and_a_bom_move_no_diagnostic() {
+    for dir in ["valid", "invalid"] {
+        for (stem, src) in corpus(dir) {
+            let lf = src
+                .trim_start_matches('\u{feff}')
+                .replace("\r\n", "\n")
+                .replace('\r', "\n");
+            let want = positions(&lf, &stem);
+            let variants = [
+                lf.replace('\n', "\r"),
+                lf.replace('\n', "\r\n"),
+                format!("\u{feff}{lf}"),
+                format!("\u{feff}{}", lf.replace('\n', "\r")),
+            ];
+            for v in variants {
+                assert_eq!(positions(&v, &stem), want, "{dir}/{stem}.cnn as {v:?}");
+            }
         }
     }
 }

@@ -11,9 +11,9 @@
 //! All size arithmetic is done in `u64` with checked operations, against the
 //! runtime limits below; nothing can overflow or wrap.
 //!
-//! One job per file: `vocab` the words of the language, `lines` the line index,
-//! `show` how user values appear in messages, `args` the values of arguments,
-//! `options` the options after them, `resolve` the dispatch on a statement's
+//! One job per file: `vocab` the words of the language, `show` how user
+//! values appear in messages, `args` the values of arguments, `options` the
+//! options after them, `resolve` the dispatch on a statement's
 //! word (and `input`), `layers` every other statement on its own, `flow` one
 //! model's statements in order, `shapes` the shape rules (`conv_shapes` those
 //! with a window), `params` the parameter tensors, `window` the window
@@ -25,7 +25,6 @@ mod conv_shapes;
 mod flow;
 mod graph;
 mod layers;
-mod lines;
 mod options;
 mod params;
 mod resolve;
@@ -40,7 +39,7 @@ pub use vocab::{did_you_mean, ACTIVATIONS, FLAGS, GRAPH, LAYERS, VALUE_OPTIONS};
 use crate::ast::{File, Stmt};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::ir::{self, Span};
-use lines::Lines;
+use crate::lines::LineIndex;
 use show::upper_first;
 use std::collections::HashSet;
 use vocab::RUST_KEYWORDS;
@@ -58,7 +57,7 @@ pub const MAX_PARAMS: u64 = 1 << 31;
 /// (messages say "on line N") and the diagnostics found so far.
 struct Checker {
     /// Line starts of the source text.
-    lines: Lines,
+    lines: LineIndex,
     /// Every diagnostic pushed so far, in the order found.
     diags: Vec<Diagnostic>,
     /// The file's block definitions.
@@ -82,7 +81,7 @@ pub(crate) fn check_file(
     default_name: &str,
 ) -> (Vec<ir::Model>, Vec<Diagnostic>) {
     let mut ck = Checker {
-        lines: Lines::new(src),
+        lines: LineIndex::new(src),
         diags: Vec::new(),
         blocks: Vec::new(),
         uses: Vec::new(),
