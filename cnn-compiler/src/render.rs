@@ -312,6 +312,9 @@ mod tests {
         assert_eq!(line_col(src, 3), (1, 1));
         let d = Diagnostic::new(Code::Syntax, "bom", Span::new(0, 8), "here");
         let r = render("m.cnn", src, &[d], false);
-        assert!(r.contains("m.cnn:1:1\n") && r.contains("\n1 | input 4x4x1;\n"), "{r}");
+        assert!(
+            r.contains("m.cnn:1:1\n") && r.contains("\n1 | input 4x4x1;\n"),
+            "{r}"
+        );
     }
 }
