@@ -67,6 +67,30 @@ fn check_accepts_the_example_models() {
     assert!(stderr(&o).contains("Lenet5"));
 }
 
+/// A file with old Mac line endings (a lone CR) reports each error on its own
+/// line and column and prints that line, not the whole file as line 1; the
+/// JSON form says the same lines.
+#[test]
+fn check_a_cr_only_file() {
+    let file = "grammar/invalid/cr_line_endings_errors.cnn";
+    let text = std::fs::read(repo().join(file)).unwrap();
+    assert!(
+        text.contains(&b'\r') && !text.contains(&b'\n'),
+        "{file} is CR-only"
+    );
+    let o = cnnc_exits(1, &repo(), &["check", file]);
+    insta::assert_snapshot!(stderr(&o));
+    let o = cnnc_exits(1, &repo(), &["check", "--format", "json", file]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let at: Vec<(u64, u64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["line"].as_u64().unwrap(), d["column"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(at, [(5, 8), (6, 1), (8, 1)]);
+}
+
 #[test]
 fn check_with_warnings_only_exits_0() {
     let dir = tmp_with(&[("w.cnn", "input 8x8x2;\nmaxpool 2 stride 3;\n")]);
