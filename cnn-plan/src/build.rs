@@ -11,8 +11,8 @@
 use std::borrow::Cow;
 
 use crate::plan::{
-    bad, checked_len, expand, kernel_choice, layer_shapes, tensor_names, Buffer, Kernel, Operand,
-    Plan, Step, Tensor, MAX_LEN, SPLIT_MAX_PARAMS, SPLIT_MAX_SAMPLE_LEN,
+    bad, checked_len, expand, layer_shapes, tensor_names, Buffer, Operand, Plan, Step, Tensor,
+    MAX_LEN, SPLIT_MAX_PARAMS, SPLIT_MAX_SAMPLE_LEN,
 };
 use crate::spec::{Activation, JoinKind, JoinSpec, LayerSpec, PoolKind};
 
@@ -71,7 +71,6 @@ fn step(layer: LayerSpec, index: usize, input: usize, output: usize) -> Step {
         tensors: (0, 0),
         argmax: 0,
         stats: 0,
-        kernel: Kernel::Dynamic,
         fused_softmax: false,
         needs_dx: false,
         needs_backward: false,
@@ -331,11 +330,6 @@ impl Plan {
         let split = max_sample.unwrap_or(1) <= SPLIT_MAX_SAMPLE_LEN
             && param_total <= SPLIT_MAX_PARAMS
             && !batchnorm;
-        if split {
-            for s in &mut steps {
-                s.kernel = kernel_choice(&s.layer);
-            }
-        }
         Ok(Plan {
             input,
             output_shape: Cow::Owned(out_shape),

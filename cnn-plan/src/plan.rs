@@ -1,14 +1,16 @@
-//! The plan: a model's layers with the buffers they read and write, their
-//! parameter tensors and the kernel chosen for each, every size resolved.
+//! The plan: a model's layers with the buffers they read and write and their
+//! parameter tensors, every size resolved.
 //!
 //! One plan serves both ways of running a model: the interpreter walks it, and
 //! generated code writes it out as a `static` and calls the same step functions
-//! in a straight line. Neither decides a buffer, a name or a kernel itself.
+//! in a straight line. Neither decides a buffer, a name or a kernel itself, so
+//! both compute every value by the same operations in the same order: a seed
+//! gives bit-identical weights whichever runs the model.
 
 use std::borrow::Cow;
 
 use crate::build::{Node, NodeKind};
-use crate::spec::{Activation, Conv2dSpec, LayerSpec, PoolKind};
+use crate::spec::{Activation, Conv2dSpec, LayerSpec};
 
 /// How a tensor's initial values are drawn (Keras's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,18 +49,6 @@ pub struct Buffer {
     /// Offset of this buffer in a sample-major arena, in values per sample: with
     /// room for `cap` samples the buffer starts at `cap * offset`.
     pub offset: usize,
-}
-
-/// The kernel a step runs. Generated code can call fixed-size kernels (sizes as
-/// const generics); the interpreter runs the dynamic kernel for every choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    /// The dynamic kernel of the layer kind.
-    Dynamic,
-    /// `ops::pool2d::fixed::avgpool_{forward,backward}` (stride = window, no padding).
-    FixedAvgPool,
-    /// `ops::conv2d::fixed::conv_valid_backward` for the backward pass.
-    FixedConvValidBackward,
 }
 
 /// One input of a join step.
@@ -100,7 +90,6 @@ pub struct Step {
     /// values, for the whole batch) in the statistics arena; unused for other
     /// layers.
     pub stats: usize,
-    pub kernel: Kernel,
     /// Last step of a model ending in softmax: training leaves the softmax out
     /// and fuses it with the cross-entropy.
     pub fused_softmax: bool,
@@ -165,17 +154,6 @@ pub const SPLIT_MAX_SAMPLE_LEN: usize = 32 * 1024;
 /// splitting its own work (one synchronisation per layer, cold caches). Larger
 /// models keep the per-kernel parallelism, which also serves small batches.
 pub const SPLIT_MAX_PARAMS: usize = 1 << 20;
-/// Fixed-size kernels replace the dynamic ones in split models only, since they
-/// run on the calling thread (each batch part on its core): average pools with
-/// stride = window, no padding, at most 16 cells a window and 64 channels; and
-/// the backward pass of stride-1, undilated, `valid` convolutions with at most
-/// this many kernel values (`KH*KW*CIN*COUT`, whose transposed copy and tap
-/// column live on the stack) and 64 output channels.
-pub const FIXED_MAX_TAPS: usize = 16 * 1024;
-/// ... and at least this many multiply-adds a sample (`OH*OW*KH*KW*CIN*COUT`;
-/// LeNet's second conv has 240,000). Below it the dynamic kernel is as fast,
-/// and keeping it keeps tiny layers on the dynamic kernel's summation order.
-pub const FIXED_MIN_CONV_MACS: usize = 32 * 1024;
 /// Largest number of values of one buffer or one tensor.
 pub(crate) const MAX_LEN: usize = 1 << 40;
 
@@ -503,51 +481,6 @@ pub(crate) fn expand(spec: LayerSpec, last: bool) -> Vec<(LayerSpec, bool)> {
     out
 }
 
-/// The fixed-size kernel a step of a split model may use (see [`FIXED_MAX_TAPS`]).
-pub(crate) fn kernel_choice(spec: &LayerSpec) -> Kernel {
-    match *spec {
-        LayerSpec::Pool2d(p) => {
-            let plain = p.kind == PoolKind::Avg
-                && (p.sh, p.sw) == (p.ph, p.pw)
-                && p.pad_top == 0
-                && p.pad_left == 0
-                && p.out_h == p.in_h / p.ph
-                && p.out_w == p.in_w / p.pw;
-            if plain && p.ph * p.pw <= 16 && p.c <= 64 {
-                Kernel::FixedAvgPool
-            } else {
-                Kernel::Dynamic
-            }
-        }
-        LayerSpec::Conv2d {
-            spec: s,
-            bias: true,
-            groups: 1,
-            ..
-        } => {
-            let kk = s.kh * s.kw * s.in_c;
-            let valid = (s.sh, s.sw, s.dh, s.dw) == (1, 1, 1, 1)
-                && s.pad_top == 0
-                && s.pad_left == 0
-                && s.kh <= s.in_h
-                && s.kw <= s.in_w
-                && s.out_h == s.in_h - s.kh + 1
-                && s.out_w == s.in_w - s.kw + 1;
-            let macs = s.out_h * s.out_w * kk * s.out_c;
-            if valid
-                && kk * s.out_c <= FIXED_MAX_TAPS
-                && s.out_c <= 64
-                && macs >= FIXED_MIN_CONV_MACS
-            {
-                Kernel::FixedConvValidBackward
-            } else {
-                Kernel::Dynamic
-            }
-        }
-        _ => Kernel::Dynamic,
-    }
-}
-
 impl Plan {
     /// The plan of a chain of layers on a `[H, W, C]` input, named `layer{i}`
     /// by position. Every layer gets an output buffer of its own except
@@ -599,7 +532,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Conv2dSpec, DenseSpec, Padding, Pool2dSpec, Window};
+    use crate::spec::{Conv2dSpec, DenseSpec, Padding, Pool2dSpec, PoolKind, Window};
 
     fn lenet_like() -> Vec<LayerSpec> {
         let conv = Conv2dSpec::new([28, 28, 1], 6, Window::new([5, 5], Padding::Valid));
@@ -656,7 +589,6 @@ mod tests {
         assert!(p.split && p.ends_in_softmax && p.steps[4].fused_softmax);
         assert!(!p.steps[3].fused_softmax);
         assert_eq!(p.logits, 3);
-        assert_eq!(p.steps[1].kernel, Kernel::FixedAvgPool);
         // conv1 is the first parameterised layer: no input gradient below it.
         assert!(!p.steps[0].needs_dx && p.steps[1].needs_dx && p.steps[0].needs_backward);
         assert_eq!(p.dz_len, 3456);

@@ -20,6 +20,10 @@ pub enum Error {
     /// A loss or value that became NaN or infinite.
     #[error("non-finite value: {0}")]
     NonFinite(String),
+    /// A training step met a NaN or an infinity; the step's update was not
+    /// applied.
+    #[error("{0}")]
+    Diverged(Divergence),
     /// A bad argument (e.g. batch size 0, empty data set).
     #[error("{0}")]
     Invalid(String),
@@ -47,3 +51,72 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where a training step first met a NaN or an infinity ([`Error::Diverged`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Divergence {
+    pub culprit: Culprit,
+    /// The first non-finite value found there.
+    pub value: f32,
+    /// The loss of the step (finite when only a gradient is not).
+    pub loss: f32,
+    /// 1-based epoch and step within it, when `fit` ran the step.
+    pub epoch: Option<usize>,
+    pub step: Option<usize>,
+}
+
+/// What held the first non-finite value of a diverged step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Culprit {
+    /// The output of a layer: the first in the forward pass that is not
+    /// finite. `index` is the top-level statement (`layer_output(index)`),
+    /// `statement` the layer's number among all statements, nested ones
+    /// included, in source order (`cnn_plan::Step::id`); `join`: the step is
+    /// the join of a graph statement (`add`, `concat`, `residual`).
+    Output {
+        index: usize,
+        statement: usize,
+        join: bool,
+    },
+    /// A parameter gradient (every layer's output finite): the tensor's name
+    /// (`layer3.kernel`) and its layer's `statement` as above.
+    Gradient { tensor: String, statement: usize },
+    /// The loss itself (every output finite).
+    Loss,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "training diverged")?;
+        match (self.epoch, self.step) {
+            (Some(e), Some(s)) => write!(f, " at epoch {e}, step {s}")?,
+            (None, Some(s)) => write!(f, " at step {s}")?,
+            _ => {}
+        }
+        write!(f, ": the loss is {}", self.loss)?;
+        match &self.culprit {
+            Culprit::Output {
+                index, join: true, ..
+            } => write!(
+                f,
+                "; the first output that is not finite is the join of layer {index} ({})",
+                self.value
+            )?,
+            Culprit::Output { index, .. } => write!(
+                f,
+                "; the first layer whose output is not finite is layer {index} ({})",
+                self.value
+            )?,
+            Culprit::Gradient { tensor, .. } => write!(
+                f,
+                "; the gradient of `{tensor}` is not finite ({})",
+                self.value
+            )?,
+            Culprit::Loss => {}
+        }
+        write!(
+            f,
+            "; this step's update was not applied (a lower learning rate may help)"
+        )
+    }
+}

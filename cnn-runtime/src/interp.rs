@@ -196,11 +196,19 @@ mod tests {
             m.backward(Array2::<f32>::zeros((2, 4)).view()),
             Err(Error::Shape { .. })
         ));
+        // A NaN input: the first layer's output is the first non-finite one.
         let nan = Array4::from_elem((2, 2, 2, 1), f32::NAN);
-        assert!(matches!(
-            m.train_batch(nan.view(), &[0, 1], &mut Sgd),
-            Err(Error::NonFinite(_))
-        ));
+        let e = m.train_batch(nan.view(), &[0, 1], &mut Sgd).unwrap_err();
+        let Error::Diverged(d) = e else { panic!("{e}") };
+        assert_eq!(
+            d.culprit,
+            crate::Culprit::Output {
+                index: 0,
+                statement: 0,
+                join: false
+            }
+        );
+        assert!(d.value.is_nan() && d.loss.is_nan());
         // Inconsistent specs are refused at construction.
         let bad = vec![LayerSpec::Dense {
             spec: DenseSpec {

@@ -37,10 +37,10 @@ pub mod train;
 pub use cnn_plan as plan;
 pub use cnn_plan::{
     spec, Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Init, Interpolation,
-    JoinKind, JoinSpec, Kernel, LayerSpec, Padding, Plan, Pool2dSpec, PoolKind, Real, Step, Tensor,
+    JoinKind, JoinSpec, LayerSpec, Padding, Plan, Pool2dSpec, PoolKind, Real, Step, Tensor,
     UpsampleSpec, Window, ZeroPadSpec,
 };
-pub use error::{Error, Result};
+pub use error::{Culprit, Divergence, Error, Result};
 pub use model::{Model, Param, ParamMut};
 pub use optim::{Adam, Optimizer, Sgd};
 pub use train::{

@@ -49,6 +49,21 @@ impl SoftmaxCrossEntropy {
         labels: &[usize],
         dlogits: &mut [f32],
     ) -> Result<f32> {
+        let loss = Self::forward_backward_any(logits, classes, labels, dlogits)?;
+        if !loss.is_finite() {
+            return Err(Error::NonFinite(format!("cross-entropy loss is {loss}")));
+        }
+        Ok(loss)
+    }
+
+    /// [`SoftmaxCrossEntropy::forward_backward`] that returns a non-finite
+    /// loss instead of an error (the executor then finds where it came from).
+    pub(crate) fn forward_backward_any(
+        logits: &[f32],
+        classes: usize,
+        labels: &[usize],
+        dlogits: &mut [f32],
+    ) -> Result<f32> {
         let batch = check_labels(logits.len(), classes, labels)?;
         if dlogits.len() != logits.len() {
             return Err(Error::Invalid(
@@ -71,11 +86,7 @@ impl SoftmaxCrossEntropy {
             }
             d[l] -= inv_b;
         }
-        let loss = (total / batch as f64) as f32;
-        if !loss.is_finite() {
-            return Err(Error::NonFinite(format!("cross-entropy loss is {loss}")));
-        }
-        Ok(loss)
+        Ok((total / batch as f64) as f32)
     }
 
     /// Mean loss only, from logits.

@@ -16,7 +16,8 @@
 //! Calls are serialised by a `try_lock`: when the pool is busy (a nested call
 //! from inside a job, or two test threads using kernels at once), the caller
 //! runs every part itself, in order. Results never depend on which thread ran a
-//! part, only on the part index.
+//! part, only on the part index; and where parts' results are summed, the
+//! number of parts never depends on the number of threads ([`fixed_parts`]).
 //!
 //! Every thread also owns a scratch buffer (`with_scratch`), made by each
 //! worker when it starts, so that kernels (the GEMM's pack buffers) can use it
@@ -24,7 +25,7 @@
 //! call. This module needs nothing of its users: they depend on it, never the
 //! other way round.
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::{self, Thread};
@@ -180,6 +181,17 @@ pub fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     if parts == 0 {
         return;
     }
+    if parts == 1 {
+        f(0);
+        return;
+    }
+    // Every part of a split job runs marked as such, on whichever thread, so
+    // that the kernels it calls do not split again (see [`parts_for`]).
+    let marked = |i: usize| {
+        let _inside = Inside::enter();
+        f(i);
+    };
+    let f: &(dyn Fn(usize) + Sync) = &marked;
     // A test forcing the portable kernels on this thread keeps every part here.
     #[cfg(test)]
     if crate::cpu::forced_portable() {
@@ -187,7 +199,7 @@ pub fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         return;
     }
     let p = pool();
-    if parts == 1 || parts > MAX_PARTS || p.workers.is_empty() {
+    if parts > MAX_PARTS || p.workers.is_empty() {
         (0..parts).for_each(f);
         return;
     }
@@ -243,16 +255,52 @@ pub fn split(n: usize, parts: usize, i: usize) -> std::ops::Range<usize> {
 
 /// How many parts to split work of `flops` floating-point operations over
 /// `items` independent items into: 1 for small work (a wake-up costs a few
-/// microseconds), else up to the pool size.
+/// microseconds) and inside a part of a split job (the pool is busy with it),
+/// else up to the pool size.
 pub fn parts_for(flops: usize, items: usize) -> usize {
+    parts_upto(num_threads(), flops, items)
+}
+
+/// Most parts of [`fixed_parts`].
+pub const FIXED_PARTS: usize = 4;
+
+/// As [`parts_for`], but the count depends on the work alone, never on the
+/// pool's size: for work whose parts' results are added up (the parameter
+/// gradients of a batch), and for batches cut into parts whose kernels choose
+/// their method by the part's size (a GEMM of few rows streams B). The sums,
+/// in part order, and every value are then bit-identical on any number of
+/// cores. A pool with fewer threads than parts runs several parts per thread;
+/// one with more leaves some idle.
+pub fn fixed_parts(flops: usize, items: usize) -> usize {
+    parts_upto(FIXED_PARTS, flops, items)
+}
+
+fn parts_upto(most: usize, flops: usize, items: usize) -> usize {
     const MIN_FLOPS_PER_PART: usize = 400_000;
-    if items < 2 || flops < 2 * MIN_FLOPS_PER_PART {
+    if items < 2 || flops < 2 * MIN_FLOPS_PER_PART || INSIDE.get() {
         return 1;
     }
-    num_threads()
-        .min(items)
-        .min(flops / MIN_FLOPS_PER_PART)
-        .max(1)
+    most.min(items).min(flops / MIN_FLOPS_PER_PART).max(1)
+}
+
+thread_local! {
+    /// Whether this thread is running a part of a job split in two or more.
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as running a part until dropped (also on a panic).
+struct Inside(bool);
+
+impl Inside {
+    fn enter() -> Inside {
+        Inside(INSIDE.replace(true))
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        INSIDE.set(self.0);
+    }
 }
 
 /// Floats of scratch each worker allocates when it starts (1.25 MiB): enough for

@@ -69,20 +69,10 @@ fn central_difference(
     (lp - lm) / (2.0 * (h as f64))
 }
 
-/// Which entries a finite-difference check visits, and how it measures errors.
-#[derive(Clone, Copy)]
-pub(crate) enum Fd {
-    /// About 150 entries, evenly spread; the error relative to the largest
-    /// analytic value (at least 1e-3) must be at most `tol`.
-    Sampled,
-    /// Every entry; the absolute error must be strictly below `tol`.
-    Every,
-}
-
 /// Checks `analytic` against central differences of `loss` (step `h`) over
-/// the entries of `v` that `fd` visits.
+/// about 150 entries of `v`, evenly spread: the error relative to the largest
+/// analytic value (at least 1e-3) must be at most `tol`.
 pub(crate) fn fd_check(
-    fd: Fd,
     what: &str,
     v: &mut [f32],
     analytic: &[f32],
@@ -91,34 +81,21 @@ pub(crate) fn fd_check(
     mut loss: impl FnMut(&[f32]) -> f64,
 ) {
     assert_eq!(v.len(), analytic.len());
-    let (scale, step) = match fd {
-        Fd::Sampled => (
-            analytic
-                .iter()
-                .fold(0f64, |a, &b| a.max(b.abs() as f64))
-                .max(1e-3),
-            (v.len() / 150).max(1),
-        ),
-        Fd::Every => (1.0, 1),
-    };
+    let scale = analytic
+        .iter()
+        .fold(0f64, |a, &b| a.max(b.abs() as f64))
+        .max(1e-3);
+    let step = (v.len() / 150).max(1);
     let mut worst = 0f64;
     for i in (0..v.len()).step_by(step) {
         let num = central_difference(v, i, h, &mut loss);
         let a = analytic[i];
-        match fd {
-            Fd::Sampled => {
-                let err = (num - a as f64).abs() / scale;
-                worst = worst.max(err);
-                assert!(
-                    err <= tol,
-                    "{what}[{i}]: numeric {num} vs analytic {a} (scale {scale})"
-                );
-            }
-            Fd::Every => assert!(
-                (num - f64::from(a)).abs() < tol,
-                "{what}[{i}]: {num} vs {a}"
-            ),
-        }
+        let err = (num - a as f64).abs() / scale;
+        worst = worst.max(err);
+        assert!(
+            err <= tol,
+            "{what}[{i}]: numeric {num} vs analytic {a} (scale {scale})"
+        );
     }
     assert!(worst.is_finite());
 }
@@ -249,34 +226,16 @@ pub(crate) fn check_kernel_op(
         },
     );
     let (k0, b0, x0) = (k.clone(), b.clone(), x.clone());
-    fd_check(
-        Fd::Sampled,
-        &format!("{tag} dx"),
-        &mut x,
-        &dx,
-        1e-2,
-        1e-3,
-        |v| op(v, &k0, &b0).1,
-    );
-    fd_check(
-        Fd::Sampled,
-        &format!("{tag} dk"),
-        &mut k,
-        &dk,
-        1e-2,
-        1e-3,
-        |v| op(&x0, v, &b0).1,
-    );
+    fd_check(&format!("{tag} dx"), &mut x, &dx, 1e-2, 1e-3, |v| {
+        op(v, &k0, &b0).1
+    });
+    fd_check(&format!("{tag} dk"), &mut k, &dk, 1e-2, 1e-3, |v| {
+        op(&x0, v, &b0).1
+    });
     if with_bias {
-        fd_check(
-            Fd::Sampled,
-            &format!("{tag} db"),
-            &mut b,
-            &db,
-            1e-2,
-            1e-3,
-            |v| op(&x0, &k0, v).1,
-        );
+        fd_check(&format!("{tag} db"), &mut b, &db, 1e-2, 1e-3, |v| {
+            op(&x0, &k0, v).1
+        });
     }
     let mut dk2 = vec![f32::NAN; klen];
     let ops = Operands {

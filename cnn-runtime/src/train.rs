@@ -17,6 +17,7 @@
 //! optimizer before every step.
 
 use crate::data::Dataset;
+use crate::error::{Culprit, Divergence};
 pub use crate::schedule::LrSchedule;
 use crate::{Error, Model, Optimizer, Result};
 use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Axis};
@@ -331,12 +332,23 @@ fn fit_inner(
                 opt.set_learning_rate(lr);
             }
             let x = xbuf.slice(s![..b, .., .., ..]);
-            let loss = model.train_batch(x, &lbuf[..b], opt)?;
+            let at = |mut d: Divergence| {
+                (d.epoch, d.step) = (Some(epoch), Some(step + 1));
+                Error::Diverged(d)
+            };
+            let loss = model.train_batch(x, &lbuf[..b], opt).map_err(|e| match e {
+                Error::Diverged(d) => at(d),
+                e => e,
+            })?;
+            // A model of its own may not check: the loss at least.
             if !loss.is_finite() {
-                return Err(Error::NonFinite(format!(
-                    "the loss became {loss} at epoch {epoch}, step {} (learning rate too high?)",
-                    step + 1
-                )));
+                return Err(at(Divergence {
+                    culprit: Culprit::Loss,
+                    value: loss,
+                    loss,
+                    epoch: None,
+                    step: None,
+                }));
             }
             // Accuracy as Keras reports it: from the predictions the step trained on,
             // which the model keeps. A model that does not keep them is scored by a

@@ -4,8 +4,8 @@ use cnn_runtime::data::Dataset;
 use cnn_runtime::interp::Sequential;
 use cnn_runtime::loss::SoftmaxCrossEntropy;
 use cnn_runtime::{
-    evaluate, fit, predict, Activation, Adam, DenseSpec, Error, FitOptions, LayerSpec, Model,
-    Progress, Sgd,
+    evaluate, fit, predict, Activation, Adam, Culprit, DenseSpec, Error, FitOptions, LayerSpec,
+    Model, Progress, Sgd,
 };
 use ndarray::{Array4, ArrayView2, ArrayView4};
 use rand::{Rng, SeedableRng};
@@ -289,7 +289,51 @@ fn bad_data_gives_clear_errors() {
     let mut huge = blobs(9, 8);
     huge.images.mapv_inplace(|v| v * 1e30);
     let r = fit(&mut wild, &huge, &quiet(3, 3), &mut Sgd::new(1e10));
-    assert!(matches!(r, Err(Error::NonFinite(_))), "{r:?}");
+    let Err(Error::Diverged(d)) = r else {
+        panic!("{r:?}")
+    };
+    // Named: the step of the run, and where the first NaN or infinity was.
+    assert!(d.epoch.is_some() && d.step.is_some(), "{d:?}");
+    assert!(!d.value.is_finite() || !d.loss.is_finite(), "{d:?}");
+    let text = Error::Diverged(d.clone()).to_string();
+    assert!(text.starts_with("training diverged at epoch "), "{text}");
+    assert!(text.contains("update was not applied"), "{text}");
+}
+
+/// A step whose forward pass overflows is refused before its update, naming
+/// the first layer whose output is not finite; the weights stay as they were.
+#[test]
+fn a_diverging_step_names_the_layer_and_leaves_the_weights() {
+    let mut m = mlp(4, 3, 3, 1);
+    for p in m.params_mut() {
+        p.data.fill(1.0);
+    }
+    let mut d = blobs(9, 8);
+    // Finite inputs whose sum (4 x 3e38, all weights 1) overflows.
+    d.images.fill(3e38);
+    let before: Vec<Vec<f32>> = m.params().iter().map(|p| p.data.to_vec()).collect();
+    let r = fit(&mut m, &d, &quiet(1, 9), &mut Sgd::new(0.1));
+    let Err(Error::Diverged(div)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!((div.epoch, div.step), (Some(1), Some(1)), "{div:?}");
+    // Layer 0 is the flatten; layer 1, the first dense layer, overflows.
+    assert_eq!(
+        div.culprit,
+        Culprit::Output {
+            index: 1,
+            statement: 1,
+            join: false
+        }
+    );
+    assert_eq!(div.value, f32::INFINITY);
+    let text = Error::Diverged(div).to_string();
+    assert!(
+        text.contains("the first layer whose output is not finite is layer 1 (inf)"),
+        "{text}"
+    );
+    let after: Vec<Vec<f32>> = m.params().iter().map(|p| p.data.to_vec()).collect();
+    assert_eq!(before, after, "the diverged step changed the weights");
 }
 
 /// A model that hides `last_output`: fit must still score accuracy.

@@ -37,17 +37,18 @@
 //! the training set right), as did momentum SGD (98.86-98.91%) and batches of 64.
 
 use crate::output;
-use crate::source::{self, Style};
+use crate::source::{self, Source, Style};
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
 use cnn::runtime::data::{folder, DataSource, Dataset};
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
 use cnn::runtime::{
-    evaluate, fit, predict as run_predict, Adam, EpochStats, FitOptions, LrSchedule, Model,
-    Optimizer, Progress, Sgd,
+    evaluate, fit, predict as run_predict, Adam, Culprit, EpochStats, FitOptions, LrSchedule,
+    Model, Optimizer, Progress, Sgd,
 };
 use cnn_compiler::label::dims_text;
+use cnn_compiler::{ir, render::line_col};
 use ndarray::{Array4, Axis, Ix4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -257,6 +258,38 @@ fn load_arrays(x: &Path, labels: &Path, model: &dyn Model) -> Result<Dataset, St
 }
 
 /// The first `n` examples of `d` (all when it has fewer).
+/// A run that diverged, with the place in the `.cnn` file of the layer where
+/// the first NaN or infinity appeared; other errors as they are.
+fn diverged(e: cnn::runtime::Error, m: &ir::Model, src: &Source) -> Box<dyn std::error::Error> {
+    let cnn::runtime::Error::Diverged(d) = &e else {
+        return e.into();
+    };
+    let layer = match d.culprit {
+        // A join is its graph statement (joins are not numbered as leaves).
+        Culprit::Output {
+            index, join: true, ..
+        } => m.layers.get(index),
+        Culprit::Output { statement, .. } | Culprit::Gradient { statement, .. } => m
+            .walk()
+            .into_iter()
+            .map(|(_, l)| l)
+            .filter(|l| !matches!(l.op, ir::Op::Graph(_)))
+            .nth(statement),
+        Culprit::Loss => None,
+    };
+    let Some(l) = layer else {
+        return format!("{e}; nothing was saved").into();
+    };
+    let (line, _) = line_col(&src.text, l.span.start);
+    let text = src.text.get(l.span.start..l.span.end).unwrap_or("");
+    let text = text.lines().next().unwrap_or("");
+    format!(
+        "{e}\n  --> {}:{line}: `{text}` (layer{})\n  = note: nothing was saved",
+        src.shown, l.path
+    )
+    .into()
+}
+
 fn take(d: Dataset, n: Option<usize>) -> Dataset {
     match n {
         Some(n) if n < d.len() => Dataset {
@@ -393,7 +426,8 @@ pub fn train(a: TrainArgs) -> CmdResult {
         a.batch
     );
     let start = Instant::now();
-    let history = fit(&mut net, &train, &opts, opt.as_mut())?;
+    let history =
+        fit(&mut net, &train, &opts, opt.as_mut()).map_err(|e| diverged(e, m, &loaded.source))?;
     let steps: usize = history.epochs.iter().map(|e| e.steps).sum();
     eprintln!(
         "trained {steps} steps in {:.1}s",

@@ -501,3 +501,45 @@ fn fashion_accuracy(example: &str, limit: usize, epochs: usize) -> f32 {
         .parse()
         .unwrap()
 }
+
+/// A learning rate of 1e6 makes the loss diverge: the run stops at the step
+/// where it did, naming the layer whose output first held a NaN or an
+/// infinity with its line in the file, and writes nothing.
+#[test]
+fn a_diverging_run_stops_naming_the_layer_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("w.safetensors");
+    let model = root().join("examples/models/shapes_small.cnn");
+    let err = fails(&[
+        "train",
+        s(&model),
+        "--data",
+        "shapes:400",
+        "--epochs",
+        "2",
+        "--lr",
+        "1e6",
+        "--save",
+        s(&save),
+    ]);
+    assert!(
+        err.contains("error: training diverged at epoch 1, step "),
+        "{err}"
+    );
+    assert!(err.contains("this step's update was not applied"), "{err}");
+    // The layer, by its place in the file: `shapes_small.cnn:LINE: `conv ...``.
+    let at = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .unwrap_or_else(|| panic!("no location:\n{err}"));
+    assert!(at.contains("shapes_small.cnn:"), "{at}");
+    let line: usize = at.split(':').nth(1).unwrap().parse().unwrap();
+    let src = std::fs::read_to_string(&model).unwrap();
+    let stmt = src.lines().nth(line - 1).unwrap().trim_end_matches(';');
+    assert!(
+        at.contains(&format!("`{stmt}`")),
+        "{at} vs line {line}: {stmt}"
+    );
+    assert!(err.contains("nothing was saved"), "{err}");
+    assert!(!save.exists(), "weights of a diverged run were written");
+}

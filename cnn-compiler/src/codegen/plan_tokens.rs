@@ -3,8 +3,8 @@
 //! the whole plan as a `static`.
 
 use cnn_plan::{
-    Activation, Conv2dSpec, Init, Interpolation, JoinKind, Kernel, LayerSpec, Plan, PoolKind, Real,
-    Step, Tensor,
+    Activation, Conv2dSpec, Init, Interpolation, JoinKind, LayerSpec, Plan, PoolKind, Real, Step,
+    Tensor,
 };
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -185,14 +185,6 @@ fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
     }
 }
 
-fn kernel(rt: &TokenStream, k: Kernel) -> TokenStream {
-    match k {
-        Kernel::Dynamic => quote!(#rt::Kernel::Dynamic),
-        Kernel::FixedAvgPool => quote!(#rt::Kernel::FixedAvgPool),
-        Kernel::FixedConvValidBackward => quote!(#rt::Kernel::FixedConvValidBackward),
-    }
-}
-
 /// `const Sk: Step = ...;`
 pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     let name = step_ident(k);
@@ -211,7 +203,6 @@ pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     ]
     .map(lit);
     let acc = s.accumulate;
-    let kern = kernel(rt, s.kernel);
     let (fused, ndx, nbw, folded) = (s.fused_softmax, s.needs_dx, s.needs_backward, s.folded);
     let fold = match s.fold {
         Some(pos) => {
@@ -225,7 +216,7 @@ pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
             layer: #l,
             index: #index, id: #id, input: #input, accumulate: #acc, operands: (#o0, #o1),
             output: #output, tensors: (#t0, #t1), argmax: #argmax, stats: #stats,
-            kernel: #kern, fused_softmax: #fused, needs_dx: #ndx, needs_backward: #nbw,
+            fused_softmax: #fused, needs_dx: #ndx, needs_backward: #nbw,
             fold: #fold, folded: #folded,
         };
     }

@@ -7,20 +7,20 @@
 //! step in steady state allocates nothing. A plan that splits batches
 //! ([`Plan::split`]) cuts each batch into parts of consecutive samples that run
 //! every step on their own core (two synchronisations per training step); the
-//! parts' parameter gradients are summed in part order, so results do not
-//! depend on which thread ran a part.
+//! parts' parameter gradients are summed in part order, and a backward pass has
+//! as many parts whatever the number of cores, so a training run gives
+//! bit-identical weights on any machine with the same kernels.
 
 mod part;
 mod step;
 
 pub use part::{Bwd, Fwd, Mode, Part, Scratch};
-pub use step::{
-    backward_step, backward_with, forward_step, forward_with, pool_backward_with, ParamGrad,
-};
+pub use step::{backward_step, forward_step};
 
 use cnn_plan::{Activation, Init, LayerSpec, Plan};
 use ndarray::{ArrayView2, ArrayView4};
 
+use crate::error::{Culprit, Divergence};
 use crate::init::{glorot_uniform, model_rng};
 use crate::loss::SoftmaxCrossEntropy;
 use crate::model::{Param, ParamMut};
@@ -33,6 +33,17 @@ use part::Arenas;
 pub const MAX_PARTS: usize = 16;
 /// Most values in all buffers of one batch (beyond, a batch is refused).
 const MAX_BATCH_VALUES: usize = 1 << 36;
+
+/// Most values of the private gradients of batch parts 1.. (1 GiB): a model
+/// with more parameters sums fewer parts (a function of the plan alone).
+const MAX_GPART_VALUES: usize = 1 << 28;
+
+/// Most parts a pass of `plan` is cut into.
+fn grad_parts(plan: &Plan) -> usize {
+    parallel::FIXED_PARTS
+        .min(MAX_PARTS)
+        .min(1 + MAX_GPART_VALUES / plan.param_total.max(1))
+}
 
 /// Runs every step forward on one part (`logits`: leave a final softmax out).
 pub type ForwardFn = fn(&Plan, &mut Part<'_>, bool);
@@ -196,8 +207,7 @@ impl State {
             self.dx_batch = 0;
         }
         if plan.split {
-            let parts = parallel::num_threads().min(MAX_PARTS);
-            let need = (parts - 1) * plan.param_total;
+            let need = (grad_parts(plan) - 1) * plan.param_total;
             if self.gpart.len() < need {
                 self.gpart.resize(need, 0.0);
             }
@@ -237,8 +247,11 @@ impl State {
         work: usize,
         f: &(dyn Fn(&mut Part<'_>) + Sync),
     ) {
+        let flops = b.saturating_mul(work);
+        // As many parts on any core count: the parts' gradients are summed,
+        // and a kernel's method may depend on its part's size.
         let mut parts = if plan.split {
-            parallel::parts_for(b.saturating_mul(work), b).min(MAX_PARTS)
+            parallel::fixed_parts(flops, b).min(grad_parts(plan))
         } else {
             1
         };
@@ -312,6 +325,11 @@ impl State {
                 continue;
             };
             let batch = &self.stats[s.stats..s.stats + 2 * n.c];
+            // A diverging step (its loss is then not finite) spoils no moving
+            // statistics: they keep the last finite batches' values.
+            if batch.iter().any(|v| !v.is_finite()) {
+                continue;
+            }
             // The moving mean and variance are the step's last two tensors.
             let t = &plan.tensors[s.tensors.1 - 2..s.tensors.1];
             for (k, t) in t.iter().enumerate() {
@@ -458,15 +476,50 @@ impl State {
         let d = plan.buffers[plan.logits];
         let logits = rows(&self.acts, self.cap, d.offset, d.len, b);
         let dlogits = rows_mut(&mut self.dacts, self.grad_cap, d.offset, d.len, b);
-        let loss = SoftmaxCrossEntropy::forward_backward(logits, d.len, labels, dlogits)?;
+        let loss = SoftmaxCrossEntropy::forward_backward_any(logits, d.len, labels, dlogits)?;
         if !loss.is_finite() {
-            return Err(Error::NonFinite(format!("training loss {loss}")));
+            self.fwd_batch = 0;
+            return Err(self.divergence(plan, b, loss));
         }
         self.run_backward(plan, passes, b, true, input_grad);
         self.finish_softmax(plan, b);
         self.fwd_batch = b;
         self.dx_batch = if input_grad { b } else { 0 };
         Ok(loss)
+    }
+
+    /// Why the loss of the training batch of `b` just run is `loss` (not
+    /// finite): the first step, in forward order, whose output holds a NaN or
+    /// an infinity, else the loss itself.
+    fn divergence(&self, plan: &Plan, b: usize, loss: f32) -> Error {
+        let found = plan.steps.iter().find_map(|s| {
+            // A fused softmax's output is written after the loss: its logits.
+            let d = plan.buffers[if s.fused_softmax {
+                plan.logits
+            } else {
+                s.output
+            }];
+            let v = rows(&self.acts, self.cap, d.offset, d.len, b);
+            v.iter().find(|v| !v.is_finite()).map(|&v| (s, v))
+        });
+        let (culprit, value) = match found {
+            Some((s, v)) => (
+                Culprit::Output {
+                    index: s.index,
+                    statement: s.id,
+                    join: matches!(s.layer, LayerSpec::Join(_)),
+                },
+                v,
+            ),
+            None => (Culprit::Loss, loss),
+        };
+        Error::Diverged(Divergence {
+            culprit,
+            value,
+            loss,
+            epoch: None,
+            step: None,
+        })
     }
 
     /// Applies the softmax that the training forward pass left out, so that the
@@ -504,6 +557,28 @@ impl State {
         opt: &mut O,
     ) -> Result<f32> {
         let loss = self.ce(plan, passes, x, labels, false)?;
+        // A NaN or an infinity in a gradient would spoil every weight it
+        // reaches: stop before the update (a scan costs far less than the step).
+        for (i, t) in plan.tensors.iter().enumerate().filter(|(_, t)| t.trainable) {
+            let g = &self.grads[t.offset..t.offset + t.len];
+            if let Some(&value) = g.iter().find(|v| !v.is_finite()) {
+                let statement = plan
+                    .steps
+                    .iter()
+                    .find(|s| (s.tensors.0..s.tensors.1).contains(&i))
+                    .map_or(0, |s| s.id);
+                return Err(Error::Diverged(Divergence {
+                    culprit: Culprit::Gradient {
+                        tensor: t.name.to_string(),
+                        statement,
+                    },
+                    value,
+                    loss,
+                    epoch: None,
+                    step: None,
+                }));
+            }
+        }
         opt.begin_step();
         for (slot, t) in plan.tensors.iter().enumerate() {
             if t.trainable {

@@ -1,8 +1,7 @@
 //! What one step of a plan does, forward and backward, on one batch part: the
 //! only place that maps a layer kind to its kernels. The interpreter calls these
 //! in a loop; generated code calls them in a straight line with each step a
-//! constant (so the match folds away), and passes fixed-size kernels through
-//! the `*_with` forms where the plan chose one.
+//! constant (so the match folds away). Both run the same kernels.
 
 use cnn_plan::{Activation, BatchNormSpec, JoinKind, JoinSpec, LayerSpec, Step};
 
@@ -16,12 +15,11 @@ pub fn forward_step(step: &Step, part: &mut Part<'_>, logits: bool) {
     forward_with(step, part, logits, |f| dynamic_forward(step, f));
 }
 
-/// The forward pass of `step` with a kernel of the caller's (a fixed-size one),
-/// handed the step's slices. Does nothing for `flatten`, in training for the
+/// The forward pass of `step` with `kernel`, handed the step's slices. Does nothing for `flatten`, in training for the
 /// final softmax (fused with the loss), and in a folded inference pass for a
 /// batchnorm the step before computed.
 #[inline]
-pub fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl FnOnce(Fwd<'_>)) {
+fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl FnOnce(Fwd<'_>)) {
     if step.input == step.output {
         return;
     }
@@ -238,10 +236,10 @@ pub fn backward_step(step: &Step, part: &mut Part<'_>, ce: bool, input_grad: boo
     backward_with(step, part, ce, input_grad, |g| dynamic_param_grad(step, g));
 }
 
-/// The backward pass of `step`, with the caller's kernel for the parameter
-/// gradients of a conv or dense layer (a fixed-size one).
+/// The backward pass of `step`, with `param_grad` for the parameter gradients
+/// of a conv or dense layer.
 #[inline]
-pub fn backward_with(
+fn backward_with(
     step: &Step,
     part: &mut Part<'_>,
     ce: bool,
@@ -397,33 +395,6 @@ fn backward_runs(step: &Step, input_grad: bool) -> Option<bool> {
         return None;
     }
     Some(step.needs_dx || input_grad)
-}
-
-/// The backward pass of a pool step with the caller's kernel `(b, dy, dx)`.
-#[inline]
-pub fn pool_backward_with(
-    step: &Step,
-    part: &mut Part<'_>,
-    input_grad: bool,
-    kernel: impl FnOnce(usize, &[f32], &mut [f32]),
-) {
-    // A pool's backward only computes dx.
-    if backward_runs(step, input_grad) != Some(true) {
-        return;
-    }
-    let g = part.bwd(step);
-    if !step.accumulate {
-        return kernel(g.b, g.dy, g.dx);
-    }
-    // As in `backward_with`: a share of a summed gradient.
-    let n = g.dx.len();
-    let mut share = std::mem::take(&mut g.scratch.dx_sum);
-    if share.len() < n {
-        share.resize(n, 0.0);
-    }
-    kernel(g.b, g.dy, &mut share[..n]);
-    ops::join::add_more(&share[..n], g.dx);
-    g.scratch.dx_sum = share;
 }
 
 #[inline]

@@ -425,6 +425,10 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
 /// called).
 pub(crate) fn for_row_tiles(m: usize, parts: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
     let tiles = m.div_ceil(MR);
+    // At least 3 tiles (more than 2 * MR rows) a part: every part then takes
+    // the packed path, as the whole product would, so that the values do not
+    // depend on how many parts (cores) there are; see `gemm`'s few-rows paths.
+    let parts = parts.min(tiles / 3).max(1);
     pool::run(parts, &|t| {
         let tr = pool::split(tiles, parts, t);
         let r0 = tr.start * MR;

@@ -3,7 +3,7 @@
 //! against a direct f64 reference.
 
 use super::*;
-use crate::testing::{dot, fd_check, noise, Fd};
+use crate::testing::{dot, fd_check, noise};
 
 /// One batchnorm under test: its mode, options, moving statistics and input.
 struct Bn {
@@ -131,18 +131,11 @@ fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
     let (x0, g0, b0) = (x.clone(), gamma.clone(), beta.clone());
     let loss = |x: &[f32], gm: &[f32], bt: &[f32]| dot(&bn.forward(x, gm, bt), &g);
     let h = 1e-2;
-    fd_check(
-        Fd::Sampled,
-        &format!("{tag} dx"),
-        &mut x,
-        &dx,
-        h,
-        2e-3,
-        |v| loss(v, &g0, &b0),
-    );
+    fd_check(&format!("{tag} dx"), &mut x, &dx, h, 2e-3, |v| {
+        loss(v, &g0, &b0)
+    });
     if scale {
         fd_check(
-            Fd::Sampled,
             &format!("{tag} dgamma"),
             &mut gamma,
             &dgamma,
@@ -152,15 +145,9 @@ fn check(train: bool, scale: bool, center: bool, rows: usize, c: usize) {
         );
     }
     if center {
-        fd_check(
-            Fd::Sampled,
-            &format!("{tag} dbeta"),
-            &mut beta,
-            &dbeta,
-            h,
-            2e-3,
-            |v| loss(&x0, &g0, v),
-        );
+        fd_check(&format!("{tag} dbeta"), &mut beta, &dbeta, h, 2e-3, |v| {
+            loss(&x0, &g0, v)
+        });
     }
     // Training mode: the output of every channel is centred, so the input
     // gradient sums to zero over the batch.

@@ -4,7 +4,7 @@
 use super::Conv2dScratch;
 use crate::ops::activation::activation_backward;
 use crate::ops::Operands;
-use crate::testing::{conv_backward, conv_forward, dot, fd_check, noise, window_reference, Fd};
+use crate::testing::{conv_backward, conv_forward, dot, fd_check, noise, window_reference};
 use crate::{Activation, Conv2dSpec, Padding, Window};
 
 /// Naive f64 convolution (pre-activation).
@@ -54,33 +54,15 @@ fn check_conv(s: Conv2dSpec, act: Activation, batch: usize) {
         2e-3
     };
     let (mut xv, mut kv, mut bv) = (x.clone(), k.clone(), b.clone());
-    fd_check(
-        Fd::Sampled,
-        &format!("dx {tag}"),
-        &mut xv,
-        &dx,
-        h,
-        2e-3,
-        |xx| dot(&fwd(xx, &k, &b, &mut Conv2dScratch::default()), &g),
-    );
-    fd_check(
-        Fd::Sampled,
-        &format!("dk {tag}"),
-        &mut kv,
-        &dk,
-        h,
-        2e-3,
-        |kk| dot(&fwd(&x, kk, &b, &mut Conv2dScratch::default()), &g),
-    );
-    fd_check(
-        Fd::Sampled,
-        &format!("db {tag}"),
-        &mut bv,
-        &db,
-        h,
-        2e-3,
-        |bb| dot(&fwd(&x, &k, bb, &mut Conv2dScratch::default()), &g),
-    );
+    fd_check(&format!("dx {tag}"), &mut xv, &dx, h, 2e-3, |xx| {
+        dot(&fwd(xx, &k, &b, &mut Conv2dScratch::default()), &g)
+    });
+    fd_check(&format!("dk {tag}"), &mut kv, &dk, h, 2e-3, |kk| {
+        dot(&fwd(&x, kk, &b, &mut Conv2dScratch::default()), &g)
+    });
+    fd_check(&format!("db {tag}"), &mut bv, &db, h, 2e-3, |bb| {
+        dot(&fwd(&x, &k, bb, &mut Conv2dScratch::default()), &g)
+    });
     // Without dx: the parameter gradients are the same.
     let (_, dk2, db2) = conv_backward(&s, batch, (&x, &k, &dz), false, &mut scratch);
     assert_eq!(dk, dk2);

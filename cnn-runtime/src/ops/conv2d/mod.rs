@@ -11,12 +11,10 @@
 //!
 //! This file holds the dispatch and these portable paths; the variants live
 //! beside it: `avx512` (x86-64 only: direct forward, stride-1 input gradient,
-//! single-channel kernel gradient; taken when [`crate::cpu::avx512`] allows) and
-//! [`fixed`] (a const-generic backward for generated code).
+//! single-channel kernel gradient; taken when [`crate::cpu::avx512`] allows).
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-pub mod fixed;
 #[cfg(test)]
 mod gradcheck;
 pub mod grouped;
@@ -414,7 +412,8 @@ pub fn conv2d_backward(
     #[cfg(not(target_arch = "x86_64"))]
     let cin1 = false;
     let flip = !cin1 && fill(n, kk) > fill(kk, n) + 0.05;
-    let parts = pool::parts_for(flops, batch);
+    // The parts' gradients are summed: as many parts on any core count.
+    let parts = pool::fixed_parts(flops, batch);
     let own = usize::from(flip);
     grow(dk_part, (parts - 1 + own) * kk * n);
     grow(db_part, parts.saturating_sub(1) * nb);

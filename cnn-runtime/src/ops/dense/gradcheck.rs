@@ -3,7 +3,7 @@
 
 use super::{dense_backward, dense_forward};
 use crate::ops::activation::activation_backward;
-use crate::testing::{dot, fd_check, noise, Fd, ACTIVATIONS};
+use crate::testing::{dot, fd_check, noise, ACTIVATIONS};
 use crate::{Activation, DenseSpec};
 
 fn check_dense(inputs: usize, units: usize, act: Activation, batch: usize) {
@@ -51,13 +51,13 @@ fn check_dense(inputs: usize, units: usize, act: Activation, batch: usize) {
         2e-3
     };
     let (mut xv, mut kv, mut bv) = (x.clone(), k.clone(), b.clone());
-    fd_check(Fd::Sampled, "dense dx", &mut xv, &dx, h, 2e-3, |xx| {
+    fd_check("dense dx", &mut xv, &dx, h, 2e-3, |xx| {
         dot(&fwd(xx, &k, &b), &g)
     });
-    fd_check(Fd::Sampled, "dense dk", &mut kv, &dk, h, 2e-3, |kk| {
+    fd_check("dense dk", &mut kv, &dk, h, 2e-3, |kk| {
         dot(&fwd(&x, kk, &b), &g)
     });
-    fd_check(Fd::Sampled, "dense db", &mut bv, &db, h, 2e-3, |bb| {
+    fd_check("dense db", &mut bv, &db, h, 2e-3, |bb| {
         dot(&fwd(&x, &k, bb), &g)
     });
 }

@@ -1,10 +1,7 @@
 //! Max / average / min pooling, NHWC. Padding cells are never read: max and min
 //! ignore them, average leaves them out of the divisor (as Keras). Ties in max/min
 //! go to the first cell in row-major window order (strict comparisons).
-//!
-//! [`fixed`] holds a const-generic average pooling for generated code.
 
-pub mod fixed;
 #[cfg(test)]
 mod gradcheck;
 
