@@ -147,6 +147,14 @@ impl Model for Sequential {
     fn layer_output(&self, i: usize) -> Result<ArrayView2<'_, f32>> {
         self.state.layer_output(&self.plan, i)
     }
+
+    fn training_passes(&self) -> u64 {
+        self.state.training_passes()
+    }
+
+    fn set_training_passes(&mut self, passes: u64) {
+        self.state.set_training_passes(passes);
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //!   paths up to float rounding. Read once per process.
 
 pub mod cpu;
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod exec;
@@ -42,7 +43,7 @@ pub use cnn_plan::{
 };
 pub use error::{Culprit, Divergence, Error, Result};
 pub use model::{Model, Param, ParamMut};
-pub use optim::{Adam, Optimizer, Sgd};
+pub use optim::{Adam, Optimizer, OptimizerState, Sgd};
 pub use train::{
     evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, LrSchedule, Progress,
 };

@@ -88,6 +88,17 @@ pub trait Model {
     fn input_grad(&self) -> Result<ArrayView2<'_, f32>> {
         Err(unsupported("input_grad"))
     }
+    /// Training-mode passes run so far: with the model's seed, what numbers
+    /// dropout's masks. A checkpoint saves it so that a resumed run draws the
+    /// masks the uninterrupted run would. The default (a model without
+    /// random layers): 0.
+    fn training_passes(&self) -> u64 {
+        0
+    }
+    /// Sets the count of [`Model::training_passes`] (a resumed run).
+    fn set_training_passes(&mut self, passes: u64) {
+        let _ = passes;
+    }
     /// Post-activation output of layer `i` (0-based statement after `input`)
     /// from the last forward pass, one flattened row per sample.
     fn layer_output(&self, i: usize) -> Result<ArrayView2<'_, f32>> {

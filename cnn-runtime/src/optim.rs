@@ -10,6 +10,8 @@
 //!   `alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)`, `m += (g - m) * (1 - b1)`,
 //!   `v += (g^2 - v) * (1 - b2)`, `p -= alpha * m / (sqrt(v) + eps)`.
 
+use crate::{Error, Result};
+
 /// Updates parameters in place from their gradients.
 ///
 /// Each parameter tensor has a stable `slot` number (its position in
@@ -26,6 +28,49 @@ pub trait Optimizer {
     /// how a schedule ([`crate::LrSchedule`]) drives the optimizer. Call it between
     /// steps; it takes effect from the next `begin_step`.
     fn set_learning_rate(&mut self, lr: f32);
+    /// Everything a later run needs to take the very steps this one would
+    /// (moments, step count), for a checkpoint. The default: no state.
+    fn state(&self) -> OptimizerState {
+        OptimizerState::default()
+    }
+    /// Restores a state that [`Optimizer::state`] of the same kind of
+    /// optimizer returned. The default accepts only the empty state.
+    fn set_state(&mut self, state: OptimizerState) -> Result<()> {
+        match state == OptimizerState::default() {
+            true => Ok(()),
+            false => Err(Error::Invalid(format!(
+                "this optimizer keeps no state, but the checkpoint holds some ({})",
+                state.kind
+            ))),
+        }
+    }
+}
+
+/// An optimizer's state ([`Optimizer::state`]): its kind, counters and
+/// per-slot vectors (`m.3`: the first moment of slot 3), exact to the bit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OptimizerState {
+    /// `adam`, `sgd` (empty: no state).
+    pub kind: String,
+    pub counters: Vec<(String, u64)>,
+    pub vectors: Vec<(String, Vec<f32>)>,
+}
+
+impl OptimizerState {
+    /// Checks that the state was written by an optimizer of `kind`.
+    fn expect(&self, kind: &str) -> Result<()> {
+        match self.kind == kind || self.kind.is_empty() && self.vectors.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Invalid(format!(
+                "the checkpoint's optimizer state is {:?}'s, not {kind}'s",
+                self.kind
+            ))),
+        }
+    }
+
+    fn counter(&self, name: &str) -> Option<u64> {
+        self.counters.iter().find(|(n, _)| n == name).map(|c| c.1)
+    }
 }
 
 /// Per-slot state vectors, each allocated on the slot's first update and reused
@@ -36,6 +81,44 @@ struct SlotState {
 }
 
 impl SlotState {
+    /// The allocated slots as `(prefix.slot, values)`.
+    fn export(&self, prefix: &str, out: &mut Vec<(String, Vec<f32>)>) {
+        for (i, s) in self.slots.iter().enumerate() {
+            if !s.is_empty() {
+                out.push((format!("{prefix}.{i}"), s.clone()));
+            }
+        }
+    }
+
+    /// The state of [`SlotState::export`] back, from the vectors named
+    /// `prefix.slot` (every name must have one of `prefixes`).
+    fn import(
+        prefix: &str,
+        prefixes: &[&str],
+        vectors: &[(String, Vec<f32>)],
+    ) -> Result<SlotState> {
+        let mut s = SlotState::default();
+        for (name, v) in vectors {
+            let bad = || Error::Invalid(format!("optimizer state: unexpected vector `{name}`"));
+            let (p, slot) = name.rsplit_once('.').ok_or_else(bad)?;
+            if !prefixes.contains(&p) {
+                return Err(bad());
+            }
+            if p != prefix {
+                continue;
+            }
+            let slot: usize = slot.parse().map_err(|_| bad())?;
+            if slot > 1 << 20 {
+                return Err(bad());
+            }
+            if s.slots.len() <= slot {
+                s.slots.resize_with(slot + 1, Vec::new);
+            }
+            s.slots[slot] = v.clone();
+        }
+        Ok(s)
+    }
+
     fn get(&mut self, slot: usize, len: usize) -> &mut [f32] {
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, Vec::new);
@@ -118,6 +201,22 @@ impl Optimizer for Sgd {
 
     fn set_learning_rate(&mut self, lr: f32) {
         self.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState {
+        let mut vectors = Vec::new();
+        self.velocity.export("velocity", &mut vectors);
+        OptimizerState {
+            kind: "sgd".into(),
+            counters: Vec::new(),
+            vectors,
+        }
+    }
+
+    fn set_state(&mut self, state: OptimizerState) -> Result<()> {
+        state.expect("sgd")?;
+        self.velocity = SlotState::import("velocity", &["velocity"], &state.vectors)?;
+        Ok(())
     }
 }
 
@@ -204,11 +303,75 @@ impl Optimizer for Adam {
         // The step size `alpha` of the next step is computed from it in `begin_step`.
         self.lr = lr;
     }
+
+    fn state(&self) -> OptimizerState {
+        let mut vectors = Vec::new();
+        self.m.export("m", &mut vectors);
+        self.v.export("v", &mut vectors);
+        OptimizerState {
+            kind: "adam".into(),
+            counters: vec![("step".into(), self.step)],
+            vectors,
+        }
+    }
+
+    fn set_state(&mut self, state: OptimizerState) -> Result<()> {
+        state.expect("adam")?;
+        let m = SlotState::import("m", &["m", "v"], &state.vectors)?;
+        let v = SlotState::import("v", &["m", "v"], &state.vectors)?;
+        (self.m, self.v) = (m, v);
+        self.step = state.counter("step").unwrap_or(0);
+        // `alpha` follows from the step count at the next `begin_step`.
+        self.alpha = 0.0;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `steps` updates of one 3-value tensor in slot 1 (slot 0 unused).
+    fn run(o: &mut dyn Optimizer, p: &mut [f32; 3], from: usize, steps: usize) {
+        for t in from..from + steps {
+            let g = [0.3 - t as f32 * 0.1, -1.0, 2.0 / (t + 1) as f32];
+            o.begin_step();
+            o.update(1, p, &g);
+        }
+    }
+
+    #[test]
+    fn a_restored_state_takes_the_very_same_steps() {
+        let kinds: [fn() -> Box<dyn Optimizer>; 3] = [
+            || Box::new(Adam::new(0.01)),
+            || Box::new(Sgd::with_momentum(0.1, 0.9, true)),
+            || Box::new(Sgd::new(0.1)),
+        ];
+        for make in kinds {
+            let (mut a, mut b) = (make(), make());
+            let (mut pa, mut pb) = ([1.0f32, 2.0, 3.0], [1.0f32, 2.0, 3.0]);
+            run(a.as_mut(), &mut pa, 0, 7);
+            run(b.as_mut(), &mut pb, 0, 3);
+            // A fresh optimizer given b's state after 3 steps goes on as a would.
+            let mut c = make();
+            c.set_state(b.state()).unwrap();
+            run(c.as_mut(), &mut pb, 3, 4);
+            assert_eq!(pa, pb, "{:?}", a.state().kind);
+            assert_eq!(a.state(), c.state());
+        }
+        // Another optimizer's state is refused, as are strange vectors.
+        let adam = {
+            let mut o = Adam::new(0.1);
+            run(&mut o, &mut [0.0; 3], 0, 1);
+            o.state()
+        };
+        assert!(Sgd::with_momentum(0.1, 0.9, false)
+            .set_state(adam.clone())
+            .is_err());
+        let mut odd = adam;
+        odd.vectors.push(("w.0".into(), vec![1.0]));
+        assert!(Adam::new(0.1).set_state(odd).is_err());
+    }
 
     #[test]
     fn state_is_allocated_once_per_slot() {

@@ -16,6 +16,7 @@
 //! or decayed over the run ([`LrSchedule`], in `schedule.rs`), set on the
 //! optimizer before every step.
 
+use crate::checkpoint::{self, Checkpointing, Position};
 use crate::data::Dataset;
 use crate::error::{Culprit, Divergence};
 pub use crate::schedule::LrSchedule;
@@ -72,6 +73,9 @@ pub struct FitOptions<'a> {
     pub progress: Progress,
     /// How the learning rate changes over the run (default constant).
     pub lr_schedule: LrSchedule,
+    /// Checkpoints to write, and whether to resume from the newest (see
+    /// [`crate::checkpoint`]).
+    pub checkpoint: Option<Checkpointing>,
 }
 
 impl Default for FitOptions<'_> {
@@ -85,12 +89,13 @@ impl Default for FitOptions<'_> {
             validation: None,
             progress: Progress::Auto,
             lr_schedule: LrSchedule::Constant,
+            checkpoint: None,
         }
     }
 }
 
 /// What happened in one epoch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochStats {
     /// 1-based.
     pub epoch: usize,
@@ -298,12 +303,45 @@ fn fit_inner(
     let scheduled = opts.lr_schedule != LrSchedule::Constant;
     let mut history = History::default();
     let mut done = 0usize;
-    for epoch in 1..=passes {
+    let settings = opts.checkpoint.as_ref().map(|cp| {
+        format!(
+            "{}; {n} samples, batch {}, {} epochs, {:?} steps, shuffle {}, seed {}, {}, lr {lr0}",
+            cp.settings,
+            opts.batch_size,
+            opts.epochs,
+            opts.steps,
+            opts.shuffle,
+            opts.seed,
+            opts.lr_schedule
+        )
+    });
+    let mut pos = match (&opts.checkpoint, &settings) {
+        (Some(cp), Some(settings)) => resume(cp, settings, model, opt, progress)?,
+        _ => None,
+    };
+    let first_epoch = pos.as_ref().map_or(1, |p| p.epoch);
+    if let Some(p) = &pos {
+        history.epochs = p.history.clone();
+        done = p.done - p.step_in_epoch;
+    }
+    // The shuffles of the epochs done, replayed: the next one is then the
+    // uninterrupted run's.
+    for _ in 1..first_epoch {
+        if opts.shuffle {
+            order.shuffle(&mut rng);
+        }
+    }
+    for epoch in first_epoch..=passes {
         let start = Instant::now();
         if opts.shuffle {
             order.shuffle(&mut rng);
         }
         let steps_now = steps_per_pass.min(total_steps - done);
+        // A resumed epoch starts after its steps done, with its running sums.
+        let (first, (mut loss_sum, mut right, mut seen)) = match pos.take() {
+            Some(p) => (p.step_in_epoch, (p.loss_sum, p.right, p.seen)),
+            None => (0, (0.0f64, 0usize, 0usize)),
+        };
         let pb = (progress == Progress::Bar).then(|| {
             let pb = bar(
                 steps_now as u64,
@@ -312,9 +350,11 @@ fn fit_inner(
             pb.set_prefix(format!("{epoch}/{passes}"));
             pb
         });
-        let (mut loss_sum, mut right, mut seen) = (0.0f64, 0usize, 0usize);
+        if let Some(pb) = &pb {
+            pb.set_position(first as u64);
+        }
         let mut last_msg = Instant::now();
-        for step in 0..steps_now {
+        for step in first..steps_now {
             let idx = &order[step * bs..((step + 1) * bs).min(n)];
             let b = idx.len();
             gather(
@@ -374,6 +414,24 @@ fn fit_inner(
                     last_msg = Instant::now();
                 }
             }
+            if let (Some(cp), Some(settings)) = (&opts.checkpoint, &settings) {
+                let at = done + step + 1;
+                if cp.every.is_some_and(|k| k > 0 && at.is_multiple_of(k)) && step + 1 < steps_now {
+                    let p = Position {
+                        format: 1,
+                        settings: settings.clone(),
+                        done: at,
+                        epoch,
+                        step_in_epoch: step + 1,
+                        loss_sum,
+                        right,
+                        seen,
+                        passes: model.training_passes(),
+                        history: history.epochs.clone(),
+                    };
+                    checkpoint::write(cp, model, opt, &p, &data.classes)?;
+                }
+            }
         }
         done += steps_now;
         let (val_loss, val_accuracy) = match opts.validation {
@@ -408,8 +466,69 @@ fn fit_inner(
             _ => {}
         }
         history.epochs.push(stats);
+        if let (Some(cp), Some(settings)) = (&opts.checkpoint, &settings) {
+            let p = Position {
+                format: 1,
+                settings: settings.clone(),
+                done,
+                epoch: epoch + 1,
+                step_in_epoch: 0,
+                loss_sum: 0.0,
+                right: 0,
+                seen: 0,
+                passes: model.training_passes(),
+                history: history.epochs.clone(),
+            };
+            checkpoint::write(cp, model, opt, &p, &data.classes)?;
+        }
     }
     Ok(history)
+}
+
+/// Restores the newest checkpoint of `cp.dir` when resuming (none there: the
+/// run starts from the beginning); refuses a resume with other settings, and
+/// a fresh run into a folder that holds checkpoints (it would mix two runs).
+fn resume(
+    cp: &Checkpointing,
+    settings: &str,
+    model: &mut dyn Model,
+    opt: &mut dyn Optimizer,
+    progress: Progress,
+) -> Result<Option<Position>> {
+    let newest = checkpoint::checkpoints(&cp.dir)?.pop();
+    let Some(path) = newest else {
+        if cp.resume && progress != Progress::Silent {
+            eprintln!(
+                "no checkpoint in {} yet: training from the beginning",
+                cp.dir.display()
+            );
+        }
+        return Ok(None);
+    };
+    if !cp.resume {
+        return Err(Error::Invalid(format!(
+            "{} already holds checkpoints of a run: resume it, or give an empty folder",
+            cp.dir.display()
+        )));
+    }
+    let mut probe = checkpoint::peek(&path)?;
+    if probe.settings != settings {
+        return Err(Error::Invalid(format!(
+            "{} was made by a run with other settings:\n  it:   {}\n  this: {settings}",
+            path.display(),
+            probe.settings
+        )));
+    }
+    probe = checkpoint::restore(&path, model, opt)?;
+    if progress != Progress::Silent {
+        eprintln!(
+            "resuming from {} (epoch {}, step {} of the run)",
+            path.display(),
+            probe.epoch,
+            probe.done
+        );
+    }
+    Ok(Some(probe))
 }
 
 /// The epoch's summary; the rate only when a schedule changes it.

@@ -76,6 +76,47 @@ pub fn check(path: &Path, exts: &[&str], inputs: &[&Path]) -> Result<(), String>
     }
 }
 
+/// Checks that `dir` can hold a command's output folder (checkpoints): an
+/// existing folder that takes new files, or a new one whose parent does.
+pub fn check_dir(dir: &Path, inputs: &[&Path]) -> Result<(), String> {
+    let shown = dir.display();
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{shown}: is a file; give a folder"));
+    }
+    if inputs.iter().any(|i| same_file(dir, i)) {
+        return Err(format!("{shown}: is an input of this command"));
+    }
+    let probe_in = if dir.is_dir() {
+        dir
+    } else {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    };
+    if !probe_in.is_dir() {
+        return Err(format!(
+            "{shown}: the folder {} does not exist; create it first",
+            probe_in.display()
+        ));
+    }
+    let probe = probe_in.join(format!(".cnnc-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "{shown}: cannot write in the folder {}: {e}",
+            probe_in.display()
+        )),
+    }
+}
+
 /// Whether two paths name one existing file (through links and `..` alike).
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {

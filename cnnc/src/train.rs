@@ -40,6 +40,7 @@ use crate::output;
 use crate::source::{self, Source, Style};
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
+use cnn::runtime::checkpoint::Checkpointing;
 use cnn::runtime::data::{folder, DataSource, Dataset};
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
@@ -160,6 +161,18 @@ pub struct TrainArgs {
     /// Draw the loss and accuracy curves as an SVG
     #[arg(long, value_name = "CURVE.svg")]
     pub plot: Option<PathBuf>,
+    /// Write a checkpoint (weights, optimizer state, position, history) into
+    /// this folder after every epoch, atomically; the two newest are kept
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub checkpoint: Option<PathBuf>,
+    /// Also write a checkpoint every N optimizer steps
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<usize>,
+    /// Continue the run whose checkpoints are in DIR (the same command, plus
+    /// this flag) and keep writing them there; it ends with the weights the
+    /// uninterrupted run would have, to the bit
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -352,6 +365,7 @@ pub fn train(a: TrainArgs) -> CmdResult {
         ("--batch", Some(a.batch)),
         ("--epochs", a.epochs),
         ("--steps", a.steps),
+        ("--checkpoint-every", a.checkpoint_every),
     ] {
         if v == Some(0) {
             return Err(format!("{flag} must be at least 1").into());
@@ -370,6 +384,13 @@ pub fn train(a: TrainArgs) -> CmdResult {
     }
     if let Some(out) = &a.plot {
         output::check(out, &["svg"], &inputs)?;
+    }
+    let checkpoint_dir = a.checkpoint.as_ref().or(a.resume.as_ref());
+    if let Some(dir) = checkpoint_dir {
+        output::check_dir(dir, &inputs)?;
+    }
+    if a.checkpoint_every.is_some() && checkpoint_dir.is_none() {
+        return Err("--checkpoint-every needs --checkpoint DIR (or --resume DIR)".into());
     }
     let Some(loaded) = source::load(&a.target.file, a.style.color)? else {
         return Ok(ExitCode::FAILURE);
@@ -412,6 +433,21 @@ pub fn train(a: TrainArgs) -> CmdResult {
         validation: test.as_ref(),
         progress: Progress::Auto,
         lr_schedule,
+        checkpoint: checkpoint_dir.map(|dir| Checkpointing {
+            dir: dir.clone(),
+            every: a.checkpoint_every,
+            resume: a.resume.is_some(),
+            // What the runtime cannot see: the model, the data, the optimizer.
+            settings: format!(
+                "model {} ({} parameters, {} statements); data {:?} limit {:?}; {:?}",
+                m.name,
+                m.total_params,
+                m.walk().len(),
+                a.data.data.as_deref().unwrap_or("--x/--labels arrays"),
+                a.data.limit,
+                a.optimizer
+            ),
+        }),
     };
     let schedule = match lr_schedule {
         LrSchedule::Constant => String::new(),

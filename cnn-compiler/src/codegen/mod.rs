@@ -350,6 +350,12 @@ fn emit(m: &ir::Model, opts: &Options) -> Result<TokenStream, String> {
             fn layer_output(&self, i: usize) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
                 #name::layer_output(self, i)
             }
+            fn training_passes(&self) -> u64 {
+                self.state.training_passes()
+            }
+            fn set_training_passes(&mut self, passes: u64) {
+                self.state.set_training_passes(passes)
+            }
         }
     })
 }

@@ -168,6 +168,16 @@ impl State {
         self.invalidate();
     }
 
+    /// Training-mode passes run so far (see [`crate::Model::training_passes`]).
+    pub fn training_passes(&self) -> u64 {
+        self.passes
+    }
+
+    /// Sets the count of training-mode passes (a resumed run).
+    pub fn set_training_passes(&mut self, passes: u64) {
+        self.passes = passes;
+    }
+
     /// Forgets the last forward pass and input gradient (the parameters changed).
     pub fn invalidate(&mut self) {
         self.fwd_batch = 0;
