@@ -4,10 +4,10 @@
 //! window, a dropout rate outside [0, 1)).
 
 use super::args::Val;
-use super::options::{Accepts, Opts};
+use super::options::Opts;
 use super::resolve::{Resolved, WindowKind};
 use super::show::{a, fmt2};
-use super::vocab::activation_of;
+use super::vocab::{accepts, activation_of};
 use super::Checker;
 use crate::ast::{Stmt, TokenKind};
 use crate::diag::{Code, Diagnostic};
@@ -18,27 +18,11 @@ impl Checker {
     /// filter count, the window, then options.
     pub(super) fn resolve_window(&mut self, s: &Stmt, kind: WindowKind) -> Option<Resolved> {
         let kw = s.head.text.as_str();
-        let (form, example, options): (String, &str, &[&str]) = match kind {
-            WindowKind::Conv => (
-                "conv F K [stride S] [same|valid] [dilation D] [groups G] [nobias] [pad P] [ACTIVATION]".into(),
-                "conv 32 3x3",
-                &["stride", "same", "valid", "dilation", "groups", "nobias", "pad"],
-            ),
-            WindowKind::DwConv => (
-                "dwconv K [stride S] [same|valid] [dilation D] [multiplier M] [nobias] [pad P] [ACTIVATION]".into(),
-                "dwconv 3x3",
-                &["stride", "same", "valid", "dilation", "multiplier", "nobias", "pad"],
-            ),
-            WindowKind::SepConv => (
-                "sepconv F K [stride S] [same|valid] [dilation D] [multiplier M] [nobias] [ACTIVATION]".into(),
-                "sepconv 32 3x3",
-                &["stride", "same", "valid", "dilation", "multiplier", "nobias"],
-            ),
-            WindowKind::Pool(_) => (
-                format!("{kw} P [stride S] [same|valid] [pad P]"),
-                "maxpool 2",
-                &["stride", "same", "valid", "pad"],
-            ),
+        let example = match kind {
+            WindowKind::Conv => "conv 32 3x3",
+            WindowKind::DwConv => "dwconv 3x3",
+            WindowKind::SepConv => "sepconv 32 3x3",
+            WindowKind::Pool(_) => "maxpool 2",
         };
         let is_pool = matches!(kind, WindowKind::Pool(_));
         let filters = if matches!(kind, WindowKind::Conv | WindowKind::SepConv) {
@@ -66,12 +50,7 @@ impl Checker {
                 return None;
             }
         };
-        let accepts = Accepts {
-            options,
-            activation: !is_pool,
-            form: &form,
-        };
-        let opts = self.options(s, pos + 1, &accepts);
+        let opts = self.options(s, pos + 1, &accepts(kw)?);
         let (size, opts) = (size?, opts?);
         let mut ok = self.pad_not_with_same(&opts);
         if let (WindowKind::Pool(_), Some(pad)) = (kind, opts.pad) {
@@ -160,12 +139,8 @@ impl Checker {
                 return None;
             }
         };
-        let accepts = Accepts {
-            options: &["stride", "same", "valid", "nobias"],
-            activation: true,
-            form: "deconv F K [stride S] [same|valid] [nobias] [ACTIVATION]",
-        };
-        let opts = self.options(s, 2, &accepts);
+        let acc = accepts("deconv")?;
+        let opts = self.options(s, 2, &acc);
         Some(Resolved::Deconv {
             filters,
             kernel: kernel?,
@@ -176,13 +151,9 @@ impl Checker {
     /// `dense N [ACTIVATION] [nobias]`.
     pub(super) fn resolve_dense(&mut self, s: &Stmt) -> Option<Resolved> {
         let units = self.count(s, 0, "number of units", "dense 128 relu");
-        let accepts = Accepts {
-            options: &["nobias"],
-            activation: true,
-            form: "dense N [ACTIVATION] [nobias]",
-        };
+        let acc = accepts("dense")?;
         // The options are checked even without a unit count, to report them too.
-        let opts = self.options(s, 1, &accepts);
+        let opts = self.options(s, 1, &acc);
         Some(Resolved::Dense {
             units: units?,
             opts: opts?,
@@ -191,12 +162,8 @@ impl Checker {
 
     /// `batchnorm [momentum M] [epsilon E] [noscale] [nocenter]`.
     pub(super) fn resolve_batchnorm(&mut self, s: &Stmt) -> Option<Resolved> {
-        let accepts = Accepts {
-            options: &["momentum", "epsilon", "noscale", "nocenter"],
-            activation: false,
-            form: "batchnorm [momentum M] [epsilon E] [noscale] [nocenter]",
-        };
-        Some(Resolved::BatchNorm(self.options(s, 0, &accepts)?))
+        let acc = accepts("batchnorm")?;
+        Some(Resolved::BatchNorm(self.options(s, 0, &acc)?))
     }
 
     /// `dropout R`, `0 <= R < 1`.
@@ -272,12 +239,8 @@ impl Checker {
                 return None;
             }
         };
-        let accepts = Accepts {
-            options: &["nearest", "bilinear"],
-            activation: false,
-            form: "upsample S [nearest|bilinear]",
-        };
-        let opts = self.options(s, 1, &accepts);
+        let acc = accepts("upsample")?;
+        let opts = self.options(s, 1, &acc);
         Some(Resolved::Upsample {
             size: size?,
             opts: opts?,

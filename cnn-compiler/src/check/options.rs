@@ -5,7 +5,7 @@
 //! `conv`, `dwconv` and `maxpool`, and options come in any order everywhere.
 
 use super::args::Val;
-use super::vocab::{activation_of, ACTIVATIONS, FLAGS, VALUE_OPTIONS};
+use super::vocab::{activation_of, Accepts, ACTIVATIONS, FLAGS, VALUE_OPTIONS};
 use super::Checker;
 use crate::ast::{Stmt, Token, TokenKind};
 use crate::diag::{Code, Diagnostic};
@@ -33,21 +33,10 @@ pub(super) struct Opts {
     pub(super) interpolation: Option<Val<Interpolation>>,
 }
 
-/// What a statement accepts after its positional arguments.
-pub(super) struct Accepts<'a> {
-    /// The option words it takes (from `VALUE_OPTIONS` and `FLAGS`).
-    pub(super) options: &'a [&'a str],
-    /// Whether it takes an activation.
-    pub(super) activation: bool,
-    /// How the statement is written, for help lines
-    /// (`dense N [ACTIVATION] [nobias]`).
-    pub(super) form: &'a str,
-}
-
 impl Checker {
     /// Reads the options of `s` from argument `from` on. `None` when any of
     /// them is wrong (each problem reported).
-    pub(super) fn options(&mut self, s: &Stmt, from: usize, acc: &Accepts<'_>) -> Option<Opts> {
+    pub(super) fn options(&mut self, s: &Stmt, from: usize, acc: &Accepts) -> Option<Opts> {
         let mut o = Opts::default();
         let mut ok = true;
         let mut i = from;
@@ -149,7 +138,7 @@ impl Checker {
     }
 
     /// An option word this statement does not take (`maxpool 2 dilation 2`).
-    fn not_an_option(&mut self, s: &Stmt, t: &Token, acc: &Accepts<'_>) {
+    fn not_an_option(&mut self, s: &Stmt, t: &Token, acc: &Accepts) {
         let kw = s.head.text.as_str();
         let label = if kw.ends_with("pool") {
             "not an option of pools".to_string()

@@ -66,6 +66,67 @@ pub const FLAGS: [&str; 7] = [
 /// The words of graph statements (`shortcut` only inside a `residual`).
 pub const GRAPH: [&str; 6] = ["residual", "add", "concat", "repeat", "block", "shortcut"];
 
+/// What a statement takes after its numbers, and how it is written (for
+/// help lines): one table, read by the checker of each layer and by the
+/// helps that suggest an option.
+pub(super) struct Accepts {
+    /// The option words it takes (from `VALUE_OPTIONS` and `FLAGS`).
+    pub(super) options: &'static [&'static str],
+    /// Whether it takes an activation.
+    pub(super) activation: bool,
+    /// How the statement is written (`dense N [ACTIVATION] [nobias]`).
+    pub(super) form: &'static str,
+}
+
+/// The [`Accepts`] of a layer statement (not of an activation or graph statement).
+pub(super) fn accepts(word: &str) -> Option<Accepts> {
+    const WINDOW: &[&str] = &["stride", "same", "valid", "pad"];
+    let (form, options, activation): (&str, &[&str], bool) = match word {
+        "input" => ("input HxWxC", &[], false),
+        "conv" => (
+            "conv F K [stride S] [same|valid] [dilation D] [groups G] [nobias] [pad P] [ACTIVATION]",
+            &["stride", "same", "valid", "dilation", "groups", "nobias", "pad"],
+            true,
+        ),
+        "dwconv" => (
+            "dwconv K [stride S] [same|valid] [dilation D] [multiplier M] [nobias] [pad P] [ACTIVATION]",
+            &["stride", "same", "valid", "dilation", "multiplier", "nobias", "pad"],
+            true,
+        ),
+        "sepconv" => (
+            "sepconv F K [stride S] [same|valid] [dilation D] [multiplier M] [nobias] [ACTIVATION]",
+            &["stride", "same", "valid", "dilation", "multiplier", "nobias"],
+            true,
+        ),
+        "deconv" => (
+            "deconv F K [stride S] [same|valid] [nobias] [ACTIVATION]",
+            &["stride", "same", "valid", "nobias"],
+            true,
+        ),
+        "maxpool" => ("maxpool P [stride S] [same|valid] [pad P]", WINDOW, false),
+        "avgpool" => ("avgpool P [stride S] [same|valid] [pad P]", WINDOW, false),
+        "minpool" => ("minpool P [stride S] [same|valid] [pad P]", WINDOW, false),
+        "flatten" => ("flatten", &[], false),
+        "dense" => ("dense N [ACTIVATION] [nobias]", &["nobias"], true),
+        "batchnorm" => (
+            "batchnorm [momentum M] [epsilon E] [noscale] [nocenter]",
+            &["momentum", "epsilon", "noscale", "nocenter"],
+            false,
+        ),
+        "dropout" => ("dropout R", &[], false),
+        "globalavgpool" => ("globalavgpool", &[], false),
+        "globalmaxpool" => ("globalmaxpool", &[], false),
+        "zeropad" => ("zeropad P", &[], false),
+        "upsample" => ("upsample S [nearest|bilinear]", &["nearest", "bilinear"], false),
+        _ => return None,
+    };
+    Some(Accepts {
+        options,
+        activation,
+        form,
+    })
+}
+
 /// Common names from other frameworks, mapped to ours (for "did you mean").
 const ALIASES: [(&str, &str); 36] = [
     ("conv2d", "conv"),
