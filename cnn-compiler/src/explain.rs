@@ -23,7 +23,20 @@ are input, conv, dwconv, sepconv, deconv, maxpool, avgpool, minpool,
 flatten, dense, batchnorm, dropout, globalavgpool, globalmaxpool, zeropad
 and upsample; the activations relu, sigmoid, tanh, softmax, linear, relu6,
 leaky_relu, elu, selu, gelu, silu (or swish), softplus, hard_sigmoid and
-hard_silu (or hard_swish). Decimals are written `0.5`, `1e-3`, `1.001e-5`."
+hard_silu (or hard_swish). Decimals are written `0.5`, `1e-3`, `1.001e-5`.
+
+Keras habits are told apart, each with the language's text for it:
+
+    conv 32 (3, 3) padding='same' activation='relu' strides=2;
+    Conv2D(32, (3, 3), activation='relu');
+    x = conv 32 3x3;
+
+are `conv 32 3x3 same relu stride 2`, `conv 32 3x3 relu` and
+`conv 32 3x3`: sizes are written with `x`, options are words after the
+layer's numbers, Keras's classes have twins named in the help (`Conv2D`
+is `conv`, `MaxPooling2D` is `maxpool`, `Dense` is `dense`, ...), and the
+language has no variables: each statement takes the output of the one
+before it (branches are written as blocks, `residual { ... }`)."
         }
         Code::MissingInput => {
             "E002 (missing input): every model starts with exactly one `input HxWxC`.

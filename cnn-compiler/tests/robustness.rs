@@ -608,6 +608,16 @@ fn pathological_inputs_stay_fast() {
         ";".repeat(200_000),
         "x".repeat(200_000),
         "é".repeat(100_000),
+        // Keras habits: brackets that never close, keyword arguments,
+        // calls, assignments and quoted words by the thousand.
+        format!("input 8x8x1; conv {}", "( ".repeat(100_000)),
+        format!("input 8x8x1; conv {}", "(".repeat(100_000)),
+        format!("input 8x8x1; conv 1 1 {}", "a=(1, ".repeat(30_000)),
+        format!("input 8x8x1; Conv2D{}", "(1, ".repeat(30_000)),
+        format!("input 8x8x1; {}", "Conv2D(1, (3, 3)) ".repeat(20_000)),
+        format!("input 8x8x1; {}", "x = ".repeat(50_000)),
+        format!("input 8x8x1; {}", "x = conv 1 1; ".repeat(20_000)),
+        format!("input 8x8x1; conv 1 1 {}", "'same' ".repeat(30_000)),
         format!("input 8x8x1; {}", "residual { ".repeat(10_000)),
         format!(
             "input 8x8x1; {}relu{}",

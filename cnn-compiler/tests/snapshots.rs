@@ -76,6 +76,20 @@ snapshot_cases! {
     e012_pool_pad_over_half_the_window: OutOfRange, "input 8x8x3;\nmaxpool 3 stride 2 pad 2;\n";
     w004_dropout_last: NoEffect, "input 28x28x1;\nflatten;\ndense 10 softmax;\ndropout 0.5;\n";
     w004_dropout_zero_and_batchnorm_twice: NoEffect, "input 8x8x3;\nconv 8 3x3 nobias;\nbatchnorm;\nbatchnorm;\ndropout 0;\nflatten;\ndense 2;\n";
+    // What users coming from Keras write (issue 14, item 5)
+    e001_keras_padding: Syntax, "input 28x28x1;\nconv 32 3x3 padding=same;\nconv 32 3x3 padding=\"same\";\nmaxpool 2 padding='valid';\n";
+    e001_keras_activation: Syntax, "input 28x28x1;\nconv 32 3x3 activation=relu;\nconv 32 3x3 same activation='relu';\nflatten;\ndense 10 activation=\"softmax\";\n";
+    e001_keras_tuple_sizes: Syntax, "input (28, 28, 1);\nconv 32 (3,3) same;\nmaxpool (2, 2);\n";
+    e001_keras_strides: Syntax, "input 28x28x1;\nconv 32 3x3 strides=2;\nconv 32 3x3 stride=(2,2);\nmaxpool 3 strides=(2, 1);\n";
+    e001_keras_class_call: Syntax, "input 28x28x1;\nConv2D(32, (3,3), activation='relu');\n";
+    e001_keras_class_names: Syntax, "input 32x32x3;\nConv2D(32, (3, 3), padding='same', activation='relu');\nMaxPooling2D((2, 2));\nAveragePooling2D(pool_size=2, strides=1);\nBatchNormalization(momentum=0.9);\nGlobalAveragePooling2D();\nGlobalMaxPooling2D();\nDense(10, activation='softmax');\nDropout(0.5);\nFlatten();\nDepthwiseConv2D(3, depth_multiplier=2, padding='same');\nSeparableConv2D(64, (3, 3), use_bias=False);\nConv2DTranspose(16, 3, strides=2, padding='same');\nZeroPadding2D(padding=(1, 1));\nUpSampling2D(size=(2, 2), interpolation='bilinear');\nAdd()([x, y]);\nConcatenate()([a, b]);\nActivation('relu');\nReLU();\n";
+    e001_keras_input_classes: Syntax, "Input(shape=(28, 28, 1));\nInputLayer(input_shape=(28, 28, 1));\n";
+    e001_keras_class_forms: Syntax, "input 32x32x3;\nlayers.Conv2D(32, 3, kernel_initializer='he_normal');\nDense 10 relu;\nBatchNormalization;\n";
+    e001_keras_lines_without_semicolons: Syntax, "input 28x28x1;\nConv2D(8, 3)\nMaxPooling2D()\nFlatten()\n";
+    e001_keras_assignment: Syntax, "input 28x28x1;\nx = conv 32 3x3 same relu;\nx = layers.Conv2D(32, 3)(x);\ny = ;\nresidual { z = conv 1 1x1 }\n";
+    e001_keras_call_and_quotes: Syntax, "input 28x28x1;\nconv(32, 3);\nconv 32 3x3 'same';\nconv 32 3x3 use_bias=False name='c1';\n";
+    e001_keras_option_the_layer_lacks: Syntax, "input 28x28x1;\nflatten;\ndense 10 padding=same;\ndense 10 kernel_initializer='he_normal';\n";
+    e001_unknown_layer_every_statement: Syntax, "input 8x8x3;\nconvtranspose 4 3x3;\nresidul { relu }\nconcatenate { } { };\nsomething;\n";
 }
 
 #[test]

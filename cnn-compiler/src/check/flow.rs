@@ -2,6 +2,7 @@
 //! from layer to layer (with the trail shown in notes), the model's totals, and
 //! what is still known (image or vector) after an error.
 
+use super::keras;
 use super::resolve::Resolved;
 use super::shapes::{makes_vector, Cur};
 use super::show::shape_short;
@@ -67,8 +68,14 @@ impl Checker {
                         });
                     }
                 } else {
+                    // A Keras `Input(...)`, or a first layer with Keras's
+                    // `input_shape=`, has its own error, which shows the
+                    // `input` statement to write.
+                    let keras_input = keras::class_of(&s.head.text)
+                        .is_some_and(|(_, t)| t == "input")
+                        || s.args.iter().any(|a| a.text.starts_with("input_shape"));
                     let looks_like_input = s.head.kind == TokenKind::Word
-                        && did_you_mean(&s.head.text, &["input"]).is_some();
+                        && (did_you_mean(&s.head.text, &["input"]).is_some() || keras_input);
                     // An `input` further down is reported there ("must come first").
                     let later_input = stmts.iter().any(|t| t.head.text == "input");
                     if !looks_like_input && !later_input {
@@ -160,6 +167,20 @@ impl Checker {
                 failed = true;
                 break;
             }
+            // `x = conv ...` in a block (the top level's are split already).
+            let rest;
+            let s = match self.unassign(s).map(|r| r.into_iter().next()) {
+                None => s,
+                Some(Some(r)) => {
+                    rest = r;
+                    &rest
+                }
+                Some(None) => {
+                    resolved.push(None);
+                    failed = true;
+                    continue;
+                }
+            };
             let index = ctx.index.unwrap_or(j);
             let path = format!("{}{j}", ctx.path);
             if s.head.text == "input" {

@@ -17,13 +17,16 @@
 //! word (and `input`), `layers` every other statement on its own, `flow` one
 //! model's statements in order, `shapes` the shape rules (`conv_shapes` those
 //! with a window), `params` the parameter tensors, `window` the window
-//! arithmetic, `warnings` W001-W004. This file holds the entry point and the
-//! shared state.
+//! arithmetic, `warnings` W001-W004, `habits` what Keras and Python users
+//! write (`keras` reads it). This file holds the entry point and the shared
+//! state.
 
 mod args;
 mod conv_shapes;
 mod flow;
 mod graph;
+mod habits;
+mod keras;
 mod layers;
 mod options;
 mod params;
@@ -71,6 +74,9 @@ struct Checker {
     /// Code, span and message of every diagnostic pushed: a statement
     /// checked once per `repeat` copy or block use reports each problem once.
     seen: HashSet<(Code, usize, usize, String)>,
+    /// While a help's text is tried ([`Checker::valid_text`]): how many
+    /// diagnostics it gave, which are not recorded.
+    trying: Option<usize>,
 }
 
 /// Checks every model of a parsed file. Returns the models without errors and
@@ -88,6 +94,7 @@ pub(crate) fn check_file(
         unfolded: 0,
         aborted: false,
         seen: HashSet::new(),
+        trying: None,
     };
     ck.definitions(&file.blocks);
     let mut models = Vec::new();
@@ -143,6 +150,10 @@ impl Checker {
     /// one (code, span, message) was recorded already: the statements of a
     /// block are checked once per copy and per use.
     fn push(&mut self, d: Diagnostic) {
+        if let Some(n) = &mut self.trying {
+            *n += 1;
+            return;
+        }
         let key = (d.code, d.span.start, d.span.end, d.message.clone());
         if self.seen.insert(key) {
             self.diags.push(d);

@@ -5,9 +5,11 @@
 //! reads `input`; `layers` reads every other statement.
 
 use super::args::Val;
+use super::keras;
 use super::options::Opts;
 use super::show::shown;
-use super::vocab::{alias_of, did_you_mean, is_option_word, is_statement_word};
+use super::vocab::{activation_of, alias_of, did_you_mean, is_option_word};
+use super::vocab::{is_statement_word, statement_words};
 use super::vocab::{ACTIVATIONS, GRAPH, LAYERS};
 use super::window::Window;
 use super::{Checker, MAX_ELEMENTS};
@@ -101,43 +103,64 @@ impl Checker {
     pub(super) fn split_statements(&mut self, stmts: &[Stmt]) -> Vec<Stmt> {
         let mut out = Vec::new();
         for s in stmts {
-            let mut cur = Stmt {
-                head: s.head.clone(),
-                args: Vec::new(),
-                groups: Vec::new(),
-                span: s.span,
-            };
-            // A graph statement's arguments are its own (its checker reports them).
-            let graph = GRAPH.contains(&s.head.text.as_str()) || !s.groups.is_empty();
-            for a in &s.args {
-                if !graph && a.kind == TokenKind::Word && is_statement_word(&a.text) {
-                    self.syntax(
-                        format!("expected `;` before `{}`", a.text),
-                        a.span,
-                        "a new statement starts here",
-                        format!(
-                            "statements are separated by `;`: write `{}; {} ...`",
-                            cur.text(),
-                            a.text
-                        ),
-                    );
-                    let end = cur.args.last().map_or(cur.head.span.end, |t| t.span.end);
-                    cur.span = Span::new(cur.span.start, end);
-                    out.push(cur);
-                    cur = Stmt {
-                        head: a.clone(),
-                        args: Vec::new(),
-                        groups: Vec::new(),
-                        span: Span::new(a.span.start, s.span.end),
-                    };
-                } else {
-                    cur.args.push(a.clone());
-                }
+            // `x = conv ...`: reported, and the statement after `=` goes on.
+            let parts = self.unassign(s);
+            for s in parts.as_deref().unwrap_or(std::slice::from_ref(s)) {
+                self.split_statement(s, &mut out);
             }
-            cur.groups = s.groups.clone();
-            out.push(cur);
         }
         out
+    }
+
+    /// [`Checker::split_statements`] of one statement, into `out`.
+    fn split_statement(&mut self, s: &Stmt, out: &mut Vec<Stmt>) {
+        let mut cur = Stmt {
+            head: s.head.clone(),
+            args: Vec::new(),
+            groups: Vec::new(),
+            span: s.span,
+        };
+        // A graph statement's arguments are its own (its checker reports them).
+        let graph = GRAPH.contains(&s.head.text.as_str()) || !s.groups.is_empty();
+        for a in &s.args {
+            // A Keras class among the arguments is a next statement too
+            // (Python needs no `;` at the end of a line).
+            let next = is_statement_word(&a.text) || keras::class_of(&a.text).is_some();
+            if !graph && a.kind == TokenKind::Word && next {
+                // The statement so far is shown only when it is valid text.
+                let help = if self.valid_text(&cur.text()) {
+                    format!(
+                        "statements are separated by `;`: write `{}; {} ...`",
+                        cur.text(),
+                        a.text
+                    )
+                } else {
+                    format!(
+                        "statements are separated by `;`: put one before `{}`",
+                        a.text
+                    )
+                };
+                self.syntax(
+                    format!("expected `;` before `{}`", a.text),
+                    a.span,
+                    "a new statement starts here",
+                    help,
+                );
+                let end = cur.args.last().map_or(cur.head.span.end, |t| t.span.end);
+                cur.span = Span::new(cur.span.start, end);
+                out.push(cur);
+                cur = Stmt {
+                    head: a.clone(),
+                    args: Vec::new(),
+                    groups: Vec::new(),
+                    span: Span::new(a.span.start, s.span.end),
+                };
+            } else {
+                cur.args.push(a.clone());
+            }
+        }
+        cur.groups = s.groups.clone();
+        out.push(cur);
     }
 
     /// Resolves one statement on its own; reports its syntax-level problems.
@@ -159,6 +182,9 @@ impl Checker {
             return None;
         }
         let kw = s.head.text.as_str();
+        if (LAYERS.contains(&kw) || activation_of(kw).is_some()) && self.keras_habits(s) {
+            return None;
+        }
         match kw {
             "input" => self.resolve_input(s),
             "conv" => self.resolve_window(s, WindowKind::Conv),
@@ -190,7 +216,9 @@ impl Checker {
                 if let Some(a) = self.resolve_activation(s) {
                     return a;
                 }
-                self.unknown_layer(&s.head);
+                if !self.keras_class(s) {
+                    self.unknown_layer(&s.head);
+                }
                 None
             }
         }
@@ -218,8 +246,7 @@ impl Checker {
             );
             return;
         }
-        let mut candidates: Vec<&str> = LAYERS.to_vec();
-        candidates.extend(ACTIVATIONS);
+        let candidates = statement_words();
         let lower = word.to_ascii_lowercase();
         let alias = alias_of(&lower);
         let suggestion = alias.or_else(|| did_you_mean(word, &candidates));
@@ -227,8 +254,14 @@ impl Checker {
             Some(sug) if lower == sug => format!("keywords are lowercase: write `{sug}`"),
             Some(sug) => format!("did you mean `{sug}`?"),
             None => format!(
-                "the layers are {}, and the activations {}",
+                "the layers are {}, the graph statements {}, and the activations {}",
                 LAYERS.join(", "),
+                GRAPH
+                    .iter()
+                    .filter(|w| **w != "shortcut")
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 ACTIVATIONS.join(", ")
             ),
         };

@@ -16,10 +16,32 @@ pub(super) fn shape_short(s: &Shape) -> String {
     }
 }
 
-/// A user's token as shown in a message: control characters escaped, long
-/// tokens cut.
+/// A user's token as shown in a message: control and invisible characters
+/// escaped (quotes are not: `padding='same'` reads as written), long tokens
+/// cut.
 pub(super) fn shown(t: &str) -> String {
-    abbreviate(&t.escape_debug().to_string())
+    abbreviate(&escaped(t))
+}
+
+/// A user's text of several tokens (`kernel_initializer='he_normal'`) as
+/// [`shown`], but cut only past 60 characters.
+pub(super) fn shown_long(t: &str) -> String {
+    let t = escaped(t);
+    if t.chars().count() <= 60 {
+        t
+    } else {
+        abbreviate(&t)
+    }
+}
+
+/// Control and invisible characters escaped, quotes kept.
+fn escaped(t: &str) -> String {
+    t.chars()
+        .map(|c| match c {
+            '\'' | '"' => c.to_string(),
+            _ => c.escape_debug().to_string(),
+        })
+        .collect()
 }
 
 /// Long tokens (a 10,000-digit number) are cut in messages.

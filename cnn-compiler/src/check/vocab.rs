@@ -127,8 +127,9 @@ pub(super) fn accepts(word: &str) -> Option<Accepts> {
     })
 }
 
-/// Common names from other frameworks, mapped to ours (for "did you mean").
-const ALIASES: [(&str, &str); 36] = [
+/// Common names from other frameworks, mapped to ours (for "did you mean";
+/// Keras's class names have helps of their own, see `keras`).
+const ALIASES: [(&str, &str); 57] = [
     ("conv2d", "conv"),
     ("convolution", "conv"),
     ("convolution2d", "conv"),
@@ -165,6 +166,29 @@ const ALIASES: [(&str, &str); 36] = [
     ("upsampling2d", "upsample"),
     ("leakyrelu", "leaky_relu"),
     ("hardswish", "hard_swish"),
+    // Spelled out, or as other frameworks and papers spell them: without
+    // these, `convtranspose` got "did you mean `conv`?".
+    ("depthwise", "dwconv"),
+    ("depthwiseconv", "dwconv"),
+    ("depthwise_conv2d", "dwconv"),
+    ("separable", "sepconv"),
+    ("separableconv", "sepconv"),
+    ("separable_conv2d", "sepconv"),
+    ("convtranspose", "deconv"),
+    ("conv_transpose", "deconv"),
+    ("conv2d_transpose", "deconv"),
+    ("transposed_conv", "deconv"),
+    ("transposeconv", "deconv"),
+    ("deconvolution", "deconv"),
+    ("gap", "globalavgpool"),
+    ("bn", "batchnorm"),
+    ("concatenate", "concat"),
+    ("cat", "concat"),
+    ("sum", "add"),
+    ("skip", "residual"),
+    ("resblock", "residual"),
+    ("loop", "repeat"),
+    ("upsampling", "upsample"),
 ];
 
 /// The activation a word names, if any.
@@ -225,6 +249,15 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// Every word that can begin a statement, for "did you mean": the layers,
+/// the graph statements and the activations.
+pub(super) fn statement_words() -> Vec<&'static str> {
+    let mut words: Vec<&str> = LAYERS.to_vec();
+    words.extend(GRAPH.iter().filter(|w| **w != "shortcut"));
+    words.extend(ACTIVATIONS);
+    words
 }
 
 /// Is `word` the name of a statement (so that finding it among a statement's
