@@ -617,6 +617,7 @@ fn pathological_inputs_stay_fast() {
         format!("input 8x8x1; {}", "Conv2D(1, (3, 3)) ".repeat(20_000)),
         format!("input 8x8x1; {}", "x = ".repeat(50_000)),
         format!("input 8x8x1; {}", "x = conv 1 1; ".repeat(20_000)),
+        format!("input 8x8x1; maxpool 2 {}", "relu ".repeat(20_000)),
         format!("input 8x8x1; conv 1 1 {}", "'same' ".repeat(30_000)),
         format!("input 8x8x1; {}", "residual { ".repeat(10_000)),
         format!(

@@ -79,9 +79,10 @@ impl Checker {
                     // An `input` further down is reported there ("must come first").
                     let later_input = stmts.iter().any(|t| t.head.text == "input");
                     if !looks_like_input && !later_input {
+                        let input = format!("input {}", s.head.text);
                         let help = match (s.head.kind, s.head.text.split('x').count()) {
-                            (TokenKind::Dims, 3) => {
-                                format!("add `input` before the shape: `input {}`", s.head.text)
+                            (TokenKind::Dims, 3) if self.valid_text(&input) => {
+                                format!("add `input` before the shape: `{input}`")
                             }
                             _ => "add `input HxWxC` as the first statement, e.g. `input 28x28x1`"
                                 .to_string(),

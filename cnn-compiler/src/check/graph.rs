@@ -109,7 +109,7 @@ impl Checker {
                         format!("block `{word}` needs one `{{ ... }}` body"),
                         d.head.span,
                         "its statements go in one pair of braces",
-                        format!("write `block {word} {} {{ statements }}`", params.join(" ")),
+                        format!("write `block {word} {} {{ ... }}`", params.join(" ")),
                     );
                     continue;
                 }
@@ -518,7 +518,15 @@ impl Checker {
                 format!("a use of block `{word}` takes values, not a block"),
                 g.span,
                 "unexpected `{ ... }`",
-                format!("write `{word} {}`", def.params.join(" ")),
+                // The parameters' names are no values: an example is.
+                match def.params.len() {
+                    0 => format!("write `{word}`: it takes no values"),
+                    n => format!(
+                        "write a whole number for each of its parameters ({}), e.g. `{word} {}`",
+                        def.params.join(", "),
+                        vec!["1"; n].join(" ")
+                    ),
+                },
             );
             return None;
         }

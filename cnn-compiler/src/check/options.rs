@@ -158,27 +158,37 @@ impl Checker {
     fn no_activation(&mut self, s: &Stmt, start: usize, i: usize) {
         let kw = s.head.text.as_str();
         let t = &s.args[start];
-        // The statement without the activation (and its slope), then the
-        // activation as its own statement.
-        let mut rest = s.head.text.clone();
-        for (j, a) in s.args.iter().enumerate() {
-            if j < start || j >= i {
-                rest.push(' ');
-                rest.push_str(&a.text);
-            }
-        }
         let act: Vec<&str> = s.args[start..i.min(s.args.len())]
             .iter()
             .map(|a| a.text.as_str())
             .collect();
+        // The statement without the activation (and its slope), then the
+        // activation as its own statement; shown only as valid text (the
+        // rest may hold another mistake), and not built for a statement of
+        // thousands of tokens (one per activation in it would be quadratic).
+        let mut text = s.head.text.clone();
+        if s.args.len() <= 16 {
+            for (j, a) in s.args.iter().enumerate() {
+                if j < start || j >= i {
+                    text.push(' ');
+                    text.push_str(&a.text);
+                }
+            }
+            text = format!("{text}; {}", act.join(" "));
+        }
+        let help = if s.args.len() <= 16 && self.valid_text(&text) {
+            format!("write the activation as its own statement: `{text}`")
+        } else {
+            format!(
+                "write the activation as its own statement after this one: `{}`",
+                act.join(" ")
+            )
+        };
         self.syntax(
             format!("`{kw}` takes no activation"),
             t.span,
             "not an option of this layer",
-            format!(
-                "write the activation as its own statement: `{rest}; {}`",
-                act.join(" ")
-            ),
+            help,
         );
     }
 

@@ -166,8 +166,11 @@ impl Checker {
     /// Resolves one statement on its own; reports its syntax-level problems.
     pub(super) fn resolve(&mut self, s: &Stmt) -> Option<Resolved> {
         if s.head.kind != TokenKind::Word {
+            let input = format!("input {}", s.head.text);
             let help = match (s.head.kind, s.head.text.split('x').count()) {
-                (TokenKind::Dims, 3) => format!("did you mean `input {}`?", s.head.text),
+                (TokenKind::Dims, 3) if self.valid_text(&input) => {
+                    format!("did you mean `{input}`?")
+                }
                 _ => "a statement starts with a layer such as conv, maxpool, dense".to_string(),
             };
             self.syntax(
@@ -302,11 +305,9 @@ impl Checker {
             }
         };
         if v.len() != 3 {
-            let help = if v.len() == 2 {
-                format!(
-                    "add the channel count: `input {}x1` for one channel, `x3` for RGB",
-                    t.text
-                )
+            let one = format!("input {}x1", t.text);
+            let help = if v.len() == 2 && self.valid_text(&one) {
+                format!("add the channel count: `{one}` for one channel, `x3` for RGB")
             } else {
                 "write three numbers HxWxC, e.g. `input 28x28x1`".to_string()
             };
