@@ -81,6 +81,10 @@ pub enum Culprit {
     /// A parameter gradient (every layer's output finite): the tensor's name
     /// (`layer3.kernel`) and its layer's `statement` as above.
     Gradient { tensor: String, statement: usize },
+    /// A weight the step's update made NaN or infinite (finite gradient,
+    /// too large a rate): the update is applied, so the model in memory is
+    /// spoiled; the last checkpoint, written before, is not.
+    Update { tensor: String, statement: usize },
     /// The loss itself (every output finite).
     Loss,
 }
@@ -112,6 +116,13 @@ impl std::fmt::Display for Divergence {
                 "; the gradient of `{tensor}` is not finite ({})",
                 self.value
             )?,
+            Culprit::Update { tensor, .. } => {
+                return write!(
+                    f,
+                    "; its update made `{tensor}` not finite ({}): a lower learning rate may help",
+                    self.value
+                )
+            }
             Culprit::Loss => {}
         }
         write!(

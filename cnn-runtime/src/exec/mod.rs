@@ -45,6 +45,25 @@ fn grad_parts(plan: &Plan) -> usize {
         .min(1 + MAX_GPART_VALUES / plan.param_total.max(1))
 }
 
+/// The first trainable tensor of `values` (parameters or their gradients)
+/// holding a NaN or an infinity: its name, its layer's [`Step::id`], the value.
+fn non_finite(plan: &Plan, values: &[f32]) -> Option<(String, usize, f32)> {
+    plan.tensors.iter().enumerate().find_map(|(i, t)| {
+        let v = values[t.offset..t.offset + t.len]
+            .iter()
+            .find(|v| !v.is_finite());
+        let (&value, true) = (v?, t.trainable) else {
+            return None;
+        };
+        let statement = plan
+            .steps
+            .iter()
+            .find(|s| (s.tensors.0..s.tensors.1).contains(&i))
+            .map_or(0, |s| s.id);
+        Some((t.name.to_string(), statement, value))
+    })
+}
+
 /// Runs every step forward on one part (`logits`: leave a final softmax out).
 pub type ForwardFn = fn(&Plan, &mut Part<'_>, bool);
 /// Runs every step backward on one part (`ce`: the fused loss wrote
@@ -569,25 +588,14 @@ impl State {
         let loss = self.ce(plan, passes, x, labels, false)?;
         // A NaN or an infinity in a gradient would spoil every weight it
         // reaches: stop before the update (a scan costs far less than the step).
-        for (i, t) in plan.tensors.iter().enumerate().filter(|(_, t)| t.trainable) {
-            let g = &self.grads[t.offset..t.offset + t.len];
-            if let Some(&value) = g.iter().find(|v| !v.is_finite()) {
-                let statement = plan
-                    .steps
-                    .iter()
-                    .find(|s| (s.tensors.0..s.tensors.1).contains(&i))
-                    .map_or(0, |s| s.id);
-                return Err(Error::Diverged(Divergence {
-                    culprit: Culprit::Gradient {
-                        tensor: t.name.to_string(),
-                        statement,
-                    },
-                    value,
-                    loss,
-                    epoch: None,
-                    step: None,
-                }));
-            }
+        if let Some((tensor, statement, value)) = non_finite(plan, &self.grads) {
+            return Err(Error::Diverged(Divergence {
+                culprit: Culprit::Gradient { tensor, statement },
+                value,
+                loss,
+                epoch: None,
+                step: None,
+            }));
         }
         opt.begin_step();
         for (slot, t) in plan.tensors.iter().enumerate() {
@@ -595,6 +603,17 @@ impl State {
                 let r = t.offset..t.offset + t.len;
                 opt.update(slot, &mut self.params[r.clone()], &self.grads[r]);
             }
+        }
+        // Finite gradients times too large a rate can still overflow: say so
+        // now, before a checkpoint would keep such weights.
+        if let Some((tensor, statement, value)) = non_finite(plan, &self.params) {
+            return Err(Error::Diverged(Divergence {
+                culprit: Culprit::Update { tensor, statement },
+                value,
+                loss,
+                epoch: None,
+                step: None,
+            }));
         }
         Ok(loss)
     }
