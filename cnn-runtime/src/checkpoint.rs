@@ -21,6 +21,7 @@
 use crate::io::safetensors::{read_safetensors, safetensors_bytes};
 use crate::io::{load_weights, save_weights, WeightsMeta};
 use crate::optim::OptimizerState;
+use crate::schedule::Plateau;
 use crate::train::EpochStats;
 use crate::{Error, Model, Optimizer, Result};
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,9 @@ pub(crate) struct Position {
     pub passes: u64,
     /// The epochs finished.
     pub history: Vec<EpochStats>,
+    /// A plateau schedule's course.
+    #[serde(default)]
+    pub plateau: Plateau,
 }
 
 /// The checkpoints in `dir`, oldest first (none when `dir` does not exist).

@@ -13,7 +13,7 @@ use crate::{Error, Result};
 ///
 /// As text (`FromStr` / `Display`, the form `cnnc train --lr-schedule` takes):
 /// `constant`, `cosine[:ALPHA]`, `exponential:RATE`, `step:EVERY[:FACTOR]`,
-/// `multistep:F1,F2,...[:FACTOR]`.
+/// `multistep:F1,F2,...[:FACTOR]`, `plateau[:PATIENCE[:FACTOR]]`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum LrSchedule {
     /// `lr0` throughout: the optimizer's rate is never touched.
@@ -52,6 +52,48 @@ pub enum LrSchedule {
         /// Factor per milestone, in (0, 1].
         factor: f32,
     },
+    /// Keras's `ReduceLROnPlateau(monitor="val_loss", factor, patience,
+    /// min_delta=1e-4)`: times `factor` once the validation loss (the
+    /// training loss without validation data) has not fallen by `1e-4` for
+    /// `patience` epochs. Not a function of the step: [`Plateau`] follows it.
+    Plateau {
+        /// Epochs without improvement before a cut, at least 1.
+        patience: usize,
+        /// Factor per cut, in (0, 1).
+        factor: f32,
+    },
+}
+
+/// The course of a [`LrSchedule::Plateau`] run: the best loss so far, the
+/// epochs since it, the cuts made (saved in checkpoints, for exact resumes).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Plateau {
+    pub best: Option<f64>,
+    pub wait: usize,
+    pub cuts: u32,
+}
+
+impl Plateau {
+    /// Smallest fall of the loss that counts as better (Keras's `min_delta`).
+    const MIN_DELTA: f64 = 1e-4;
+
+    /// Takes an epoch's monitored loss; says whether the rate was cut.
+    pub fn epoch_end(&mut self, schedule: &LrSchedule, loss: f32) -> bool {
+        let LrSchedule::Plateau { patience, .. } = *schedule else {
+            return false;
+        };
+        let loss = loss as f64;
+        if self.best.is_none_or(|b| loss < b - Self::MIN_DELTA) {
+            (self.best, self.wait) = (Some(loss), 0);
+            return false;
+        }
+        self.wait += 1;
+        if self.wait < patience {
+            return false;
+        }
+        (self.wait, self.cuts) = (0, self.cuts.saturating_add(1));
+        true
+    }
 }
 
 /// Most milestones an [`LrSchedule::MultiStep`] holds.
@@ -65,6 +107,27 @@ impl LrSchedule {
         len: 2,
         factor: 0.1,
     };
+
+    /// `plateau` alone: the rate times 0.2 after an epoch without a better
+    /// validation loss (`cnnc train`'s default; see its module docs).
+    pub const PLATEAU: LrSchedule = LrSchedule::Plateau {
+        patience: 1,
+        factor: 0.2,
+    };
+
+    fn patience(&self) -> usize {
+        match self {
+            LrSchedule::Plateau { patience, .. } => *patience,
+            _ => 0,
+        }
+    }
+
+    fn factor(&self) -> f32 {
+        match self {
+            LrSchedule::Plateau { factor, .. } => *factor,
+            _ => 1.0,
+        }
+    }
 
     /// The milestones in use of a [`LrSchedule::MultiStep`] (empty otherwise).
     fn milestones(&self) -> &[f32] {
@@ -97,6 +160,8 @@ impl LrSchedule {
                 let period = every.max(1).saturating_mul(per_epoch.max(1));
                 lr0 * (factor as f64).powi((t / period).min(i32::MAX as usize) as i32)
             }
+            // Its cuts are `Plateau`'s: `fit` scales this by them.
+            LrSchedule::Plateau { .. } => lr0,
             LrSchedule::MultiStep { factor, .. } => {
                 // Step t has passed milestone m once t >= m * total (rounded).
                 let passed = self
@@ -139,7 +204,23 @@ impl LrSchedule {
             {
                 bad("multistep's milestones are shares of the run: increasing, each in (0, 1), as in multistep:0.5,0.75".into())
             }
+            LrSchedule::Plateau { patience: 0, .. } => {
+                bad("plateau's PATIENCE (epochs without improvement) must be at least 1".into())
+            }
+            LrSchedule::Plateau { factor, .. } if !(factor > 0.0 && factor < 1.0) => {
+                bad(format!("plateau's FACTOR must be in (0, 1), got {factor}"))
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// The rate of step `t` after `cuts` plateau cuts (see [`LrSchedule::rate`]).
+    pub fn rate_after(&self, cuts: u32, lr0: f32, t: usize, total: usize, per_epoch: usize) -> f32 {
+        match *self {
+            LrSchedule::Plateau { factor, .. } => {
+                (lr0 as f64 * (factor as f64).powi(cuts.min(i32::MAX as u32) as i32)) as f32
+            }
+            s => s.rate(lr0, t, total, per_epoch),
         }
     }
 }
@@ -155,6 +236,7 @@ impl std::fmt::Display for LrSchedule {
                 let at: Vec<String> = self.milestones().iter().map(|m| m.to_string()).collect();
                 write!(f, "multistep:{}:{factor}", at.join(","))
             }
+            LrSchedule::Plateau { patience, factor } => write!(f, "plateau:{patience}:{factor}"),
         }
     }
 }
@@ -166,7 +248,7 @@ impl std::str::FromStr for LrSchedule {
     /// `step:EVERY` (= `step:EVERY:0.1`) or `step:EVERY:FACTOR`.
     fn from_str(s: &str) -> Result<LrSchedule> {
         const FORMS: &str =
-            "expected constant, cosine[:ALPHA], exponential:RATE, step:EVERY[:FACTOR] or multistep:F1,F2,...[:FACTOR]";
+            "expected constant, cosine[:ALPHA], exponential:RATE, step:EVERY[:FACTOR], multistep:F1,F2,...[:FACTOR] or plateau[:PATIENCE[:FACTOR]]";
         let bad = |m: &str| Error::Invalid(format!("learning-rate schedule {s:?}: {m}"));
         let num = |v: &str, what: &str| {
             v.parse::<f32>()
@@ -177,6 +259,18 @@ impl std::str::FromStr for LrSchedule {
         let parts: Vec<&str> = s.split(':').collect();
         let sched = match parts[..] {
             ["constant"] => LrSchedule::Constant,
+            ["plateau", ..] if parts.len() <= 3 => LrSchedule::Plateau {
+                patience: match parts.get(1) {
+                    Some(p) => p.parse().map_err(|_| {
+                        bad(&format!("PATIENCE must be a whole number, got {p:?}"))
+                    })?,
+                    None => LrSchedule::PLATEAU.patience(),
+                },
+                factor: match parts.get(2) {
+                    Some(f) => num(f, "FACTOR")?,
+                    None => LrSchedule::PLATEAU.factor(),
+                },
+            },
             ["cosine"] => LrSchedule::Cosine { alpha: 0.0 },
             ["cosine", a] => LrSchedule::Cosine {
                 alpha: num(a, "ALPHA")?,
@@ -303,6 +397,14 @@ mod tests {
                 },
             ),
             ("multistep:0.5,0.75", LrSchedule::RESNET),
+            ("plateau", LrSchedule::PLATEAU),
+            (
+                "plateau:3:0.5",
+                LrSchedule::Plateau {
+                    patience: 3,
+                    factor: 0.5,
+                },
+            ),
             (
                 "multistep:0.3:0.5",
                 LrSchedule::MultiStep {
@@ -334,10 +436,35 @@ mod tests {
             ("multistep:0.1,0.2,0.3,0.4,0.5", "at most 4"),
             ("multistep:0.5:2", "(0, 1]"),
             ("multistep:0.5,x", "a milestone must be a number"),
+            ("plateau:0", "at least 1"),
+            ("plateau:1:1", "(0, 1)"),
+            ("plateau:x", "whole number"),
+            ("plateau:1:0.5:2", "expected constant"),
         ] {
             let e = bad.parse::<LrSchedule>().unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn plateau_cuts_after_patience_epochs_without_a_lower_loss() {
+        let s = LrSchedule::Plateau {
+            patience: 2,
+            factor: 0.5,
+        };
+        let mut p = Plateau::default();
+        // Better, better, worse, better-by-less-than-1e-4 (not better): cut.
+        let cuts: Vec<bool> = [1.0, 0.8, 0.9, 0.79995, 0.7, 0.7, 0.7]
+            .iter()
+            .map(|&l| p.epoch_end(&s, l))
+            .collect();
+        assert_eq!(cuts, [false, false, false, true, false, false, true]);
+        assert_eq!(p.cuts, 2);
+        assert_eq!(s.rate_after(p.cuts, 0.1, 0, 10, 1), 0.025);
+        // Other schedules ignore it and take their own rate.
+        let c = LrSchedule::Cosine { alpha: 0.0 };
+        assert!(!p.clone().epoch_end(&c, 9.0));
+        assert_eq!(c.rate_after(5, 0.1, 0, 10, 1), 0.1);
     }
 
     #[test]

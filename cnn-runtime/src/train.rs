@@ -20,6 +20,7 @@ use crate::checkpoint::{self, Checkpointing, Position};
 use crate::data::Dataset;
 use crate::error::{Culprit, Divergence};
 pub use crate::schedule::LrSchedule;
+use crate::schedule::Plateau;
 use crate::{Error, Model, Optimizer, Result};
 use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Axis};
 use rand::seq::SliceRandom;
@@ -320,8 +321,10 @@ fn fit_inner(
         _ => None,
     };
     let first_epoch = pos.as_ref().map_or(1, |p| p.epoch);
+    let mut plateau = Plateau::default();
     if let Some(p) = &pos {
         history.epochs = p.history.clone();
+        plateau = p.plateau.clone();
         done = p.done - p.step_in_epoch;
     }
     // The shuffles of the epochs done, replayed: the next one is then the
@@ -366,9 +369,13 @@ fn fit_inner(
                 &mut lbuf,
             );
             if scheduled {
-                let lr = opts
-                    .lr_schedule
-                    .rate(lr0, done + step, total_steps, steps_per_pass);
+                let lr = opts.lr_schedule.rate_after(
+                    plateau.cuts,
+                    lr0,
+                    done + step,
+                    total_steps,
+                    steps_per_pass,
+                );
                 opt.set_learning_rate(lr);
             }
             let x = xbuf.slice(s![..b, .., .., ..]);
@@ -428,6 +435,7 @@ fn fit_inner(
                         seen,
                         passes: model.training_passes(),
                         history: history.epochs.clone(),
+                        plateau: plateau.clone(),
                     };
                     checkpoint::write(cp, model, opt, &p, &data.classes)?;
                 }
@@ -465,6 +473,7 @@ fn fit_inner(
             (None, Progress::Lines) => eprintln!("epoch {epoch}/{passes}: {line}"),
             _ => {}
         }
+        plateau.epoch_end(&opts.lr_schedule, val_loss.unwrap_or(stats.loss));
         history.epochs.push(stats);
         if let (Some(cp), Some(settings)) = (&opts.checkpoint, &settings) {
             let p = Position {
@@ -478,6 +487,7 @@ fn fit_inner(
                 seen: 0,
                 passes: model.training_passes(),
                 history: history.epochs.clone(),
+                plateau: plateau.clone(),
             };
             checkpoint::write(cp, model, opt, &p, &data.classes)?;
         }

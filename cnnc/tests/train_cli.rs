@@ -504,11 +504,13 @@ fn fashion_accuracy(example: &str, limit: usize, epochs: usize) -> f32 {
 
 /// A learning rate of 1e6 makes the loss diverge: the run stops at the step
 /// where it did, naming the layer whose output first held a NaN or an
-/// infinity with its line in the file, and writes nothing.
+/// infinity with its line in the file, writes no weights, and its last
+/// checkpoint (the step before) loads.
 #[test]
 fn a_diverging_run_stops_naming_the_layer_and_saves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let save = dir.path().join("w.safetensors");
+    let ck = dir.path().join("ck");
     let model = root().join("examples/models/shapes_small.cnn");
     let err = fails(&[
         "train",
@@ -521,12 +523,32 @@ fn a_diverging_run_stops_naming_the_layer_and_saves_nothing() {
         "1e6",
         "--save",
         s(&save),
+        "--checkpoint",
+        s(&ck),
+        "--checkpoint-every",
+        "1",
     ]);
     assert!(
         err.contains("error: training diverged at epoch 1, step "),
         "{err}"
     );
-    assert!(err.contains("this step's update was not applied"), "{err}");
+    let step: usize = err
+        .split("epoch 1, step ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    // The newest checkpoint is the step before, and loads (finite weights).
+    let newest = cnn::runtime::checkpoint::checkpoints(&ck)
+        .unwrap()
+        .pop()
+        .unwrap_or_else(|| panic!("no checkpoint before step {step}"));
+    let src = std::fs::read_to_string(&model).unwrap();
+    let ir = cnn_compiler::compile(&src, "ShapesSmall").models.remove(0);
+    let mut net = cnn::lower::interpreter(&ir, 0).unwrap();
+    let done = cnn::runtime::checkpoint::verify(&newest, &mut net).unwrap();
+    assert_eq!(done, step - 1, "{}", newest.display());
+    assert!(err.contains("a lower learning rate may help"), "{err}");
     // The layer, by its place in the file: `shapes_small.cnn:LINE: `conv ...``.
     let at = err
         .lines()
@@ -534,7 +556,6 @@ fn a_diverging_run_stops_naming_the_layer_and_saves_nothing() {
         .unwrap_or_else(|| panic!("no location:\n{err}"));
     assert!(at.contains("shapes_small.cnn:"), "{at}");
     let line: usize = at.split(':').nth(1).unwrap().parse().unwrap();
-    let src = std::fs::read_to_string(&model).unwrap();
     let stmt = src.lines().nth(line - 1).unwrap().trim_end_matches(';');
     assert!(
         at.contains(&format!("`{stmt}`")),
@@ -542,4 +563,38 @@ fn a_diverging_run_stops_naming_the_layer_and_saves_nothing() {
     );
     assert!(err.contains("nothing was saved"), "{err}");
     assert!(!save.exists(), "weights of a diverged run were written");
+}
+
+/// `--validation-split F` holds out the last F of the training data: the
+/// epochs report it, and the test data is scored once at the end.
+#[test]
+fn a_validation_split_is_reported_apart_from_the_test_data() {
+    let model = root().join("examples/models/shapes_small.cnn");
+    let out = cnnc_ok(&[
+        "train",
+        s(&model),
+        "--data",
+        "shapes:500",
+        "--epochs",
+        "2",
+        "--validation-split",
+        "0.2",
+    ]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("on 400 examples"), "{stderr}");
+    assert!(stderr.contains("loss on the validation split"), "{stderr}");
+    assert!(stdout.contains("validation accuracy: "), "{stdout}");
+    assert!(stdout.contains("test accuracy: "), "{stdout}");
+    for bad in ["0", "1", "1.5"] {
+        let err = fails(&[
+            "train",
+            s(&model),
+            "--data",
+            "shapes:500",
+            "--validation-split",
+            bad,
+        ]);
+        assert!(err.contains("validation split"), "{bad}: {err}");
+    }
 }

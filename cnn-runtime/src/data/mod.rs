@@ -26,6 +26,36 @@ impl Dataset {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
+
+    /// Splits off the last `fraction` of the samples as validation data, as
+    /// Keras's `validation_split` does (the last samples, before any
+    /// shuffling): `(training, validation)`. Errors unless `fraction` is in
+    /// (0, 1) and leaves a sample on each side.
+    ///
+    /// ```
+    /// # use cnn_runtime::data::Dataset;
+    /// let d = Dataset { images: ndarray::Array4::zeros((10, 2, 2, 1)), labels: (0..10).collect(), classes: vec![] };
+    /// let (train, val) = d.split(0.2).unwrap();
+    /// assert_eq!((train.len(), val.labels.clone()), (8, vec![8, 9]));
+    /// ```
+    pub fn split(&self, fraction: f32) -> crate::Result<(Dataset, Dataset)> {
+        let n = self.len();
+        let held = (n as f64 * fraction as f64).round() as usize;
+        if !(fraction > 0.0 && fraction < 1.0) || held == 0 || held >= n {
+            return Err(crate::Error::Invalid(format!(
+                "a validation split of {fraction} of {n} samples leaves none on one side; give a share in (0, 1)"
+            )));
+        }
+        let part = |r: std::ops::Range<usize>| Dataset {
+            images: self
+                .images
+                .slice_axis(ndarray::Axis(0), ndarray::Slice::from(r.clone()))
+                .to_owned(),
+            labels: self.labels[r].to_vec(),
+            classes: self.classes.clone(),
+        };
+        Ok((part(0..n - held), part(n - held..n)))
+    }
 }
 
 /// Where a data set comes from, as given to `cnnc --data`:
