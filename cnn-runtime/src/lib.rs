@@ -16,6 +16,7 @@
 //!   paths up to float rounding. Read once per process.
 
 pub mod cpu;
+pub mod callbacks;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
@@ -45,7 +46,7 @@ pub use error::{Culprit, Divergence, Error, Result};
 pub use model::{Model, Param, ParamMut};
 pub use optim::{Adam, Optimizer, OptimizerState, Sgd};
 pub use train::{
-    evaluate, fit, predict, EpochStats, Evaluation, FitOptions, History, LrSchedule, Progress,
+    evaluate, fit, fit_with, predict, EpochStats, Evaluation, FitOptions, History, LrSchedule, Progress,
 };
 
 pub use ndarray;

@@ -16,6 +16,7 @@
 //! or decayed over the run ([`LrSchedule`], in `schedule.rs`), set on the
 //! optimizer before every step.
 
+use crate::callbacks::{Callback, Flow};
 use crate::checkpoint::{self, Checkpointing, Position};
 use crate::data::Dataset;
 use crate::error::{Culprit, Divergence};
@@ -246,9 +247,30 @@ pub fn fit(
     opts: &FitOptions<'_>,
     opt: &mut dyn Optimizer,
 ) -> Result<History> {
+    fit_with(model, data, opts, opt, &mut [])
+}
+
+/// [`fit`] with [`Callback`]s, called in order at the end of every epoch (any
+/// may stop the run) and when training ends: Keras's `fit(callbacks=[...])`.
+///
+/// ```
+/// # use cnn_runtime::{callbacks::{CsvLogger, EarlyStopping}, fit_with, FitOptions, Sgd};
+/// # fn run(model: &mut dyn cnn_runtime::Model, data: &cnn_runtime::data::Dataset) -> cnn_runtime::Result<()> {
+/// let mut log = CsvLogger::new("metrics.csv");
+/// let mut stop = EarlyStopping::new(3);
+/// fit_with(model, data, &FitOptions::default(), &mut Sgd::new(0.01), &mut [&mut log, &mut stop])?;
+/// # Ok(()) }
+/// ```
+pub fn fit_with(
+    model: &mut dyn Model,
+    data: &Dataset,
+    opts: &FitOptions<'_>,
+    opt: &mut dyn Optimizer,
+    callbacks: &mut [&mut dyn Callback],
+) -> Result<History> {
     opts.lr_schedule.validate()?;
     let lr0 = opt.learning_rate();
-    let result = fit_inner(model, data, opts, opt, lr0);
+    let result = fit_inner(model, data, opts, opt, lr0, callbacks);
     if opts.lr_schedule != LrSchedule::Constant {
         opt.set_learning_rate(lr0);
     }
@@ -261,6 +283,7 @@ fn fit_inner(
     opts: &FitOptions<'_>,
     opt: &mut dyn Optimizer,
     lr0: f32,
+    callbacks: &mut [&mut dyn Callback],
 ) -> Result<History> {
     check_data(model, data, "training data")?;
     if let Some(v) = opts.validation {
@@ -491,6 +514,18 @@ fn fit_inner(
             };
             checkpoint::write(cp, model, opt, &p, &data.classes)?;
         }
+        let mut stop = false;
+        if let Some(last) = history.epochs.last() {
+            for cb in callbacks.iter_mut() {
+                stop |= cb.on_epoch_end(last, model)? == Flow::Stop;
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    for cb in callbacks.iter_mut() {
+        cb.on_train_end(model)?;
     }
     Ok(history)
 }

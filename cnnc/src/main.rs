@@ -36,7 +36,7 @@ enum Command {
     /// Write the Rust code the `cnn!` macro generates for a model.
     Build(build::BuildArgs),
     /// Train a model (interpreted, no code generation).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate a model's loss and accuracy.
     Eval(train::EvalArgs),
     /// Run a model on inputs and write its outputs.
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         Command::Summary(a) => check::summary(a),
         Command::Explain(a) => check::explain(a),
         Command::Build(a) => build::build(a),
-        Command::Train(a) => train::train(a),
+        Command::Train(a) => train::train(*a),
         Command::Eval(a) => train::eval(a),
         Command::Predict(a) => train::predict(a),
         Command::Viz(a) => viz::viz(a),

@@ -45,12 +45,13 @@ use crate::output;
 use crate::source::{self, Source, Style};
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
+use cnn::runtime::callbacks::{Callback, CsvLogger, EarlyStopping};
 use cnn::runtime::checkpoint::Checkpointing;
 use cnn::runtime::data::{folder, DataSource, Dataset};
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
 use cnn::runtime::{
-    evaluate, fit, predict as run_predict, Adam, Culprit, EpochStats, FitOptions, LrSchedule,
+    evaluate, fit_with, predict as run_predict, Adam, Culprit, EpochStats, FitOptions, LrSchedule,
     Model, Optimizer, Progress, Sgd,
 };
 use cnn_compiler::label::dims_text;
@@ -171,6 +172,14 @@ pub struct TrainArgs {
     /// Draw the loss and accuracy curves as an SVG
     #[arg(long, value_name = "CURVE.svg")]
     pub plot: Option<PathBuf>,
+    /// Stop once the validation loss has not fallen for PATIENCE epochs, and
+    /// keep the best epoch's weights (Keras's EarlyStopping with
+    /// restore_best_weights)
+    #[arg(long, value_name = "PATIENCE", conflicts_with_all = ["checkpoint", "resume"])]
+    pub early_stop: Option<usize>,
+    /// Write one CSV row per epoch (Keras's CSVLogger columns)
+    #[arg(long, value_name = "METRICS.csv")]
+    pub log: Option<PathBuf>,
     /// Hold out the last F of the training data (Keras's `validation_split`)
     /// as the validation data evaluated after every epoch, which the default
     /// schedule follows; the data set's own test split is then scored once,
@@ -384,6 +393,7 @@ pub fn train(a: TrainArgs) -> CmdResult {
         ("--epochs", a.epochs),
         ("--steps", a.steps),
         ("--checkpoint-every", a.checkpoint_every),
+        ("--early-stop", a.early_stop),
     ] {
         if v == Some(0) {
             return Err(format!("{flag} must be at least 1").into());
@@ -402,6 +412,9 @@ pub fn train(a: TrainArgs) -> CmdResult {
     }
     if let Some(out) = &a.plot {
         output::check(out, &["svg"], &inputs)?;
+    }
+    if let Some(out) = &a.log {
+        output::check(out, &["csv"], &inputs)?;
     }
     let checkpoint_dir = a.checkpoint.as_ref().or(a.resume.as_ref());
     if let Some(dir) = checkpoint_dir {
@@ -501,16 +514,30 @@ pub fn train(a: TrainArgs) -> CmdResult {
         a.batch
     );
     let start = Instant::now();
-    let history =
-        fit(&mut net, &train, &opts, opt.as_mut()).map_err(|e| diverged(e, m, &loaded.source))?;
+    let mut log = a.log.as_ref().map(CsvLogger::new);
+    let mut early = a.early_stop.map(EarlyStopping::new);
+    let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
+    if let Some(l) = log.as_mut() {
+        callbacks.push(l);
+    }
+    if let Some(e) = early.as_mut() {
+        callbacks.push(e);
+    }
+    let history = fit_with(&mut net, &train, &opts, opt.as_mut(), &mut callbacks)
+        .map_err(|e| diverged(e, m, &loaded.source))?;
+    if let Some((epoch, loss)) = early.as_ref().and_then(EarlyStopping::best) {
+        eprintln!("kept the weights of epoch {epoch} (validation loss {loss:.4})");
+    }
     let steps: usize = history.epochs.iter().map(|e| e.steps).sum();
     eprintln!(
         "trained {steps} steps in {:.1}s",
         start.elapsed().as_secs_f64()
     );
     // With a validation split, the test data is scored once, at the end.
+    // So is it after early stopping, which put back the best epoch's weights.
     let test_accuracy = match (&validation, &test) {
         (Some(_), Some(t)) => Some(evaluate(&mut net, t, EVAL_BATCH)?.accuracy),
+        (None, Some(t)) if early.is_some() => Some(evaluate(&mut net, t, EVAL_BATCH)?.accuracy),
         (Some(_), None) => None,
         (None, _) => history.epochs.last().and_then(|e| e.val_accuracy),
     };

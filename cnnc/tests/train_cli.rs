@@ -598,3 +598,67 @@ fn a_validation_split_is_reported_apart_from_the_test_data() {
         assert!(err.contains("validation split"), "{bad}: {err}");
     }
 }
+
+/// `--early-stop 1` ends the run once the validation loss rises and keeps
+/// the best epoch's weights: the test accuracy printed at the end is that
+/// epoch's (the test data is the validation data here); `--log` has one
+/// Keras CSVLogger row per epoch run.
+#[test]
+fn early_stopping_keeps_the_best_epoch_and_the_log_has_every_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("metrics.csv");
+    let model = root().join("examples/models/shapes_small.cnn");
+    let out = cnnc_ok(&[
+        "train",
+        s(&model),
+        "--data",
+        "shapes:300",
+        "--epochs",
+        "30",
+        "--early-stop",
+        "1",
+        "--log",
+        s(&log),
+    ]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let csv = std::fs::read_to_string(&log).unwrap();
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next(),
+        Some("epoch,accuracy,learning_rate,loss,val_accuracy,val_loss")
+    );
+    let rows: Vec<Vec<f64>> = rows
+        .map(|r| r.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert!(rows.len() < 30, "never stopped early:\n{csv}");
+    // The run stopped one epoch after its best, which it kept.
+    let (best, _) = rows
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1[5].total_cmp(&b.1[5]))
+        .unwrap();
+    assert_eq!(best, rows.len() - 2, "{csv}");
+    assert!(
+        stderr.contains(&format!("kept the weights of epoch {}", best + 1)),
+        "{stderr}"
+    );
+    let want = format!("test accuracy: {:.2}%", 100.0 * rows[best][4] as f32);
+    assert!(stdout.contains(&want), "{want}\n{stdout}");
+    // With checkpoints, early stopping is refused (its state is not saved).
+    let out = cnnc(&[
+        "train",
+        s(&model),
+        "--data",
+        "shapes:300",
+        "--early-stop",
+        "1",
+        "--checkpoint",
+        s(&dir.path().join("ck")),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot be used with"),
+        "{err}"
+    );
+}
