@@ -148,6 +148,10 @@ impl Model for Sequential {
         self.state.layer_output(&self.plan, i)
     }
 
+    fn set_step_options(&mut self, options: crate::model::StepOptions) -> Result<()> {
+        self.state.set_step_options(options)
+    }
+
     fn training_passes(&self) -> u64 {
         self.state.training_passes()
     }

@@ -15,9 +15,9 @@
 //!   and FMA kernels where the CPU has AVX-512 too. Results agree across the
 //!   paths up to float rounding. Read once per process.
 
-pub mod cpu;
 pub mod callbacks;
 pub mod checkpoint;
+pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod exec;
@@ -43,10 +43,11 @@ pub use cnn_plan::{
     UpsampleSpec, Window, ZeroPadSpec,
 };
 pub use error::{Culprit, Divergence, Error, Result};
-pub use model::{Model, Param, ParamMut};
+pub use model::{Model, Param, ParamMut, StepOptions};
 pub use optim::{Adam, Optimizer, OptimizerState, Sgd};
 pub use train::{
-    evaluate, fit, fit_with, predict, EpochStats, Evaluation, FitOptions, History, LrSchedule, Progress,
+    evaluate, fit, fit_with, predict, EpochStats, Evaluation, FitOptions, History, LrSchedule,
+    Progress,
 };
 
 pub use ndarray;

@@ -49,7 +49,7 @@ impl SoftmaxCrossEntropy {
         labels: &[usize],
         dlogits: &mut [f32],
     ) -> Result<f32> {
-        let loss = Self::forward_backward_any(logits, classes, labels, dlogits)?;
+        let loss = Self::forward_backward_any(logits, classes, labels, dlogits, 0.0)?;
         if !loss.is_finite() {
             return Err(Error::NonFinite(format!("cross-entropy loss is {loss}")));
         }
@@ -57,12 +57,15 @@ impl SoftmaxCrossEntropy {
     }
 
     /// [`SoftmaxCrossEntropy::forward_backward`] that returns a non-finite
-    /// loss instead of an error (the executor then finds where it came from).
+    /// loss instead of an error (the executor then finds where it came from),
+    /// against labels smoothed as Keras's `label_smoothing` does: the target
+    /// is `1 - s + s / K` for the label and `s / K` for the other classes.
     pub(crate) fn forward_backward_any(
         logits: &[f32],
         classes: usize,
         labels: &[usize],
         dlogits: &mut [f32],
+        smoothing: f32,
     ) -> Result<f32> {
         let batch = check_labels(logits.len(), classes, labels)?;
         if dlogits.len() != logits.len() {
@@ -71,6 +74,7 @@ impl SoftmaxCrossEntropy {
             ));
         }
         let inv_b = 1.0 / batch as f32;
+        let (off, on) = (smoothing / classes as f32, 1.0 - smoothing);
         let mut total = 0.0f64;
         for ((row, d), &l) in logits
             .chunks_exact(classes)
@@ -78,13 +82,19 @@ impl SoftmaxCrossEntropy {
             .zip(labels)
         {
             let (lse, mx) = log_sum_exp(row);
-            total += (lse - row[l]) as f64;
+            total += if smoothing == 0.0 {
+                (lse - row[l]) as f64
+            } else {
+                // -sum_k y_k log p_k = lse - sum_k y_k z_k (the targets sum to 1).
+                let sum: f64 = row.iter().map(|&z| z as f64).sum();
+                lse as f64 - (on * row[l]) as f64 - off as f64 * sum
+            };
             // softmax = exp(z - lse); computed from the max-shifted value for accuracy.
             let shift = lse - mx;
             for (dv, &z) in d.iter_mut().zip(row) {
-                *dv = ((z - mx) - shift).exp() * inv_b;
+                *dv = (((z - mx) - shift).exp() - off) * inv_b;
             }
-            d[l] -= inv_b;
+            d[l] -= on * inv_b;
         }
         Ok((total / batch as f64) as f32)
     }
@@ -156,6 +166,33 @@ mod tests {
         }
         assert!((loss as f64 - want / 2.0).abs() < 1e-6);
         assert!((SoftmaxCrossEntropy::loss(&logits, 3, &labels).unwrap() - loss).abs() < 1e-7);
+    }
+
+    #[test]
+    fn smoothed_labels_follow_keras_definition() {
+        // Targets (1 - s) * onehot + s / K; loss -sum y log softmax;
+        // gradient (softmax - y) / B.
+        let logits = [1.0f32, 2.0, 0.5, -1.0, 0.0, 3.0];
+        let labels = [1, 2];
+        let s = 0.1f32;
+        let mut d = [0f32; 6];
+        let l = SoftmaxCrossEntropy::forward_backward_any(&logits, 3, &labels, &mut d, s).unwrap();
+        let mut want = 0.0f64;
+        for (i, row) in logits.chunks(3).enumerate() {
+            let z: Vec<f64> = row.iter().map(|&v| v as f64).collect();
+            let lse = z.iter().map(|v| v.exp()).sum::<f64>().ln();
+            for k in 0..3 {
+                let y = s as f64 / 3.0 + if k == labels[i] { 1.0 - s as f64 } else { 0.0 };
+                let p = (z[k] - lse).exp();
+                want -= y * (z[k] - lse);
+                assert!((d[i * 3 + k] as f64 - (p - y) / 2.0).abs() < 1e-6);
+            }
+        }
+        assert!(
+            (l as f64 - want / 2.0).abs() < 1e-6,
+            "{l} vs {}",
+            want / 2.0
+        );
     }
 
     #[test]

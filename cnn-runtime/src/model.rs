@@ -22,6 +22,17 @@ pub struct ParamMut<'a> {
     pub data: &'a mut [f32],
 }
 
+/// How a training step treats its loss and gradients, beyond the optimizer.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepOptions {
+    /// Keras's `label_smoothing`, in [0, 1): the targets are
+    /// `1 - s + s / K` for the label and `s / K` for the other classes.
+    pub label_smoothing: f32,
+    /// Keras's `clipnorm`: each gradient tensor is scaled down to this L2
+    /// norm when its norm is larger.
+    pub clip_norm: Option<f32>,
+}
+
 /// A trainable sequential network with a fixed per-sample input shape.
 ///
 /// Buffers live inside the model, so the forward output is a view into it and a
@@ -94,6 +105,14 @@ pub trait Model {
     /// random layers): 0.
     fn training_passes(&self) -> u64 {
         0
+    }
+    /// Sets how [`Model::train_batch`] treats the loss and the gradients. The
+    /// default takes only the plain step.
+    fn set_step_options(&mut self, options: StepOptions) -> Result<()> {
+        match options == StepOptions::default() {
+            true => Ok(()),
+            false => Err(unsupported("label smoothing and gradient clipping")),
+        }
     }
     /// Sets the count of [`Model::training_passes`] (a resumed run).
     fn set_training_passes(&mut self, passes: u64) {

@@ -9,6 +9,9 @@
 //!   size and `epsilon` is added to the *uncorrected* `sqrt(v)`:
 //!   `alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)`, `m += (g - m) * (1 - b1)`,
 //!   `v += (g^2 - v) * (1 - b2)`, `p -= alpha * m / (sqrt(v) + eps)`.
+//! - Weight decay (Keras 3's `weight_decay` of every optimizer; AdamW is
+//!   Adam with it): `p -= lr * wd * p` before the step, decoupled from the
+//!   gradient, on every trained tensor (Keras excludes none by default).
 
 use crate::{Error, Result};
 
@@ -70,6 +73,16 @@ impl OptimizerState {
 
     fn counter(&self, name: &str) -> Option<u64> {
         self.counters.iter().find(|(n, _)| n == name).map(|c| c.1)
+    }
+}
+
+/// Keras's decoupled weight decay: `p -= lr * wd * p`.
+fn decay(param: &mut [f32], lr: f32, wd: f32) {
+    if wd != 0.0 {
+        let k = lr * wd;
+        for p in param.iter_mut() {
+            *p -= *p * k;
+        }
     }
 }
 
@@ -138,6 +151,8 @@ pub struct Sgd {
     pub lr: f32,
     pub momentum: f32,
     pub nesterov: bool,
+    /// Decoupled weight decay (0: none).
+    pub weight_decay: f32,
     velocity: SlotState,
 }
 
@@ -154,6 +169,7 @@ impl Sgd {
             lr,
             momentum: 0.0,
             nesterov: false,
+            weight_decay: 0.0,
             velocity: SlotState::default(),
         }
     }
@@ -163,6 +179,7 @@ impl Sgd {
             lr,
             momentum,
             nesterov,
+            weight_decay: 0.0,
             velocity: SlotState::default(),
         }
     }
@@ -173,6 +190,7 @@ impl Optimizer for Sgd {
 
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) {
         let lr = self.lr;
+        decay(param, lr, self.weight_decay);
         if self.momentum == 0.0 {
             // Keras skips the velocity entirely without momentum: no state at all.
             for (p, &g) in param.iter_mut().zip(grad) {
@@ -225,6 +243,8 @@ impl Optimizer for Sgd {
 #[derive(Debug, Clone)]
 pub struct Adam {
     pub lr: f32,
+    /// Decoupled weight decay (0: Adam; AdamW otherwise).
+    pub weight_decay: f32,
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
@@ -247,6 +267,7 @@ impl Adam {
     pub fn new(lr: f32) -> Self {
         Adam {
             lr,
+            weight_decay: 0.0,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-7,
@@ -256,6 +277,14 @@ impl Adam {
             v: SlotState::default(),
         }
     }
+    /// Keras's `AdamW(lr, weight_decay)` (Keras's default decay: 0.004).
+    pub fn adamw(lr: f32, weight_decay: f32) -> Self {
+        Adam {
+            weight_decay,
+            ..Adam::new(lr)
+        }
+    }
+
     /// Number of steps begun so far.
     pub fn steps(&self) -> u64 {
         self.step
@@ -278,6 +307,7 @@ impl Optimizer for Adam {
             // `update` without `begin_step`: behave as the first step.
             self.begin_step();
         }
+        decay(param, self.lr, self.weight_decay);
         let (b1, b2, eps, alpha) = (self.beta1, self.beta2, self.eps, self.alpha);
         let m = self.m.get(slot, param.len());
         let v = self.v.get(slot, param.len());
@@ -380,6 +410,25 @@ mod tests {
         assert_eq!(s.slots.len(), 3);
         assert_eq!(s.get(2, 3)[0], 5.0, "state kept across calls");
         assert!(s.slots[0].is_empty(), "untouched slots allocate nothing");
+    }
+
+    #[test]
+    fn weight_decay_is_decoupled_as_in_keras() {
+        // A zero gradient: only the decay moves the weight, p *= 1 - lr * wd.
+        let mut o = Sgd::new(0.5);
+        o.weight_decay = 0.1;
+        let mut p = [2.0f32];
+        o.begin_step();
+        o.update(0, &mut p, &[0.0]);
+        assert_eq!(p[0], 2.0 - 2.0 * (0.5 * 0.1));
+        // AdamW: the decay, then Adam's step on the gradient.
+        let (mut w, mut a) = (Adam::adamw(0.01, 0.004), Adam::new(0.01));
+        let (mut pw, mut pa) = ([3.0f32], [3.0f32 - 3.0 * (0.01 * 0.004)]);
+        w.begin_step();
+        a.begin_step();
+        w.update(0, &mut pw, &[0.5]);
+        a.update(0, &mut pa, &[0.5]);
+        assert_eq!(pw, pa);
     }
 
     #[test]

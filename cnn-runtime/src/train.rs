@@ -22,7 +22,7 @@ use crate::data::Dataset;
 use crate::error::{Culprit, Divergence};
 pub use crate::schedule::LrSchedule;
 use crate::schedule::Plateau;
-use crate::{Error, Model, Optimizer, Result};
+use crate::{Error, Model, Optimizer, Result, StepOptions};
 use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -78,6 +78,8 @@ pub struct FitOptions<'a> {
     /// Checkpoints to write, and whether to resume from the newest (see
     /// [`crate::checkpoint`]).
     pub checkpoint: Option<Checkpointing>,
+    /// Label smoothing and gradient clipping of every step.
+    pub step: StepOptions,
 }
 
 impl Default for FitOptions<'_> {
@@ -92,6 +94,7 @@ impl Default for FitOptions<'_> {
             progress: Progress::Auto,
             lr_schedule: LrSchedule::Constant,
             checkpoint: None,
+            step: StepOptions::default(),
         }
     }
 }
@@ -286,6 +289,7 @@ fn fit_inner(
     callbacks: &mut [&mut dyn Callback],
 ) -> Result<History> {
     check_data(model, data, "training data")?;
+    model.set_step_options(opts.step)?;
     if let Some(v) = opts.validation {
         check_data(model, v, "validation data")?;
     }

@@ -5,7 +5,7 @@ use cnn_runtime::interp::Sequential;
 use cnn_runtime::loss::SoftmaxCrossEntropy;
 use cnn_runtime::{
     evaluate, fit, predict, Activation, Adam, Culprit, DenseSpec, Error, FitOptions, LayerSpec,
-    Model, Progress, Sgd,
+    Model, Progress, Sgd, StepOptions,
 };
 use ndarray::{Array4, ArrayView2, ArrayView4};
 use rand::{Rng, SeedableRng};
@@ -441,4 +441,49 @@ fn the_training_loop_allocates_nothing_per_step() {
     run(100); // first use in this thread: one-time setup (thread pool, caches)
     let (short, long) = (run(100), run(400));
     assert_eq!(short, long, "allocations grew with the number of steps");
+}
+
+/// `clip_norm` (Keras's `clipnorm`): one plain SGD step of rate 1 moves
+/// every tensor by its gradient scaled down to norm `c`, in its direction.
+#[test]
+fn clip_norm_caps_each_tensors_gradient() {
+    let d = blobs(12, 3);
+    let x = d.images.view();
+    let (mut free, mut capped) = (mlp(4, 5, 3, 9), mlp(4, 5, 3, 9));
+    free.loss_and_grads(x, &d.labels).unwrap();
+    let grads: Vec<Vec<f32>> = free.grads().iter().map(|g| g.data.to_vec()).collect();
+    let before: Vec<Vec<f32>> = capped.params().iter().map(|p| p.data.to_vec()).collect();
+    let c = 0.05f32;
+    capped
+        .set_step_options(StepOptions {
+            clip_norm: Some(c),
+            ..StepOptions::default()
+        })
+        .unwrap();
+    capped
+        .train_batch(x, &d.labels, &mut Sgd::new(1.0))
+        .unwrap();
+    for ((p, b), g) in capped.params().iter().zip(&before).zip(&grads) {
+        let step: Vec<f32> = b.iter().zip(p.data).map(|(b, a)| b - a).collect();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let (ns, ng) = (norm(&step), norm(g));
+        assert!(ns <= c * 1.0001, "{}: step norm {ns}", p.name);
+        let k = if ng > c { c / ng } else { 1.0 };
+        for (s, g) in step.iter().zip(g) {
+            assert!((s - k * g).abs() <= 1e-6, "{}: {s} vs {}", p.name, k * g);
+        }
+    }
+    // Out of range: refused.
+    for bad in [Some(0.0), Some(f32::NAN), Some(-1.0)] {
+        let o = StepOptions {
+            clip_norm: bad,
+            ..StepOptions::default()
+        };
+        assert!(capped.set_step_options(o).is_err());
+    }
+    let o = StepOptions {
+        label_smoothing: 1.0,
+        ..StepOptions::default()
+    };
+    assert!(capped.set_step_options(o).is_err());
 }

@@ -52,7 +52,7 @@ use cnn::runtime::interp::Sequential;
 use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
 use cnn::runtime::{
     evaluate, fit_with, predict as run_predict, Adam, Culprit, EpochStats, FitOptions, LrSchedule,
-    Model, Optimizer, Progress, Sgd,
+    Model, Optimizer, Progress, Sgd, StepOptions,
 };
 use cnn_compiler::label::dims_text;
 use cnn_compiler::{ir, render::line_col};
@@ -90,6 +90,8 @@ pub enum OptimizerKind {
     Momentum,
     /// Adam (default learning rate 0.001).
     Adam,
+    /// Adam with decoupled weight decay (Keras's AdamW; default decay 0.004).
+    Adamw,
 }
 
 /// Where the examples come from: `--data SOURCE` or `--x X.npy --labels L.npy`.
@@ -172,6 +174,23 @@ pub struct TrainArgs {
     /// Draw the loss and accuracy curves as an SVG
     #[arg(long, value_name = "CURVE.svg")]
     pub plot: Option<PathBuf>,
+    /// Decoupled weight decay, `p -= lr * W * p` every step (Keras's
+    /// weight_decay; default 0.004 with adamw, none otherwise)
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub weight_decay: Option<f32>,
+    /// Train against smoothed labels: 1 - S + S/K for the label, S/K for the
+    /// other classes (Keras's label_smoothing)
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub label_smoothing: f32,
+    /// Scale each gradient tensor down to this L2 norm when larger (Keras's
+    /// clipnorm)
+    #[arg(long, value_name = "C", allow_negative_numbers = true)]
+    pub clip_norm: Option<f32>,
     /// Stop once the validation loss has not fallen for PATIENCE epochs, and
     /// keep the best epoch's weights (Keras's EarlyStopping with
     /// restore_best_weights)
@@ -400,11 +419,26 @@ pub fn train(a: TrainArgs) -> CmdResult {
         }
     }
     let lr = a.lr.unwrap_or(match a.optimizer {
-        OptimizerKind::Adam => 0.001,
+        OptimizerKind::Adam | OptimizerKind::Adamw => 0.001,
         _ => 0.01,
     });
     if !(lr.is_finite() && lr > 0.0) {
         return Err(format!("--lr must be a positive number, got {lr}").into());
+    }
+    let wd = match (a.optimizer, a.weight_decay) {
+        (_, Some(w)) if !(w.is_finite() && w >= 0.0) => {
+            return Err(format!("--weight-decay must be a number >= 0, got {w}").into())
+        }
+        (_, Some(w)) => w,
+        (OptimizerKind::Adamw, None) => 0.004,
+        _ => 0.0,
+    };
+    if !(0.0..1.0).contains(&a.label_smoothing) {
+        let s = a.label_smoothing;
+        return Err(format!("--label-smoothing must be in [0, 1), got {s}").into());
+    }
+    if let Some(c) = a.clip_norm.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(format!("--clip-norm must be a positive number, got {c}").into());
     }
     let inputs = a.inputs();
     if let Some(out) = &a.save {
@@ -456,10 +490,14 @@ pub fn train(a: TrainArgs) -> CmdResult {
     if !train.classes.is_empty() {
         classes = train.classes.clone();
     }
+    let sgd = |mut o: Sgd| {
+        o.weight_decay = wd;
+        o
+    };
     let mut opt: Box<dyn Optimizer> = match a.optimizer {
-        OptimizerKind::Sgd => Box::new(Sgd::new(lr)),
-        OptimizerKind::Momentum => Box::new(Sgd::with_momentum(lr, 0.9, false)),
-        OptimizerKind::Adam => Box::new(Adam::new(lr)),
+        OptimizerKind::Sgd => Box::new(sgd(Sgd::new(lr))),
+        OptimizerKind::Momentum => Box::new(sgd(Sgd::with_momentum(lr, 0.9, false))),
+        OptimizerKind::Adam | OptimizerKind::Adamw => Box::new(Adam::adamw(lr, wd)),
     };
     let lr_schedule = a.lr_schedule.unwrap_or(DEFAULT_SCHEDULE);
     let opts = FitOptions {
@@ -471,19 +509,26 @@ pub fn train(a: TrainArgs) -> CmdResult {
         validation: validation.as_ref().or(test.as_ref()),
         progress: Progress::Auto,
         lr_schedule,
+        step: StepOptions {
+            label_smoothing: a.label_smoothing,
+            clip_norm: a.clip_norm,
+        },
         checkpoint: checkpoint_dir.map(|dir| Checkpointing {
             dir: dir.clone(),
             every: a.checkpoint_every,
             resume: a.resume.is_some(),
             // What the runtime cannot see: the model, the data, the optimizer.
             settings: format!(
-                "model {} ({} parameters, {} statements); data {:?} limit {:?}; {:?}",
+                "model {} ({} parameters, {} statements); data {:?} limit {:?} split {:?}; {:?} decay {wd}; smoothing {} clip {:?}",
                 m.name,
                 m.total_params,
                 m.walk().len(),
                 a.data.data.as_deref().unwrap_or("--x/--labels arrays"),
                 a.data.limit,
-                a.optimizer
+                a.validation_split,
+                a.optimizer,
+                a.label_smoothing,
+                a.clip_norm
             ),
         }),
     };

@@ -215,6 +215,28 @@ fn settings_that_cannot_work_are_refused_before_any_work() {
         ("--lr", "-1", "--lr must be a positive number, got -1"),
         ("--lr", "0", "--lr must be a positive number"),
         ("--lr", "nan", "--lr must be a positive number"),
+        (
+            "--label-smoothing",
+            "1",
+            "--label-smoothing must be in [0, 1), got 1",
+        ),
+        (
+            "--label-smoothing",
+            "-0.1",
+            "--label-smoothing must be in [0, 1)",
+        ),
+        ("--clip-norm", "0", "--clip-norm must be a positive number"),
+        (
+            "--weight-decay",
+            "-1",
+            "--weight-decay must be a number >= 0",
+        ),
+        ("--early-stop", "0", "--early-stop must be at least 1"),
+        (
+            "--checkpoint-every",
+            "0",
+            "--checkpoint-every must be at least 1",
+        ),
     ] {
         refused(
             dir.path(),

@@ -350,6 +350,9 @@ fn emit(m: &ir::Model, opts: &Options) -> Result<TokenStream, String> {
             fn layer_output(&self, i: usize) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
                 #name::layer_output(self, i)
             }
+            fn set_step_options(&mut self, options: #rt::StepOptions) -> #rt::Result<()> {
+                self.state.set_step_options(options)
+            }
             fn training_passes(&self) -> u64 {
                 self.state.training_passes()
             }

@@ -23,7 +23,7 @@ use ndarray::{ArrayView2, ArrayView4};
 use crate::error::{Culprit, Divergence};
 use crate::init::{glorot_uniform, model_rng};
 use crate::loss::SoftmaxCrossEntropy;
-use crate::model::{Param, ParamMut};
+use crate::model::{Param, ParamMut, StepOptions};
 use crate::optim::Optimizer;
 use crate::pool as parallel;
 use crate::{Error, Result};
@@ -43,6 +43,19 @@ fn grad_parts(plan: &Plan) -> usize {
     parallel::FIXED_PARTS
         .min(MAX_PARTS)
         .min(1 + MAX_GPART_VALUES / plan.param_total.max(1))
+}
+
+/// Keras's `clipnorm`: scales every trainable tensor's gradient whose L2 norm
+/// exceeds `c` down to norm `c`.
+fn clip(plan: &Plan, grads: &mut [f32], c: f32) {
+    for t in plan.tensors.iter().filter(|t| t.trainable) {
+        let g = &mut grads[t.offset..t.offset + t.len];
+        let norm = g.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+        if norm > c as f64 {
+            let k = (c as f64 / norm) as f32;
+            g.iter_mut().for_each(|v| *v *= k);
+        }
+    }
 }
 
 /// The first trainable tensor of `values` (parameters or their gradients)
@@ -116,6 +129,8 @@ pub struct State {
     seed: u64,
     /// Training forward passes run so far (each draws fresh dropout masks).
     passes: u64,
+    /// Label smoothing and gradient clipping of a training step.
+    step_options: StepOptions,
     /// The mode of the last forward pass (its backward pass reuses it).
     fwd_mode: Mode,
     /// Batch the forward buffers are sized for.
@@ -159,6 +174,7 @@ impl State {
             scratch: (0..MAX_PARTS).map(|_| Scratch::default()).collect(),
             seed,
             passes: 0,
+            step_options: StepOptions::default(),
             fwd_mode: Mode::default(),
             cap: 0,
             grad_cap: 0,
@@ -185,6 +201,23 @@ impl State {
         self.seed = seed;
         self.passes = 0;
         self.invalidate();
+    }
+
+    /// Sets label smoothing and gradient clipping (see [`StepOptions`]).
+    pub fn set_step_options(&mut self, o: StepOptions) -> Result<()> {
+        if !(0.0..1.0).contains(&o.label_smoothing) {
+            return Err(Error::Invalid(format!(
+                "label smoothing must be in [0, 1), got {}",
+                o.label_smoothing
+            )));
+        }
+        if let Some(c) = o.clip_norm.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            return Err(Error::Invalid(format!(
+                "the gradient clipping norm must be a positive number, got {c}"
+            )));
+        }
+        self.step_options = o;
+        Ok(())
     }
 
     /// Training-mode passes run so far (see [`crate::Model::training_passes`]).
@@ -505,7 +538,9 @@ impl State {
         let d = plan.buffers[plan.logits];
         let logits = rows(&self.acts, self.cap, d.offset, d.len, b);
         let dlogits = rows_mut(&mut self.dacts, self.grad_cap, d.offset, d.len, b);
-        let loss = SoftmaxCrossEntropy::forward_backward_any(logits, d.len, labels, dlogits)?;
+        let smoothing = self.step_options.label_smoothing;
+        let loss =
+            SoftmaxCrossEntropy::forward_backward_any(logits, d.len, labels, dlogits, smoothing)?;
         if !loss.is_finite() {
             self.fwd_batch = 0;
             return Err(self.divergence(plan, b, loss));
@@ -596,6 +631,9 @@ impl State {
                 epoch: None,
                 step: None,
             }));
+        }
+        if let Some(c) = self.step_options.clip_norm {
+            clip(plan, &mut self.grads, c);
         }
         opt.begin_step();
         for (slot, t) in plan.tensors.iter().enumerate() {
