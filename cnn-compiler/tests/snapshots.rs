@@ -78,7 +78,7 @@ snapshot_cases! {
     w004_dropout_zero_and_batchnorm_twice: NoEffect, "input 8x8x3;\nconv 8 3x3 nobias;\nbatchnorm;\nbatchnorm;\ndropout 0;\nflatten;\ndense 2;\n";
     // What users coming from Keras write (issue 14, item 5)
     e001_keras_padding: Syntax, "input 28x28x1;\nconv 32 3x3 padding=same;\nconv 32 3x3 padding=\"same\";\nmaxpool 2 padding='valid';\n";
-    e001_keras_activation: Syntax, "input 28x28x1;\nconv 32 3x3 activation=relu;\nconv 32 3x3 same activation='relu';\nflatten;\ndense 10 activation=\"softmax\";\n";
+    e001_keras_activation: Syntax, "input 28x28x1;\nconv 32 3x3 activation=relu;\nconv 32 3x3 same activation='relu';\nconv 32 3x3 activation='mish';\nflatten;\ndense 10 activation=\"softmax\";\n";
     e001_keras_tuple_sizes: Syntax, "input (28, 28, 1);\nconv 32 (3,3) same;\nmaxpool (2, 2);\n";
     e001_keras_strides: Syntax, "input 28x28x1;\nconv 32 3x3 strides=2;\nconv 32 3x3 stride=(2,2);\nmaxpool 3 strides=(2, 1);\n";
     e001_keras_class_call: Syntax, "input 28x28x1;\nConv2D(32, (3,3), activation='relu');\n";

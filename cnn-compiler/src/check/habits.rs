@@ -10,7 +10,7 @@
 
 use super::keras::{self, Fix, Py};
 use super::show::{shown, shown_long};
-use super::vocab::{accepts, activation_of};
+use super::vocab::{accepts, activation_of, ACTIVATIONS};
 use super::Checker;
 use crate::ast::{Stmt, Token, TokenKind};
 use crate::ir::Span;
@@ -306,6 +306,15 @@ impl Checker {
                     _ if !keras::known_key(key) => {
                         format!("the language has no `{key}`; {form}")
                     }
+                    // Keras's `mish`, `softsign`, `exponential`, ...
+                    _ if key == "activation" => match val.as_ref().and_then(|v| v.word()) {
+                        Some(w) => format!(
+                            "the language has no activation `{}`; the activations are {}",
+                            shown(w),
+                            ACTIVATIONS.join(", ")
+                        ),
+                        None => form,
+                    },
                     _ => form,
                 };
                 (
