@@ -31,6 +31,7 @@ pub mod ops;
 pub mod optim;
 pub mod pool;
 pub mod profile;
+pub mod report;
 pub mod schedule;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -50,6 +50,7 @@ use cnn::runtime::checkpoint::Checkpointing;
 use cnn::runtime::data::{folder, DataSource, Dataset};
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::io::{self, load_weights, save_weights, WeightsMeta};
+use cnn::runtime::report::ClassReport;
 use cnn::runtime::{
     evaluate, fit_with, predict as run_predict, Adam, Culprit, EpochStats, FitOptions, LrSchedule,
     Model, Optimizer, Progress, Sgd, StepOptions,
@@ -251,6 +252,16 @@ pub struct EvalArgs {
     /// Seed of synthetic data (`shapes`): use the one training used
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
+    /// Also print per-class precision, recall and F1, top-k accuracy and
+    /// the confusion matrix
+    #[arg(long)]
+    pub report: bool,
+    /// The k of the report's top-k accuracy (with --report)
+    #[arg(long, value_name = "K", default_value_t = 5, requires = "report")]
+    pub top_k: usize,
+    /// Draw the confusion matrix as an SVG heat map with the class names
+    #[arg(long, value_name = "OUT.svg")]
+    pub confusion: Option<PathBuf>,
 }
 
 /// `cnnc predict FILE --weights W --input X [-o Y.npy]`
@@ -629,6 +640,13 @@ pub fn eval(a: EvalArgs) -> CmdResult {
         return Ok(ExitCode::FAILURE);
     };
     let m = loaded.model(a.target.model.as_deref())?;
+    if let Some(out) = &a.confusion {
+        let inputs = [a.target.file.as_path(), a.weights.as_path()];
+        output::check(out, &["svg"], &inputs)?;
+    }
+    if a.top_k == 0 {
+        return Err("--top-k must be at least 1".into());
+    }
     let mut net = cnn::lower::interpreter(m, 0)?;
     let meta = load_weights(&mut net, &a.weights)?;
     let data = match (&a.data.data, &a.data.x, &a.data.labels) {
@@ -657,13 +675,51 @@ pub fn eval(a: EvalArgs) -> CmdResult {
         data.len(),
         start.elapsed().as_secs_f64()
     );
+    let report = match a.report || a.confusion.is_some() {
+        true => {
+            let out = run_predict(&mut net, data.images.view(), EVAL_BATCH)?;
+            let classes = if data.classes.is_empty() {
+                &meta.classes
+            } else {
+                &data.classes
+            };
+            Some(ClassReport::new(
+                out.view(),
+                &data.labels,
+                classes,
+                &[1, a.top_k],
+            ))
+        }
+        false => None,
+    };
     if a.style.json() {
-        let out =
+        let mut out =
             serde_json::json!({"examples": data.len(), "loss": e.loss, "accuracy": e.accuracy});
+        if let (Some(r), true) = (&report, a.report) {
+            let per_class: Vec<_> = r
+                .classes
+                .iter()
+                .enumerate()
+                .map(|(c, name)| {
+                    serde_json::json!({"class": name, "precision": r.precision(c),
+                        "recall": r.recall(c), "f1": r.f1(c), "support": r.support(c)})
+                })
+                .collect();
+            out["classes"] = per_class.into();
+            out["confusion"] = serde_json::json!(r.confusion);
+            out["top_k"] = serde_json::json!(r.top_k);
+        }
         println!("{out}");
     } else {
         println!("loss: {:.6}", e.loss);
         println!("accuracy: {}", percent(e.accuracy));
+        if let (Some(r), true) = (&report, a.report) {
+            print!("\n{}", r.text());
+        }
+    }
+    if let (Some(r), Some(path)) = (&report, &a.confusion) {
+        io::write_atomic(path, r.svg().as_bytes())?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -662,3 +662,57 @@ fn early_stopping_keeps_the_best_epoch_and_the_log_has_every_epoch() {
         "{err}"
     );
 }
+
+/// `eval --report`: per-class scores, top-k and the confusion matrix, which
+/// agree with the accuracy; `--confusion` draws it as an SVG heat map.
+#[test]
+fn eval_report_agrees_with_the_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w.safetensors");
+    let svg = dir.path().join("confusion.svg");
+    let model = root().join("examples/models/shapes_small.cnn");
+    let m = s(&model);
+    ok(&[
+        "train",
+        m,
+        "--data",
+        "shapes:400",
+        "--epochs",
+        "2",
+        "--save",
+        s(&w),
+    ]);
+    let eval = [m, "--data", "shapes:400", "--weights", s(&w), "--report"];
+    let mut json_args = vec!["eval"];
+    json_args.extend(eval);
+    json_args.extend(["--top-k", "2", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_str(ok(&json_args).trim()).unwrap();
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(j["confusion"].clone()).unwrap();
+    let n = j["examples"].as_u64().unwrap();
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), n);
+    let right: u64 = (0..confusion.len()).map(|c| confusion[c][c]).sum();
+    let acc = j["accuracy"].as_f64().unwrap();
+    assert!((right as f64 / n as f64 - acc).abs() < 1e-6, "{j}");
+    let top = j["top_k"].as_array().unwrap();
+    assert_eq!(top[0][0], 1);
+    assert!((top[0][1].as_f64().unwrap() - acc).abs() < 1e-6);
+    assert_eq!(top[1][0], 2);
+    assert!(top[1][1].as_f64().unwrap() >= acc);
+    let classes = j["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 5);
+    assert_eq!(classes[0]["class"], "circle");
+    let mut text_args = vec!["eval"];
+    text_args.extend(eval);
+    text_args.extend(["--confusion", s(&svg)]);
+    let text = ok(&text_args);
+    for part in [
+        "precision",
+        "macro avg",
+        "top-5 accuracy",
+        "confusion matrix",
+    ] {
+        assert!(text.contains(part), "{part}:\n{text}");
+    }
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg") && drawn.contains(">circle</text>"));
+}
