@@ -235,16 +235,21 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     if let Some(c) = candidates.iter().find(|c| **c == lower) {
         return Some(c);
     }
-    let mut best: Option<(usize, &'a str)> = None;
+    // Ranked by distance, then by a first letter in common (`dconv` is
+    // one edit from `conv`, `dwconv` and `deconv`: not `conv`).
+    let mut best: Option<((usize, bool), &'a str)> = None;
     for c in candidates {
-        let d = strsim::damerau_levenshtein(&lower, c);
+        let d = (
+            strsim::damerau_levenshtein(&lower, c),
+            lower.chars().next() != c.chars().next(),
+        );
         let limit = if c.len() <= 3 {
             1
         } else {
             (lower.len().max(c.len()) / 3).max(2)
         };
         let prefix = c.len() >= 4 && (lower.starts_with(c) || c.starts_with(lower.as_str()));
-        if (d <= limit || (prefix && lower.len() >= 3)) && best.is_none_or(|(bd, _)| d < bd) {
+        if (d.0 <= limit || (prefix && lower.len() >= 3)) && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
     }
@@ -270,4 +275,33 @@ pub(super) fn is_statement_word(word: &str) -> bool {
 /// "an option, not a layer")?
 pub(super) fn is_option_word(word: &str) -> bool {
     VALUE_OPTIONS.contains(&word) || FLAGS.contains(&word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "did you mean" offers every statement, and only statements.
+    #[test]
+    fn suggestions_cover_every_statement() {
+        let words = statement_words();
+        for w in &words {
+            assert_eq!(did_you_mean(w, &words), Some(*w));
+        }
+        for (alias, ours) in ALIASES {
+            assert!(words.contains(&ours), "{alias} -> {ours}");
+        }
+        let typos = [
+            ("dconv", "dwconv"),
+            ("dwcov", "dwconv"),
+            ("maxpooling", "maxpool"),
+            ("residul", "residual"),
+            ("concatt", "concat"),
+            ("repat", "repeat"),
+            ("sepcov", "sepconv"),
+        ];
+        for (typo, want) in typos {
+            assert_eq!(did_you_mean(typo, &words), Some(want), "{typo}");
+        }
+    }
 }
