@@ -1,10 +1,11 @@
 //! What runs at the end of every epoch of [`crate::fit_with`]: Keras's
 //! callbacks, under Keras's names. [`CsvLogger`] writes the history as a CSV
 //! file, [`EarlyStopping`] stops a run whose validation loss stopped falling
-//! and puts back the best epoch's weights. A [`Callback`] of one's own can do
+//! and puts back the best epoch's weights, [`ModelCheckpoint`] keeps the
+//! best epoch's weights in a file. A [`Callback`] of one's own can do
 //! anything else an epoch's end allows.
 
-use crate::io::write_atomic;
+use crate::io::{save_weights, write_atomic, WeightsMeta};
 use crate::train::EpochStats;
 use crate::{Model, Result};
 use std::path::PathBuf;
@@ -65,6 +66,46 @@ impl Callback for CsvLogger {
         self.text += &row;
         self.text += "\n";
         write_atomic(&self.path, self.text.as_bytes())?;
+        Ok(Flow::Continue)
+    }
+}
+
+/// Keras's `ModelCheckpoint(path, monitor="val_loss", save_best_only=True)`:
+/// writes the weights (atomically) after every epoch whose validation loss
+/// (the training loss without validation data) is the lowest so far.
+#[derive(Debug, Clone)]
+pub struct ModelCheckpoint {
+    pub path: PathBuf,
+    /// Class names written with the weights.
+    pub classes: Vec<String>,
+    best: Option<(f32, usize)>,
+}
+
+impl ModelCheckpoint {
+    pub fn new(path: impl Into<PathBuf>, classes: Vec<String>) -> ModelCheckpoint {
+        ModelCheckpoint {
+            path: path.into(),
+            classes,
+            best: None,
+        }
+    }
+
+    /// The epoch (1-based) whose weights the file holds, and its loss.
+    pub fn best(&self) -> Option<(usize, f32)> {
+        self.best.map(|(l, e)| (e, l))
+    }
+}
+
+impl Callback for ModelCheckpoint {
+    fn on_epoch_end(&mut self, s: &EpochStats, model: &mut dyn Model) -> Result<Flow> {
+        let loss = s.val_loss.unwrap_or(s.loss);
+        if self.best.is_none_or(|(b, _)| loss < b) {
+            let meta = WeightsMeta {
+                classes: self.classes.clone(),
+            };
+            save_weights(model, &self.path, &meta)?;
+            self.best = Some((loss, s.epoch));
+        }
         Ok(Flow::Continue)
     }
 }

@@ -45,7 +45,7 @@ use crate::output;
 use crate::source::{self, Source, Style};
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
-use cnn::runtime::callbacks::{Callback, CsvLogger, EarlyStopping};
+use cnn::runtime::callbacks::{Callback, CsvLogger, EarlyStopping, ModelCheckpoint};
 use cnn::runtime::checkpoint::Checkpointing;
 use cnn::runtime::data::{folder, DataSource, Dataset};
 use cnn::runtime::interp::Sequential;
@@ -197,6 +197,11 @@ pub struct TrainArgs {
     /// restore_best_weights)
     #[arg(long, value_name = "PATIENCE", conflicts_with_all = ["checkpoint", "resume"])]
     pub early_stop: Option<usize>,
+    /// Keep the weights of the epoch with the lowest validation loss in this
+    /// file, written after each such epoch (Keras's ModelCheckpoint with
+    /// save_best_only)
+    #[arg(long, value_name = "BEST.safetensors")]
+    pub save_best: Option<PathBuf>,
     /// Write one CSV row per epoch (Keras's CSVLogger columns)
     #[arg(long, value_name = "METRICS.csv")]
     pub log: Option<PathBuf>,
@@ -461,6 +466,12 @@ pub fn train(a: TrainArgs) -> CmdResult {
     if let Some(out) = &a.log {
         output::check(out, &["csv"], &inputs)?;
     }
+    if let Some(out) = &a.save_best {
+        output::check(out, &["safetensors", "npz"], &inputs)?;
+        if a.save.as_ref().is_some_and(|s| s == out) {
+            return Err("--save-best and --save name the same file; give two".into());
+        }
+    }
     let checkpoint_dir = a.checkpoint.as_ref().or(a.resume.as_ref());
     if let Some(dir) = checkpoint_dir {
         output::check_dir(dir, &inputs)?;
@@ -572,9 +583,16 @@ pub fn train(a: TrainArgs) -> CmdResult {
     let start = Instant::now();
     let mut log = a.log.as_ref().map(CsvLogger::new);
     let mut early = a.early_stop.map(EarlyStopping::new);
+    let mut best = a
+        .save_best
+        .as_ref()
+        .map(|p| ModelCheckpoint::new(p, classes.clone()));
     let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
     if let Some(l) = log.as_mut() {
         callbacks.push(l);
+    }
+    if let Some(b) = best.as_mut() {
+        callbacks.push(b);
     }
     if let Some(e) = early.as_mut() {
         callbacks.push(e);
@@ -583,6 +601,14 @@ pub fn train(a: TrainArgs) -> CmdResult {
         .map_err(|e| diverged(e, m, &loaded.source))?;
     if let Some((epoch, loss)) = early.as_ref().and_then(EarlyStopping::best) {
         eprintln!("kept the weights of epoch {epoch} (validation loss {loss:.4})");
+    }
+    if let (Some((epoch, loss)), Some(p)) =
+        (best.as_ref().and_then(ModelCheckpoint::best), &a.save_best)
+    {
+        eprintln!(
+            "{} holds the weights of epoch {epoch} (validation loss {loss:.4})",
+            p.display()
+        );
     }
     let steps: usize = history.epochs.iter().map(|e| e.steps).sum();
     eprintln!(

@@ -607,6 +607,10 @@ fn a_validation_split_is_reported_apart_from_the_test_data() {
 fn early_stopping_keeps_the_best_epoch_and_the_log_has_every_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("metrics.csv");
+    let (last, best_file) = (
+        dir.path().join("w.safetensors"),
+        dir.path().join("best.npz"),
+    );
     let model = root().join("examples/models/shapes_small.cnn");
     let out = cnnc_ok(&[
         "train",
@@ -619,6 +623,10 @@ fn early_stopping_keeps_the_best_epoch_and_the_log_has_every_epoch() {
         "1",
         "--log",
         s(&log),
+        "--save",
+        s(&last),
+        "--save-best",
+        s(&best_file),
     ]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -645,6 +653,24 @@ fn early_stopping_keeps_the_best_epoch_and_the_log_has_every_epoch() {
     );
     let want = format!("test accuracy: {:.2}%", 100.0 * rows[best][4] as f32);
     assert!(stdout.contains(&want), "{want}\n{stdout}");
+    // --save-best kept that epoch's weights too: the weights --save wrote
+    // after early stopping put them back.
+    let read = |p: &Path| {
+        let src = std::fs::read_to_string(&model).unwrap();
+        let ir = cnn_compiler::compile(&src, "ShapesSmall").models.remove(0);
+        let mut net = cnn::lower::interpreter(&ir, 0).unwrap();
+        cnn::runtime::io::load_weights(&mut net, p).unwrap();
+        let v: Vec<Vec<f32>> = cnn::runtime::Model::params(&net)
+            .iter()
+            .map(|t| t.data.to_vec())
+            .collect();
+        v
+    };
+    assert_eq!(read(&best_file), read(&last));
+    assert!(
+        stderr.contains(&format!("holds the weights of epoch {}", best + 1)),
+        "{stderr}"
+    );
     // With checkpoints, early stopping is refused (its state is not saved).
     let out = cnnc(&[
         "train",
