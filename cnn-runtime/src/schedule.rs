@@ -5,7 +5,7 @@
 
 use crate::{Error, Result};
 
-/// How the learning rate changes during a [`fit`] run, as a function of the
+/// How the learning rate changes during a [`fit`](crate::fit) run, as a function of the
 /// 0-based step `t` (steps taken before this one), the run's total steps `T`
 /// and the steps per epoch `E` (batches per pass over the data). `lr0` is the
 /// optimizer's rate when `fit` starts; `fit` puts it back when it returns, so a
