@@ -89,6 +89,19 @@ pub enum Culprit {
     Loss,
 }
 
+impl Divergence {
+    /// A divergence found outside `fit` (no epoch or step yet).
+    pub fn new(culprit: Culprit, value: f32, loss: f32) -> Divergence {
+        Divergence {
+            culprit,
+            value,
+            loss,
+            epoch: None,
+            step: None,
+        }
+    }
+}
+
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "training diverged")?;

@@ -416,13 +416,7 @@ fn fit_inner(
             })?;
             // A model of its own may not check: the loss at least.
             if !loss.is_finite() {
-                return Err(at(Divergence {
-                    culprit: Culprit::Loss,
-                    value: loss,
-                    loss,
-                    epoch: None,
-                    step: None,
-                }));
+                return Err(at(Divergence::new(Culprit::Loss, loss, loss)));
             }
             // Accuracy as Keras reports it: from the predictions the step trained on,
             // which the model keeps. A model that does not keep them is scored by a

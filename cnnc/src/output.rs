@@ -47,18 +47,28 @@ pub fn check(path: &Path, exts: &[&str], inputs: &[&Path]) -> Result<(), String>
             ));
         }
     }
-    let dir = match path.parent() {
+    takes_new_files(path, parent(path))
+}
+
+/// The folder `path` is in (`.` for a bare name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
+    }
+}
+
+/// Checks that `dir`, where `output` will be written, exists and takes a new
+/// file. The only sure test is to make one there (permissions, read-only
+/// mounts, quotas alike).
+fn takes_new_files(output: &Path, dir: &Path) -> Result<(), String> {
+    let shown = output.display();
     if !dir.is_dir() {
         return Err(format!(
             "{shown}: the folder {} does not exist; create it first",
             dir.display()
         ));
     }
-    // The only sure test of a folder that takes a new file is to make one
-    // there (permissions, read-only mounts, quotas alike).
     let probe = dir.join(format!(".cnnc-probe-{}", std::process::id()));
     match std::fs::OpenOptions::new()
         .write(true)
@@ -86,35 +96,8 @@ pub fn check_dir(dir: &Path, inputs: &[&Path]) -> Result<(), String> {
     if inputs.iter().any(|i| same_file(dir, i)) {
         return Err(format!("{shown}: is an input of this command"));
     }
-    let probe_in = if dir.is_dir() {
-        dir
-    } else {
-        match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        }
-    };
-    if !probe_in.is_dir() {
-        return Err(format!(
-            "{shown}: the folder {} does not exist; create it first",
-            probe_in.display()
-        ));
-    }
-    let probe = probe_in.join(format!(".cnnc-probe-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => Err(format!(
-            "{shown}: cannot write in the folder {}: {e}",
-            probe_in.display()
-        )),
-    }
+    // An existing folder takes the files itself; a new one, its parent.
+    takes_new_files(dir, if dir.is_dir() { dir } else { parent(dir) })
 }
 
 /// Whether two paths name one existing file (through links and `..` alike).

@@ -577,13 +577,7 @@ impl State {
             ),
             None => (Culprit::Loss, loss),
         };
-        Error::Diverged(Divergence {
-            culprit,
-            value,
-            loss,
-            epoch: None,
-            step: None,
-        })
+        Error::Diverged(Divergence::new(culprit, value, loss))
     }
 
     /// Applies the softmax that the training forward pass left out, so that the
@@ -624,13 +618,11 @@ impl State {
         // A NaN or an infinity in a gradient would spoil every weight it
         // reaches: stop before the update (a scan costs far less than the step).
         if let Some((tensor, statement, value)) = non_finite(plan, &self.grads) {
-            return Err(Error::Diverged(Divergence {
-                culprit: Culprit::Gradient { tensor, statement },
+            return Err(Error::Diverged(Divergence::new(
+                Culprit::Gradient { tensor, statement },
                 value,
                 loss,
-                epoch: None,
-                step: None,
-            }));
+            )));
         }
         if let Some(c) = self.step_options.clip_norm {
             clip(plan, &mut self.grads, c);
@@ -645,13 +637,11 @@ impl State {
         // Finite gradients times too large a rate can still overflow: say so
         // now, before a checkpoint would keep such weights.
         if let Some((tensor, statement, value)) = non_finite(plan, &self.params) {
-            return Err(Error::Diverged(Divergence {
-                culprit: Culprit::Update { tensor, statement },
+            return Err(Error::Diverged(Divergence::new(
+                Culprit::Update { tensor, statement },
                 value,
                 loss,
-                epoch: None,
-                step: None,
-            }));
+            )));
         }
         Ok(loss)
     }
