@@ -20,8 +20,9 @@ Example:
 
 Fix: use the layer's name in this language (here `maxpool 2`). The layers
 are input, conv, dwconv, sepconv, deconv, maxpool, avgpool, minpool,
-flatten, dense, batchnorm, dropout, globalavgpool, globalmaxpool, zeropad
-and upsample; the activations relu, sigmoid, tanh, softmax, linear, relu6,
+flatten, dense, batchnorm, dropout, globalavgpool, globalmaxpool, zeropad,
+upsample, randomflip, randomtranslate, randomrotate and randomzoom; the
+activations relu, sigmoid, tanh, softmax, linear, relu6,
 leaky_relu, elu, selu, gelu, silu (or swish), softplus, hard_sigmoid and
 hard_silu (or hard_swish). Decimals are written `0.5`, `1e-3`, `1.001e-5`.
 
@@ -205,7 +206,10 @@ Fix: keep one of them: `conv 16 3x3 stride 2 pad 1` or
 The ranges: a dropout rate is in [0, 1) (at 1 everything would be
 dropped); a batchnorm momentum in [0, 1]; an epsilon above 0 (it keeps a
 division away from zero); a leaky_relu slope at least 0; a pool's `pad` at
-most half its window (so that every window holds a real cell). Numbers
+most half its window (so that every window holds a real cell); the
+largest shift of `randomtranslate` and turn of `randomrotate` in [0, 1]
+(fractions of the size and of a full turn); the largest zoom of
+`randomzoom` in [0, 1) (at 1 an image could shrink to a point). Numbers
 are read as 32-bit floats: an epsilon of `1e-50` is 0.
 
 Example:
@@ -346,9 +350,11 @@ with which ResNet halves the image, on purpose. Warnings are given inside
 blocks too, once per statement however often the block is used."
         }
         Code::NoEffect => {
-            "W004 (no effect, warning): a dropout or batchnorm that changes nothing.
+            "W004 (no effect, warning): a dropout, batchnorm or augmentation that
+changes nothing.
 
-`dropout 0` drops nothing. A `dropout` as the last statement drops
+`dropout 0` drops nothing; `randomtranslate 0`, `randomrotate 0` and
+`randomzoom 0` move no image. A `dropout` as the last statement drops
 outputs that no later layer learns from (and does nothing at inference).
 A `batchnorm` right after another normalises values that are already
 normalised. The model still compiles.

@@ -118,6 +118,55 @@ pub enum Interpolation {
     Bilinear,
 }
 
+/// An augmentation layer's random transform, drawn per image in training
+/// (the layer passes values through in inference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Augment {
+    /// `randomflip [horizontal] [vertical]` (neither word: both axes).
+    Flip { horizontal: bool, vertical: bool },
+    /// `randomtranslate F [G]`: up to `F` of the height and `G` (default
+    /// `F`) of the width.
+    Translate {
+        #[serde(serialize_with = "real")]
+        height: Real,
+        #[serde(serialize_with = "real")]
+        width: Real,
+    },
+    /// `randomrotate F`: up to `F` of a full turn either way.
+    Rotate(#[serde(serialize_with = "real")] Real),
+    /// `randomzoom F`: scaled by `1 + z`, `z` in `[-F, F]`.
+    Zoom(#[serde(serialize_with = "real")] Real),
+}
+
+impl Augment {
+    /// The statement's keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Augment::Flip { .. } => "randomflip",
+            Augment::Translate { .. } => "randomtranslate",
+            Augment::Rotate(_) => "randomrotate",
+            Augment::Zoom(_) => "randomzoom",
+        }
+    }
+
+    /// The runtime's description (whose `valid` is the factors' ranges).
+    pub fn plan(self) -> cnn_plan::Augment {
+        match self {
+            Augment::Flip {
+                horizontal,
+                vertical,
+            } => cnn_plan::Augment::Flip {
+                horizontal,
+                vertical,
+            },
+            Augment::Translate { height, width } => cnn_plan::Augment::Translate(height, width),
+            Augment::Rotate(f) => cnn_plan::Augment::Rotate(f),
+            Augment::Zoom(f) => cnn_plan::Augment::Zoom(f),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Padding {
@@ -276,6 +325,8 @@ pub enum Op {
         size: [usize; 2],
         interpolation: Interpolation,
     },
+    /// `randomflip`, `randomtranslate`, `randomrotate`, `randomzoom`.
+    Augment(Augment),
     /// A graph statement and the layers of its branches.
     Graph(Graph),
 }
@@ -337,6 +388,7 @@ impl Op {
             Op::GlobalPool(_) => "globalavgpool",
             Op::ZeroPad(_) => "zeropad",
             Op::Upsample { .. } => "upsample",
+            Op::Augment(a) => a.keyword(),
             Op::Graph(g) => match g.kind {
                 GraphKind::Residual { .. } => "residual",
                 GraphKind::Add => "add",
@@ -397,7 +449,7 @@ pub struct Layer {
     /// activation statement: one op per value; flatten: 0. Language 2: dwconv
     /// `2*OH*OW*C*M*KH*KW`; sepconv that plus `2*OH*OW*C*M*F`; deconv
     /// `2*H*W*C*KH*KW*F` (every input cell meets every tap); batchnorm,
-    /// dropout and upsample one op per output value; a global pool one per
+    /// dropout, upsample and the augmentation layers one op per output value; a global pool one per
     /// input value; zeropad 0 (what `cnn_plan::LayerSpec::flops` counts).
     pub flops: u64,
     /// The whole statement in the source.

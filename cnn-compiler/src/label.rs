@@ -2,7 +2,7 @@
 //! file: one implementation for every place that labels a model (generated
 //! summaries, `cnnc diagram`, `cnnc viz`, error messages).
 
-use crate::ir::{Activation, GraphKind, Interpolation, Op, Padding, Shape};
+use crate::ir::{Activation, Augment, GraphKind, Interpolation, Op, Padding, Shape};
 use std::fmt::Write as _;
 
 /// The statement of a layer, with defaults left out (`conv 6 5x5 tanh`,
@@ -108,6 +108,26 @@ pub fn layer_text(op: &Op) -> String {
             }
             s
         }
+        Op::Augment(a) => match a {
+            Augment::Flip {
+                horizontal: true,
+                vertical: true,
+            } => "randomflip".into(),
+            Augment::Flip { horizontal, .. } => {
+                let axis = if *horizontal {
+                    "horizontal"
+                } else {
+                    "vertical"
+                };
+                format!("randomflip {axis}")
+            }
+            Augment::Translate { height, width } if height != width => {
+                format!("randomtranslate {} {}", height.get(), width.get())
+            }
+            Augment::Translate { height: f, .. } | Augment::Rotate(f) | Augment::Zoom(f) => {
+                format!("{} {}", a.keyword(), f.get())
+            }
+        },
         Op::Pool(p) => {
             let mut s = format!("{} {}", p.kind.keyword(), pair(p.window));
             if p.stride != p.window {

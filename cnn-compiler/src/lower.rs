@@ -6,8 +6,9 @@
 
 use crate::ir;
 use cnn_plan::{
-    Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, JoinKind,
-    JoinSpec, LayerSpec, Node, NodeKind, Plan, Pool2dSpec, PoolKind, UpsampleSpec, ZeroPadSpec,
+    Activation, AugmentSpec, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation,
+    JoinKind, JoinSpec, LayerSpec, Node, NodeKind, Plan, Pool2dSpec, PoolKind, UpsampleSpec,
+    ZeroPadSpec,
 };
 
 fn act(a: ir::Activation) -> Activation {
@@ -296,6 +297,12 @@ fn lower_layer(l: &ir::Layer) -> LayerSpec {
                 ir::Interpolation::Nearest => Interpolation::Nearest,
                 ir::Interpolation::Bilinear => Interpolation::Bilinear,
             },
+        }),
+        ir::Op::Augment(a) => LayerSpec::Augment(AugmentSpec {
+            h: in_h,
+            w: in_w,
+            c: in_c,
+            kind: a.plan(),
         }),
         // Graph statements are nodes of their own (`chain`); one reaching
         // here gives a plan error (a join outside a graph node), not a panic.

@@ -1,7 +1,7 @@
 //! Model summaries: a Keras-style `model.summary()` table (plus a FLOPs column)
 //! and the JSON object of `cnnc summary --format json`.
 
-use crate::ir::{Activation, GraphKind, Model, Op, PoolKind, Shape};
+use crate::ir::{Activation, Augment, GraphKind, Model, Op, PoolKind, Shape};
 
 /// Keras's class name for a layer (`MinPooling2D` has no Keras twin).
 pub fn keras_class(op: &Op) -> &'static str {
@@ -16,6 +16,12 @@ pub fn keras_class(op: &Op) -> &'static str {
         Op::GlobalPool(_) => "GlobalAveragePooling2D",
         Op::ZeroPad(_) => "ZeroPadding2D",
         Op::Upsample { .. } => "UpSampling2D",
+        Op::Augment(a) => match a {
+            Augment::Flip { .. } => "RandomFlip",
+            Augment::Translate { .. } => "RandomTranslation",
+            Augment::Rotate(_) => "RandomRotation",
+            Augment::Zoom(_) => "RandomZoom",
+        },
         Op::Pool(p) => match p.kind {
             PoolKind::Max => "MaxPooling2D",
             PoolKind::Avg => "AveragePooling2D",

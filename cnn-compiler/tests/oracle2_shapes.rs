@@ -164,6 +164,9 @@ fn check_options(l: &ir::Layer, k: &Value, what: &str) {
             }
         }
         Op::Flatten | Op::GlobalPool(_) => {}
+        // No oracle case has one (Keras's random layers cannot be matched
+        // draw for draw); `tests/augment_keras.rs` checks their transforms.
+        Op::Augment(a) => panic!("{what}: an oracle case with {}", a.keyword()),
     }
 }
 

@@ -74,6 +74,10 @@ snapshot_cases! {
     e012_dropout_rate: OutOfRange, "input 28x28x1;\nflatten;\ndropout 1.5;\ndense 10 softmax;\n";
     e012_batchnorm_options: OutOfRange, "input 8x8x3;\nbatchnorm momentum 1.5 epsilon 0;\nbatchnorm epsilon 1e-50;\n";
     e012_pool_pad_over_half_the_window: OutOfRange, "input 8x8x3;\nmaxpool 3 stride 2 pad 2;\n";
+    e012_augmentation_factors: OutOfRange, "input 28x28x1;\nrandomrotate 1.5;\nrandomzoom 1;\nrandomtranslate 0.1 2;\n";
+    e001_augmentation_forms: Syntax, "input 28x28x1;\nrandomflip sideways;\nrandomtranslate;\nrandomzoom 0.1 0.1;\n";
+    e001_keras_augmentation_classes: Syntax, "input 28x28x1;\nRandomFlip('horizontal');\nRandomTranslation(0.1, 0.1);\nRandomRotation(0.05, fill_mode='reflect');\nRandomZoom(0.1);\n";
+    w004_augmentation_by_zero: NoEffect, "input 28x28x1;\nrandomrotate 0;\nrandomtranslate 0 0.0;\n";
     w004_dropout_last: NoEffect, "input 28x28x1;\nflatten;\ndense 10 softmax;\ndropout 0.5;\n";
     w004_dropout_zero_and_batchnorm_twice: NoEffect, "input 8x8x3;\nconv 8 3x3 nobias;\nbatchnorm;\nbatchnorm;\ndropout 0;\nflatten;\ndense 2;\n";
     // What users coming from Keras write (issue 14, item 5)

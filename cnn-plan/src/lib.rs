@@ -19,6 +19,7 @@ pub mod spec;
 pub use build::{Node, NodeKind};
 pub use plan::{Buffer, Init, Operand, Plan, Step, Tensor};
 pub use spec::{
-    Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Interpolation, JoinKind,
-    JoinSpec, LayerSpec, Padding, Pool2dSpec, PoolKind, Real, UpsampleSpec, Window, ZeroPadSpec,
+    Activation, Augment, AugmentSpec, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec,
+    Interpolation, JoinKind, JoinSpec, LayerSpec, Padding, Pool2dSpec, PoolKind, Real,
+    UpsampleSpec, Window, ZeroPadSpec,
 };

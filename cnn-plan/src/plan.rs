@@ -382,6 +382,15 @@ pub(crate) fn layer_shapes(
             let [h, w] = z.out();
             (image(h, w, z.c), vec![])
         }
+        LayerSpec::Augment(a) => {
+            if prev != [a.h, a.w, a.c] || !a.kind.valid() {
+                return Err(bad(format!(
+                    "layer {i}: {:?} of {}x{}x{}, gets {prev:?}",
+                    a.kind, a.h, a.w, a.c
+                )));
+            }
+            (prev.to_vec(), vec![])
+        }
         LayerSpec::Upsample(u) => {
             if prev != [u.in_h, u.in_w, u.c] || u.sh == 0 || u.sw == 0 {
                 return Err(bad(format!(

@@ -365,6 +365,54 @@ pub struct UpsampleSpec {
     pub interpolation: Interpolation,
 }
 
+/// A random image transform of an augmentation layer, drawn per sample in
+/// training (inference passes the image through unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Augment {
+    /// `randomflip`: each marked axis flipped with probability 1/2, the two
+    /// independently (Keras's `RandomFlip`).
+    Flip { horizontal: bool, vertical: bool },
+    /// `randomtranslate F [G]`: shifted by up to `F` of the height and,
+    /// apart, `G` of the width either way (Keras's `RandomTranslation(F, G)`).
+    Translate(Real, Real),
+    /// `randomrotate F`: turned by up to `F` of a full turn either way about
+    /// the centre (Keras's `RandomRotation(F)`).
+    Rotate(Real),
+    /// `randomzoom F`: scaled about the centre by `1 + z`, `z` uniform in
+    /// `[-F, F]`, the same on both axes; `z > 0` zooms out (Keras's
+    /// `RandomZoom(F)`).
+    Zoom(Real),
+}
+
+impl Augment {
+    /// Whether the factor is in its range (what the checker enforces):
+    /// `[0, 1]` for a shift or a turn, `[0, 1)` for a zoom (at 1 the image
+    /// could shrink to a point); a flip flips at least one axis.
+    pub fn valid(self) -> bool {
+        match self {
+            Augment::Flip {
+                horizontal,
+                vertical,
+            } => horizontal || vertical,
+            Augment::Translate(f, g) => [f, g].iter().all(|f| (0.0..=1.0).contains(&f.get())),
+            Augment::Rotate(f) => (0.0..=1.0).contains(&f.get()),
+            Augment::Zoom(f) => (0.0..1.0).contains(&f.get()),
+        }
+    }
+}
+
+/// An augmentation layer over `h x w x c` samples (the output has the
+/// input's shape). Pixels a transform brings in from outside the image
+/// are the image reflected about its edge; values between pixels are
+/// bilinear (Keras's defaults, `fill_mode="reflect"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AugmentSpec {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub kind: Augment,
+}
+
 /// A global pool (`globalavgpool`, `globalmaxpool`): `hw` positions of `c`
 /// channels to `c` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -456,6 +504,8 @@ pub enum LayerSpec {
     GlobalPool(GlobalPoolSpec),
     ZeroPad(ZeroPadSpec),
     Upsample(UpsampleSpec),
+    /// A random transform of each image in training, the identity in inference.
+    Augment(AugmentSpec),
     /// The join of a graph's branches (`residual`, `add`, `concat`): a step
     /// that reads several buffers (the plan's operands of the step).
     Join(JoinSpec),
@@ -551,14 +601,15 @@ impl LayerSpec {
             LayerSpec::GlobalPool(g) => g.c,
             LayerSpec::ZeroPad(z) => z.c,
             LayerSpec::Upsample(u) => u.c,
+            LayerSpec::Augment(a) => a.c,
             LayerSpec::Join(j) => j.c,
         }
     }
 
     /// Forward floating-point operations per sample, as the summary counts them
     /// (multiply-adds x 2 for the layers with a kernel, one per window cell for
-    /// pools, one per value for an activation, batchnorm, dropout or a global
-    /// pool): the work estimate the thread pool splits by.
+    /// pools, one per value for an activation, batchnorm, dropout, augmentation
+    /// or a global pool): the work estimate the thread pool splits by.
     pub fn flops(&self) -> usize {
         let conv = |s: Conv2dSpec, cin: usize| 2 * s.out_h * s.out_w * s.out_c * s.kh * s.kw * cin;
         match *self {
@@ -582,6 +633,7 @@ impl LayerSpec {
             | LayerSpec::BatchNorm(BatchNormSpec { len, .. }) => len,
             LayerSpec::GlobalPool(g) => g.hw * g.c,
             LayerSpec::Upsample(u) => u.in_h * u.sh * u.in_w * u.sw * u.c,
+            LayerSpec::Augment(a) => a.h * a.w * a.c,
             // A sum adds each extra branch once per value; a concat only copies.
             LayerSpec::Join(j) => match j.kind {
                 JoinKind::Add => j.inputs.saturating_sub(1) * j.hw * j.c,

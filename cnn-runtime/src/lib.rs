@@ -39,9 +39,9 @@ pub mod train;
 
 pub use cnn_plan as plan;
 pub use cnn_plan::{
-    spec, Activation, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec, Init, Interpolation,
-    JoinKind, JoinSpec, LayerSpec, Padding, Plan, Pool2dSpec, PoolKind, Real, Step, Tensor,
-    UpsampleSpec, Window, ZeroPadSpec,
+    spec, Activation, Augment, AugmentSpec, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec,
+    Init, Interpolation, JoinKind, JoinSpec, LayerSpec, Padding, Plan, Pool2dSpec, PoolKind, Real,
+    Step, Tensor, UpsampleSpec, Window, ZeroPadSpec,
 };
 pub use error::{Culprit, Divergence, Error, Result};
 pub use model::{Model, Param, ParamMut, StepOptions};

@@ -6,7 +6,7 @@ use super::keras;
 use super::resolve::Resolved;
 use super::shapes::{makes_vector, Cur};
 use super::show::shape_short;
-use super::vocab::{activation_of, did_you_mean};
+use super::vocab::{activation_of, did_you_mean, LAYERS};
 use super::{Checker, MAX_PARAMS};
 use crate::ast::{ModelAst, Stmt, TokenKind};
 use crate::diag::{Code, Diagnostic};
@@ -287,11 +287,14 @@ impl Checker {
                         _ => vector_word(word),
                     },
                 }),
-                // Activations, batchnorm, dropout keep their input's kind (even
-                // when written wrongly); after an unknown word it is unknown.
+                // Activations, batchnorm, dropout and the augmentation layers
+                // keep their input's kind (even when written wrongly, or on
+                // a vector they cannot take); after an unknown word it is
+                // unknown.
                 None if activation_of(word).is_some()
                     || word == "batchnorm"
-                    || word == "dropout" =>
+                    || word == "dropout"
+                    || word.starts_with("random") && LAYERS.contains(&word) =>
                 {
                     before.clone()
                 }

@@ -8,7 +8,7 @@ use super::vocab::{activation_of, VALUE_OPTIONS};
 
 /// Keras's layer classes and their twins here; `""` is `Activation`, whose
 /// twin is the activation's own word. Two spellings where Keras has two.
-const CLASSES: [(&str, &str); 30] = [
+const CLASSES: [(&str, &str); 34] = [
     ("Conv2D", "conv"),
     ("Convolution2D", "conv"),
     ("DepthwiseConv2D", "dwconv"),
@@ -30,6 +30,10 @@ const CLASSES: [(&str, &str); 30] = [
     ("Flatten", "flatten"),
     ("ZeroPadding2D", "zeropad"),
     ("UpSampling2D", "upsample"),
+    ("RandomFlip", "randomflip"),
+    ("RandomTranslation", "randomtranslate"),
+    ("RandomRotation", "randomrotate"),
+    ("RandomZoom", "randomzoom"),
     ("Add", "add"),
     ("Concatenate", "concat"),
     ("Activation", ""),
@@ -288,6 +292,10 @@ fn slots(twin: &str) -> &'static [&'static str] {
         "dropout" => &["rate"],
         "zeropad" => &["padding"],
         "upsample" => &["size"],
+        "randomflip" => &["mode"],
+        "randomtranslate" => &["height_factor", "width_factor"],
+        "randomrotate" => &["factor"],
+        "randomzoom" => &["height_factor"],
         "input" => &["shape"],
         "leaky_relu" => &["negative_slope"],
         "" => &["activation"],
@@ -307,7 +315,10 @@ pub(super) fn fix(twin: &str, key: &str, val: &Py) -> Option<Fix> {
     if let Some(k) = slots(twin).iter().position(|n| *n == slot_key) {
         let text = match slot_key {
             "filters" | "units" => val.int()?.to_string(),
-            "rate" | "negative_slope" => val.number()?,
+            "rate" | "negative_slope" | "factor" | "height_factor" | "width_factor" => {
+                val.number()?
+            }
+            "mode" => flip_mode(val)?,
             "padding" => zeropad(val)?,
             "activation" => activation(val)?,
             _ => val.dims()?,
@@ -344,6 +355,11 @@ pub(super) fn fix(twin: &str, key: &str, val: &Py) -> Option<Fix> {
         "max_value" if twin == "relu" && val.number()?.parse::<f64>() == Ok(6.0) => {
             Fix::Head("relu6")
         }
+        // Keras's defaults for the augmentation layers; their draws follow
+        // the run's seed here.
+        "fill_mode" if val.word() == Some("reflect") => Fix::Default,
+        "width_factor" if twin == "randomzoom" && val.is_none() => Fix::Default,
+        "seed" => Fix::Default,
         "name" => Fix::Default,
         "data_format" if val.word() == Some("channels_last") => Fix::Default,
         "input_shape" => Fix::Input(val.dims()?),
@@ -366,7 +382,7 @@ fn square(val: &Py) -> Option<String> {
 /// (its value may still be one it has not): other keys get "the language
 /// has no `key`".
 pub(super) fn known_key(key: &str) -> bool {
-    const KEYS: [&str; 25] = [
+    const KEYS: [&str; 31] = [
         "filters",
         "kernel_size",
         "pool_size",
@@ -392,8 +408,23 @@ pub(super) fn known_key(key: &str) -> bool {
         "max_value",
         "name",
         "data_format",
+        "mode",
+        "factor",
+        "height_factor",
+        "width_factor",
+        "fill_mode",
+        "seed",
     ];
     KEYS.contains(&key) || VALUE_OPTIONS.contains(&key)
+}
+
+/// `RandomFlip`'s mode as `randomflip`'s words (both axes: both words).
+fn flip_mode(val: &Py) -> Option<String> {
+    match val.word()? {
+        w @ ("horizontal" | "vertical") => Some(w.to_string()),
+        "horizontal_and_vertical" => Some("horizontal vertical".to_string()),
+        _ => None,
+    }
 }
 
 /// An activation's word (Keras's names are the language's).
@@ -530,6 +561,39 @@ mod tests {
             Some("dense 10 softmax")
         );
         assert_eq!(tr("Dropout", "(0.5)").as_deref(), Some("dropout 0.5"));
+        // The augmentation layers, with Keras's defaults left out.
+        let aug = [
+            (
+                "RandomFlip",
+                "('horizontal')",
+                Some("randomflip horizontal"),
+            ),
+            (
+                "RandomFlip",
+                "(mode='horizontal_and_vertical')",
+                Some("randomflip horizontal vertical"),
+            ),
+            (
+                "RandomTranslation",
+                "(0.1, 0.2, fill_mode='reflect')",
+                Some("randomtranslate 0.1 0.2"),
+            ),
+            (
+                "RandomRotation",
+                "(0.05, seed=3)",
+                Some("randomrotate 0.05"),
+            ),
+            (
+                "RandomZoom",
+                "(0.1, width_factor=None)",
+                Some("randomzoom 0.1"),
+            ),
+            ("RandomRotation", "(0.1, fill_mode='constant')", None),
+            ("RandomZoom", "(0.1, 0.2)", None),
+        ];
+        for (class, args, want) in aug {
+            assert_eq!(tr(class, args).as_deref(), want, "{class}{args}");
+        }
         assert_eq!(tr("Activation", "('relu')").as_deref(), Some("relu"));
         assert_eq!(tr("ReLU", "(max_value=6)").as_deref(), Some("relu6"));
         assert_eq!(

@@ -11,7 +11,7 @@ use super::vocab::{accepts, activation_of};
 use super::Checker;
 use crate::ast::{Stmt, TokenKind};
 use crate::diag::{Code, Diagnostic};
-use crate::ir::{Activation, Padding};
+use crate::ir::{Activation, Augment, Padding, Real};
 
 impl Checker {
     /// `conv`, `dwconv`, `sepconv`, `maxpool`, `avgpool`, `minpool`: an optional
@@ -244,6 +244,98 @@ impl Checker {
         Some(Resolved::Upsample {
             size: size?,
             opts: opts?,
+        })
+    }
+
+    /// `randomflip [horizontal] [vertical]`, `randomtranslate F [G]`,
+    /// `randomrotate F` (`0 <= F <= 1`), `randomzoom F` (`0 <= F < 1`).
+    pub(super) fn resolve_augment(&mut self, s: &Stmt) -> Option<Resolved> {
+        let kw = s.head.text.as_str();
+        let acc = accepts(kw)?;
+        if kw == "randomflip" {
+            let o = self.options(s, 0, &acc)?;
+            // Neither word: both axes, as Keras's default mode.
+            let both = o.horizontal.is_none() && o.vertical.is_none();
+            let kind = Augment::Flip {
+                horizontal: both || o.horizontal.is_some(),
+                vertical: both || o.vertical.is_some(),
+            };
+            return Some(Resolved::Augment {
+                kind,
+                factors: vec![],
+            });
+        }
+        let (what, example, most, range, help) = match kw {
+            "randomtranslate" => (
+                "largest shift",
+                "randomtranslate 0.1",
+                2,
+                "in [0, 1]",
+                "the largest shift as a fraction of the height (and, if it differs, of the width), e.g. `randomtranslate 0.1` (up to a tenth either way) or `randomtranslate 0 0.1` (sideways only)",
+            ),
+            "randomrotate" => (
+                "largest turn",
+                "randomrotate 0.05",
+                1,
+                "in [0, 1]",
+                "the largest turn as a fraction of a full turn, e.g. `randomrotate 0.05` (up to 18 degrees either way)",
+            ),
+            _ => (
+                "largest zoom",
+                "randomzoom 0.1",
+                1,
+                "in [0, 1)",
+                "the largest zoom as a fraction of the size, e.g. `randomzoom 0.1` (from 90% to 110%); 1 could shrink the image to a point",
+            ),
+        };
+        if s.args.is_empty() {
+            self.syntax(
+                format!("`{kw}` needs the {what}"),
+                s.head.span,
+                format!("the {what} is missing"),
+                format!("write {help}"),
+            );
+            return None;
+        }
+        let mut ok = true;
+        for extra in s.args.iter().skip(most) {
+            let takes = if most == 1 {
+                "one number"
+            } else {
+                "at most two numbers"
+            };
+            self.unexpected(s, extra, &format!("`{kw}` takes {takes}, e.g. `{example}`"));
+            ok = false;
+        }
+        let kind_of = |f: &[Real]| match kw {
+            "randomtranslate" => Augment::Translate {
+                height: f[0],
+                width: *f.get(1).unwrap_or(&f[0]),
+            },
+            "randomrotate" => Augment::Rotate(f[0]),
+            _ => Augment::Zoom(f[0]),
+        };
+        let mut factors = Vec::new();
+        for t in s.args.iter().take(most) {
+            let Some(f) = self.decimal(t, what, example) else {
+                ok = false;
+                continue;
+            };
+            if !kind_of(&[Real::new(f.v)]).plan().valid() {
+                let subject = format!("the {what}");
+                self.out_of_range(f, &t.text, &subject, range, &format!("write {help}"));
+                ok = false;
+                continue;
+            }
+            factors.push(f);
+        }
+        if !ok {
+            return None;
+        }
+        let reals: Vec<Real> = factors.iter().map(|f| Real::new(f.v)).collect();
+        Some(Resolved::Augment {
+            kind: kind_of(&reals),
+            factors,
         })
     }
 

@@ -31,6 +31,9 @@ pub(super) struct Opts {
     pub(super) noscale: Option<Span>,
     pub(super) nocenter: Option<Span>,
     pub(super) interpolation: Option<Val<Interpolation>>,
+    /// `randomflip`'s axes.
+    pub(super) horizontal: Option<Span>,
+    pub(super) vertical: Option<Span>,
 }
 
 impl Checker {
@@ -343,6 +346,8 @@ impl Checker {
                 let slot = match w {
                     "nobias" => &mut o.nobias,
                     "noscale" => &mut o.noscale,
+                    "horizontal" => &mut o.horizontal,
+                    "vertical" => &mut o.vertical,
                     _ => &mut o.nocenter,
                 };
                 if let Some(first) = *slot {

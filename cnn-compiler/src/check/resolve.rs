@@ -58,6 +58,11 @@ pub(super) enum Resolved {
         size: Val<[u64; 2]>,
         opts: Opts,
     },
+    /// An augmentation layer, with the factors as written (none for a flip).
+    Augment {
+        kind: crate::ir::Augment,
+        factors: Vec<Val<f32>>,
+    },
 }
 
 impl Resolved {
@@ -215,6 +220,9 @@ impl Checker {
             }
             "zeropad" => self.resolve_zeropad(s),
             "upsample" => self.resolve_upsample(s),
+            "randomflip" | "randomtranslate" | "randomrotate" | "randomzoom" => {
+                self.resolve_augment(s)
+            }
             _ => {
                 if let Some(a) = self.resolve_activation(s) {
                     return a;

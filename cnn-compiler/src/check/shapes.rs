@@ -71,6 +71,7 @@ fn needs_image(r: &Resolved) -> bool {
             | Resolved::GlobalPool(_)
             | Resolved::ZeroPad(_)
             | Resolved::Upsample { .. }
+            | Resolved::Augment { .. }
     )
 }
 
@@ -261,6 +262,10 @@ impl Checker {
                     image(oh, ow, c as u64),
                     0,
                 ))
+            }
+            Resolved::Augment { kind, .. } => {
+                self.image(s, cur, note)?;
+                Ok(Built::plain(ir::Op::Augment(*kind), cur.shape, len))
             }
             Resolved::Upsample { size, opts } => {
                 let (h, w, c) = self.image(s, cur, note)?;

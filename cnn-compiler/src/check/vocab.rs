@@ -10,7 +10,7 @@ use crate::ir::{Activation, Real};
 pub(super) const DEFAULT_SLOPE: f32 = 0.3;
 
 /// The layers the language has today.
-pub const LAYERS: [&str; 16] = [
+pub const LAYERS: [&str; 20] = [
     "input",
     "conv",
     "dwconv",
@@ -27,6 +27,10 @@ pub const LAYERS: [&str; 16] = [
     "globalmaxpool",
     "zeropad",
     "upsample",
+    "randomflip",
+    "randomtranslate",
+    "randomrotate",
+    "randomzoom",
 ];
 /// The activations (usable as a layer option or as a statement of their own),
 /// aliases included (`swish` is `silu`, `hard_swish` is `hard_silu`).
@@ -59,9 +63,17 @@ pub const VALUE_OPTIONS: [&str; 7] = [
     "epsilon",
 ];
 /// Options that stand alone: the paddings, `nobias`, batchnorm's `noscale` and
-/// `nocenter`, upsample's interpolations.
-pub const FLAGS: [&str; 7] = [
-    "same", "valid", "nobias", "noscale", "nocenter", "nearest", "bilinear",
+/// `nocenter`, upsample's interpolations, randomflip's axes.
+pub const FLAGS: [&str; 9] = [
+    "same",
+    "valid",
+    "nobias",
+    "noscale",
+    "nocenter",
+    "nearest",
+    "bilinear",
+    "horizontal",
+    "vertical",
 ];
 /// The words of graph statements (`shortcut` only inside a `residual`).
 pub const GRAPH: [&str; 6] = ["residual", "add", "concat", "repeat", "block", "shortcut"];
@@ -118,6 +130,14 @@ pub(super) fn accepts(word: &str) -> Option<Accepts> {
         "globalmaxpool" => ("globalmaxpool", &[], false),
         "zeropad" => ("zeropad P", &[], false),
         "upsample" => ("upsample S [nearest|bilinear]", &["nearest", "bilinear"], false),
+        "randomflip" => (
+            "randomflip [horizontal] [vertical]",
+            &["horizontal", "vertical"],
+            false,
+        ),
+        "randomtranslate" => ("randomtranslate F", &[], false),
+        "randomrotate" => ("randomrotate F", &[], false),
+        "randomzoom" => ("randomzoom F", &[], false),
         _ => return None,
     };
     Some(Accepts {

@@ -1,6 +1,6 @@
 //! Warnings: the model compiles, but something in it is likely a mistake
 //! (W001 softmax not last, W002 two activations in a row, W003 a stride that
-//! skips input, W004 a dropout or batchnorm that has no effect).
+//! skips input, W004 a dropout, batchnorm or augmentation that has no effect).
 
 use super::options::Opts;
 use super::resolve::{Resolved, WindowKind};
@@ -91,6 +91,22 @@ impl Checker {
                     "dropout regularises the layers after it: move it before the last layer that has weights, or remove it",
                 ),
             ),
+            Resolved::Augment { kind, factors }
+                if !factors.is_empty() && factors.iter().all(|f| f.v == 0.0) =>
+            {
+                let kw = kind.keyword();
+                self.push(
+                    Diagnostic::new(
+                        Code::NoEffect,
+                        format!("`{kw}` by 0 has no effect"),
+                        factors[0].span,
+                        "moves no image",
+                    )
+                    .with_help(format!(
+                        "remove the statement, or give a factor above 0, e.g. `{kw} 0.1`"
+                    )),
+                )
+            }
             Resolved::BatchNorm(_) if matches!(prev, Some(Resolved::BatchNorm(_))) => {
                 let first = stmts[i - 1].span;
                 self.push(

@@ -3,8 +3,8 @@
 //! the whole plan as a `static`.
 
 use cnn_plan::{
-    Activation, Conv2dSpec, Init, Interpolation, JoinKind, LayerSpec, Plan, PoolKind, Real, Step,
-    Tensor,
+    Activation, Augment, Conv2dSpec, Init, Interpolation, JoinKind, LayerSpec, Plan, PoolKind,
+    Real, Step, Tensor,
 };
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -173,6 +173,28 @@ fn layer(rt: &TokenStream, l: &LayerSpec) -> TokenStream {
                     in_h: #h, in_w: #w, c: #c, sh: #sh, sw: #sw, interpolation: #how,
                 })
             }
+        }
+        LayerSpec::Augment(a) => {
+            let [h, w, c] = [a.h, a.w, a.c].map(lit);
+            let kind = match a.kind {
+                Augment::Flip {
+                    horizontal,
+                    vertical,
+                } => quote!(#rt::Augment::Flip { horizontal: #horizontal, vertical: #vertical }),
+                Augment::Translate(fh, fw) => {
+                    let (fh, fw) = (real(rt, fh), real(rt, fw));
+                    quote!(#rt::Augment::Translate(#fh, #fw))
+                }
+                Augment::Rotate(f) => {
+                    let f = real(rt, f);
+                    quote!(#rt::Augment::Rotate(#f))
+                }
+                Augment::Zoom(f) => {
+                    let f = real(rt, f);
+                    quote!(#rt::Augment::Zoom(#f))
+                }
+            };
+            quote!(#rt::LayerSpec::Augment(#rt::AugmentSpec { h: #h, w: #w, c: #c, kind: #kind }))
         }
         LayerSpec::Join(j) => {
             let kind = match j.kind {

@@ -172,8 +172,16 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
         }
         LayerSpec::Dropout { rate, len } => {
             if mode.train && rate.get() > 0.0 {
-                let seed = dropout_seed(mode.seed, step.id);
+                let seed = layer_seed(mode.seed, step.id);
                 ops::dropout::dropout_apply(rate.get(), seed, (first * len) as u64, x, y);
+            } else {
+                y.copy_from_slice(x);
+            }
+        }
+        LayerSpec::Augment(spec) => {
+            if mode.train {
+                let seed = layer_seed(mode.seed, step.id);
+                ops::augment::augment_forward(&spec, seed, first, x, y);
             } else {
                 y.copy_from_slice(x);
             }
@@ -206,9 +214,10 @@ fn batchnorm_tensors<'a>(n: &BatchNormSpec, t: [&'a [f32]; 4]) -> BatchNormTenso
     (gamma, beta, mean, var)
 }
 
-/// The seed of one dropout layer's masks in one pass: the pass's seed mixed
-/// with the statement's number, so that two dropout layers draw different masks.
-fn dropout_seed(seed: u64, id: usize) -> u64 {
+/// The seed of one dropout or augmentation layer's draws in one pass: the
+/// pass's seed mixed with the statement's number, so that two such layers
+/// draw differently.
+fn layer_seed(seed: u64, id: usize) -> u64 {
     seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
@@ -356,7 +365,7 @@ fn backward_with(
         }
         LayerSpec::Dropout { rate, len } if need_dx => {
             if mode.train && rate.get() > 0.0 {
-                let seed = dropout_seed(mode.seed, step.id);
+                let seed = layer_seed(mode.seed, step.id);
                 ops::dropout::dropout_apply(rate.get(), seed, (first * len) as u64, dy, dx);
             } else {
                 dx.copy_from_slice(dy);
@@ -377,7 +386,16 @@ fn backward_with(
                 ops::upsample::upsample_backward(&spec, b, dy, dx);
             }
         }
+        LayerSpec::Augment(spec) if need_dx => {
+            if mode.train {
+                let seed = layer_seed(mode.seed, step.id);
+                ops::augment::augment_backward(&spec, seed, first, dy, dx);
+            } else {
+                dx.copy_from_slice(dy);
+            }
+        }
         LayerSpec::Dropout { .. }
+        | LayerSpec::Augment(_)
         | LayerSpec::SepConv2d { .. }
         | LayerSpec::Flatten { .. }
         | LayerSpec::Join(_) => {}

@@ -45,8 +45,9 @@ fn scale_inplace(rate: f32, seed: u64, first: u64, v: &mut [f32]) {
     }
 }
 
-/// SplitMix64's finaliser: a bijective 64-bit hash with good avalanche.
-fn mix(mut z: u64) -> u64 {
+/// SplitMix64's finaliser: a bijective 64-bit hash with good avalanche (also
+/// what the augmentation layers draw their transforms from).
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

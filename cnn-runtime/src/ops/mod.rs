@@ -3,6 +3,7 @@
 //! buffers sized from the same spec (a mismatch is a caller bug and panics).
 
 pub mod activation;
+pub mod augment;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod deconv;
