@@ -13,6 +13,7 @@ pub mod codegen;
 pub mod diag;
 pub mod explain;
 pub mod ir;
+pub mod keras_program;
 pub mod label;
 pub mod lines;
 pub mod lower;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod build;
 mod check;
 mod diagram;
+mod export;
 mod images;
 mod output;
 mod source;
@@ -47,6 +48,8 @@ enum Command {
     Diagram(diagram::DiagramArgs),
     /// Write a data set as a folder of PNG images, one sub-folder per class.
     Images(images::ImagesArgs),
+    /// Write a model for another framework: a Keras 3 program (`--to keras`)
+    Export(export::ExportArgs),
     /// Print a shell completion script (e.g. `cnnc completions bash > ~/.local/share/bash-completion/completions/cnnc`).
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Viz(a) => viz::viz(a),
         Command::Diagram(a) => diagram::diagram(a),
         Command::Images(a) => images::images(a),
+        Command::Export(a) => export::export(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "cnnc", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
