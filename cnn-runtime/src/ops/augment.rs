@@ -113,10 +113,14 @@ pub fn transform(spec: &AugmentSpec, seed: u64, sample: u64) -> Affine {
 /// A coordinate folded into `[0, len - 1]` by reflection about the image's
 /// edges (half-sample symmetric, period `2 len`).
 fn reflect(u: f64, len: usize) -> f64 {
+    let n = len as f64;
+    // Inside the image (the common case) nothing folds.
+    if (0.0..=n - 1.0).contains(&u) {
+        return u;
+    }
     if len <= 1 || !u.is_finite() {
         return 0.0;
     }
-    let n = len as f64;
     let mut m = u.rem_euclid(2.0 * n);
     if m >= n {
         m = 2.0 * n - 1.0 - m;
@@ -138,11 +142,20 @@ fn neighbours(u: f64, len: usize) -> (usize, usize, f32) {
 /// Calls `f(output pixel, input pixel, weight)` for every nonzero weight of
 /// `t` on an `h x w` image (pixels as flat `row * w + column` indices).
 fn each_tap(t: &Affine, h: usize, w: usize, mut f: impl FnMut(usize, usize, f32)) {
+    // A flip, shift or zoom moves rows and columns apart: a row's
+    // neighbours are worked out once per row.
+    let separable = t.a[1] == 0.0 && t.b[0] == 0.0;
     for r in 0..h {
+        let y = r as f64;
+        let row = neighbours(t.b[1] * y + t.b[2], h);
         for q in 0..w {
-            let (x, y) = (q as f64, r as f64);
+            let x = q as f64;
             let (c0, c1, fx) = neighbours(t.a[0] * x + t.a[1] * y + t.a[2], w);
-            let (r0, r1, fy) = neighbours(t.b[0] * x + t.b[1] * y + t.b[2], h);
+            let (r0, r1, fy) = if separable {
+                row
+            } else {
+                neighbours(t.b[0] * x + t.b[1] * y + t.b[2], h)
+            };
             let out = r * w + q;
             for (rr, cc, wgt) in [
                 (r0, c0, (1.0 - fy) * (1.0 - fx)),
