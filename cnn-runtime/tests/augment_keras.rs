@@ -19,7 +19,10 @@ fn floats(v: &Value) -> Vec<f32> {
 
 #[test]
 fn transforms_match_keras() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keras/augment_twins.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/keras/augment_twins.json"
+    );
     let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let shape: Vec<usize> = data["shape"]
         .as_array()
