@@ -11,6 +11,7 @@ mod diagram;
 mod export;
 mod images;
 mod output;
+mod raster;
 mod source;
 mod train;
 mod viz;

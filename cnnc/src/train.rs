@@ -264,8 +264,9 @@ pub struct EvalArgs {
     /// The k of the report's top-k accuracy (with --report)
     #[arg(long, value_name = "K", default_value_t = 5, requires = "report")]
     pub top_k: usize,
-    /// Draw the confusion matrix as an SVG heat map with the class names
-    #[arg(long, value_name = "OUT.svg")]
+    /// Draw the confusion matrix as a heat map with the class names (`.svg`
+    /// or `.png`)
+    #[arg(long, value_name = "OUT.png|OUT.svg")]
     pub confusion: Option<PathBuf>,
 }
 
@@ -668,7 +669,7 @@ pub fn eval(a: EvalArgs) -> CmdResult {
     let m = loaded.model(a.target.model.as_deref())?;
     if let Some(out) = &a.confusion {
         let inputs = [a.target.file.as_path(), a.weights.as_path()];
-        output::check(out, &["svg"], &inputs)?;
+        output::check(out, &["svg", "png"], &inputs)?;
     }
     if a.top_k == 0 {
         return Err("--top-k must be at least 1".into());
@@ -744,7 +745,22 @@ pub fn eval(a: EvalArgs) -> CmdResult {
         }
     }
     if let (Some(r), Some(path)) = (&report, &a.confusion) {
-        io::write_atomic(path, r.svg().as_bytes())?;
+        let svg = r.svg();
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+        {
+            let (png, has_fonts) = crate::raster::svg_to_png(&svg)?;
+            if !has_fonts {
+                eprintln!(
+                    "warning: this system has no fonts: {} has no class names (an .svg has them)",
+                    path.display()
+                );
+            }
+            io::write_atomic(path, &png)?;
+        } else {
+            io::write_atomic(path, svg.as_bytes())?;
+        }
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -741,4 +741,30 @@ fn eval_report_agrees_with_the_accuracy() {
     }
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(drawn.starts_with("<svg") && drawn.contains(">circle</text>"));
+    // The same picture as a PNG: the SVG's size, blue cells, and (where the
+    // system has a font) dark text left of the grid.
+    let png = dir.path().join("confusion.png");
+    let mut png_args = vec!["eval"];
+    png_args.extend(eval);
+    png_args.extend(["--confusion", s(&png)]);
+    let out = cnnc_ok(&png_args);
+    let img = image::open(&png).unwrap().to_rgb8();
+    let size = |attr: &str| -> u32 {
+        let at = drawn.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
+        drawn[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(img.dimensions(), (size("width"), size("height")));
+    assert!(
+        img.pixels().any(|p| i32::from(p[2]) - i32::from(p[0]) > 40),
+        "no blue cell"
+    );
+    let fonts = !String::from_utf8_lossy(&out.stderr).contains("no fonts");
+    let dark_left = (0..img.height())
+        .flat_map(|y| (0..60).map(move |x| (x, y)))
+        .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|c| *c < 100))
+        .count();
+    assert!(
+        !fonts || dark_left > 20,
+        "no class names drawn ({dark_left} dark pixels)"
+    );
 }
