@@ -1,0 +1,205 @@
+//! ONNX export of `cnn` models: a model's runtime [`Plan`] and its weights
+//! to the bytes of an ONNX model file (opset [`OPSET`]).
+//!
+//! The export works from the plan, which the interpreter and the code the
+//! `cnn!` macro generates both run, so every model exports the same way. The
+//! file's input and output keep the project's NHWC layout by default
+//! ([`Layout`]); inside, images are NCHW, ONNX's layout, with one transpose at
+//! each edge. The batch axis is symbolic (`N`), so one file serves any batch.
+//! Weights are named as in the plan (`layer0.kernel`, `layer3.0.1.gamma`, as
+//! in weight files) and converted from Keras's kernel layouts to ONNX's.
+//!
+//! What inference computes is exported: dropout and the augmentation layers
+//! are the identity, batchnorm uses its moving statistics.
+//!
+//! ```
+//! use cnn_plan::{Activation, DenseSpec, LayerSpec, Plan};
+//! use std::collections::HashMap;
+//!
+//! let dense = LayerSpec::Dense { spec: DenseSpec { inputs: 4, units: 3 }, act: Activation::Softmax, bias: true };
+//! let plan = Plan::sequential([2, 2, 1], &[LayerSpec::Flatten { len: 4 }, dense]).unwrap();
+//! let weights: HashMap<&str, Vec<f32>> =
+//!     HashMap::from([("layer1.kernel", vec![0.5; 12]), ("layer1.bias", vec![0.0; 3])]);
+//! let bytes = cnn_onnx::export(&plan, |name| weights.get(name).cloned(), &cnn_onnx::Options::default()).unwrap();
+//! assert!(!bytes.is_empty());
+//! ```
+#![forbid(unsafe_code)]
+
+mod builder;
+mod graph;
+mod ops;
+mod proto;
+
+use cnn_plan::Plan;
+use prost::Message;
+
+use crate::graph::Lowering;
+use crate::proto::{GraphProto, ModelProto, OperatorSetIdProto};
+
+/// The ONNX operator set the files use (`ai.onnx` 17). Its IR version is 8.
+///
+/// ```
+/// assert_eq!(cnn_onnx::OPSET, 17);
+/// ```
+pub const OPSET: i64 = 17;
+
+/// The ONNX IR version that goes with [`OPSET`].
+const IR_VERSION: i64 = 8;
+
+/// The layout of the exported model's input and (image) output.
+///
+/// ```
+/// use cnn_onnx::{Layout, Options};
+/// let nchw = Options { layout: Layout::Nchw, ..Options::default() };
+/// assert_eq!(Options::default().layout, Layout::Nhwc);
+/// assert_ne!(nchw.layout, Layout::Nhwc);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `[N, H, W, C]`, as this project's models take and give images.
+    #[default]
+    Nhwc,
+    /// `[N, C, H, W]`, as most ONNX consumers expect: the file then starts
+    /// and ends without a transpose.
+    Nchw,
+}
+
+/// How to export.
+///
+/// ```
+/// let o = cnn_onnx::Options { name: "lenet5".into(), ..Default::default() };
+/// assert_eq!(o.name, "lenet5");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The name of the ONNX graph (shown by viewers and runtimes).
+    pub name: String,
+    /// The layout of the input and of an image output. A vector output is
+    /// `[N, n]` either way.
+    pub layout: Layout,
+}
+
+impl Default for Options {
+    /// A graph named `cnn`, NHWC.
+    ///
+    /// ```
+    /// let o = cnn_onnx::Options::default();
+    /// assert_eq!((o.name.as_str(), o.layout), ("cnn", cnn_onnx::Layout::Nhwc));
+    /// ```
+    fn default() -> Self {
+        Options {
+            name: "cnn".to_string(),
+            layout: Layout::Nhwc,
+        }
+    }
+}
+
+/// Why a plan could not be exported.
+///
+/// ```
+/// use cnn_plan::{Activation, DenseSpec, LayerSpec, Plan};
+/// let dense = LayerSpec::Dense { spec: DenseSpec { inputs: 4, units: 3 }, act: Activation::Linear, bias: false };
+/// let plan = Plan::sequential([2, 2, 1], &[LayerSpec::Flatten { len: 4 }, dense]).unwrap();
+/// let err = cnn_onnx::export(&plan, |_| None, &Default::default()).unwrap_err();
+/// assert_eq!(err.to_string(), "weight tensor 'layer1.kernel' is missing");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// The weights gave nothing for a tensor of the plan.
+    #[error("weight tensor '{name}' is missing")]
+    MissingWeight { name: String },
+    /// The weights gave a tensor with a number of values other than its
+    /// shape in the plan holds.
+    #[error("weight tensor '{name}' has {got} values, its shape {shape:?} has {expected}")]
+    WeightSize {
+        name: String,
+        shape: Vec<usize>,
+        expected: usize,
+        got: usize,
+    },
+    /// A step that ONNX's operators (at [`OPSET`]) cannot express.
+    #[error("step {step} (statement {layer}, {kind}): cannot be exported: {reason}")]
+    Unsupported {
+        /// Position of the step in the plan.
+        step: usize,
+        /// The statement it belongs to (the `i` of `layer{i}`).
+        layer: usize,
+        /// The kind of layer (`conv`, `deconv`, ...).
+        kind: &'static str,
+        reason: String,
+    },
+    /// A plan whose steps do not fit together (not one made by the plan
+    /// builder).
+    #[error("step {step} (statement {layer}, {kind}): inconsistent plan: {reason}")]
+    Inconsistent {
+        step: usize,
+        layer: usize,
+        kind: &'static str,
+        reason: String,
+    },
+}
+
+/// The ONNX model (serialized `ModelProto`) computing `plan`'s inference
+/// output with the weights `weights` gives by the plan's tensor names (each
+/// in the plan's Keras shape, row-major, as weight files hold them).
+///
+/// The graph has one input, `input`, and one output, `output`, both with a
+/// symbolic batch axis first; their other axes are the plan's input and
+/// output shapes, in `options.layout` for images.
+///
+/// # Errors
+/// [`ExportError`]: a missing or mis-sized weight, or a step that cannot be
+/// written in ONNX (named by its position and statement).
+///
+/// ```
+/// use cnn_plan::{Conv2dSpec, LayerSpec, Activation, Padding, Plan, Window};
+/// let conv = Conv2dSpec::new([5, 5, 1], 2, Window::new([3, 3], Padding::Same));
+/// let layer = LayerSpec::Conv2d { spec: conv, act: Activation::Relu, bias: true, groups: 1 };
+/// let plan = Plan::sequential([5, 5, 1], &[layer]).unwrap();
+/// let weights = |name: &str| match name {
+///     "layer0.kernel" => Some(vec![0.1; 18]),
+///     "layer0.bias" => Some(vec![0.0; 2]),
+///     _ => None,
+/// };
+/// let bytes = cnn_onnx::export(&plan, weights, &cnn_onnx::Options::default())?;
+/// assert!(bytes.len() > 18 * 4);
+/// # Ok::<(), cnn_onnx::ExportError>(())
+/// ```
+pub fn export<W>(plan: &Plan, weights: W, options: &Options) -> Result<Vec<u8>, ExportError>
+where
+    W: FnMut(&str) -> Option<Vec<f32>>,
+{
+    Ok(model(plan, weights, options)?.encode_to_vec())
+}
+
+/// The `ModelProto` of [`export`], before encoding.
+fn model<W>(plan: &Plan, weights: W, options: &Options) -> Result<ModelProto, ExportError>
+where
+    W: FnMut(&str) -> Option<Vec<f32>>,
+{
+    let mut l = Lowering::new(plan, weights);
+    let input = l.input(options.layout);
+    for (pos, step) in plan.steps.iter().enumerate() {
+        ops::lower(&mut l, pos, step)?;
+    }
+    let output = l.output(options.layout)?;
+    let graph = GraphProto {
+        name: Some(options.name.clone()),
+        node: std::mem::take(&mut l.b.nodes),
+        initializer: std::mem::take(&mut l.b.inits),
+        input: vec![input],
+        output: vec![output],
+        ..Default::default()
+    };
+    Ok(ModelProto {
+        ir_version: Some(IR_VERSION),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        producer_name: Some("cnn-onnx".to_string()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        graph: Some(graph),
+        ..Default::default()
+    })
+}
