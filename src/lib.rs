@@ -36,6 +36,7 @@ pub use cnn_runtime::Error;
 pub use ndarray;
 
 pub mod lower;
+pub mod onnx;
 
 /// Defines CNN models in the `.cnn` language, checked at compile time.
 ///
@@ -90,6 +91,7 @@ extern crate self as cnn;
 /// calls into. Not a public API: it may change with any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::onnx;
     pub use cnn_runtime as runtime;
     pub use ndarray;
 }

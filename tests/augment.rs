@@ -20,9 +20,7 @@ fn interp(src: &str, seed: u64) -> Sequential {
 
 /// `n` images `h x w x 1` whose every value differs from every other.
 fn distinct(n: usize, h: usize, w: usize) -> Array4<f32> {
-    Array4::from_shape_fn((n, h, w, 1), |(i, r, q, _)| {
-        (i * h * w + r * w + q) as f32
-    })
+    Array4::from_shape_fn((n, h, w, 1), |(i, r, q, _)| (i * h * w + r * w + q) as f32)
 }
 
 /// Each image of `y` is `x`'s or its mirror image (columns reversed): the
@@ -34,7 +32,10 @@ fn count_flipped(x: &Array4<f32>, y: &[f32]) -> usize {
         let got = &y[i * h * w..(i + 1) * h * w];
         let same = (0..h * w).all(|p| got[p] == x[[i, p / w, p % w, 0]]);
         let mirror = (0..h * w).all(|p| got[p] == x[[i, p / w, w - 1 - p % w, 0]]);
-        assert!(same != mirror, "image {i} is neither itself nor its mirror image");
+        assert!(
+            same != mirror,
+            "image {i} is neither itself nor its mirror image"
+        );
         flipped += usize::from(mirror);
     }
     flipped
@@ -56,8 +57,14 @@ fn randomflip_flips_about_half_in_training_and_none_in_inference() {
     // The next training pass draws afresh; inference never flips.
     let again = flat(m.forward_train_batch(x.view()).unwrap());
     assert_ne!(again, y, "a second pass drew the same flips");
-    assert_eq!(count_flipped(&x, &flat(m.forward_batch(x.view()).unwrap())), 0);
-    assert_eq!(count_flipped(&x, &flat(m.predict_batch(x.view()).unwrap())), 0);
+    assert_eq!(
+        count_flipped(&x, &flat(m.forward_batch(x.view()).unwrap())),
+        0
+    );
+    assert_eq!(
+        count_flipped(&x, &flat(m.predict_batch(x.view()).unwrap())),
+        0
+    );
 }
 
 #[test]
@@ -106,11 +113,17 @@ fn generated_code_augments_as_the_interpreter_does() {
     let dy = cnn::ndarray::ArrayD::from_shape_fn(vec![6, 3], |_| rng.unit());
     Model::backward(&mut i, dy.view()).unwrap();
     Model::backward(&mut g, dy.view()).unwrap();
-    let gi: Vec<Vec<f32>> = Model::grads(&i).iter().map(|p| flat(p.data.iter())).collect();
+    let gi: Vec<Vec<f32>> = Model::grads(&i)
+        .iter()
+        .map(|p| flat(p.data.iter()))
+        .collect();
     let gg: Vec<Vec<f32>> = Model::grads(&g)
         .iter()
         .map(|p| flat(p.data.iter()))
         .collect();
     assert_eq!(gi, gg, "gradients");
-    assert!(gi[0].iter().any(|v| *v != 0.0), "no gradient reached the conv");
+    assert!(
+        gi[0].iter().any(|v| *v != 0.0),
+        "no gradient reached the conv"
+    );
 }

@@ -1,10 +1,13 @@
-//! `cnnc export`: a model in another framework's terms. `--to keras` writes
-//! a Python program that builds the model with Keras 3 and loads its weights
-//! (for training on Keras's engines, on one machine or many).
+//! `cnnc export`: a model in another framework's terms. `--to onnx` writes
+//! an ONNX file with the trained weights (for ONNX Runtime, TensorRT,
+//! Triton); `--to keras` a Python program that builds the model with Keras 3
+//! and loads its weights (for training on Keras's engines, on one machine or
+//! many).
 use crate::output;
 use crate::source::{self, Color};
 use crate::CmdResult;
 use clap::{Args, ValueEnum};
+use cnn::onnx::{to_onnx, Layout, Options};
 use cnn::runtime::io::write_atomic;
 use cnn_compiler::keras_program::keras_program;
 use std::path::PathBuf;
@@ -13,6 +16,8 @@ use std::process::ExitCode;
 /// What `cnnc export` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Target {
+    /// An ONNX model with the weights (`.onnx`; needs --weights)
+    Onnx,
     /// A Python program using Keras 3's functional API (`.py`)
     Keras,
 }
@@ -21,12 +26,13 @@ impl Target {
     /// The output's file extension.
     fn extension(self) -> &'static str {
         match self {
+            Target::Onnx => "onnx",
             Target::Keras => "py",
         }
     }
 }
 
-/// `cnnc export FILE --to keras -o model.py [--weights W] [--model NAME]`
+/// `cnnc export FILE [--to onnx|keras] -o OUT [--weights W] [--nchw] [--model NAME]`
 #[derive(Args)]
 pub struct ExportArgs {
     /// The .cnn file
@@ -37,15 +43,20 @@ pub struct ExportArgs {
     /// Which model of the file (default: the only one)
     #[arg(long)]
     pub model: Option<String>,
-    /// What to write (default: from the output's extension, `.py` for keras)
+    /// What to write (default: from the output's extension, `.onnx` or `.py`)
     #[arg(long, value_enum)]
     pub to: Option<Target>,
     /// The file to write
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
-    /// Trained weights (.safetensors or .npz) the program loads by default
+    /// Trained weights (.safetensors or .npz): in the ONNX file, or what
+    /// the Keras program loads by default
     #[arg(long)]
     pub weights: Option<PathBuf>,
+    /// ONNX input and output in NCHW (for consumers that want it) instead
+    /// of the model's NHWC
+    #[arg(long)]
+    pub nchw: bool,
 }
 
 /// Writes the model in the chosen form.
@@ -54,14 +65,21 @@ pub fn export(a: ExportArgs) -> CmdResult {
     let to = match a.to {
         Some(t) => t,
         None if ext == Some("py") => Target::Keras,
+        None if ext == Some("onnx") => Target::Onnx,
         None => {
             return Err(format!(
-                "{}: say what to write with --to keras (or name the output `.py`)",
+                "{}: say what to write with --to onnx or --to keras (or name the output `.onnx` or `.py`)",
                 a.output.display()
             )
             .into())
         }
     };
+    if to == Target::Onnx && a.weights.is_none() {
+        return Err("an ONNX file holds the weights: give them with --weights W".into());
+    }
+    if a.nchw && to != Target::Onnx {
+        return Err("--nchw is for --to onnx (a Keras model is NHWC, as this one)".into());
+    }
     let mut inputs = vec![a.file.as_path()];
     if let Some(w) = &a.weights {
         if !w.is_file() {
@@ -76,10 +94,21 @@ pub fn export(a: ExportArgs) -> CmdResult {
     let m = loaded.model(a.model.as_deref())?;
     let from = a.file.display().to_string();
     let weights = a.weights.as_ref().map(|w| w.display().to_string());
-    let text = match to {
-        Target::Keras => keras_program(m, &from, weights.as_deref()),
+    let bytes = match (to, &a.weights) {
+        (Target::Onnx, Some(w)) => {
+            let mut net = cnn::lower::interpreter(m, 0)?;
+            cnn::runtime::io::load_weights(&mut net, w)?;
+            let layout = if a.nchw { Layout::Nchw } else { Layout::Nhwc };
+            let opts = Options {
+                name: m.name.clone(),
+                layout,
+            };
+            to_onnx(&net, net.plan(), &opts)?
+        }
+        (Target::Onnx, None) => unreachable!("checked above"),
+        (Target::Keras, _) => keras_program(m, &from, weights.as_deref()).into_bytes(),
     };
-    write_atomic(&a.output, text.as_bytes())?;
+    write_atomic(&a.output, &bytes)?;
     eprintln!("wrote {} (model {})", a.output.display(), m.name);
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@
 //!
 //! The generated code reaches the runtime through one path, [`Options::support_path`]
 //! (by default `::cnn::__private`, a hidden module of the facade crate that
-//! re-exports `cnn_runtime` as `runtime` and `ndarray`). The same code works from
+//! re-exports `cnn_runtime` as `runtime`, `ndarray`, and the facade's `onnx`). The same code works from
 //! the `cnn!` macro and from `cnnc build` output pulled in with `include!`, since
 //! both are compiled in a crate that depends on `cnn`.
 
@@ -32,7 +32,8 @@ use quote::{format_ident, quote};
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Path of the support module the generated code calls into: it must
-    /// re-export the runtime crate as `runtime` and `ndarray` as `ndarray`.
+    /// re-export the runtime crate as `runtime`, `ndarray` as `ndarray`, and
+    /// the facade's `onnx` module as `onnx`.
     pub support_path: String,
     /// Forces every generated struct public (`Some(true)`) or private
     /// (`Some(false)`); `None` follows the model (`pub model` or not).
@@ -297,6 +298,12 @@ fn emit(m: &ir::Model, opts: &Options) -> Result<TokenStream, String> {
             /// Writes the weights (`.safetensors` or `.npz`, by extension).
             pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> #rt::Result<()> {
                 #rt::io::weights::save_weights(self, path.as_ref(), &::core::default::Default::default())
+            }
+
+            /// Writes the model with its current weights as an ONNX file (NHWC
+            /// input and output, a free batch size), atomically.
+            pub fn export_onnx(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> #rt::Result<()> {
+                #sp::onnx::save_onnx(self, Self::plan(), path.as_ref())
             }
 
             /// Reads weights written by `save` (or a Keras model's, same names and layout);
