@@ -1,5 +1,6 @@
 //! ONNX export of `cnn` models: a model's runtime [`Plan`] and its weights
-//! to the bytes of an ONNX model file (opset [`OPSET`]).
+//! to the bytes of an ONNX model file (opset [`OPSET`]); and import, ONNX
+//! models to `.cnn` text and weights ([`import`]).
 //!
 //! The export works from the plan, which the interpreter and the code the
 //! `cnn!` macro generates both run, so every model exports the same way. The
@@ -23,15 +24,52 @@
 //! let bytes = cnn_onnx::export(&plan, |name| weights.get(name).cloned(), &cnn_onnx::Options::default()).unwrap();
 //! assert!(!bytes.is_empty());
 //! ```
+//!
+//! # Import
+//!
+//! [`import`] goes the other way: an ONNX model (this crate's files, or
+//! PyTorch's `torch.onnx.export` of a CNN) to `.cnn` text with one `model`
+//! block, and its weights named by the statements' paths in the runtime's
+//! Keras layouts (what `cnnc import` writes to a weights file). Each node
+//! maps to a statement, or to nothing when it only moves the layout:
+//!
+//! | ONNX | `.cnn` |
+//! |---|---|
+//! | `Conv` (`group`, `pads`, `strides`, `dilations`, `auto_pad`) | `conv` (`groups G`), `dwconv` when each group is one input channel; pads as `same`, `pad P`, or a `zeropad` before when one-sided |
+//! | `ConvTranspose` | `deconv` whose `same` or `valid` crop gives the same output |
+//! | `MaxPool`, `AveragePool` | `maxpool`, `avgpool` (`same`, `pad P`); `count_include_pad = 1` as a `zeropad` before a `valid` pool |
+//! | `Neg`, `MaxPool`, `Neg` | `minpool` |
+//! | `GlobalAveragePool`, `GlobalMaxPool` | `globalavgpool`, `globalmaxpool` |
+//! | `BatchNormalization` | `batchnorm epsilon E` (`noscale`/`nocenter` when the scale is all ones / the shift all zeros) |
+//! | `Gemm`, `MatMul` (+ `Add` of a bias) | `dense` (`transB`, `alpha`, `beta` folded into the weights) |
+//! | `Flatten`, `Reshape` to `[N, n]` | `flatten`; a dense layer after PyTorch's C,H,W flatten gets its kernel rows in the language's H,W,C order |
+//! | `Relu`, `Sigmoid`, `Tanh`, `Softmax` (channels), `Clip` 0..6 / 0.., `LeakyRelu`, `Elu`, `Selu`, `Gelu` and its `Erf` spelling, `x * Sigmoid(x)` and `x / (1 + Exp(-x))`, `Softplus`, `HardSigmoid` (1/6, 1/2), `HardSwish` | the activation, as the option of the conv, dwconv, deconv or dense layer right before |
+//! | `Add`, `Sum`, `Concat` (channels) of values computed from one fork | `residual { } shortcut { }`, `add { } { }`, `concat { } { }` |
+//! | `Pad` (constant 0, spatial) | `zeropad TxBxLxR` |
+//! | `Resize`/`Upsample` by whole factors, nearest or half-pixel linear | `upsample S [bilinear]` |
+//! | `Dropout` | `dropout R` |
+//! | `Identity`, `Transpose` NCHW <-> NHWC | nothing |
+//!
+//! The input is `[N, C, H, W]`, or `[N, H, W, C]` when every reader
+//! transposes it to NCHW (this crate's default files). Anything else is
+//! refused with an [`ImportError`] naming the node, its op and the attribute
+//! or input at fault, never a different model: other operators, other
+//! attribute values (`ceil_mode` adding a window, a one-sided pool padding,
+//! `Softmax` over another axis...), a graph whose joins do not close the fork
+//! they start from (the language's blocks nest), an output in C,H,W flatten
+//! order. Decoding checks every size against the data the file holds.
 #![forbid(unsafe_code)]
 
 mod builder;
 mod graph;
+mod import;
 mod ops;
-mod proto;
+pub mod proto;
 
 use cnn_plan::Plan;
 use prost::Message;
+
+pub use crate::import::{import, ImportError, Imported, Weight};
 
 use crate::graph::Lowering;
 use crate::proto::{GraphProto, ModelProto, OperatorSetIdProto};

@@ -1,0 +1,98 @@
+//! ONNX import: an ONNX model's bytes to `.cnn` source and the weights the
+//! runtime loads for it (see the crate's documentation for what maps to
+//! what).
+//!
+//! The work goes in stages, one file each: [`decode`] (protobuf to checked
+//! plain types), [`fuse`] (multi-node spellings of one layer made one node,
+//! dead nodes dropped), [`ops`] (nodes to statements and joins, tracking each
+//! value's layout), [`structure`] (forks and joins to nested blocks),
+//! [`render`] (text and weight names).
+
+mod decode;
+mod fuse;
+mod ops;
+mod render;
+mod structure;
+mod window;
+
+/// A weight tensor of the imported model: its name in weight files
+/// (`layer0.kernel`), its Keras shape and its values, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weight {
+    /// `layer{i}[.branch.j...].{kernel|bias|gamma|...}`.
+    pub name: String,
+    /// The Keras shape (`(KH, KW, CIN, F)` for a conv kernel...).
+    pub shape: Vec<usize>,
+    /// The values, row-major in `shape`.
+    pub data: Vec<f32>,
+}
+
+/// An imported model: `.cnn` source with one `model` block, and its weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported {
+    /// The model's name (the `model` block's).
+    pub name: String,
+    /// The `.cnn` text.
+    pub source: String,
+    /// Every parameter of the model, in statement order.
+    pub weights: Vec<Weight>,
+}
+
+/// Why an ONNX model could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// The bytes are not a protobuf `ModelProto`.
+    #[error("not an ONNX model: {0}")]
+    Decode(String),
+    /// A model that breaks ONNX's rules or this importer's limits.
+    #[error("invalid ONNX model: {0}")]
+    Invalid(String),
+    /// A node the language cannot express, with why (the attribute or input
+    /// at fault).
+    #[error("node '{node}' ({op}): {reason}")]
+    Unsupported {
+        /// The node's name (or `Op#k`, its position, when it has none).
+        node: String,
+        /// Its operator type.
+        op: String,
+        /// Which attribute or input, with what value, and what the
+        /// language would need.
+        reason: String,
+    },
+    /// A graph whose forks and joins do not nest as the language's blocks.
+    #[error("graph structure: {0}")]
+    Structure(String),
+}
+
+/// The `.cnn` model and weights of the ONNX model `bytes`. `name` names the
+/// model block (default: from the graph's name).
+///
+/// # Errors
+/// [`ImportError`]: bytes that are not a valid ONNX model, or a node or a
+/// graph shape the language cannot express; never a different model.
+///
+/// ```
+/// let err = cnn_onnx::import(b"not onnx", None).unwrap_err();
+/// assert!(err.to_string().starts_with("not an ONNX model") || err.to_string().starts_with("invalid"));
+/// ```
+pub fn import(bytes: &[u8], name: Option<&str>) -> Result<Imported, ImportError> {
+    let g = decode::decode(bytes)?;
+    let nodes = fuse::fuse(&g);
+    let items = ops::map(&g, &nodes)?;
+    let tree = structure::structure(&items)?;
+    let name = render::model_name(name.unwrap_or(&g.name));
+    let comment = format!(
+        "Imported from ONNX (graph '{}', opset {}).",
+        g.name
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>(),
+        g.opset
+    );
+    let (source, weights) = render::render(&name, &comment, &items, &tree);
+    Ok(Imported {
+        name,
+        source,
+        weights,
+    })
+}
