@@ -256,7 +256,7 @@ fn the_imported_text_reads_as_written() {
             "conv 4 3x3 stride 2 same relu;",
             "residual {",
             "conv 4 3x3 same nobias;",
-            "batchnorm epsilon 0.001;",
+            "batchnorm;",
             "} shortcut {",
             "conv 4 1x1;",
             "}",

@@ -10,6 +10,7 @@ mod check;
 mod diagram;
 mod export;
 mod images;
+mod import;
 mod output;
 mod raster;
 mod source;
@@ -51,6 +52,8 @@ enum Command {
     Images(images::ImagesArgs),
     /// Write a model for another framework: a Keras 3 program (`--to keras`)
     Export(export::ExportArgs),
+    /// Turn an ONNX model into a .cnn model and a weights file.
+    Import(import::ImportArgs),
     /// Print a shell completion script (e.g. `cnnc completions bash > ~/.local/share/bash-completion/completions/cnnc`).
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Diagram(a) => diagram::diagram(a),
         Command::Images(a) => images::images(a),
         Command::Export(a) => export::export(a),
+        Command::Import(a) => import::import(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "cnnc", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

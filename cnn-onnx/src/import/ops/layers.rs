@@ -418,7 +418,11 @@ impl Mapper<'_> {
         if !(eps > 0.0 && eps < 1.0) {
             return Err(unsupported(n, format!("attribute epsilon = {eps}")));
         }
-        let mut words = format!("batchnorm epsilon {}", decimal(eps));
+        // The language's default epsilon (Keras's) goes unsaid.
+        let mut words = "batchnorm".to_string();
+        if eps != 0.001 {
+            words += &format!(" epsilon {}", decimal(eps));
+        }
         if let Some(Attr::Float(m)) = n.attr("momentum") {
             if (0.0..1.0).contains(m) && *m != 0.99 {
                 words += &format!(" momentum {}", decimal(*m));
