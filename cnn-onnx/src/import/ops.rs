@@ -18,6 +18,9 @@ use crate::builder::permute;
 mod joins;
 mod layers;
 
+/// Largest size of an axis or of a value per sample.
+const MAX_SIZE: usize = 1 << 32;
+
 /// How a value is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Form {
@@ -35,7 +38,9 @@ pub(crate) enum Form {
 impl Form {
     fn len(self) -> usize {
         match self {
-            Form::Image { h, w, c } | Form::Nhwc { h, w, c } => h * w * c,
+            Form::Image { h, w, c } | Form::Nhwc { h, w, c } => {
+                h.saturating_mul(w).saturating_mul(c)
+            }
             Form::Pooled(n) | Form::Vector { n, .. } => n,
         }
     }
@@ -384,6 +389,16 @@ impl<'g> Mapper<'g> {
         form: Form,
     ) -> Result<(), ImportError> {
         let o = self.out_name(n)?.to_string();
+        // Sizes stay far from overflow (the compiler has its own, lower, limits).
+        let dims_ok = match form {
+            Form::Image { h, w, c } | Form::Nhwc { h, w, c } => {
+                [h, w, c].iter().all(|&d| d <= MAX_SIZE)
+            }
+            Form::Pooled(n) | Form::Vector { n, .. } => n <= MAX_SIZE,
+        };
+        if !dims_ok || form.len() > MAX_SIZE {
+            return Err(unsupported(n, format!("an output of {form:?}, too large")));
+        }
         let v = self.producer.len();
         self.producer.push(Some(self.items.len()));
         self.items.push(Item {

@@ -64,10 +64,12 @@ impl Mapper<'_> {
         let group = int(n, "group", 1)?;
         if k != [kh, kw]
             || fo == 0
+            || kh == 0
+            || kw == 0
             || group < 1
             || c as i64 % group != 0
             || fo as i64 % group != 0
-            || cg * group as usize != c
+            || usize::try_from(group).ok().and_then(|g| cg.checked_mul(g)) != Some(c)
         {
             return Err(unsupported(
                 n,
@@ -223,7 +225,7 @@ impl Mapper<'_> {
                 format!("a kernel of shape {:?} (2-D only)", wt.dims),
             ));
         };
-        if ci != c || fo == 0 {
+        if ci != c || fo == 0 || kh == 0 || kw == 0 {
             return Err(unsupported(
                 n,
                 format!("a kernel of shape {:?} on {c} channels", wt.dims),
