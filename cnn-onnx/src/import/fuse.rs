@@ -3,7 +3,8 @@
 //!
 //! The spellings are the ones this crate's exporter writes and PyTorch's
 //! exporter writes: gelu as `0.5 * x * (1 + erf(x / sqrt 2))`, silu as
-//! `x / (1 + exp(-x))` or `x * sigmoid(x)`, softplus as
+//! `x / (1 + exp(-x))` or `x * sigmoid(x)`, hard silu as
+//! `x * hard_sigmoid(x)` (PyTorch before opset 14), softplus as
 //! `relu(x) + softplus(-|x|)`, a min-pool as `-maxpool(-x)`. The fused nodes
 //! get op types outside ONNX's (`cnn.Gelu`, ...), named after the pattern's
 //! last node. Each inner value must be read by the pattern alone.
@@ -18,6 +19,8 @@ pub(crate) const GELU: &str = "cnn.Gelu";
 pub(crate) const SILU: &str = "cnn.Silu";
 /// Op type of a fused (overflow-safe) softplus.
 pub(crate) const SOFTPLUS: &str = "cnn.Softplus";
+/// Op type of a fused hard silu (`x * hard_sigmoid(x)`).
+pub(crate) const HARD_SILU: &str = "cnn.HardSilu";
 /// Op type of a fused min-pool (the `MaxPool`'s attributes).
 pub(crate) const MINPOOL: &str = "cnn.MinPool";
 
@@ -147,6 +150,31 @@ fn silu(g: &Graph, u: &Uses, k: usize) -> Option<Fused> {
     Some(fused(g, SILU, x, vec![neg, k, add, div], None))
 }
 
+/// hard silu from its `HardSigmoid` node (the language's: alpha 1/6, beta
+/// 1/2): `x * hard_sigmoid(x)`.
+fn hard_silu(g: &Graph, u: &Uses, k: usize) -> Option<Fused> {
+    use super::decode::Attr;
+    let n = &g.nodes[k];
+    let alpha = match n.attr("alpha") {
+        Some(Attr::Float(a)) => *a,
+        _ => return None,
+    };
+    let beta = match n.attr("beta") {
+        None => 0.5,
+        Some(Attr::Float(b)) => *b,
+        _ => return None,
+    };
+    if (alpha - 1.0 / 6.0).abs() > 1e-6 || (beta - 0.5).abs() > 1e-6 {
+        return None;
+    }
+    let x = n.inputs.first()?.as_str();
+    let mul = u.only_reader(out(g, k))?;
+    let ins = &g.nodes[mul].inputs;
+    let pair = ins.len() == 2
+        && ((ins[0] == x && ins[1] == out(g, k)) || (ins[1] == x && ins[0] == out(g, k)));
+    (op(g, mul) == "Mul" && pair).then(|| fused(g, HARD_SILU, x, vec![k, mul], None))
+}
+
 /// softplus from its `Abs` node: `relu(x) + softplus(-|x|)`.
 fn softplus(g: &Graph, u: &Uses, abs: usize) -> Option<Fused> {
     let x = g.nodes[abs].inputs.first()?.as_str();
@@ -201,6 +229,7 @@ pub(crate) fn fuse(g: &Graph) -> Vec<Node> {
             "Erf" => gelu(g, &u, k),
             "Exp" | "Sigmoid" => silu(g, &u, k),
             "Abs" => softplus(g, &u, k),
+            "HardSigmoid" => hard_silu(g, &u, k),
             "MaxPool" => minpool(g, &u, k),
             _ => None,
         };

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use super::decode::{Attr, Dim, Graph, Node, Tensor};
-use super::fuse::{GELU, MINPOOL, SILU, SOFTPLUS};
+use super::fuse::{GELU, HARD_SILU, MINPOOL, SILU, SOFTPLUS};
 use super::window::{self, Pad};
 use super::ImportError;
 use crate::builder::permute;
@@ -489,7 +489,7 @@ impl<'g> Mapper<'g> {
             "Relu" => "relu".to_string(),
             "Sigmoid" => "sigmoid".to_string(),
             "Tanh" => "tanh".to_string(),
-            "HardSwish" => "hard_silu".to_string(),
+            "HardSwish" | HARD_SILU => "hard_silu".to_string(),
             "Softplus" | SOFTPLUS => "softplus".to_string(),
             GELU => "gelu".to_string(),
             SILU => "silu".to_string(),

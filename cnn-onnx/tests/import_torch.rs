@@ -1,0 +1,92 @@
+//! Models PyTorch exported (`tests/torch/make_fixtures.py`: LeNet-5, a
+//! small ResNet with batchnorm, and a net of depthwise and grouped convs,
+//! padded pools, a concat, a transposed conv, upsampling and PyTorch's
+//! spellings of relu6, hard swish, silu and gelu), imported and run in the
+//! interpreter on the fixture's input: within 1e-4 of PyTorch's output
+//! (relative to max(1, |y|)).
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use cnn_runtime::interp::Sequential;
+use cnn_runtime::Model;
+use ndarray::{ArrayD, Ix4};
+
+/// Imports fixture `name`, runs it, and returns the text and the worst
+/// difference from PyTorch's output.
+fn check(name: &str) -> (String, f32) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/torch")
+        .join(name);
+    let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
+    let m = cnn_onnx::import(&bytes, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let plan = support::plan_of(&m.source);
+    let weights: HashMap<&str, &[f32]> = m
+        .weights
+        .iter()
+        .map(|w| (w.name.as_str(), &w.data[..]))
+        .collect();
+    let mut net = Sequential::from_plan(plan, 0);
+    for p in net.params_mut() {
+        p.data.copy_from_slice(weights[p.name.as_str()]);
+    }
+    let mut io =
+        ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("io.npz")).unwrap()).unwrap();
+    let x: ArrayD<f32> = io.by_name("x").unwrap();
+    let y: ArrayD<f32> = io.by_name("y").unwrap();
+    // PyTorch's NCHW input in the runtime's NHWC.
+    let x = x
+        .into_dimensionality::<Ix4>()
+        .unwrap()
+        .permuted_axes([0, 2, 3, 1]);
+    let x = x.as_standard_layout().to_owned();
+    let got = net.forward_batch(x.view()).unwrap();
+    assert_eq!(got.shape(), y.shape(), "{name}");
+    let mut worst = 0f32;
+    for (a, b) in got.iter().zip(y.iter()) {
+        let err = (a - b).abs() / b.abs().max(1.0);
+        assert!(err <= 1e-4, "{name}: {a} vs PyTorch's {b}\n{}", m.source);
+        worst = worst.max(err);
+    }
+    println!("{name}: worst difference {worst:.1e}");
+    (m.source, worst)
+}
+
+#[test]
+fn lenet5_from_pytorch() {
+    let (text, _) = check("lenet5");
+    assert!(
+        text.contains("conv 6 5x5 same relu;\n    maxpool 2;"),
+        "{text}"
+    );
+    assert!(text.contains("flatten;\n    dense 120 relu;"), "{text}");
+}
+
+#[test]
+fn a_small_resnet_from_pytorch() {
+    let (text, _) = check("tiny_resnet");
+    assert!(
+        text.contains("} shortcut {\n        conv 16 1x1 stride 2;"),
+        "{text}"
+    );
+    assert!(text.contains("globalavgpool;\n    dense 5;"), "{text}");
+}
+
+#[test]
+fn a_net_of_many_layers_from_pytorch() {
+    let (text, _) = check("mixed");
+    for want in [
+        "dwconv 3x3 same multiplier 2 relu6;",
+        "hard_silu;",
+        "zeropad 1x1x1x1;",
+        "gelu;",
+        "silu;",
+        "deconv 6 4x4 stride 2 same sigmoid;",
+        "upsample 2;",
+        "batchnorm epsilon 0.00001 momentum 0.9;",
+    ] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+}
