@@ -42,7 +42,7 @@
 //! | `GlobalAveragePool`, `GlobalMaxPool` | `globalavgpool`, `globalmaxpool` |
 //! | `BatchNormalization` | `batchnorm epsilon E` (`noscale`/`nocenter` when the scale is all ones / the shift all zeros) |
 //! | `Gemm`, `MatMul` (+ `Add` of a bias) | `dense` (`transB`, `alpha`, `beta` folded into the weights) |
-//! | `Flatten`, `Reshape` to `[N, n]` | `flatten`; a dense layer after PyTorch's C,H,W flatten gets its kernel rows in the language's H,W,C order |
+//! | `Flatten`, `Reshape` to `[N, n]` (its shape constant, or PyTorch's `Shape`, `Gather`, `Unsqueeze`, `Concat` chain for `x.view(x.size(0), -1)`) | `flatten`; a dense layer after PyTorch's C,H,W flatten gets its kernel rows in the language's H,W,C order |
 //! | `Relu`, `Sigmoid`, `Tanh`, `Softmax` (channels), `Clip` 0..6 / 0.., `LeakyRelu`, `Elu`, `Selu`, `Gelu` and its `Erf` spelling, `x * Sigmoid(x)` and `x / (1 + Exp(-x))`, `Softplus`, `HardSigmoid` (1/6, 1/2), `HardSwish` and `x * HardSigmoid(x)` | the activation, as the option of the conv, dwconv, deconv or dense layer right before |
 //! | `Add`, `Sum`, `Concat` (channels) of values computed from one fork | `residual { } shortcut { }`, `add { } { }`, `concat { } { }` |
 //! | `Pad` (constant 0, spatial) | `zeropad TxBxLxR` |

@@ -17,6 +17,7 @@ use crate::builder::permute;
 
 mod joins;
 mod layers;
+mod shapes;
 
 /// Largest size of an axis or of a value per sample.
 const MAX_SIZE: usize = 1 << 32;
@@ -146,6 +147,8 @@ struct Mapper<'g> {
     producer: Vec<Option<usize>>,
     /// How many nodes read each ONNX value name.
     readers: HashMap<String, usize>,
+    /// Integer vectors computed from shapes (`None`: the batch size).
+    shapes: HashMap<String, Vec<Option<i64>>>,
 }
 
 /// Maps the (fused, live) `nodes` of `g`.
@@ -189,6 +192,7 @@ pub(crate) fn map(g: &Graph, nodes: &[Node]) -> Result<Items, ImportError> {
         items: Vec::new(),
         producer: vec![None],
         readers,
+        shapes: HashMap::new(),
     };
     for n in nodes {
         m.node(n)?;
@@ -334,7 +338,9 @@ impl<'g> Mapper<'g> {
     fn data(&self, n: &Node) -> Result<Vec<(usize, Form)>, ImportError> {
         n.inputs
             .iter()
-            .filter(|i| !i.is_empty() && !self.g.consts.contains_key(*i))
+            .filter(|i| {
+                !i.is_empty() && !self.g.consts.contains_key(*i) && !self.shapes.contains_key(*i)
+            })
             .map(|i| {
                 self.names.get(i).copied().ok_or_else(|| {
                     unsupported(
@@ -417,6 +423,9 @@ impl<'g> Mapper<'g> {
     }
 
     fn node(&mut self, n: &Node) -> Result<(), ImportError> {
+        if self.shape_op(n)? {
+            return Ok(());
+        }
         match n.op.as_str() {
             "Identity" => {
                 let (x, f) = self.one(n)?;
@@ -630,10 +639,8 @@ impl<'g> Mapper<'g> {
     /// vector kept as `[N, C, 1, 1]`.
     fn reshape(&mut self, n: &Node) -> Result<(), ImportError> {
         let (x, f) = self.one(n)?;
-        let shape = self
-            .required(n, 1, "shape")?
-            .ints()
-            .ok_or_else(|| unsupported(n, "the shape is not int64"))?;
+        let target = self.reshape_target(n)?;
+        let shape = target.as_slice();
         let len = f.len() as i64;
         match (shape, f) {
             ([a, b], _)
