@@ -39,7 +39,7 @@
 //! | `ConvTranspose` | `deconv` whose `same` or `valid` crop gives the same output |
 //! | `MaxPool`, `AveragePool` | `maxpool`, `avgpool` (`same`, `pad P`); `count_include_pad = 1` as a `zeropad` before a `valid` pool |
 //! | `Neg`, `MaxPool`, `Neg` | `minpool` |
-//! | `GlobalAveragePool`, `GlobalMaxPool` | `globalavgpool`, `globalmaxpool` |
+//! | `GlobalAveragePool`, `GlobalMaxPool`; `ReduceMean`, `ReduceMax` over H and W | `globalavgpool`, `globalmaxpool` |
 //! | `BatchNormalization` | `batchnorm epsilon E` (`noscale`/`nocenter` when the scale is all ones / the shift all zeros) |
 //! | `Gemm`, `MatMul` (+ `Add` of a bias) | `dense` (`transB`, `alpha`, `beta` folded into the weights) |
 //! | `Flatten`, `Reshape` to `[N, n]` (its shape constant, or PyTorch's `Shape`, `Gather`, `Unsqueeze`, `Concat` chain for `x.view(x.size(0), -1)`) | `flatten`; a dense layer after PyTorch's C,H,W flatten gets its kernel rows in the language's H,W,C order |
@@ -57,7 +57,8 @@
 //! attribute values (`ceil_mode` adding a window, a one-sided pool padding,
 //! `Softmax` over another axis...), a graph whose joins do not close the fork
 //! they start from (the language's blocks nest), an output in C,H,W flatten
-//! order. Decoding checks every size against the data the file holds.
+//! order. Decoding checks every size against the data the file holds. An
+//! image output is the language's NHWC whatever the file's layout.
 #![forbid(unsafe_code)]
 
 mod builder;

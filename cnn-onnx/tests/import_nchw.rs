@@ -336,8 +336,12 @@ fn a_residual_block_with_batchnorm_relu6_and_grouped_convs() {
     let s = g.node("Sigmoid", "sig", &[&r], vec![]);
     let r = g.node("Mul", "silu", &[&r, &s], vec![]);
     let y = g.node("Add", "add", &[&y, &r], vec![]);
-    let y = g.node("GlobalAveragePool", "gap", &[&y], vec![]);
-    let y = g.node("Flatten", "flat", &[&y], vec![]);
+    let y = g.node(
+        "ReduceMean",
+        "mean",
+        &[&y],
+        vec![ints("axes", &[2, 3]), int("keepdims", 0)],
+    );
     let w = g.weights("fc.weight", &[8, 5]);
     let y = g.node("MatMul", "fc", &[&y, &w], vec![]);
     let b = g.weights("fc.bias", &[5]);
@@ -349,7 +353,7 @@ fn a_residual_block_with_batchnorm_relu6_and_grouped_convs() {
         "add {\n    } {",
         "dwconv 3x3 same;",
         "conv 8 1x1 groups 2 nobias silu;",
-        "dense 5;",
+        "globalavgpool;\n    dense 5;",
     ] {
         assert!(text.contains(want), "{want}:\n{text}");
     }

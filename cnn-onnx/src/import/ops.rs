@@ -471,6 +471,7 @@ impl<'g> Mapper<'g> {
                 };
                 self.layer(n, x, Layer::plain(word), Form::Pooled(c))
             }
+            "ReduceMean" | "ReduceMax" => self.reduce(n),
             "BatchNormalization" => self.batchnorm(n),
             "Gemm" => self.gemm(n),
             "MatMul" => self.matmul(n),

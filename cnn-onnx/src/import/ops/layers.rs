@@ -391,6 +391,43 @@ impl Mapper<'_> {
         self.layer(n, x, Layer::plain(words), Form::Image { h: oh, w: ow, c })
     }
 
+    /// A mean or max over H and W (`x.mean([2, 3])`): a global pool.
+    pub(super) fn reduce(&mut self, n: &Node) -> Result<(), ImportError> {
+        let (x, f) = self.one(n)?;
+        let Form::Image { c, .. } = f else {
+            return Err(unsupported(n, format!("needs an NCHW image, gets {f:?}")));
+        };
+        let axes: Vec<i64> = match (n.attr("axes"), self.constant(n, 1)) {
+            (Some(Attr::Ints(a)), _) => a.clone(),
+            (None, Some(t)) => t.ints().map(<[i64]>::to_vec).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut spatial: Vec<i64> = axes
+            .iter()
+            .map(|&a| if a < 0 { a + 4 } else { a })
+            .collect();
+        spatial.sort_unstable();
+        if spatial != [2, 3] {
+            return Err(unsupported(
+                n,
+                format!(
+                    "axes = {axes:?} (only a reduction over H and W, [2, 3], is a global pool)"
+                ),
+            ));
+        }
+        let word = if n.op == "ReduceMean" {
+            "globalavgpool"
+        } else {
+            "globalmaxpool"
+        };
+        let form = if int(n, "keepdims", 1)? != 0 {
+            Form::Pooled(c)
+        } else {
+            Form::Vector { n: c, chw: None }
+        };
+        self.layer(n, x, Layer::plain(word), form)
+    }
+
     pub(super) fn batchnorm(&mut self, n: &Node) -> Result<(), ImportError> {
         let (x, f) = self.one(n)?;
         if int(n, "training_mode", 0)? != 0 {
