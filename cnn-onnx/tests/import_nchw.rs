@@ -563,6 +563,29 @@ fn what_the_language_cannot_say_is_refused_by_node_op_and_attribute() {
     let d = g.node("Add", "d", &[&a, &c], vec![]);
     let e = refusal(&g.bytes([1, 2, 5, 5], &d, 13));
     assert!(e.starts_with("graph structure: node '"), "{e}");
+    // A batchnorm of an NHWC tensor: ONNX's axis 1 is its rows.
+    let mut g = G::new();
+    let t = g.node(
+        "Transpose",
+        "to_nhwc",
+        &["x"],
+        vec![ints("perm", &[0, 2, 3, 1])],
+    );
+    let p: Vec<String> = ["s", "b", "m", "v"]
+        .iter()
+        .map(|p| g.init(p, &[3], vec![1.5; 3]))
+        .collect();
+    let y = g.node(
+        "BatchNormalization",
+        "bn",
+        &[&t, &p[0], &p[1], &p[2], &p[3]],
+        vec![],
+    );
+    let e = refusal(&g.bytes([1, 2, 3, 3], &y, 13));
+    assert!(
+        e.starts_with("node 'bn' (BatchNormalization): normalises axis 1 of an NHWC"),
+        "{e}"
+    );
     // A C,H,W flatten as the output.
     let mut g = G::new();
     let y = g.node("Flatten", "flat", &["x"], vec![]);

@@ -436,9 +436,16 @@ impl Mapper<'_> {
                 "attribute training_mode = 1 (an inference graph is imported)",
             ));
         }
+        // ONNX normalises axis 1: the channels of NCHW, not of NHWC.
         let c = match f {
-            Form::Image { c, .. } | Form::Nhwc { c, .. } => c,
+            Form::Image { c, .. } => c,
             Form::Pooled(c) | Form::Vector { n: c, .. } => c,
+            Form::Nhwc { .. } => {
+                return Err(unsupported(
+                    n,
+                    "normalises axis 1 of an NHWC image (its rows)",
+                ))
+            }
         };
         let names = ["gamma", "beta", "moving_mean", "moving_variance"];
         let mut params = Vec::new();
