@@ -38,14 +38,6 @@ pub(crate) enum Data {
 }
 
 impl Tensor {
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        match &self.data {
-            Data::F32(v) => v.len(),
-            Data::I64(v) => v.len(),
-        }
-    }
-
     /// The values as floats (integers converted), or `None` for integers
     /// too large to be exact.
     pub fn floats(&self) -> Option<Vec<f32>> {

@@ -49,7 +49,7 @@ impl Mapper<'_> {
         if let (Some(k), true, Some(data)) = (item, only_reader, fits) {
             if let Kind::Layer(l) = &mut self.items[k].kind {
                 let dense_without = l.words.starts_with("dense ") && l.nobias && l.act.is_none();
-                if dense_without && b.dims.iter().filter(|&&d| d != 1).count() <= 1 {
+                if dense_without && layers::row_bias(&b.dims, units) {
                     l.nobias = false;
                     l.params.push(Param {
                         name: "bias",

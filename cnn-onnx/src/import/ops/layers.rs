@@ -536,7 +536,9 @@ impl Mapper<'_> {
             Some(t) => {
                 let b = t
                     .floats()
-                    .filter(|_| t.len() == units || t.len() == 1)
+                    // Broadcast along the rows of [N, units]: a row, or one value.
+                    .filter(|_| row_bias(&t.dims, units))
+                    .filter(|v| v.len() == units || v.len() == 1)
                     .ok_or_else(|| {
                         unsupported(
                             n,
@@ -624,4 +626,14 @@ pub(crate) fn chw_rows(m: &[f32], [h, w, c]: [usize; 3], cols: usize) -> Vec<f32
         }
     }
     out
+}
+
+/// Whether a tensor of `dims` broadcasts as one row of `[N, units]`:
+/// `[units]`, `[1, units]`, or a single value.
+pub(crate) fn row_bias(dims: &[usize], units: usize) -> bool {
+    match dims {
+        [] | [1] | [1, 1] => true,
+        [u] | [1, u] => *u == units,
+        _ => false,
+    }
 }
