@@ -1,6 +1,7 @@
 //! `cnnc import`: an exported ResNet-8 imported back to a `.cnn` file and
 //! weights that `cnnc check` and `cnnc predict` take, predicting what the
-//! original predicts; the text on standard output without `-o`; an
+//! original predicts; PyTorch's LeNet-5 (cnn-onnx's fixture) predicting as
+//! PyTorch did; the text on standard output without `-o`; an
 //! unsupported operator refused naming the node and the op, with nothing
 //! written; an existing `.cnn` kept unless `--force`.
 
@@ -103,6 +104,46 @@ fn an_exported_model_imports_back_and_predicts_the_same() {
         .contains("model ResnetAgain {"));
     let again = predict(&cnn, &npz, &xp, &dir.path().join("again.npy"));
     assert_eq!(again, got);
+}
+
+#[test]
+fn a_pytorch_lenet_imports_and_predicts_as_pytorch() {
+    let fixture = common::repo().join("cnn-onnx/tests/torch/lenet5");
+    let dir = tempfile::tempdir().unwrap();
+    let mut io = NpzReader::new(std::fs::File::open(fixture.join("io.npz")).unwrap()).unwrap();
+    let x: ArrayD<f32> = io.by_name("x").unwrap();
+    let want: ArrayD<f32> = io.by_name("y").unwrap();
+    // PyTorch's NCHW input as the runtime's NHWC.
+    let x: Array4<f32> = x.into_dimensionality().unwrap();
+    let x = x
+        .permuted_axes([0, 2, 3, 1])
+        .as_standard_layout()
+        .to_owned();
+    let xp = dir.path().join("x.npy");
+    write_npy(&xp, &x).unwrap();
+    let cnn = dir.path().join("lenet.cnn");
+    cnnc_ok(&[
+        "import",
+        s(&fixture.join("model.onnx")),
+        "-o",
+        s(&cnn),
+        "--name",
+        "LeNet5",
+    ]);
+    cnnc_ok(&["check", s(&cnn)]);
+    let got = predict(
+        &cnn,
+        &dir.path().join("lenet.safetensors"),
+        &xp,
+        &dir.path().join("y.npy"),
+    );
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want.iter()) {
+        assert!(
+            (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+            "{g} against PyTorch's {w}"
+        );
+    }
 }
 
 #[test]
