@@ -51,7 +51,8 @@
 //! | `Identity`, `Transpose` NCHW <-> NHWC | nothing |
 //!
 //! The input is `[N, C, H, W]`, or `[N, H, W, C]` when every reader
-//! transposes it to NCHW (this crate's default files). Anything else is
+//! transposes it to NCHW (this crate's default files), or `[N, n]`
+//! (`input 1x1xn; flatten`). Anything else is
 //! refused with an [`ImportError`] naming the node, its op and the attribute
 //! or input at fault, never a different model: other operators, other
 //! attribute values (`ceil_mode` adding a window, a one-sided pool padding,

@@ -497,6 +497,34 @@ fn a_chw_flatten_gets_its_dense_rows_in_hwc_order() {
     assert_eq!(row, Some(3));
 }
 
+#[test]
+fn a_vector_input_is_a_one_pixel_image_flattened() {
+    let mut g = G::new();
+    let w = g.weights("fc1.weight", &[5, 6]);
+    let b = g.weights("fc1.bias", &[5]);
+    let y = g.node("Gemm", "fc1", &["x", &w, &b], vec![int("transB", 1)]);
+    let y = g.node("Sigmoid", "act", &[&y], vec![]);
+    let mut bytes = g.bytes([1, 6, 1, 1], &y, 13);
+    // The same graph with a [N, 6] input.
+    let mut m = ModelProto::decode(&bytes[..]).unwrap();
+    m.graph.as_mut().unwrap().input = vec![value("x", &[1, 6])];
+    bytes = m.encode_to_vec();
+    let x = input([1, 6, 1, 1]);
+    let (_, want) = support::run(&bytes, &[1, 6], &x).expect("tract");
+    let (text, got) = imported(&bytes, [1, 6, 1, 1], &x);
+    assert!(
+        text.contains("input 1x1x6;\n    flatten;\n    dense 5 sigmoid;"),
+        "{text}"
+    );
+    for (a, b) in got.iter().zip(&want) {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "{a} vs tract's {b}"
+        );
+    }
+    assert_eq!(got.len(), 5);
+}
+
 /// The import error of `bytes`, as text.
 fn refusal(bytes: &[u8]) -> String {
     cnn_onnx::import(bytes, None)

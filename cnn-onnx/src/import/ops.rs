@@ -162,13 +162,16 @@ pub(crate) fn map(g: &Graph, nodes: &[Node]) -> Result<Items, ImportError> {
     *readers.entry(g.output.clone()).or_default() += 1;
     let dims = match g.input_dims.as_slice() {
         [_, Dim::Fixed(a), Dim::Fixed(b), Dim::Fixed(c)] => [*a, *b, *c],
+        // A vector input (a multilayer perceptron): `input 1x1xN; flatten`.
+        [_, Dim::Fixed(n)] => [*n, 1, 1],
         d => {
             return Err(ImportError::Invalid(format!(
-                "the input '{}' has shape {d:?}; the language takes [N, C, H, W] or [N, H, W, C] with fixed sizes",
+                "the input '{}' has shape {d:?}; the language takes [N, C, H, W], [N, H, W, C] or [N, n] with fixed sizes",
                 g.input
             )))
         }
     };
+    let vector = g.input_dims.len() == 2;
     // NHWC when every reader of the input moves its channels first (as the
     // exporter's NHWC files do), else ONNX's NCHW.
     let perm_first = |n: &&Node| {
@@ -178,7 +181,7 @@ pub(crate) fn map(g: &Graph, nodes: &[Node]) -> Result<Items, ImportError> {
         .iter()
         .filter(|n| n.inputs.contains(&g.input))
         .collect();
-    let nhwc = !input_readers.is_empty() && input_readers.iter().all(perm_first);
+    let nhwc = !vector && !input_readers.is_empty() && input_readers.iter().all(perm_first);
     let (form, input) = if nhwc {
         let [h, w, c] = dims;
         (Form::Nhwc { h, w, c }, [h, w, c])
@@ -194,6 +197,20 @@ pub(crate) fn map(g: &Graph, nodes: &[Node]) -> Result<Items, ImportError> {
         readers,
         shapes: HashMap::new(),
     };
+    if vector {
+        let n = dims[0];
+        let layer = Layer::plain("flatten");
+        m.producer.push(Some(0));
+        m.items.push(Item {
+            node: g.input.clone(),
+            op: "input".to_string(),
+            kind: Kind::Layer(layer),
+            inputs: vec![0],
+            output: 1,
+        });
+        m.names
+            .insert(g.input.clone(), (1, Form::Vector { n, chw: None }));
+    }
     for n in nodes {
         m.node(n)?;
     }
