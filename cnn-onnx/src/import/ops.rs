@@ -551,7 +551,13 @@ impl<'g> Mapper<'g> {
                 }
                 "selu".to_string()
             }
-            "LeakyRelu" => format!("leaky_relu {}", decimal(float(n, "alpha", 0.01)?)),
+            "LeakyRelu" => {
+                let a = float(n, "alpha", 0.01)?;
+                if !(0.0..=1e6).contains(&a) {
+                    return Err(unsupported(n, format!("attribute alpha = {a} (the language's slope is a non-negative decimal)")));
+                }
+                format!("leaky_relu {}", decimal(a))
+            }
             "HardSigmoid" => {
                 let (a, b) = (float(n, "alpha", 0.2)?, float(n, "beta", 0.5)?);
                 if !close(a, 1.0 / 6.0) || !close(b, 0.5) {
