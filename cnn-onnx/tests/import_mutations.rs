@@ -1,6 +1,6 @@
 //! Hostile input: an exported model's bytes truncated at every length and
 //! with bits flipped (single and in bursts), 12,000 deterministic mutations,
-//! each imported. None may panic (errors are the expected outcome); a
+//! and 3,000 more of two PyTorch files (`tests/torch/`), each imported. None may panic (errors are the expected outcome); a
 //! mutation that still imports must give text the compiler accepts with the
 //! tensors the import gives.
 
@@ -127,4 +127,31 @@ fn truncated_and_bit_flipped_files_never_panic() {
         start.elapsed().as_secs_f64()
     );
     assert!(tried >= 10_000, "{tried} mutations");
+}
+
+#[test]
+fn mutated_pytorch_files_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/torch");
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut tried, mut imported) = (0, 0);
+    for name in ["tiny_resnet", "mixed"] {
+        let b = std::fs::read(dir.join(name).join("model.onnx")).unwrap();
+        assert!(try_import(&b), "{name} imports");
+        let n = b.len();
+        for k in 0..500 {
+            tried += 1;
+            imported += usize::from(try_import(&b[..k * n / 500]));
+        }
+        for _ in 0..1000 {
+            let mut m = b.clone();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(n);
+                m[at] ^= 1 << rng.below(8);
+            }
+            tried += 1;
+            imported += usize::from(try_import(&m));
+        }
+    }
+    println!("{tried} mutations of PyTorch files: {imported} still import");
+    assert_eq!(tried, 3000);
 }
