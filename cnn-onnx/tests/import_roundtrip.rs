@@ -11,34 +11,13 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cnn_plan::{LayerSpec, Plan};
 use cnn_runtime::interp::Sequential;
 use cnn_runtime::Model;
 use ndarray::{ArrayD, Ix4};
-
-fn oracle(set: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/oracle")
-        .join(set)
-}
-
-fn cases(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("index.json")).expect("index.json");
-    let index: serde_json::Value = serde_json::from_str(&text).expect("json");
-    index["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| c["name"].as_str().expect("name").to_string())
-        .collect()
-}
-
-fn npz(path: &Path) -> Result<ndarray_npy::NpzReader<std::fs::File>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    ndarray_npy::NpzReader::new(f).map_err(|e| format!("{}: {e}", path.display()))
-}
+use support::{cases, check_every, npz, oracle};
 
 /// The plan of `src`, or the compiler's diagnostics.
 fn compile(src: &str) -> Result<Plan, String> {
@@ -181,37 +160,7 @@ fn every_case(set: &str, at_least: usize) {
         .into_iter()
         .filter(|c| dir.join(c).join("weights.npz").exists())
         .collect();
-    assert!(
-        cases.len() >= at_least,
-        "only {} cases with weights in {set}",
-        cases.len()
-    );
-    let mut failed = Vec::new();
-    let mut worst = 0f32;
-    for case in &cases {
-        match check(&dir, case) {
-            Ok(w) => {
-                worst = worst.max(w);
-                println!("{set}/{case}: ok (worst difference {w:.1e})");
-            }
-            Err(e) => {
-                println!("{set}/{case}: FAILED: {e}");
-                failed.push(format!("{case}: {e}"));
-            }
-        }
-    }
-    println!(
-        "{set}: {} of {} cases round-trip (worst difference {worst:.1e})",
-        cases.len() - failed.len(),
-        cases.len()
-    );
-    assert!(
-        failed.is_empty(),
-        "{} of {} cases of {set} fail:\n{}",
-        failed.len(),
-        cases.len(),
-        failed.join("\n")
-    );
+    check_every(set, &cases, at_least, |case| check(&dir, case));
 }
 
 #[test]

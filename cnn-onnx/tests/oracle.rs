@@ -9,33 +9,10 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::ArrayD;
-use support::{compare, plan_of, run};
-
-fn oracle(set: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/oracle")
-        .join(set)
-}
-
-/// The case names of `index.json`.
-fn cases(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("index.json")).expect("index.json");
-    let index: serde_json::Value = serde_json::from_str(&text).expect("json");
-    index["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| c["name"].as_str().expect("name").to_string())
-        .collect()
-}
-
-fn npz(path: &Path) -> Result<ndarray_npy::NpzReader<std::fs::File>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    ndarray_npy::NpzReader::new(f).map_err(|e| format!("{}: {e}", path.display()))
-}
+use support::{cases, check_every, compare, npz, oracle, plan_of, run};
 
 fn read(io: &mut ndarray_npy::NpzReader<std::fs::File>, key: &str) -> Result<ArrayD<f32>, String> {
     io.by_name(key).map_err(|e| format!("{key}: {e}"))
@@ -121,34 +98,7 @@ fn check(dir: &Path, case: &str) -> Result<f32, String> {
 /// every case that does not match.
 fn every_case(set: &str, at_least: usize) {
     let dir = oracle(set);
-    let cases = cases(&dir);
-    assert!(
-        cases.len() >= at_least,
-        "only {} cases in {set}",
-        cases.len()
-    );
-    let mut failed = Vec::new();
-    for case in &cases {
-        match check(&dir, case) {
-            Ok(worst) => println!("{set}/{case}: ok (worst relative error {worst:.1e})"),
-            Err(e) => {
-                println!("{set}/{case}: FAILED: {e}");
-                failed.push(format!("{case}: {e}"));
-            }
-        }
-    }
-    println!(
-        "{set}: {} of {} cases pass",
-        cases.len() - failed.len(),
-        cases.len()
-    );
-    assert!(
-        failed.is_empty(),
-        "{} of {} cases of {set} fail:\n{}",
-        failed.len(),
-        cases.len(),
-        failed.join("\n")
-    );
+    check_every(set, &cases(&dir), at_least, |case| check(&dir, case));
 }
 
 #[test]

@@ -23,6 +23,16 @@ fn cnnc(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs cnnc, which must succeed.
+fn cnnc_ok(args: &[&str]) {
+    let out = cnnc(args);
+    assert!(
+        out.status.success(),
+        "cnnc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -66,7 +76,7 @@ fn an_exported_model_runs_in_tract_as_cnnc_predicts() {
     let xp = dir.path().join("x.npy");
     write_npy(&xp, &x).unwrap();
     let yp = dir.path().join("y.npy");
-    let out = cnnc(&[
+    cnnc_ok(&[
         "predict",
         s(&model),
         "--weights",
@@ -76,16 +86,11 @@ fn an_exported_model_runs_in_tract_as_cnnc_predicts() {
         "--output",
         s(&yp),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let want: ArrayD<f32> = read_npy(&yp).unwrap();
     let want: Vec<f32> = want.iter().copied().collect();
 
     let onnx = dir.path().join("resnet8.onnx");
-    let out = cnnc(&[
+    cnnc_ok(&[
         "export",
         s(&model),
         "--weights",
@@ -93,15 +98,10 @@ fn an_exported_model_runs_in_tract_as_cnnc_predicts() {
         "-o",
         s(&onnx),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     close(&run_onnx(&onnx, &x), &want);
 
     let nchw = dir.path().join("resnet8_nchw.onnx");
-    let out = cnnc(&[
+    cnnc_ok(&[
         "export",
         s(&model),
         "--to",
@@ -112,11 +112,6 @@ fn an_exported_model_runs_in_tract_as_cnnc_predicts() {
         "-o",
         s(&nchw),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let x_nchw = x
         .clone()
         .permuted_axes([0, 3, 1, 2])
@@ -208,7 +203,7 @@ fn every_oracle_case_loads_and_runs_in_onnx_runtime() {
             .join(case.file_name().unwrap())
             .with_extension("onnx");
         let (model, weights) = (case.join("model.cnn"), case.join("weights.npz"));
-        let out = cnnc(&[
+        cnnc_ok(&[
             "export",
             s(&model),
             "--weights",
@@ -216,12 +211,6 @@ fn every_oracle_case_loads_and_runs_in_onnx_runtime() {
             "-o",
             s(&onnx),
         ]);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            case.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
         driver.arg(case).arg(&onnx);
         files.push(onnx);
     }

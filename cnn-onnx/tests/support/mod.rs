@@ -1,8 +1,77 @@
-//! Shared by the tests: plans from `.cnn` text and exported files run in tract.
+//! Shared by the tests: plans from `.cnn` text, exported files run in
+//! tract, and the oracle's cases walked one by one.
 #![allow(dead_code)]
 
 use cnn_plan::Plan;
+use std::path::{Path, PathBuf};
 use tract_onnx::prelude::*;
+
+/// The folder of one of the oracle's sets (`goldens`, `goldens2`).
+pub fn oracle(set: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/oracle")
+        .join(set)
+}
+
+/// The case names of a set's `index.json`.
+pub fn cases(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("index.json")).expect("index.json");
+    let index: serde_json::Value = serde_json::from_str(&text).expect("json");
+    index["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+/// An `.npz` file's reader, its errors naming the file.
+pub fn npz(path: &Path) -> Result<ndarray_npy::NpzReader<std::fs::File>, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    ndarray_npy::NpzReader::new(f).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs `check` (`Ok(worst difference)` or what went wrong) on every case
+/// of `set` named in `cases` (at least `at_least` of them), prints one line
+/// per case, and fails listing every case that does not pass.
+pub fn check_every(
+    set: &str,
+    cases: &[String],
+    at_least: usize,
+    check: impl Fn(&str) -> Result<f32, String>,
+) {
+    assert!(
+        cases.len() >= at_least,
+        "only {} cases in {set}",
+        cases.len()
+    );
+    let mut failed = Vec::new();
+    let mut worst = 0f32;
+    for case in cases {
+        match check(case) {
+            Ok(w) => {
+                worst = worst.max(w);
+                println!("{set}/{case}: ok (worst difference {w:.1e})");
+            }
+            Err(e) => {
+                println!("{set}/{case}: FAILED: {e}");
+                failed.push(format!("{case}: {e}"));
+            }
+        }
+    }
+    println!(
+        "{set}: {} of {} cases pass (worst difference {worst:.1e})",
+        cases.len() - failed.len(),
+        cases.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases of {set} fail:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
+}
 
 /// The plan of the (only) model of `src`, as the compiler lowers it.
 pub fn plan_of(src: &str) -> Plan {
