@@ -526,6 +526,26 @@ fn a_vector_input_is_a_one_pixel_image_flattened() {
 }
 
 /// The import error of `bytes`, as text.
+#[test]
+fn a_weight_passed_through_identity_is_the_weight() {
+    // PyTorch writes a weight two layers share, or one it did not fold, as
+    // an `Identity` of the initializer (torchvision's ResNet-18 has one
+    // before its first conv): the conv reads the initializer itself.
+    let mut g = G::new();
+    let w = g.weights("conv.weight", &[4, 3, 3, 3]);
+    let w = g.node("Identity", "Identity_0", &[&w], vec![]);
+    let w = g.node("Identity", "Identity_1", &[&w], vec![]);
+    let y = g.node(
+        "Conv",
+        "conv",
+        &["x", &w],
+        vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])],
+    );
+    let y = g.node("Relu", "relu", &[&y], vec![]);
+    let text = agrees(&g.bytes([1, 3, 6, 6], &y, 13), [1, 3, 6, 6]);
+    assert!(text.contains("conv 4 3x3 same nobias relu"), "{text}");
+}
+
 fn refusal(bytes: &[u8]) -> String {
     cnn_onnx::import(bytes, None)
         .expect_err("refused")

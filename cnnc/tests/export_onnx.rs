@@ -6,31 +6,17 @@
 //! each a clear error. (`cnn-onnx/tests/oracle.rs` runs every oracle case
 //! through the library in tract.)
 
+mod common;
+
+use common::{cnnc, cnnc_ok};
 use ndarray::{Array4, ArrayD};
 use ndarray_npy::{read_npy, write_npy, NpzReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use tract_onnx::prelude::*;
 
 fn case() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/oracle/goldens2/resnet8_ce")
-}
-
-fn cnnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Runs cnnc, which must succeed.
-fn cnnc_ok(args: &[&str]) {
-    let out = cnnc(args);
-    assert!(
-        out.status.success(),
-        "cnnc {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::repo().join("../shared/oracle/goldens2/resnet8_ce")
 }
 
 fn s(p: &Path) -> &str {

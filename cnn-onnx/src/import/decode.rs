@@ -178,8 +178,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
         return Err(invalid("the input has no name or a taken one"));
     }
     let mut nodes = Vec::with_capacity(g.node.len());
+    // PyTorch writes a weight shared by two layers, or one it could not
+    // fold, as an `Identity` of the initializer: such an output is another
+    // name of the constant (a name, not a copy: a file of many such nodes
+    // must not multiply the memory a tensor takes).
+    let mut const_names: HashMap<String, String> = HashMap::new();
     for (k, n) in g.node.iter().enumerate() {
-        let node = node(n, k)?;
+        let mut node = node(n, k)?;
+        for i in &mut node.inputs {
+            if let Some(source) = const_names.get(i) {
+                i.clone_from(source);
+            }
+        }
         if !matches!(n.domain.as_deref(), None | Some("") | Some("ai.onnx")) {
             return Err(ImportError::Unsupported {
                 node: node.name,
@@ -201,6 +211,16 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
                     "node '{}' ({}) writes '{o}', which is already defined",
                     node.name, node.op
                 )));
+            }
+        }
+        if let ("Identity", [source], [out]) = (
+            node.op.as_str(),
+            node.inputs.as_slice(),
+            node.outputs.as_slice(),
+        ) {
+            if consts.contains_key(source) && !out.is_empty() {
+                const_names.insert(out.clone(), source.clone());
+                continue;
             }
         }
         if node.op == "Constant" {
