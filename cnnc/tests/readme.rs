@@ -14,6 +14,10 @@
 //! it; `cargo test --workspace` is the command running this very test, so it is
 //! skipped. Anything else fails the test, so a new kind of command cannot slip in
 //! untested.
+//! - ```` ```bash ```` blocks hold commands of other tools (Python with Keras),
+//!   which CI does not have; they are not run here. What they do is tested
+//!   where that tool can be found (`export_keras.rs` runs the exported program
+//!   in Keras, and skips, saying so, without it).
 
 mod common;
 
