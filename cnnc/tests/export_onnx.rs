@@ -145,23 +145,9 @@ fn mistakes_are_clear_errors_that_write_nothing() {
     assert!(!onnx.exists());
 }
 
-/// The Python to run ONNX Runtime with, if one can import it:
-/// `CNN_ORT_PYTHON`, or the venv `cnnc/tests/onnxruntime/setup.sh` makes.
-fn ort_python() -> Option<PathBuf> {
-    let python = std::env::var_os("CNN_ORT_PYTHON").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ort-venv/bin/python"),
-        PathBuf::from,
-    );
-    let ok = Command::new(&python)
-        .args(["-c", "import onnxruntime"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(python)
-}
-
 #[test]
 fn every_oracle_case_loads_and_runs_in_onnx_runtime() {
-    let Some(python) = ort_python() else {
+    let Some(python) = common::python_with("CNN_ORT_PYTHON", "ort-venv", "onnxruntime") else {
         eprintln!(
             "skipped: no Python with ONNX Runtime (run cnnc/tests/onnxruntime/setup.sh, or set CNN_ORT_PYTHON)"
         );

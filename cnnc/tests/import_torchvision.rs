@@ -15,20 +15,8 @@ mod common;
 use common::cnnc_ok;
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn torch_python() -> Option<PathBuf> {
-    let python = std::env::var_os("CNN_TORCH_PYTHON").map_or_else(
-        || common::repo().join("target/torch-venv/bin/python"),
-        PathBuf::from,
-    );
-    let ok = Command::new(&python)
-        .args(["-c", "import torch, torchvision, onnx"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(python)
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -36,7 +24,9 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn torchvision_resnet18_and_mobilenet_v2_import_and_predict_as_pytorch() {
-    let Some(python) = torch_python() else {
+    let Some(python) =
+        common::python_with("CNN_TORCH_PYTHON", "torch-venv", "torch, torchvision, onnx")
+    else {
         eprintln!(
             "skipped: no Python with torch and torchvision (run cnn-onnx/tests/torch/setup.sh, or set CNN_TORCH_PYTHON)"
         );

@@ -100,3 +100,19 @@ pub fn oracle_npy(io: &Path, stem: &str, dir: &Path) -> (PathBuf, Option<PathBuf
     });
     (xp, labels, shape[0])
 }
+
+/// A Python for the tests that need one (Keras, ONNX Runtime, torch): the
+/// one `env` names, else the venv `target/VENV` that the test's setup script
+/// makes, if it can `import modules`. `None` when there is none: the test
+/// then says it skipped.
+pub fn python_with(env: &str, venv: &str, modules: &str) -> Option<PathBuf> {
+    let python = std::env::var_os(env).map_or_else(
+        || repo().join("target").join(venv).join("bin/python"),
+        PathBuf::from,
+    );
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(python)
+}
