@@ -3,6 +3,8 @@
 //! `cargo bench --bench throughput` prints a table; with `CNN_BENCH_JSON=FILE` it
 //! also appends one JSON line per figure:
 //! `{"workload": NAME, "items_per_s": X, "gflops": Y, "peak_fraction": Z}`.
+//! `cargo bench --bench throughput -- dwconv,infer_b1` runs only the workloads
+//! whose name contains `dwconv` or `infer_b1`.
 //! The peak is measured in the same run (`fma_peak`: a register-only FMA loop on
 //! every core), so the fractions stay meaningful on a busy or different machine.
 //!
@@ -354,6 +356,9 @@ fn builtin(w: &mut Workloads) {
     graph_workload(w, "mobilenetv2_infer_b1", mobilenet, 1, false);
     let resnet50 = include_str!("../examples/models/resnet50.cnn");
     graph_workload(w, "resnet50_infer_b1", resnet50, 1, false);
+    // The same networks at batch 8 (throughput: the batch is split over cores).
+    graph_workload(w, "mobilenetv2_infer_b8", mobilenet, 8, false);
+    graph_workload(w, "resnet50_infer_b8", resnet50, 8, false);
 
     // The README's first command renders 2,000 training and 400 test images of
     // 150x150x3 (`data::shapes`): items are images, no flops are counted.
@@ -485,7 +490,8 @@ fn time(run: &mut dyn FnMut()) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; an optional positional filter selects workloads.
+    // `cargo bench` passes `--bench`; an optional positional filter selects the
+    // workloads whose name contains one of its comma-separated parts.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut json = std::env::var_os("CNN_BENCH_JSON").map(|p| {
         std::fs::OpenOptions::new()
@@ -504,7 +510,7 @@ fn main() {
     for mut wl in w.0 {
         if filter
             .as_ref()
-            .is_some_and(|f| !wl.name.contains(f.as_str()))
+            .is_some_and(|f| !f.split(',').any(|p| wl.name.contains(p)))
         {
             continue;
         }
