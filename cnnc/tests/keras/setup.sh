@@ -7,4 +7,4 @@ here=$(cd "$(dirname "$0")" && pwd)
 venv="$here/../../../target/keras-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q keras jax numpy
-"$venv/bin/python" -c "import keras; print('keras', keras.__version__)"
+KERAS_BACKEND=jax "$venv/bin/python" -c "import keras; print('keras', keras.__version__)"
