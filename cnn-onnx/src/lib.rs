@@ -71,7 +71,7 @@ pub mod proto;
 use cnn_plan::Plan;
 use prost::Message;
 
-pub use crate::import::{import, ImportError, Imported, Weight};
+pub use crate::import::{import, import_keras, ImportError, Imported, Weight};
 
 use crate::graph::Lowering;
 use crate::proto::{GraphProto, ModelProto, OperatorSetIdProto};

@@ -10,10 +10,13 @@
 
 mod decode;
 mod fuse;
+mod keras;
 mod ops;
 mod render;
 mod structure;
 mod window;
+
+pub use keras::import_keras;
 
 /// A weight tensor of the imported model: its name in weight files
 /// (`layer0.kernel`), its Keras shape and its values, row-major.
@@ -57,6 +60,21 @@ pub enum ImportError {
         op: String,
         /// Which attribute or input, with what value, and what the
         /// language would need.
+        reason: String,
+    },
+    /// Bytes that are not a Keras model file (`.keras` or `.h5`), or one
+    /// whose config or weights break Keras's format.
+    #[error("not a Keras model: {0}")]
+    NotKeras(String),
+    /// A Keras layer the language cannot express, or whose weights do not
+    /// fit it.
+    #[error("layer '{layer}' ({class}): {reason}")]
+    Layer {
+        /// The layer's name.
+        layer: String,
+        /// Its class (`Conv2D`...).
+        class: String,
+        /// Which setting, with what value, and what the language has.
         reason: String,
     },
     /// A graph whose forks and joins do not nest as the language's blocks.

@@ -301,7 +301,7 @@ pub(crate) fn decimal(v: f32) -> String {
 }
 
 /// `2` for a square pair, else `2x3`.
-fn pair([a, b]: [usize; 2]) -> String {
+pub(crate) fn pair([a, b]: [usize; 2]) -> String {
     if a == b {
         a.to_string()
     } else {
