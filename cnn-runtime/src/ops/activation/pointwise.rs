@@ -236,4 +236,27 @@ mod tests {
             assert!(act.value(f32::NAN).is_nan(), "{act:?} hides a NaN");
         }
     }
+
+    /// The vectorised relu6 of the activation module gives this module's
+    /// values bit for bit (signed zeros, infinities, NaN included).
+    #[test]
+    fn fast_relu6_is_pointwise_relu6() {
+        let mut xs = vec![
+            -0.0f32,
+            0.0,
+            6.0,
+            -6.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ];
+        xs.extend((-500..500).map(|i| i as f32 * 0.0173));
+        xs.extend([5.999_999_5, 6.000_001, -1e-45, 1e-45]);
+        let mut ys = xs.clone();
+        super::super::activation_forward_inplace(crate::Activation::Relu6, 1, &mut ys);
+        for (x, y) in xs.iter().zip(&ys) {
+            assert_eq!(y.to_bits(), Relu6.value(*x).to_bits(), "relu6({x})");
+            assert_eq!(super::super::relu6(*x).to_bits(), y.to_bits());
+        }
+    }
 }
