@@ -9,7 +9,7 @@ use crate::{Activation, Conv2dSpec, Padding};
 
 /// An `h x w x c` input, `k x k` taps, multiplier `m`, stride, dilation.
 #[allow(clippy::too_many_arguments)]
-fn spec(
+pub(super) fn spec(
     h: usize,
     w: usize,
     c: usize,

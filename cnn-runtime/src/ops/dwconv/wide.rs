@@ -1,0 +1,346 @@
+//! The vector paths of the depthwise forward pass (multiplier 1), for AVX-512
+//! and for AVX2 with FMA: one kernel, written once over [`Isa`], compiled into
+//! each instruction set by a `#[target_feature]` entry point.
+//!
+//! Register blocking: a block of `P` output pixels of one row times one vector
+//! of channels stays in registers across all `KH x KW` taps, and is stored
+//! once (the portable path reads and writes its output row once per tap). Per
+//! tap, the block loads one weight vector and one input vector per pixel, all
+//! from L1/L2 (three input rows of a MobileNet layer fit there).
+
+use super::{cols, portable_row, row};
+use crate::Conv2dSpec;
+
+/// An instruction set the kernel is written over. A value is a proof that the
+/// CPU has it: the only constructors check [`crate::cpu`], so the methods can
+/// be safe.
+pub(super) trait Isa: Copy {
+    /// One vector of `W` floats.
+    type V: Copy;
+    /// Lanes per vector.
+    const W: usize;
+    fn zero(self) -> Self::V;
+    /// The first `W` values of `s`.
+    ///
+    /// # Panics
+    /// When `s` is shorter.
+    fn load(self, s: &[f32]) -> Self::V;
+    /// Writes the first `W` values of `d`.
+    ///
+    /// # Panics
+    /// When `d` is shorter.
+    fn store(self, v: Self::V, d: &mut [f32]);
+    /// `a * b + c`, rounded once.
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// The `W` values at `p`, unchecked (the interior blocks' loads, whose
+    /// bounds are proved once per block rather than checked per load).
+    ///
+    /// # Safety
+    /// `p..p + W` must be readable.
+    unsafe fn load_at(self, p: *const f32) -> Self::V;
+    /// Asks for the cache line of `p` (a hint: any address is allowed).
+    fn prefetch(self, p: *const f32);
+}
+
+/// AVX-512F (with AVX2 and FMA, which the entry point enables too).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Avx512(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512 {
+    /// The token, where [`crate::cpu::avx512`] allows.
+    pub(super) fn detect() -> Option<Self> {
+        crate::cpu::avx512().then_some(Avx512(()))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Isa for Avx512 {
+    type V = std::arch::x86_64::__m512;
+    const W: usize = 16;
+    #[inline(always)]
+    fn zero(self) -> Self::V {
+        // SAFETY: the token exists only where AVX-512F was detected.
+        unsafe { std::arch::x86_64::_mm512_setzero_ps() }
+    }
+    #[inline(always)]
+    fn load(self, s: &[f32]) -> Self::V {
+        let s = &s[..16];
+        // SAFETY: AVX-512F was detected (token); `s` holds the 16 floats read.
+        unsafe { std::arch::x86_64::_mm512_loadu_ps(s.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(self, v: Self::V, d: &mut [f32]) {
+        let d = &mut d[..16];
+        // SAFETY: AVX-512F was detected (token); `d` holds the 16 floats written.
+        unsafe { std::arch::x86_64::_mm512_storeu_ps(d.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        // SAFETY: AVX-512F was detected (token).
+        unsafe { std::arch::x86_64::_mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn load_at(self, p: *const f32) -> Self::V {
+        // SAFETY: AVX-512F was detected (token); the caller's contract.
+        unsafe { std::arch::x86_64::_mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    fn prefetch(self, p: *const f32) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: SSE is baseline x86-64; a prefetch never faults.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+}
+
+/// AVX2 with FMA.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Avx2(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx2 {
+    /// The token, where [`crate::cpu::avx2`] allows.
+    pub(super) fn detect() -> Option<Self> {
+        crate::cpu::avx2().then_some(Avx2(()))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Isa for Avx2 {
+    type V = std::arch::x86_64::__m256;
+    const W: usize = 8;
+    #[inline(always)]
+    fn zero(self) -> Self::V {
+        // SAFETY: the token exists only where AVX2 and FMA were detected.
+        unsafe { std::arch::x86_64::_mm256_setzero_ps() }
+    }
+    #[inline(always)]
+    fn load(self, s: &[f32]) -> Self::V {
+        let s = &s[..8];
+        // SAFETY: AVX was detected (token); `s` holds the 8 floats read.
+        unsafe { std::arch::x86_64::_mm256_loadu_ps(s.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(self, v: Self::V, d: &mut [f32]) {
+        let d = &mut d[..8];
+        // SAFETY: AVX was detected (token); `d` holds the 8 floats written.
+        unsafe { std::arch::x86_64::_mm256_storeu_ps(d.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        // SAFETY: FMA was detected (token).
+        unsafe { std::arch::x86_64::_mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn load_at(self, p: *const f32) -> Self::V {
+        // SAFETY: AVX was detected (token); the caller's contract.
+        unsafe { std::arch::x86_64::_mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    fn prefetch(self, p: *const f32) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: SSE is baseline x86-64; a prefetch never faults.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+}
+
+/// Output pixels per register block: `P` accumulators, one weight and one
+/// input vector stay within the 16 registers of AVX2 (and leave AVX-512 room).
+const P: usize = 8;
+
+/// The rows `first..` of the output (`ys`, whole rows of `out_w * C` values;
+/// row `g` is row `g % out_h` of sample `g / out_h`), multiplier 1, before the
+/// activation.
+#[inline(always)]
+fn rows<I: Isa>(
+    isa: I,
+    s: &Conv2dSpec,
+    x: &[f32],
+    kernel: &[f32],
+    bias: Option<&[f32]>,
+    first: usize,
+    ys: &mut [f32],
+) {
+    let c = s.in_c;
+    let xs_len = s.in_h * s.in_w * c;
+    // The columns where every tap lies inside the input row: no checks there.
+    let (mut qa, mut qb) = (0, s.out_w);
+    for b in 0..s.kw {
+        let (lo, hi) = cols(s, b);
+        qa = qa.max(lo);
+        qb = qb.min(hi);
+    }
+    let qa = qa.min(s.out_w);
+    let qb = qb.max(qa);
+    let cv = c / I::W * I::W;
+    for (i, yrow) in ys.chunks_exact_mut(s.out_w * c).enumerate() {
+        let g = first + i;
+        let (n, r) = (g / s.out_h, g % s.out_h);
+        let xs = &x[n * xs_len..(n + 1) * xs_len];
+        let blk = Block {
+            isa,
+            s,
+            xs,
+            kernel,
+            bias,
+            r,
+        };
+        for q in 0..qa {
+            blk.edge(q, cv, yrow);
+        }
+        let mut q = qa;
+        while q + P <= qb {
+            blk.interior::<P>(q, cv, yrow);
+            q += P;
+        }
+        while q < qb {
+            blk.interior::<1>(q, cv, yrow);
+            q += 1;
+        }
+        for q in qb..s.out_w {
+            blk.edge(q, cv, yrow);
+        }
+        if cv < c {
+            // The channels past the last whole vector.
+            portable_row(s, xs, kernel, bias, r, cv..c, yrow);
+        }
+    }
+}
+
+/// What a register block reads: the sample, the kernel, the output row `r`.
+struct Block<'a, I> {
+    isa: I,
+    s: &'a Conv2dSpec,
+    xs: &'a [f32],
+    kernel: &'a [f32],
+    bias: Option<&'a [f32]>,
+    r: usize,
+}
+
+impl<I: Isa> Block<'_, I> {
+    /// Output pixels `q0..q0 + N` of the row, channels `0..cv` (whole vectors),
+    /// all of whose taps lie inside the input row (`q0..q0 + N` within the
+    /// interior columns of [`rows`]).
+    #[inline(always)]
+    fn interior<const N: usize>(&self, q0: usize, cv: usize, yrow: &mut [f32]) {
+        let Block {
+            isa,
+            s,
+            xs,
+            kernel,
+            bias,
+            r,
+        } = *self;
+        let c = s.in_c;
+        // Every load below reads `xs[((ih * in_w + iw) * c + c0)..][..W]` with
+        // ih < in_h (`row`), iw < in_w (interior column) and c0 + W <= cv <= c:
+        // inside `xs` when it holds the sample.
+        assert!(xs.len() == s.in_h * s.in_w * c && cv <= c && q0 + N <= s.out_w);
+        assert!(N == 0 || yrow.len() >= (q0 + N) * c);
+        let step = s.sw * c;
+        for c0 in (0..cv).step_by(I::W) {
+            let init = bias.map_or(isa.zero(), |b| isa.load(&b[c0..]));
+            let mut acc = [init; N];
+            for a in 0..s.kh {
+                let Some(ih) = row(s, r, a) else { continue };
+                // The cell of (ih, q0 * sw - pad_left), channel c0: tap 0 of
+                // pixel q0 (interior: q0 * sw >= pad_left).
+                let base = (ih * s.in_w + q0 * s.sw - s.pad_left) * c + c0;
+                for b in 0..s.kw {
+                    let w = isa.load(&kernel[(a * s.kw + b) * c + c0..]);
+                    let tap = base + b * s.dw * c;
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        // SAFETY: pixel q0 + i, tap (a, b): the cell
+                        // (ih, (q0 + i) * sw + b * dw - pad_left), channels
+                        // c0..c0 + W, inside `xs` (asserted above).
+                        let x = unsafe { isa.load_at(xs.as_ptr().add(tap + i * step)) };
+                        *acc = isa.fma(x, w, *acc);
+                    }
+                }
+            }
+            for (i, v) in acc.into_iter().enumerate() {
+                isa.store(v, &mut yrow[(q0 + i) * c + c0..]);
+            }
+            // The input row the next output row reads first (its last tap
+            // row), one row ahead: measured, the loads of a new row waited
+            // on memory.
+            let ih = (r + 1) * s.sh + (s.kh - 1) * s.dh;
+            if let Some(ih) = ih.checked_sub(s.pad_top).filter(|&ih| ih < s.in_h) {
+                let base = (ih * s.in_w + q0 * s.sw - s.pad_left) * c + c0;
+                for i in 0..N * s.sw {
+                    isa.prefetch(xs.as_ptr().wrapping_add(base + i * c));
+                }
+            }
+        }
+    }
+
+    /// Output pixel `q` of the row, channels `0..cv`, skipping the taps
+    /// outside the input row (the edge columns, few: checked loads).
+    #[inline(always)]
+    fn edge(&self, q: usize, cv: usize, yrow: &mut [f32]) {
+        let Block {
+            isa,
+            s,
+            xs,
+            kernel,
+            bias,
+            r,
+        } = *self;
+        let c = s.in_c;
+        for c0 in (0..cv).step_by(I::W) {
+            let mut acc = bias.map_or(isa.zero(), |b| isa.load(&b[c0..]));
+            for a in 0..s.kh {
+                let Some(ih) = row(s, r, a) else { continue };
+                for b in 0..s.kw {
+                    let (lo, hi) = cols(s, b);
+                    if !(lo..hi).contains(&q) {
+                        continue;
+                    }
+                    let iw = q * s.sw + b * s.dw - s.pad_left;
+                    let w = isa.load(&kernel[(a * s.kw + b) * c + c0..]);
+                    let x = isa.load(&xs[(ih * s.in_w + iw) * c + c0..]);
+                    acc = isa.fma(x, w, acc);
+                }
+            }
+            isa.store(acc, &mut yrow[q * c + c0..]);
+        }
+    }
+}
+
+/// [`rows`] on AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA (which `Avx512::detect` checks).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn rows_avx512(
+    isa: Avx512,
+    s: &Conv2dSpec,
+    x: &[f32],
+    kernel: &[f32],
+    bias: Option<&[f32]>,
+    first: usize,
+    ys: &mut [f32],
+) {
+    rows(isa, s, x, kernel, bias, first, ys)
+}
+
+/// [`rows`] on AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA (which `Avx2::detect` checks).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn rows_avx2(
+    isa: Avx2,
+    s: &Conv2dSpec,
+    x: &[f32],
+    kernel: &[f32],
+    bias: Option<&[f32]>,
+    first: usize,
+    ys: &mut [f32],
+) {
+    rows(isa, s, x, kernel, bias, first, ys)
+}
