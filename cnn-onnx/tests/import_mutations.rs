@@ -19,21 +19,7 @@ flatten;
 dense 3 softmax;
 ";
 
-/// xorshift64*: the same mutations on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use support::Rng;
 
 /// Imports `bytes`: `true` when it imports; panics (failing the test) when
 /// an imported model does not compile or its tensors do not match.
@@ -41,28 +27,7 @@ fn try_import(bytes: &[u8]) -> bool {
     let Ok(m) = cnn_onnx::import(bytes, None) else {
         return false;
     };
-    let c = cnn_compiler::compile(&m.source, "Case");
-    assert!(
-        !c.has_errors(),
-        "an import that does not compile:\n{}",
-        m.source
-    );
-    let plan = cnn_compiler::lower::plan(&c.models[0]).expect("plan");
-    let shapes: HashMap<&str, &[usize]> = m
-        .weights
-        .iter()
-        .map(|w| (w.name.as_str(), &w.shape[..]))
-        .collect();
-    assert_eq!(shapes.len(), plan.tensors.len(), "{}", m.source);
-    for t in plan.tensors.iter() {
-        assert_eq!(
-            shapes.get(&*t.name).copied(),
-            Some(&t.shape[..]),
-            "{}: {}",
-            t.name,
-            m.source
-        );
-    }
+    support::assert_fits(&m);
     true
 }
 

@@ -107,10 +107,10 @@ pub fn import(bytes: &[u8], name: Option<&str>) -> Result<Imported, ImportError>
             .collect::<String>(),
         g.opset
     );
-    let (source, weights) = render::render(&name, &comment, &items, &tree);
+    let r = render::render(&name, &comment, &items, &tree);
     Ok(Imported {
         name,
-        source,
-        weights,
+        source: r.source,
+        weights: r.weights,
     })
 }

@@ -11,7 +11,8 @@ use super::Weight;
 
 /// A statement ready to print.
 enum Stmt {
-    Layer(Layer),
+    /// A layer and the node (or Keras layer) it comes from, with its op.
+    Layer(Layer, (String, String)),
     Join {
         kind: JoinKind,
         branches: Vec<Vec<Stmt>>,
@@ -24,18 +25,19 @@ fn stmts(items: &Items, tree: &[Tree]) -> Vec<Stmt> {
     for t in tree {
         match t {
             Tree::Layer(k) => {
-                let Kind::Layer(l) = &items.items[*k].kind else {
+                let item = &items.items[*k];
+                let Kind::Layer(l) = &item.kind else {
                     continue;
                 };
                 if l.is_act {
-                    if let Some(Stmt::Layer(prev)) = out.last_mut() {
+                    if let Some(Stmt::Layer(prev, _)) = out.last_mut() {
                         if prev.takes_act && prev.act.is_none() {
                             prev.act.clone_from(&l.act);
                             continue;
                         }
                     }
                 }
-                out.push(Stmt::Layer(l.clone()));
+                out.push(Stmt::Layer(l.clone(), (item.node.clone(), item.op.clone())));
             }
             Tree::Join { kind, branches, .. } => out.push(Stmt::Join {
                 kind: *kind,
@@ -67,10 +69,13 @@ pub(crate) fn model_name(graph: &str) -> String {
 struct Writer {
     text: String,
     weights: Vec<Weight>,
+    /// Per line of `text`, the node and op of its statement.
+    origins: Vec<Option<(String, String)>>,
 }
 
 impl Writer {
     fn line(&mut self, depth: usize, s: &str) {
+        self.origins.push(None);
         for _ in 0..depth {
             self.text.push_str("    ");
         }
@@ -91,7 +96,7 @@ impl Writer {
 
     fn stmt(&mut self, depth: usize, path: &str, s: Stmt) {
         match s {
-            Stmt::Layer(l) => {
+            Stmt::Layer(l, origin) => {
                 let mut words = l.words;
                 if l.nobias {
                     words += " nobias";
@@ -103,6 +108,9 @@ impl Writer {
                     words += a;
                 }
                 self.line(depth, &format!("{words};"));
+                if let Some(last) = self.origins.last_mut() {
+                    *last = Some(origin);
+                }
                 for p in l.params {
                     self.weights.push(Weight {
                         name: format!("{path}.{}", p.name),
@@ -141,16 +149,20 @@ impl Writer {
     }
 }
 
+/// A rendered model.
+pub(crate) struct Rendered {
+    pub source: String,
+    pub weights: Vec<Weight>,
+    /// Per line of `source`, the node (or layer) and op of its statement.
+    pub origins: Vec<Option<(String, String)>>,
+}
+
 /// The `.cnn` text of model `name` and its weights.
-pub(crate) fn render(
-    name: &str,
-    comment: &str,
-    items: &Items,
-    tree: &[Tree],
-) -> (String, Vec<Weight>) {
+pub(crate) fn render(name: &str, comment: &str, items: &Items, tree: &[Tree]) -> Rendered {
     let mut w = Writer {
         text: String::new(),
         weights: Vec::new(),
+        origins: Vec::new(),
     };
     for line in comment.lines() {
         w.line(0, &format!("// {line}"));
@@ -160,5 +172,9 @@ pub(crate) fn render(
     w.line(1, &format!("input {h}x{wd}x{c};"));
     w.seq(1, "", stmts(items, tree));
     w.line(0, "}");
-    (w.text, w.weights)
+    Rendered {
+        source: w.text,
+        weights: w.weights,
+        origins: w.origins,
+    }
 }

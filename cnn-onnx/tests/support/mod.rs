@@ -112,3 +112,48 @@ pub fn compare(got: &[f32], want: &[f32]) -> Result<f32, String> {
     }
     Ok(worst)
 }
+
+/// xorshift64*: the same mutations on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (> 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Checks an import's result: text the compiler accepts, with exactly the
+/// tensors (names and shapes) of its plan. Panics otherwise.
+pub fn assert_fits(m: &cnn_onnx::Imported) {
+    let c = cnn_compiler::compile(&m.source, "Case");
+    assert!(
+        !c.has_errors(),
+        "an import that does not compile:\n{}\n{:?}",
+        m.source,
+        c.diagnostics
+    );
+    let plan = cnn_compiler::lower::plan(&c.models[0]).expect("plan");
+    let shapes: std::collections::HashMap<&str, &[usize]> = m
+        .weights
+        .iter()
+        .map(|w| (w.name.as_str(), &w.shape[..]))
+        .collect();
+    assert_eq!(shapes.len(), plan.tensors.len(), "{}", m.source);
+    for t in plan.tensors.iter() {
+        assert_eq!(
+            shapes.get(&*t.name).copied(),
+            Some(&t.shape[..]),
+            "{}: {}",
+            t.name,
+            m.source
+        );
+    }
+}

@@ -41,10 +41,39 @@ pub fn import_keras(bytes: &[u8], name: Option<&str>) -> Result<Imported, Import
             .filter(|c| !c.is_control())
             .collect::<String>()
     );
-    let (source, weights) = render::render(&name, &comment, &items, &tree);
+    let r = render::render(&name, &comment, &items, &tree);
+    checked(&r, &name)?;
     Ok(Imported {
         name,
-        source,
-        weights,
+        source: r.source,
+        weights: r.weights,
+    })
+}
+
+/// The rendered text compiled: a value the language does not take (an
+/// epsilon of 0, a dropout rate of 1...) is an error naming the Keras layer
+/// it came from, with the compiler's message.
+fn checked(r: &render::Rendered, name: &str) -> Result<(), ImportError> {
+    let c = cnn_compiler::compile(&r.source, name);
+    let Some(d) = c
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == cnn_compiler::diag::Severity::Error)
+    else {
+        return Ok(());
+    };
+    let line = r.source[..d.span.start.min(r.source.len())]
+        .matches('\n')
+        .count();
+    Err(match r.origins.get(line).cloned().flatten() {
+        Some((layer, class)) => ImportError::Layer {
+            layer,
+            class,
+            reason: d.message.clone(),
+        },
+        None => ImportError::NotKeras(format!(
+            "the model does not fit the language: {}",
+            d.message
+        )),
     })
 }
