@@ -1,6 +1,7 @@
 //! `cnnc import`: an ONNX model (this project's export, or PyTorch's
-//! `torch.onnx.export` of a CNN) as a `.cnn` model and a weights file that
-//! `cnnc predict --weights`, `eval` and `train --init` load.
+//! `torch.onnx.export` of a CNN) or a Keras model (`.keras`, `.h5`) as a
+//! `.cnn` model and a weights file that `cnnc predict --weights`, `eval` and
+//! `train --init` load. The format is told by the file's first bytes.
 use crate::output;
 use crate::CmdResult;
 use clap::Args;
@@ -9,13 +10,13 @@ use cnn::runtime::Model;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Largest ONNX file read (protobuf's own limit).
-const MAX_ONNX_BYTES: u64 = 2 << 30;
+/// Largest model file read (protobuf's own limit for ONNX).
+const MAX_MODEL_BYTES: u64 = 2 << 30;
 
-/// `cnnc import MODEL.onnx [-o MODEL.cnn] [--weights-out W] [--name NAME] [--force]`
+/// `cnnc import MODEL.onnx|MODEL.keras|MODEL.h5 [-o MODEL.cnn] [--weights-out W] [--name NAME] [--force]`
 #[derive(Args)]
 pub struct ImportArgs {
-    /// The ONNX model
+    /// The model: ONNX (.onnx), Keras 3 (.keras) or legacy Keras HDF5 (.h5)
     pub file: PathBuf,
     /// The .cnn file to write (default: the text on standard output)
     #[arg(short = 'o', long = "output")]
@@ -82,16 +83,23 @@ pub fn import(a: ImportArgs) -> CmdResult {
     let size = std::fs::metadata(&a.file)
         .map_err(|e| format!("cannot read {}: {e}", a.file.display()))?
         .len();
-    if size > MAX_ONNX_BYTES {
+    if size > MAX_MODEL_BYTES {
         return Err(format!(
-            "{}: {size} bytes, more than an ONNX file holds",
+            "{}: {size} bytes, more than a model file this reads ({MAX_MODEL_BYTES})",
             a.file.display()
         )
         .into());
     }
     let bytes = read_regular_file(&a.file)?;
-    let imported = cnn_onnx::import(&bytes, a.name.as_deref())
-        .map_err(|e| format!("{}: {e}", a.file.display()))?;
+    // A zip (.keras) or an HDF5 file (.h5) is Keras's; anything else is
+    // read as ONNX, whose protobuf has no magic bytes.
+    let keras = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x89HDF\r\n\x1a\n");
+    let imported = if keras {
+        cnn_onnx::import_keras(&bytes, a.name.as_deref())
+    } else {
+        cnn_onnx::import(&bytes, a.name.as_deref())
+    }
+    .map_err(|e| format!("{}: {e}", a.file.display()))?;
 
     // The text must be a model the compiler takes, with exactly the
     // weights the import gives: checked before anything is written.

@@ -52,7 +52,7 @@ enum Command {
     Images(images::ImagesArgs),
     /// Write a model for another framework: a Keras 3 program (`--to keras`)
     Export(export::ExportArgs),
-    /// Turn an ONNX model into a .cnn model and a weights file.
+    /// Turn an ONNX or Keras (.keras, .h5) model into a .cnn model and a weights file.
     Import(import::ImportArgs),
     /// Print a shell completion script (e.g. `cnnc completions bash > ~/.local/share/bash-completion/completions/cnnc`).
     Completions {

@@ -213,3 +213,93 @@ fn an_unsupported_operator_is_named_and_nothing_is_written() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("junk.onnx"));
 }
+
+#[test]
+fn keras_files_import_and_predict_as_keras_did() {
+    let fixture = common::repo().join("cnn-onnx/tests/keras/resnet_bn");
+    let dir = tempfile::tempdir().unwrap();
+    let mut io = NpzReader::new(std::fs::File::open(fixture.join("io.npz")).unwrap()).unwrap();
+    let x: ArrayD<f32> = io.by_name("x").unwrap();
+    let want: ArrayD<f32> = io.by_name("y").unwrap();
+    let x: Array4<f32> = x.into_dimensionality().unwrap();
+    let xp = dir.path().join("x.npy");
+    write_npy(&xp, &x).unwrap();
+    for file in ["model.keras", "model.h5"] {
+        let cnn = dir.path().join(format!("{file}.cnn"));
+        let weights = dir.path().join(format!("{file}.npz"));
+        cnnc_ok(&[
+            "import",
+            s(&fixture.join(file)),
+            "-o",
+            s(&cnn),
+            "--weights-out",
+            s(&weights),
+            "--name",
+            "Small",
+        ]);
+        let text = std::fs::read_to_string(&cnn).unwrap();
+        assert!(text.contains("model Small {"), "{text}");
+        assert!(text.contains("batchnorm nocenter;"), "{text}");
+        cnnc_ok(&["check", s(&cnn)]);
+        let got = predict(&cnn, &weights, &xp, &dir.path().join("got.npy"));
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{file}: {g} against Keras's {w}"
+            );
+        }
+    }
+    // A Keras layer the language has no statement for: named, nothing written.
+    let mut config: serde_json::Value = serde_json::from_slice(&zip_member(
+        &std::fs::read(fixture.join("model.keras")).unwrap(),
+        "config.json",
+    ))
+    .unwrap();
+    let layers = config["config"]["layers"].as_array_mut().unwrap();
+    let dense = layers
+        .iter_mut()
+        .find(|l| l["class_name"] == "Dense")
+        .unwrap();
+    dense["class_name"] = "EinsumDense".into();
+    let name = dense["name"].as_str().unwrap().to_string();
+    let bad = dir.path().join("bad.keras");
+    std::fs::write(
+        &bad,
+        keras_zip(
+            &config,
+            &std::fs::read(fixture.join("model.keras")).unwrap(),
+        ),
+    )
+    .unwrap();
+    let out = cnnc(&["import", s(&bad), "-o", s(&dir.path().join("bad.cnn"))]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "layer '{name}' (EinsumDense): not a layer the language has"
+        )),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("bad.cnn").exists());
+}
+
+fn zip_member(zip: &[u8], name: &str) -> Vec<u8> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut z.by_name(name).unwrap(), &mut out).unwrap();
+    out
+}
+
+/// A `.keras` file of `config` with the weights of the `.keras` file `from`.
+fn keras_zip(config: &serde_json::Value, from: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    out.start_file("config.json", options).unwrap();
+    out.write_all(&serde_json::to_vec(config).unwrap()).unwrap();
+    out.start_file("model.weights.h5", options).unwrap();
+    out.write_all(&zip_member(from, "model.weights.h5"))
+        .unwrap();
+    out.finish().unwrap().into_inner()
+}
