@@ -60,6 +60,29 @@
 //! they start from (the language's blocks nest), an output in C,H,W flatten
 //! order. Decoding checks every size against the data the file holds. An
 //! image output is the language's NHWC whatever the file's layout.
+//!
+//! # Keras import
+//!
+//! [`import_keras`] reads a model Keras saved, as a `.keras` file (Keras 3: a
+//! zip of `config.json` and `model.weights.h5`) or an `.h5` file (the legacy
+//! HDF5 format with a `model_config` attribute), Sequential or functional:
+//!
+//! | Keras | `.cnn` |
+//! |---|---|
+//! | `Conv2D` (`strides`, `padding`, `dilation_rate`, `groups`, `use_bias`, `activation`) | `conv` |
+//! | `DepthwiseConv2D`, `SeparableConv2D` (`depth_multiplier`) | `dwconv`, `sepconv` (`multiplier M`) |
+//! | `Conv2DTranspose` (no `output_padding`, no dilation) | `deconv` |
+//! | `Dense` on a vector | `dense` |
+//! | `MaxPooling2D`, `AveragePooling2D`, `GlobalAveragePooling2D`, `GlobalMaxPooling2D` | `maxpool`, `avgpool`, `globalavgpool`, `globalmaxpool` |
+//! | `BatchNormalization` (last axis) | `batchnorm` (`momentum`, `epsilon`, `noscale`, `nocenter`) |
+//! | `Dropout`, `Flatten`, `ZeroPadding2D`, `UpSampling2D` | `dropout`, `flatten`, `zeropad`, `upsample` (`bilinear`) |
+//! | `Activation`, `ReLU` (max 6, or a negative slope), `LeakyReLU`, `ELU` (alpha 1), `Softmax` (last axis) | the activation, as the option of the layer right before when it takes one |
+//! | `Add`, `Concatenate` (last axis) | `residual { } shortcut { }`, `add { } { }`, `concat { } { }` |
+//! | `RandomFlip`, `RandomTranslation`, `RandomRotation`, `RandomZoom` (reflect fill, bilinear) | `randomflip`, `randomtranslate`, `randomrotate`, `randomzoom` |
+//!
+//! Other layers (a `Lambda`, a nested model), other settings (`channels_first`,
+//! a layer called twice) and arrays that do not fit their layer are refused
+//! with an [`ImportError`] naming the layer and its class.
 #![forbid(unsafe_code)]
 
 mod builder;

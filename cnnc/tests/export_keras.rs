@@ -1,7 +1,11 @@
 //! `cnnc export --to keras` against Keras itself: every oracle case (the
 //! language-1 and language-2 goldens) exported, the program run by real
 //! Keras 3 with the case's weights, and its outputs compared with `cnnc
-//! predict`'s within 1e-5 of max(1, |y|).
+//! predict`'s within 1e-5 of max(1, |y|). Then the way back: the model Keras
+//! built, saved as `.keras` and as `.h5`, imported by `cnnc import` and run
+//! by `cnnc predict`, within 1e-5 of Keras's outputs (all but the models
+//! with a Lambda layer: a min pool or a pool with `pad`, which Keras has no
+//! layer for).
 //!
 //! Needs a Python with Keras: `CNN_KERAS_PYTHON`, or the venv that
 //! `cnnc/tests/keras/setup.sh` makes under `target/keras-venv`. Without one
@@ -127,4 +131,54 @@ fn exported_programs_reproduce_cnnc_predict_in_keras() {
         "{} oracle cases: Keras ran each export as cnnc predicts",
         cases.len()
     );
+
+    // The way back: Keras's saved files imported.
+    let (mut back, mut lambdas) = (0, Vec::new());
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy();
+        let out = tmp.path().join(&*name);
+        if out.join("lambda.txt").exists() {
+            lambdas.push(name.to_string());
+            continue;
+        }
+        let keras: ndarray::ArrayD<f32> = read_npy(out.join("keras_y.npy")).unwrap();
+        for file in ["model.keras", "model.h5"] {
+            let cnn = out.join(format!("{file}.cnn"));
+            let weights = out.join(format!("{file}.npz"));
+            let y = out.join(format!("{file}_y.npy"));
+            cnnc(&[
+                "import".as_ref(),
+                out.join(file).as_os_str(),
+                "-o".as_ref(),
+                cnn.as_os_str(),
+                "--weights-out".as_ref(),
+                weights.as_os_str(),
+            ]);
+            cnnc(&[
+                "predict".as_ref(),
+                cnn.as_os_str(),
+                "--weights".as_ref(),
+                weights.as_os_str(),
+                "--input".as_ref(),
+                out.join("x.npy").as_os_str(),
+                "--output".as_ref(),
+                y.as_os_str(),
+            ]);
+            let got: ndarray::ArrayD<f32> = read_npy(&y).unwrap();
+            assert_eq!(got.shape(), keras.shape(), "{name}/{file}");
+            for (i, (k, o)) in keras.iter().zip(&got).enumerate() {
+                assert!(
+                    (k - o).abs() <= 1e-5 * k.abs().max(1.0),
+                    "{name}/{file}: value {i}: Keras {k}, imported {o}"
+                );
+            }
+        }
+        back += 1;
+    }
+    eprintln!(
+        "{back} oracle cases came back from Keras's .keras and .h5 files as Keras predicts; {} have a Lambda layer: {}",
+        lambdas.len(),
+        lambdas.join(", ")
+    );
+    assert!(back >= 70, "only {back} cases came back");
 }

@@ -161,7 +161,7 @@ fn every_readme_command_runs_and_shows_real_output() {
     let scratch = tempfile::tempdir().unwrap();
     let work = scratch.path().join("repo");
     std::fs::create_dir_all(work.join("docs")).unwrap();
-    for name in ["examples", "grammar"] {
+    for name in ["examples", "grammar", "cnn-onnx"] {
         link(&root.join(name), &work.join(name));
     }
     link(&root.join("../shared"), &scratch.path().join("shared"));
