@@ -8,45 +8,11 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 use support::Rng;
-
-/// The system allocator, recording the largest single request.
-struct Largest;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-/// Held by each test: the record is the binary's, so the tests take turns.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only
-// the requested size is recorded.
-unsafe impl GlobalAlloc for Largest {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        // SAFETY: forwarded from the caller, who upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Largest = Largest;
 
 /// The constant part of the allocation bound: hdf5-reader reserves room
 /// for a version-1 object header's message count (a 16-bit field) before
@@ -77,9 +43,7 @@ impl Tally {
     /// Imports `bytes`: no panic, a fitting model if it imports, and no
     /// allocation beyond the bound for a file of this size.
     fn try_import(&mut self, bytes: &[u8]) {
-        LARGEST.store(0, Ordering::Relaxed);
-        let result = cnn_onnx::import_keras(bytes, None);
-        let largest = LARGEST.load(Ordering::Relaxed);
+        let (result, largest) = support::largest_allocation(|| cnn_onnx::import_keras(bytes, None));
         let bound = 32 * bytes.len() + BOUND_EXTRA;
         if largest > bound {
             if let Some(p) = std::env::var_os("CNN_DUMP_MUTATION") {
@@ -152,7 +116,6 @@ fn member(keras: &[u8], name: &str) -> Vec<u8> {
 
 #[test]
 fn mutated_h5_files_never_panic() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut t = Tally::default();
     let start = std::time::Instant::now();
@@ -172,7 +135,6 @@ fn mutated_h5_files_never_panic() {
 
 #[test]
 fn mutated_keras_files_never_panic() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut t = Tally::default();
     let start = std::time::Instant::now();

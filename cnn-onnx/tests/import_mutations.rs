@@ -1,8 +1,10 @@
 //! Hostile input: an exported model's bytes truncated at every length and
 //! with bits flipped (single and in bursts), 12,000 deterministic mutations,
-//! and 3,000 more of two PyTorch files (`tests/torch/`), each imported. None may panic (errors are the expected outcome); a
-//! mutation that still imports must give text the compiler accepts with the
-//! tensors the import gives.
+//! and 3,000 more of two PyTorch files (`tests/torch/`), each imported. None
+//! may panic (errors are the expected outcome); a mutation that still
+//! imports must give text the compiler accepts with the tensors the import
+//! gives; and no single allocation may exceed 32 times the file's size plus
+//! 1 MiB.
 
 mod support;
 
@@ -22,9 +24,18 @@ dense 3 softmax;
 use support::Rng;
 
 /// Imports `bytes`: `true` when it imports; panics (failing the test) when
-/// an imported model does not compile or its tensors do not match.
+/// an imported model does not compile or its tensors do not match, or when
+/// one allocation exceeds 32 times the file's size plus 1 MiB.
 fn try_import(bytes: &[u8]) -> bool {
-    let Ok(m) = cnn_onnx::import(bytes, None) else {
+    let (result, largest) = support::largest_allocation(|| cnn_onnx::import(bytes, None));
+    let bound = 32 * bytes.len() + (1 << 20);
+    assert!(
+        largest <= bound,
+        "an allocation of {largest} bytes for a file of {} ({:?})",
+        bytes.len(),
+        result.as_ref().err()
+    );
+    let Ok(m) = result else {
         return false;
     };
     support::assert_fits(&m);

@@ -157,3 +157,48 @@ pub fn assert_fits(m: &cnn_onnx::Imported) {
         );
     }
 }
+
+/// The system allocator, recording the largest single request, so that the
+/// hostile-file tests can bound what a mutated file makes the import
+/// allocate. Every test binary with this module has it (one atomic maximum
+/// per allocation); only [`largest_allocation`]'s callers read it.
+struct Largest;
+
+static LARGEST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held while measuring: the record is the binary's, so measurements take
+/// turns (tests that do not measure may still allocate beside them; the
+/// binaries that measure run nothing else).
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only
+// the requested size is recorded.
+unsafe impl std::alloc::GlobalAlloc for Largest {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded from the caller, who upholds `realloc`'s contract.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Largest = Largest;
+
+/// `f`'s result and the largest single allocation made while it ran.
+pub fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let _turn = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    LARGEST.store(0, std::sync::atomic::Ordering::Relaxed);
+    let out = f();
+    (out, LARGEST.load(std::sync::atomic::Ordering::Relaxed))
+}
