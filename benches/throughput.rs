@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use cnn::ndarray::Array4;
 use cnn::runtime::data::shapes::shapes;
 use cnn::runtime::interp::Sequential;
-use cnn::runtime::ops::dwconv::dwconv_forward;
-use cnn::runtime::ops::{conv2d_backward, conv2d_forward, Conv2dScratch, Operands};
+use cnn::runtime::ops::dwconv::{dwconv_backward, dwconv_forward};
+use cnn::runtime::ops::{conv2d_backward, conv2d_forward, Conv2dScratch, Grads, Operands};
 use cnn::runtime::{gemm, Activation, Conv2dSpec, LayerSpec, Model, Padding, Sgd, Window};
 use cnn_compiler::ir;
 
@@ -339,6 +339,31 @@ fn builtin(w: &mut Workloads) {
         dwconv_forward(&spec, Activation::Relu, op, &mut y);
         black_box(y[0]);
     });
+    // Its backward pass (input and kernel gradients: twice the forward flops).
+    let x = noise(batch * 112 * 112 * 32, 8);
+    let k = noise(9 * 32, 9);
+    let dz = noise(x.len(), 11);
+    let (mut dx, mut dk) = (vec![0f32; x.len()], vec![0f32; k.len()]);
+    w.add(
+        "dwconv3x3_112x112x32_bwd_b8",
+        batch as f64,
+        2.0 * fwd,
+        move || {
+            let op = Operands {
+                batch,
+                x: &x,
+                kernel: &k,
+                bias: None,
+            };
+            let grads = Grads {
+                dx: Some(&mut dx),
+                dkernel: &mut dk,
+                dbias: None,
+            };
+            dwconv_backward(&spec, op, &dz, grads);
+            black_box((dx[0], dk[0]));
+        },
+    );
 
     model_workload(w, "lenet_train_b64", lenet(), 64, true);
     model_workload(w, "lenet_infer_b256", lenet(), 256, false);
