@@ -195,6 +195,12 @@ fn rows<I: Isa>(
             blk.interior::<P>(q, cv, yrow);
             q += P;
         }
+        // MobileNet's last layers are 7 and 14 pixels wide: 4-pixel blocks
+        // before single pixels.
+        if q + P / 2 <= qb {
+            blk.interior::<{ P / 2 }>(q, cv, yrow);
+            q += P / 2;
+        }
         while q < qb {
             blk.interior::<1>(q, cv, yrow);
             q += 1;
