@@ -50,6 +50,11 @@
 //! | `Dropout` | `dropout R` |
 //! | `Identity`, `Transpose` NCHW <-> NHWC | nothing |
 //!
+//! Tensors in external data files (PyTorch's dynamo exporter writes the
+//! weights to `model.onnx.data`) are read through
+//! [`import_with_external`], whose caller reads the files; their locations
+//! must stay inside the model's folder.
+//!
 //! The input is `[N, C, H, W]`, or `[N, H, W, C]` when every reader
 //! transposes it to NCHW (this crate's default files), or `[N, n]`
 //! (`input 1x1xn; flatten`). Anything else is
@@ -94,7 +99,9 @@ pub mod proto;
 use cnn_plan::Plan;
 use prost::Message;
 
-pub use crate::import::{import, import_keras, ImportError, Imported, Weight};
+pub use crate::import::{
+    import, import_keras, import_with_external, ImportError, Imported, Weight,
+};
 
 use crate::graph::Lowering;
 use crate::proto::{GraphProto, ModelProto, OperatorSetIdProto};

@@ -3,7 +3,9 @@
 //! padded pools, a concat, a transposed conv, upsampling and PyTorch's
 //! spellings of relu6, hard swish, silu and gelu), imported and run in the
 //! interpreter on the fixture's input: within 1e-4 of PyTorch's output
-//! (relative to max(1, |y|)).
+//! (relative to max(1, |y|)). The same three nets exported by the dynamo
+//! exporter (`tests/torch/dynamo/`: torch.onnx.export's default since torch
+//! 2.9, weights in an external file, batchnorm folded, static shapes) too.
 
 mod support;
 
@@ -21,7 +23,15 @@ fn check(name: &str) -> (String, f32) {
         .join("tests/torch")
         .join(name);
     let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
-    let m = cnn_onnx::import(&bytes, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+    // The dynamo exporter's weights are in a file beside the model.
+    let m = cnn_onnx::import_with_external(&bytes, None, &|location, offset, len| {
+        let data = std::fs::read(dir.join(location)).map_err(|e| e.to_string())?;
+        let at = usize::try_from(offset).map_err(|e| e.to_string())?;
+        data.get(at..at + len)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| "past the end".to_string())
+    })
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
     let plan = support::plan_of(&m.source);
     let weights: HashMap<&str, &[f32]> = m
         .weights
@@ -89,4 +99,23 @@ fn a_net_of_many_layers_from_pytorch() {
     ] {
         assert!(text.contains(want), "{want}:\n{text}");
     }
+}
+
+#[test]
+fn dynamo_exports_with_external_weights_from_pytorch() {
+    for name in ["lenet5", "tiny_resnet", "mixed"] {
+        let (text, worst) = check(&format!("dynamo/{name}"));
+        assert!(worst <= 1e-4, "{name}");
+        assert!(
+            text.contains("// Imported from ONNX (graph 'main_graph', opset"),
+            "{text}"
+        );
+    }
+    // Without a reader of external files: refused, naming the file.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/torch/dynamo/lenet5");
+    let e = cnn_onnx::import(&std::fs::read(dir.join("model.onnx")).unwrap(), None).unwrap_err();
+    assert!(
+        e.to_string().contains("external file 'model.onnx.data'"),
+        "{e}"
+    );
 }

@@ -61,6 +61,38 @@ fn check_source_out(path: &Path, input: &Path, force: bool) -> Result<(), String
     Ok(())
 }
 
+/// `len` bytes at `offset` of the external data file `location` (checked by
+/// the import to be a relative path inside the folder): the file must be a
+/// regular file holding them, so nothing larger than it is read.
+fn read_external(
+    folder: &Path,
+    location: &str,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = folder.join(location);
+    let shown = path.display();
+    let meta = std::fs::metadata(&path).map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown}: not a regular file"));
+    }
+    let end = offset.checked_add(len as u64);
+    if end.is_none_or(|end| end > meta.len()) {
+        return Err(format!(
+            "{shown}: {len} bytes at offset {offset} are past its end ({} bytes)",
+            meta.len()
+        ));
+    }
+    let mut f = std::fs::File::open(&path).map_err(|e| format!("{shown}: {e}"))?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let mut out = vec![0u8; len];
+    f.read_exact(&mut out)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    Ok(out)
+}
+
 /// Imports the model and writes its text and weights.
 pub fn import(a: ImportArgs) -> CmdResult {
     let weights_out = match (&a.weights_out, &a.output) {
@@ -94,10 +126,13 @@ pub fn import(a: ImportArgs) -> CmdResult {
     // A zip (.keras) or an HDF5 file (.h5) is Keras's; anything else is
     // read as ONNX, whose protobuf has no magic bytes.
     let keras = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x89HDF\r\n\x1a\n");
+    let folder = a.file.parent().unwrap_or(Path::new(".")).to_path_buf();
     let imported = if keras {
         cnn_onnx::import_keras(&bytes, a.name.as_deref())
     } else {
-        cnn_onnx::import(&bytes, a.name.as_deref())
+        cnn_onnx::import_with_external(&bytes, a.name.as_deref(), &|location, offset, len| {
+            read_external(&folder, location, offset, len)
+        })
     }
     .map_err(|e| format!("{}: {e}", a.file.display()))?;
 

@@ -108,42 +108,59 @@ fn an_exported_model_imports_back_and_predicts_the_same() {
 
 #[test]
 fn a_pytorch_lenet_imports_and_predicts_as_pytorch() {
-    let fixture = common::repo().join("cnn-onnx/tests/torch/lenet5");
-    let dir = tempfile::tempdir().unwrap();
-    let mut io = NpzReader::new(std::fs::File::open(fixture.join("io.npz")).unwrap()).unwrap();
-    let x: ArrayD<f32> = io.by_name("x").unwrap();
-    let want: ArrayD<f32> = io.by_name("y").unwrap();
-    // PyTorch's NCHW input as the runtime's NHWC.
-    let x: Array4<f32> = x.into_dimensionality().unwrap();
-    let x = x
-        .permuted_axes([0, 2, 3, 1])
-        .as_standard_layout()
-        .to_owned();
-    let xp = dir.path().join("x.npy");
-    write_npy(&xp, &x).unwrap();
-    let cnn = dir.path().join("lenet.cnn");
-    cnnc_ok(&[
-        "import",
-        s(&fixture.join("model.onnx")),
-        "-o",
-        s(&cnn),
-        "--name",
-        "LeNet5",
-    ]);
-    cnnc_ok(&["check", s(&cnn)]);
-    let got = predict(
-        &cnn,
-        &dir.path().join("lenet.safetensors"),
-        &xp,
-        &dir.path().join("y.npy"),
-    );
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(want.iter()) {
-        assert!(
-            (g - w).abs() <= 1e-4 * w.abs().max(1.0),
-            "{g} against PyTorch's {w}"
+    // TorchScript's export, and dynamo's (the default since torch 2.9: the
+    // weights in `model.onnx.data`, read from the model's folder).
+    for fixture in ["lenet5", "dynamo/lenet5"] {
+        let fixture = common::repo().join("cnn-onnx/tests/torch").join(fixture);
+        let dir = tempfile::tempdir().unwrap();
+        let mut io = NpzReader::new(std::fs::File::open(fixture.join("io.npz")).unwrap()).unwrap();
+        let x: ArrayD<f32> = io.by_name("x").unwrap();
+        let want: ArrayD<f32> = io.by_name("y").unwrap();
+        // PyTorch's NCHW input as the runtime's NHWC.
+        let x: Array4<f32> = x.into_dimensionality().unwrap();
+        let x = x
+            .permuted_axes([0, 2, 3, 1])
+            .as_standard_layout()
+            .to_owned();
+        let xp = dir.path().join("x.npy");
+        write_npy(&xp, &x).unwrap();
+        let cnn = dir.path().join("lenet.cnn");
+        cnnc_ok(&[
+            "import",
+            s(&fixture.join("model.onnx")),
+            "-o",
+            s(&cnn),
+            "--name",
+            "LeNet5",
+        ]);
+        cnnc_ok(&["check", s(&cnn)]);
+        let got = predict(
+            &cnn,
+            &dir.path().join("lenet.safetensors"),
+            &xp,
+            &dir.path().join("y.npy"),
         );
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                "{g} against PyTorch's {w}"
+            );
+        }
     }
+    // The dynamo export without its data file: refused, naming the file.
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("model.onnx");
+    std::fs::copy(
+        common::repo().join("cnn-onnx/tests/torch/dynamo/lenet5/model.onnx"),
+        &alone,
+    )
+    .unwrap();
+    let out = cnnc(&["import", s(&alone), "-o", s(&dir.path().join("m.cnn"))]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("model.onnx.data"), "{stderr}");
+    assert!(!dir.path().join("m.cnn").exists());
 }
 
 #[test]

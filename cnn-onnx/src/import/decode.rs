@@ -116,8 +116,9 @@ fn invalid(msg: impl Into<String>) -> ImportError {
     ImportError::Invalid(msg.into())
 }
 
-/// Decodes and validates `bytes` as an ONNX model.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
+/// Decodes and validates `bytes` as an ONNX model; `external` reads the
+/// tensors kept in external data files.
+pub(crate) fn decode(bytes: &[u8], external: External<'_>) -> Result<Graph, ImportError> {
     let model = ModelProto::decode(bytes).map_err(|e| ImportError::Decode(e.to_string()))?;
     let opset = model
         .opset_import
@@ -143,7 +144,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
         if name.is_empty() {
             return Err(invalid("an initializer without a name"));
         }
-        let tensor = tensor(t).map_err(|e| invalid(format!("initializer '{name}': {e}")))?;
+        let tensor =
+            tensor(t, external).map_err(|e| invalid(format!("initializer '{name}': {e}")))?;
         if consts.insert(name.clone(), tensor).is_some() {
             return Err(invalid(format!("two initializers named '{name}'")));
         }
@@ -323,7 +325,11 @@ fn attr(a: &AttributeProto) -> Result<Attr, String> {
         Some(AttributeType::String) => {
             Attr::Str(String::from_utf8(a.s.clone().ok_or("no value")?).map_err(|_| "not UTF-8")?)
         }
-        Some(AttributeType::Tensor) => Attr::Tensor(tensor(a.t.as_ref().ok_or("no value")?)?),
+        Some(AttributeType::Tensor) => {
+            Attr::Tensor(tensor(a.t.as_ref().ok_or("no value")?, &|_, _, _| {
+                Err("a node attribute's data in an external file".into())
+            })?)
+        }
         _ => Attr::Other,
     })
 }
@@ -364,12 +370,73 @@ fn constant(n: &Node) -> Result<Tensor, ImportError> {
     })
 }
 
+/// Reads `len` bytes at `offset` of the external data file `location` (a
+/// path relative to the model's folder, checked by [`external_location`]).
+pub type External<'a> = &'a dyn Fn(&str, u64, usize) -> Result<Vec<u8>, String>;
+
+/// `location` if it names a file inside the model's folder: relative, no
+/// `..`, no root or drive (ONNX's rule for external data).
+fn external_location(location: &str) -> Result<&str, String> {
+    let ok = !location.is_empty()
+        && !location.contains('\\')
+        && !location.contains(':')
+        && std::path::Path::new(location)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if ok {
+        Ok(location)
+    } else {
+        Err(format!(
+            "external data location '{}' is not a file inside the model's folder",
+            location.escape_debug()
+        ))
+    }
+}
+
+/// The bytes of a tensor whose data is in an external file: `len` of them,
+/// as its dims and type need (a stated `length` must agree).
+fn external_bytes(t: &TensorProto, len: usize, read: External<'_>) -> Result<Vec<u8>, String> {
+    let (mut location, mut offset, mut length) = (None, 0u64, None);
+    for e in &t.external_data {
+        let value = e.value.as_deref().unwrap_or("");
+        let number = || {
+            value.parse::<u64>().map_err(|_| {
+                format!(
+                    "external data {}: '{}'",
+                    e.key.as_deref().unwrap_or(""),
+                    value.escape_debug()
+                )
+            })
+        };
+        match e.key.as_deref() {
+            Some("location") => location = Some(value),
+            Some("offset") => offset = number()?,
+            Some("length") => length = Some(number()?),
+            Some("checksum") => {}
+            k => return Err(format!("external data key {k:?}")),
+        }
+    }
+    let location = external_location(location.ok_or("external data without a location")?)?;
+    if let Some(l) = length {
+        if l != len as u64 {
+            return Err(format!(
+                "external data of {l} bytes, the dims and type need {len}"
+            ));
+        }
+    }
+    let bytes = read(location, offset, len)?;
+    if bytes.len() != len {
+        return Err(format!(
+            "{} bytes read from '{location}', {len} needed",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
 /// A tensor's dims and values, checked to agree; float32, float64 (to
 /// float32), int64 and int32 (to int64).
-fn tensor(t: &TensorProto) -> Result<Tensor, String> {
-    if t.data_location == Some(1) || !t.external_data.is_empty() {
-        return Err("its data is in an external file (not read)".into());
-    }
+fn tensor(t: &TensorProto, external: External<'_>) -> Result<Tensor, String> {
     let mut n: usize = 1;
     let mut dims = Vec::with_capacity(t.dims.len().min(16));
     if t.dims.len() > 16 {
@@ -380,8 +447,23 @@ fn tensor(t: &TensorProto) -> Result<Tensor, String> {
         n = n.checked_mul(d).ok_or("its dimensions overflow")?;
         dims.push(d);
     }
-    let raw = t.raw_data.as_deref();
     let kind = t.data_type.and_then(|k| DataType::try_from(k).ok());
+    let ext = if t.data_location == Some(1) || !t.external_data.is_empty() {
+        let width = match kind {
+            Some(DataType::Float | DataType::Int32) => 4,
+            Some(DataType::Double | DataType::Int64) => 8,
+            other => {
+                return Err(format!(
+                    "element type {other:?} (float32, float64, int32 and int64 are read)"
+                ))
+            }
+        };
+        let len = n.checked_mul(width).ok_or("its dimensions overflow")?;
+        Some(external_bytes(t, len, external)?)
+    } else {
+        None
+    };
+    let raw = ext.as_deref().or(t.raw_data.as_deref());
     let sized = |len: usize, width: usize| -> Result<(), String> {
         if len == n {
             Ok(())

@@ -94,7 +94,33 @@ pub enum ImportError {
 /// assert!(err.to_string().starts_with("not an ONNX model") || err.to_string().starts_with("invalid"));
 /// ```
 pub fn import(bytes: &[u8], name: Option<&str>) -> Result<Imported, ImportError> {
-    let g = decode::decode(bytes)?;
+    import_with_external(bytes, name, &|location, _, _| {
+        Err(format!(
+            "its data is in the external file '{}', which this call does not read (cnnc import reads it from the model's folder; see import_with_external)",
+            location.escape_debug()
+        ))
+    })
+}
+
+/// [`import`] of a model whose tensors may be in external data files, as
+/// PyTorch's dynamo exporter writes them (`model.onnx.data` beside
+/// `model.onnx`): `external(location, offset, len)` gives `len` bytes at
+/// `offset` of the file `location`, a path relative to the model's folder
+/// that the import has checked to stay inside it (no `..`, no root).
+///
+/// # Errors
+/// As [`import`]'s, and `external`'s errors, naming the initializer.
+///
+/// ```
+/// let err = cnn_onnx::import_with_external(b"", None, &|_, _, _| Err("no files".into()));
+/// assert!(err.is_err());
+/// ```
+pub fn import_with_external(
+    bytes: &[u8],
+    name: Option<&str>,
+    external: &dyn Fn(&str, u64, usize) -> Result<Vec<u8>, String>,
+) -> Result<Imported, ImportError> {
+    let g = decode::decode(bytes, external)?;
     let nodes = fuse::fuse(&g);
     let items = ops::map(&g, &nodes)?;
     let tree = structure::structure(&items)?;

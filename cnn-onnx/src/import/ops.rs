@@ -149,6 +149,9 @@ struct Mapper<'g> {
     readers: HashMap<String, usize>,
     /// Integer vectors computed from shapes (`None`: the batch size).
     shapes: HashMap<String, Vec<Option<i64>>>,
+    /// The input's batch size when the file fixes it (PyTorch's dynamo
+    /// exporter writes `Reshape(x, [B, -1])` with it).
+    batch: Option<i64>,
 }
 
 /// Maps the (fused, live) `nodes` of `g`.
@@ -196,6 +199,10 @@ pub(crate) fn map(g: &Graph, nodes: &[Node]) -> Result<Items, ImportError> {
         producer: vec![None],
         readers,
         shapes: HashMap::new(),
+        batch: match g.input_dims.first() {
+            Some(Dim::Fixed(b)) => i64::try_from(*b).ok(),
+            _ => None,
+        },
     };
     if vector {
         let n = dims[0];
@@ -659,22 +666,19 @@ impl<'g> Mapper<'g> {
         }
     }
 
-    /// A reshape that is a flatten (`[0 | -1 | 1, n | -1]`), or a pooled
-    /// vector kept as `[N, C, 1, 1]`.
+    /// A reshape that is a flatten (`[0 | -1 | 1 | B, n | -1]`, `B` the
+    /// input's fixed batch size), or a pooled vector kept as `[N, C, 1, 1]`.
     fn reshape(&mut self, n: &Node) -> Result<(), ImportError> {
         let (x, f) = self.one(n)?;
         let target = self.reshape_target(n)?;
         let shape = target.as_slice();
         let len = f.len() as i64;
+        let batch = |a: &i64| (-1..=1).contains(a) || Some(*a) == self.batch;
         match (shape, f) {
-            ([a, b], _)
-                if (-1..=1).contains(a) && (*b == len || *b == -1) && !(*a == -1 && *b == -1) =>
-            {
+            ([a, b], _) if batch(a) && (*b == len || *b == -1) && !(*a == -1 && *b == -1) => {
                 self.flatten(n, x, f)
             }
-            ([a, c, 1, 1], Form::Pooled(k)) if (-1..=1).contains(a) && *c == k as i64 => {
-                self.alias(n, x, f)
-            }
+            ([a, c, 1, 1], Form::Pooled(k)) if batch(a) && *c == k as i64 => self.alias(n, x, f),
             _ => Err(unsupported(
                 n,
                 format!(

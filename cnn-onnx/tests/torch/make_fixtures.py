@@ -7,8 +7,14 @@ output) are written next to this file. Run with a Python that has torch,
 onnx and numpy:
 
     python cnn-onnx/tests/torch/make_fixtures.py
+
+With `--dynamo` it writes `dynamo/NAME/` instead: the same nets exported by
+`torch.onnx.export`'s default since torch 2.9, the dynamo exporter (opset
+18+, static shapes, batchnorm folded into the convs, the weights in an
+external `model.onnx.data` file; it needs onnxscript).
 """
 import os
+import sys
 
 import numpy as np
 import torch
@@ -118,7 +124,21 @@ def randomize_bn(net, g):
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
 
 
-def make(name, net, shape, seed):
+def strip_metadata(path):
+    """Drops the dynamo exporter's per-node metadata (Python stack traces
+    with this machine's paths), keeping the external data as written."""
+    import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    for n in model.graph.node:
+        del n.metadata_props[:]
+        n.doc_string = ""
+    del model.metadata_props[:]
+    model.graph.doc_string = ""
+    onnx.save(model, path)
+
+
+def make(name, net, shape, seed, dynamo=False):
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -129,18 +149,27 @@ def make(name, net, shape, seed):
     x = torch.randn(*shape, generator=g)
     with torch.no_grad():
         y = net(x)
-    out = os.path.join(HERE, name)
+    out = os.path.join(HERE, "dynamo", name) if dynamo else os.path.join(HERE, name)
     os.makedirs(out, exist_ok=True)
-    torch.onnx.export(
-        net, (x,), os.path.join(out, "model.onnx"), opset_version=13,
-        input_names=["x"], output_names=["y"], dynamo=False,
-        dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-    )
+    if dynamo:
+        path = os.path.join(out, "model.onnx")
+        torch.onnx.export(
+            net, (x,), path, input_names=["x"], output_names=["y"],
+            dynamo=True, external_data=True,
+        )
+        strip_metadata(path)
+    else:
+        torch.onnx.export(
+            net, (x,), os.path.join(out, "model.onnx"), opset_version=13,
+            input_names=["x"], output_names=["y"], dynamo=False,
+            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
+        )
     np.savez(os.path.join(out, "io.npz"), x=x.numpy().astype(np.float32), y=y.numpy().astype(np.float32))
     print(name, tuple(y.shape), os.path.getsize(os.path.join(out, "model.onnx")), "bytes")
 
 
 if __name__ == "__main__":
-    make("lenet5", LeNet5(), (2, 1, 28, 28), 1)
-    make("tiny_resnet", TinyResNet(), (2, 3, 16, 16), 2)
-    make("mixed", Mixed(), (2, 4, 8, 8), 3)
+    dynamo = "--dynamo" in sys.argv[1:]
+    make("lenet5", LeNet5(), (2, 1, 28, 28), 1, dynamo)
+    make("tiny_resnet", TinyResNet(), (2, 3, 16, 16), 2, dynamo)
+    make("mixed", Mixed(), (2, 4, 8, 8), 3, dynamo)
