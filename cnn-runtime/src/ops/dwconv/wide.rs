@@ -19,6 +19,7 @@ pub(super) trait Isa: Copy {
     type V: Copy;
     /// Lanes per vector.
     const W: usize;
+    /// All lanes zero.
     fn zero(self) -> Self::V;
     /// The first `W` values of `s`.
     ///
@@ -228,7 +229,10 @@ struct Block<'a, I> {
 impl<I: Isa> Block<'_, I> {
     /// Output pixels `q0..q0 + N` of the row, channels `0..cv` (whole vectors),
     /// all of whose taps lie inside the input row (`q0..q0 + N` within the
-    /// interior columns of [`rows`]).
+    /// interior columns of [`rows`]; checked once, then loads unchecked).
+    ///
+    /// # Panics
+    /// When a tap of the block lies outside the input row.
     #[inline(always)]
     fn interior<const N: usize>(&self, q0: usize, cv: usize, yrow: &mut [f32]) {
         let Block {
@@ -241,26 +245,32 @@ impl<I: Isa> Block<'_, I> {
         } = *self;
         let c = s.in_c;
         // Every load below reads `xs[((ih * in_w + iw) * c + c0)..][..W]` with
-        // ih < in_h (`row`), iw < in_w (interior column) and c0 + W <= cv <= c:
-        // inside `xs` when it holds the sample.
-        assert!(xs.len() == s.in_h * s.in_w * c && cv <= c && q0 + N <= s.out_w);
-        assert!(N == 0 || yrow.len() >= (q0 + N) * c);
+        // ih < in_h (`row`), c0 + W <= cv <= c, and iw between the first tap
+        // of pixel q0 and the last of pixel q0 + N - 1, both checked here to
+        // lie inside the input row: inside `xs`, which holds the sample.
+        assert!(N > 0 && xs.len() == s.in_h * s.in_w * c && cv <= c);
+        let first = (q0 * s.sw)
+            .checked_sub(s.pad_left)
+            .expect("dwconv: an interior block starts left of the image");
+        assert!(
+            (q0 + N - 1) * s.sw + (s.kw - 1) * s.dw < s.in_w + s.pad_left,
+            "dwconv: an interior block ends right of the image"
+        );
         let step = s.sw * c;
         for c0 in (0..cv).step_by(I::W) {
             let init = bias.map_or(isa.zero(), |b| isa.load(&b[c0..]));
             let mut acc = [init; N];
             for a in 0..s.kh {
                 let Some(ih) = row(s, r, a) else { continue };
-                // The cell of (ih, q0 * sw - pad_left), channel c0: tap 0 of
-                // pixel q0 (interior: q0 * sw >= pad_left).
-                let base = (ih * s.in_w + q0 * s.sw - s.pad_left) * c + c0;
+                // The cell of (ih, first), channel c0: tap 0 of pixel q0.
+                let base = (ih * s.in_w + first) * c + c0;
                 for b in 0..s.kw {
                     let w = isa.load(&kernel[(a * s.kw + b) * c + c0..]);
                     let tap = base + b * s.dw * c;
                     for (i, acc) in acc.iter_mut().enumerate() {
                         // SAFETY: pixel q0 + i, tap (a, b): the cell
                         // (ih, (q0 + i) * sw + b * dw - pad_left), channels
-                        // c0..c0 + W, inside `xs` (asserted above).
+                        // c0..c0 + W, inside `xs` (checked above).
                         let x = unsafe { isa.load_at(xs.as_ptr().add(tap + i * step)) };
                         *acc = isa.fma(x, w, *acc);
                     }
@@ -274,7 +284,7 @@ impl<I: Isa> Block<'_, I> {
             // on memory.
             let ih = (r + 1) * s.sh + (s.kh - 1) * s.dh;
             if let Some(ih) = ih.checked_sub(s.pad_top).filter(|&ih| ih < s.in_h) {
-                let base = (ih * s.in_w + q0 * s.sw - s.pad_left) * c + c0;
+                let base = (ih * s.in_w + first) * c + c0;
                 for i in 0..N * s.sw {
                     isa.prefetch(xs.as_ptr().wrapping_add(base + i * c));
                 }
