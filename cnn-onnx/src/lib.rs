@@ -100,7 +100,7 @@ use cnn_plan::Plan;
 use prost::Message;
 
 pub use crate::import::{
-    import, import_keras, import_with_external, ImportError, Imported, Weight,
+    import, import_keras, import_with_external, ImportError, Imported, ReadExternal, Weight,
 };
 
 use crate::graph::Lowering;

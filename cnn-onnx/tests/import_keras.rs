@@ -9,11 +9,9 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use cnn_onnx::Imported;
-use cnn_runtime::interp::Sequential;
 use cnn_runtime::Model;
 use ndarray::{ArrayD, Ix4};
 
@@ -28,17 +26,7 @@ fn fixture(name: &str, file: &str) -> Vec<u8> {
 /// Runs the imported model on the fixture's input: the worst difference
 /// from Keras's output.
 fn run(name: &str, m: &Imported) -> f32 {
-    let plan = support::plan_of(&m.source);
-    let weights: HashMap<&str, &[f32]> = m
-        .weights
-        .iter()
-        .map(|w| (w.name.as_str(), &w.data[..]))
-        .collect();
-    let mut net = Sequential::from_plan(plan, 0);
-    assert_eq!(net.params_mut().len(), m.weights.len(), "{}", m.source);
-    for p in net.params_mut() {
-        p.data.copy_from_slice(weights[p.name.as_str()]);
-    }
+    let mut net = support::interpreter(m);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/keras")
         .join(name);

@@ -8,14 +8,11 @@
 
 mod support;
 
-use std::collections::HashMap;
-
 use cnn_onnx::proto::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use cnn_runtime::interp::Sequential;
 use cnn_runtime::Model;
 use prost::Message;
 
@@ -184,15 +181,7 @@ fn input([_, c, h, w]: [i64; 4]) -> Vec<f32> {
 fn imported(bytes: &[u8], shape: [i64; 4], x: &[f32]) -> (String, Vec<f32>) {
     let m = cnn_onnx::import(bytes, None).unwrap_or_else(|e| panic!("{e}"));
     let plan = support::plan_of(&m.source);
-    let weights: HashMap<&str, &[f32]> = m
-        .weights
-        .iter()
-        .map(|w| (w.name.as_str(), &w.data[..]))
-        .collect();
-    let mut net = Sequential::from_plan(plan.clone(), 0);
-    for p in net.params_mut() {
-        p.data.copy_from_slice(weights[p.name.as_str()]);
-    }
+    let mut net = support::interpreter(&m);
     let [_, c, h, w] = shape.map(|d| d as usize);
     let mut nhwc = vec![0.0; x.len()];
     for k in 0..c {

@@ -9,10 +9,8 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use cnn_runtime::interp::Sequential;
 use cnn_runtime::Model;
 use ndarray::{ArrayD, Ix4};
 
@@ -32,16 +30,7 @@ fn check(name: &str) -> (String, f32) {
             .ok_or_else(|| "past the end".to_string())
     })
     .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let plan = support::plan_of(&m.source);
-    let weights: HashMap<&str, &[f32]> = m
-        .weights
-        .iter()
-        .map(|w| (w.name.as_str(), &w.data[..]))
-        .collect();
-    let mut net = Sequential::from_plan(plan, 0);
-    for p in net.params_mut() {
-        p.data.copy_from_slice(weights[p.name.as_str()]);
-    }
+    let mut net = support::interpreter(&m);
     let mut io =
         ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("io.npz")).unwrap()).unwrap();
     let x: ArrayD<f32> = io.by_name("x").unwrap();

@@ -118,7 +118,7 @@ fn invalid(msg: impl Into<String>) -> ImportError {
 
 /// Decodes and validates `bytes` as an ONNX model; `external` reads the
 /// tensors kept in external data files.
-pub(crate) fn decode(bytes: &[u8], external: External<'_>) -> Result<Graph, ImportError> {
+pub(crate) fn decode(bytes: &[u8], external: ReadExternal<'_>) -> Result<Graph, ImportError> {
     let model = ModelProto::decode(bytes).map_err(|e| ImportError::Decode(e.to_string()))?;
     let opset = model
         .opset_import
@@ -371,8 +371,8 @@ fn constant(n: &Node) -> Result<Tensor, ImportError> {
 }
 
 /// Reads `len` bytes at `offset` of the external data file `location` (a
-/// path relative to the model's folder, checked by [`external_location`]).
-pub type External<'a> = &'a dyn Fn(&str, u64, usize) -> Result<Vec<u8>, String>;
+/// path relative to the model's folder, checked to stay inside it).
+pub type ReadExternal<'a> = &'a dyn Fn(&str, u64, usize) -> Result<Vec<u8>, String>;
 
 /// `location` if it names a file inside the model's folder: relative, no
 /// `..`, no root or drive (ONNX's rule for external data).
@@ -395,7 +395,7 @@ fn external_location(location: &str) -> Result<&str, String> {
 
 /// The bytes of a tensor whose data is in an external file: `len` of them,
 /// as its dims and type need (a stated `length` must agree).
-fn external_bytes(t: &TensorProto, len: usize, read: External<'_>) -> Result<Vec<u8>, String> {
+fn external_bytes(t: &TensorProto, len: usize, read: ReadExternal<'_>) -> Result<Vec<u8>, String> {
     let (mut location, mut offset, mut length) = (None, 0u64, None);
     for e in &t.external_data {
         let value = e.value.as_deref().unwrap_or("");
@@ -436,7 +436,7 @@ fn external_bytes(t: &TensorProto, len: usize, read: External<'_>) -> Result<Vec
 
 /// A tensor's dims and values, checked to agree; float32, float64 (to
 /// float32), int64 and int32 (to int64).
-fn tensor(t: &TensorProto, external: External<'_>) -> Result<Tensor, String> {
+fn tensor(t: &TensorProto, external: ReadExternal<'_>) -> Result<Tensor, String> {
     let mut n: usize = 1;
     let mut dims = Vec::with_capacity(t.dims.len().min(16));
     if t.dims.len() > 16 {

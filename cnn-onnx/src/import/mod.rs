@@ -16,6 +16,7 @@ mod render;
 mod structure;
 mod window;
 
+pub use decode::ReadExternal;
 pub use keras::import_keras;
 
 /// A weight tensor of the imported model: its name in weight files
@@ -118,7 +119,7 @@ pub fn import(bytes: &[u8], name: Option<&str>) -> Result<Imported, ImportError>
 pub fn import_with_external(
     bytes: &[u8],
     name: Option<&str>,
-    external: &dyn Fn(&str, u64, usize) -> Result<Vec<u8>, String>,
+    external: ReadExternal<'_>,
 ) -> Result<Imported, ImportError> {
     let g = decode::decode(bytes, external)?;
     let nodes = fuse::fuse(&g);

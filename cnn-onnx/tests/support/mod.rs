@@ -80,6 +80,24 @@ pub fn plan_of(src: &str) -> Plan {
     cnn_compiler::lower::plan(&compiled.models[0]).expect("plan")
 }
 
+/// The interpreter of an imported model holding its weights (every tensor
+/// of the plan named by the import, and no other).
+pub fn interpreter(m: &cnn_onnx::Imported) -> cnn_runtime::interp::Sequential {
+    use cnn_runtime::Model;
+    let plan = plan_of(&m.source);
+    let weights: std::collections::HashMap<&str, &[f32]> = m
+        .weights
+        .iter()
+        .map(|w| (w.name.as_str(), &w.data[..]))
+        .collect();
+    let mut net = cnn_runtime::interp::Sequential::from_plan(plan, 0);
+    assert_eq!(net.params_mut().len(), m.weights.len(), "{}", m.source);
+    for p in net.params_mut() {
+        p.data.copy_from_slice(weights[p.name.as_str()]);
+    }
+    net
+}
+
 /// Runs the ONNX file `bytes` in tract on one input of `shape` (batch first)
 /// and returns the output's shape and values (row-major).
 pub fn run(bytes: &[u8], shape: &[usize], x: &[f32]) -> TractResult<(Vec<usize>, Vec<f32>)> {

@@ -215,6 +215,30 @@ impl Mapper<'_> {
             .collect())
     }
 
+    /// A conv, dwconv, sepconv, deconv or dense statement: `words`, the
+    /// layer's activation and `bias` option, and its arrays (`want`, then a
+    /// bias of `units` when it has one).
+    fn kernel_layer(
+        &self,
+        c: &Cfg<'_>,
+        words: String,
+        mut want: Vec<(&'static str, Vec<usize>)>,
+        units: usize,
+    ) -> Result<Layer, ImportError> {
+        let bias = c.bool("use_bias", true)?;
+        if bias {
+            want.push(("bias", vec![units]));
+        }
+        Ok(Layer {
+            words,
+            takes_act: true,
+            nobias: !bias,
+            act: c.activation()?,
+            is_act: false,
+            params: self.params(c, &want)?,
+        })
+    }
+
     /// Adds the item of layer `node` (class `op`).
     fn push(&mut self, node: &str, op: &str, kind: Kind, inputs: Vec<usize>, shape: Shape) {
         let output = self.next;
@@ -284,7 +308,6 @@ impl Mapper<'_> {
                 let s = c.pair("strides", Some([1, 1]))?;
                 let d = c.pair("dilation_rate", Some([1, 1]))?;
                 let same = c.same()?;
-                let bias = c.bool("use_bias", true)?;
                 let (oh, ow) = out_size(h, kh, s[0], d[0], same)
                     .zip(out_size(w, kw, s[1], d[1], same))
                     .ok_or_else(|| {
@@ -300,7 +323,7 @@ impl Mapper<'_> {
                 if d != [1, 1] {
                     opts += &format!(" dilation {}", pair(d));
                 }
-                let (words, mut want, f) = if l.class == "Conv2D" {
+                let (words, want, f) = if l.class == "Conv2D" {
                     let f = c.usize("filters", None)?;
                     let g = c.usize("groups", Some(1))?;
                     if !ch.is_multiple_of(g) || !f.is_multiple_of(g) {
@@ -331,16 +354,7 @@ impl Mapper<'_> {
                         )
                     }
                 };
-                if bias {
-                    want.push(("bias", vec![f]));
-                }
-                let layer = Layer {
-                    takes_act: true,
-                    nobias: !bias,
-                    act: c.activation()?,
-                    params: self.params(&c, &want)?,
-                    ..plain(words)
-                };
+                let layer = self.kernel_layer(&c, words, want, f)?;
                 (layer, Shape::Image { h: oh, w: ow, c: f })
             }
             "Conv2DTranspose" => {
@@ -355,7 +369,6 @@ impl Mapper<'_> {
                     return Err(c.err(format!("output_padding = {p} (the language's deconv has none)")));
                 }
                 let same = c.same()?;
-                let bias = c.bool("use_bias", true)?;
                 // Keras's sizes: `n * s` (same), `n * s + max(k - s, 0)` (valid).
                 let size = |n: usize, k: usize, s: usize| {
                     let base = n.checked_mul(s)?;
@@ -376,17 +389,8 @@ impl Mapper<'_> {
                 if same {
                     words += " same";
                 }
-                let mut want = vec![("kernel", vec![kh, kw, f, ch])];
-                if bias {
-                    want.push(("bias", vec![f]));
-                }
-                let layer = Layer {
-                    takes_act: true,
-                    nobias: !bias,
-                    act: c.activation()?,
-                    params: self.params(&c, &want)?,
-                    ..plain(words)
-                };
+                let want = vec![("kernel", vec![kh, kw, f, ch])];
+                let layer = self.kernel_layer(&c, words, want, f)?;
                 (layer, Shape::Image { h: oh, w: ow, c: f })
             }
             "Dense" => {
@@ -396,18 +400,8 @@ impl Mapper<'_> {
                     )));
                 };
                 let units = c.usize("units", None)?;
-                let bias = c.bool("use_bias", true)?;
-                let mut want = vec![("kernel", vec![n, units])];
-                if bias {
-                    want.push(("bias", vec![units]));
-                }
-                let layer = Layer {
-                    takes_act: true,
-                    nobias: !bias,
-                    act: c.activation()?,
-                    params: self.params(&c, &want)?,
-                    ..plain(format!("dense {units}"))
-                };
+                let want = vec![("kernel", vec![n, units])];
+                let layer = self.kernel_layer(&c, format!("dense {units}"), want, units)?;
                 (layer, Shape::Vector(units))
             }
             "MaxPooling2D" | "AveragePooling2D" => {
