@@ -89,6 +89,23 @@ cnn! {
     }
 }
 
+// MobileNet's and U-Net's layers: depthwise and separable convs (whose rows
+// the pool splits at batch 1), an inverted residual, a transposed conv and
+// upsampling, batchnorm folded into convs for inference.
+cnn! {
+    model Mobile {
+        input 12x12x3;
+        conv 16 3x3 stride 2 same nobias; batchnorm; relu6;
+        residual { conv 32 1x1 nobias; batchnorm; relu6; dwconv 3x3 same nobias; batchnorm; relu6; conv 16 1x1 nobias; batchnorm }
+        dwconv 3x3 stride 2 same multiplier 2 relu6;
+        sepconv 8 3x3 same relu;
+        deconv 8 3x3 stride 2 same relu;
+        upsample 2;
+        globalavgpool;
+        dense 7 softmax;
+    }
+}
+
 fn batch(b: usize, h: usize, w: usize, c: usize) -> (Array4<f32>, Vec<usize>) {
     let x = Array4::from_shape_fn((b, h, w, c), |(n, i, j, k)| {
         ((n * 7 + i * 3 + j * 5 + k) % 11) as f32 / 11.0
@@ -162,5 +179,25 @@ fn steady_state_allocates_nothing() {
     assert_eq!(
         steady, 0,
         "a graph with batchnorm and dropout after the first step"
+    );
+
+    // Depthwise, separable and transposed convs, at the batch sizes of
+    // training and of serving one image at a time.
+    let mut mobile = Mobile::new(5);
+    let (one, _) = batch(1, 12, 12, 3);
+    mobile.train_step(x.view(), &labels, &mut adam).unwrap();
+    mobile.predict_view(x.view()).unwrap();
+    mobile.predict_view(one.view()).unwrap();
+    let steady = allocations_in(|| {
+        for _ in 0..3 {
+            mobile.train_step(x.view(), &labels, &mut adam).unwrap();
+            mobile.forward_view(x.view()).unwrap();
+            mobile.predict_view(x.view()).unwrap();
+            mobile.predict_view(one.view()).unwrap();
+        }
+    });
+    assert_eq!(
+        steady, 0,
+        "depthwise, separable and transposed convs after the first step"
     );
 }

@@ -4,56 +4,54 @@
 //! `(i + 0.5) / s - 0.5`, clamped to the image), as Keras's bilinear resize.
 //!
 //! Both are a sum over at most two source cells per axis with fixed weights,
-//! so one table per axis serves the forward and (transposed) the backward.
+//! so one description per axis serves the forward and (transposed) the
+//! backward.
 
 use crate::ops::per_sample;
 use crate::{Interpolation, UpsampleSpec};
 
-/// Source cells and weights of each output index of one axis:
-/// `out[i] = in[lo] * (1 - f) + in[hi] * f`.
-fn axis(n: usize, s: usize, how: Interpolation) -> Vec<(usize, usize, f32)> {
-    (0..n * s)
-        .map(|i| match how {
-            Interpolation::Nearest => (i / s, i / s, 0.0),
-            Interpolation::Bilinear => {
-                let src = ((i as f64 + 0.5) / s as f64 - 0.5).max(0.0);
-                let lo = (src.floor() as usize).min(n - 1);
-                let hi = (lo + 1).min(n - 1);
-                (lo, hi, (src - lo as f64) as f32)
-            }
-        })
-        .collect()
+/// Source cells and weight of output index `i` of an axis of `n` cells
+/// upsampled `s` times: `out[i] = in[lo] * (1 - f) + in[hi] * f`. Computed
+/// where needed rather than tabled, so that a call allocates nothing.
+fn entry(i: usize, n: usize, s: usize, how: Interpolation) -> (usize, usize, f32) {
+    match how {
+        Interpolation::Nearest => (i / s, i / s, 0.0),
+        Interpolation::Bilinear => {
+            let src = ((i as f64 + 0.5) / s as f64 - 0.5).max(0.0);
+            let lo = (src.floor() as usize).min(n - 1);
+            let hi = (lo + 1).min(n - 1);
+            (lo, hi, (src - lo as f64) as f32)
+        }
+    }
 }
 
-/// The two axis tables of one upsample.
-struct Tables {
-    rows: Vec<(usize, usize, f32)>,
-    cols: Vec<(usize, usize, f32)>,
+/// The two axes of one upsample.
+struct Tables<'a> {
+    s: &'a UpsampleSpec,
     /// Values per sample of the input and of the output.
     lens: (usize, usize),
 }
 
-impl Tables {
-    fn new(s: &UpsampleSpec) -> Tables {
+impl Tables<'_> {
+    fn new(s: &UpsampleSpec) -> Tables<'_> {
         assert!(
             s.in_h > 0 && s.in_w > 0 && s.sh > 0 && s.sw > 0,
             "upsample: empty size"
         );
-        let (rows, cols) = (
-            axis(s.in_h, s.sh, s.interpolation),
-            axis(s.in_w, s.sw, s.interpolation),
-        );
-        let lens = (s.in_h * s.in_w * s.c, rows.len() * cols.len() * s.c);
-        Tables { rows, cols, lens }
+        let lens = (s.in_h * s.in_w * s.c, s.in_h * s.sh * s.in_w * s.sw * s.c);
+        Tables { s, lens }
     }
 
     /// Calls `f(source pixel, output pixel, weight)` for every nonzero weight
     /// of one sample (pixels as flat `row * width + column` indices; the input
     /// is `w` wide).
     fn each(&self, w: usize, mut f: impl FnMut(usize, usize, f32)) {
-        let ow = self.cols.len();
-        for (r, &(r0, r1, fr)) in self.rows.iter().enumerate() {
-            for (q, &(q0, q1, fq)) in self.cols.iter().enumerate() {
+        let s = self.s;
+        let (oh, ow) = (s.in_h * s.sh, s.in_w * s.sw);
+        for r in 0..oh {
+            let (r0, r1, fr) = entry(r, s.in_h, s.sh, s.interpolation);
+            for q in 0..ow {
+                let (q0, q1, fq) = entry(q, s.in_w, s.sw, s.interpolation);
                 let cells = [
                     (r0, q0, (1.0 - fr) * (1.0 - fq)),
                     (r0, q1, (1.0 - fr) * fq),
