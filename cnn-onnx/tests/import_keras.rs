@@ -102,6 +102,21 @@ fn a_net_of_many_layers_from_keras() {
 }
 
 #[test]
+fn keras_2s_hard_sigmoid_is_refused() {
+    // The mixed net's file stamped `keras_version = 2.15.0`: its conv's
+    // `hard_sigmoid` meant `0.2 x + 0.5` there.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keras/keras2/hard_sigmoid.h5");
+    let e = cnn_onnx::import_keras(&std::fs::read(path).unwrap(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("(Conv2D): activation 'hard_sigmoid' of Keras 2"),
+        "{e}"
+    );
+    // The same file as Keras 3 saved it imports (a_net_of_many_layers_from_keras).
+}
+
+#[test]
 fn other_files_are_refused_with_a_reason() {
     let onnx = b"\x08\x08\x12\x04test";
     let e = cnn_onnx::import_keras(onnx, None).unwrap_err().to_string();

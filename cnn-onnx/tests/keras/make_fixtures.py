@@ -107,6 +107,22 @@ def randomize(model, rng):
             layer.set_weights(ws)
 
 
+def keras2_stamp(folder):
+    """`keras2/hard_sigmoid.h5`: the mixed net's .h5 file stamped as saved by
+    Keras 2.15, whose `hard_sigmoid` was another function (the import must
+    refuse it rather than read it as Keras 3's)."""
+    import shutil
+
+    import h5py
+
+    out = os.path.join(HERE, "keras2")
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "hard_sigmoid.h5")
+    shutil.copyfile(os.path.join(folder, "model.h5"), path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["keras_version"] = "2.15.0"
+
+
 def main():
     rng = np.random.default_rng(7)
     for make in (lenet5, resnet_bn, mixed):
@@ -120,6 +136,8 @@ def main():
         y = np.asarray(model(x, training=False))
         np.savez(os.path.join(folder, "io.npz"), x=x, y=y)
         print(model.name, model.count_params(), "parameters", y.shape)
+        if model.name == "mixed":
+            keras2_stamp(folder)
     print("keras", keras.__version__)
 
 

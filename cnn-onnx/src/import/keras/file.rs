@@ -51,6 +51,9 @@ enum Store {
 pub(crate) struct Saved {
     /// The model's config: `{"class_name": "Functional", "config": {...}}`.
     pub config: Value,
+    /// The major version of the Keras that saved it, when the file says
+    /// (`keras_version`): some activations changed meaning at Keras 3.
+    pub keras_major: Option<u32>,
     h5: Hdf5File,
     /// The weights file's bytes (variable-length strings are read from them).
     bytes: Vec<u8>,
@@ -122,8 +125,14 @@ fn read_keras(bytes: &[u8]) -> Result<Saved, ImportError> {
     if !weights.starts_with(HDF5_MAGIC) {
         return Err(bad("model.weights.h5 is not an HDF5 file"));
     }
+    // `metadata.json` (optional): `{"keras_version": "3.15.1", ...}`.
+    let keras_major = member(&mut zip, "metadata.json", 1 << 20)
+        .ok()
+        .and_then(|m| serde_json::from_slice::<Value>(&m).ok())
+        .and_then(|m| m.get("keras_version")?.as_str().and_then(major));
     Ok(Saved {
         config,
+        keras_major,
         h5: open_h5(&weights)?,
         bytes: weights,
         store: Store::Vars,
@@ -139,12 +148,23 @@ fn read_h5(bytes: Vec<u8>) -> Result<Saved, ImportError> {
         .ok_or_else(|| bad("the attribute model_config is empty"))?;
     let config: Value = serde_json::from_str(&text)
         .map_err(|e| bad(format!("the attribute model_config is not JSON: {e}")))?;
+    let keras_major = root
+        .attribute("keras_version")
+        .ok()
+        .and_then(|a| strings(&a, &bytes, &h5).ok())
+        .and_then(|v| v.first().and_then(|v| major(v)));
     Ok(Saved {
         config,
+        keras_major,
         h5,
         bytes,
         store: Store::Legacy,
     })
+}
+
+/// The major version of a version string (`"2.15.0"` -> 2).
+fn major(version: &str) -> Option<u32> {
+    version.split('.').next()?.trim().parse().ok()
 }
 
 fn root_attr(

@@ -25,6 +25,8 @@ enum Shape {
 /// A layer's config, read with its name at hand for errors.
 struct Cfg<'a> {
     l: &'a KLayer<'a>,
+    /// The Keras major version that saved the file, if it says.
+    keras_major: Option<u32>,
 }
 
 impl<'a> Cfg<'a> {
@@ -127,6 +129,13 @@ impl<'a> Cfg<'a> {
         let name = v
             .as_str()
             .ok_or_else(|| self.err(format!("activation = {v}")))?;
+        // Keras 2's hard sigmoid was `clip(0.2 x + 0.5, 0, 1)`; the
+        // language's is Keras 3's, `relu6(x + 3) / 6`.
+        if name == "hard_sigmoid" && self.keras_major.is_some_and(|v| v < 3) {
+            return Err(self.err(
+                "activation 'hard_sigmoid' of Keras 2 (0.2 x + 0.5, clipped) is not the language's (Keras 3's: relu6(x + 3) / 6)",
+            ));
+        }
         activation_word(name)
             .map(|w| (!w.is_empty()).then(|| w.to_string()))
             .ok_or_else(|| self.err(format!("activation '{name}' is not one of the language's")))
@@ -259,7 +268,10 @@ impl Mapper<'_> {
     }
 
     fn layer(&mut self, l: &KLayer<'_>) -> Result<(), ImportError> {
-        let c = Cfg { l };
+        let c = Cfg {
+            l,
+            keras_major: self.saved.keras_major,
+        };
         let ins: Vec<(usize, Shape)> = l
             .inputs
             .iter()
