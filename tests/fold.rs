@@ -3,8 +3,9 @@
 //! layer absorbed into that layer's kernel and bias) agrees with the unfolded
 //! `forward` within 1e-5 of max(1, |y|), in the interpreter and in generated
 //! code, with moving statistics, gamma and beta far from their initial values.
-//! What `predict` does not keep (the folded layers' outputs) is an error to
-//! ask for, and a `backward` needs a `forward`.
+//! An activation layer after such a layer (or after its batchnorm) is applied
+//! by that layer's kernel. What `predict` does not keep (the folded layers'
+//! outputs) is an error to ask for, and a `backward` needs a `forward`.
 
 mod codegen_support;
 
@@ -38,53 +39,74 @@ fn input(m: &dyn Model, b: usize, seed: u64) -> Array4<f32> {
     Array4::from_shape_fn((b, h, w, c), |_| rng.unit())
 }
 
-/// Models and how many batchnorms their plans fold.
-const MODELS: &[(&str, usize)] = &[
-    ("input 6x6x3; conv 4 3x3 same nobias; batchnorm; relu", 1),
+/// Models, how many batchnorms their plans fold and how many activation
+/// layers a kernel applies.
+const MODELS: &[(&str, usize, usize)] = &[
+    ("input 6x6x3; conv 4 3x3 same nobias; batchnorm; relu", 1, 1),
     (
         "input 6x6x3; conv 4 3x3 valid; batchnorm momentum 0.9 epsilon 1e-3",
         1,
+        0,
     ),
     (
-        "input 6x6x4; conv 6 3x3 same groups 2; batchnorm noscale",
+        "input 6x6x4; conv 6 3x3 same groups 2; batchnorm noscale; elu",
+        1,
         1,
     ),
     (
         "input 7x7x3; dwconv 3x3 stride 2 same multiplier 2; batchnorm nocenter; relu6",
         1,
+        1,
     ),
-    ("input 6x6x3; sepconv 5 3x3 same; batchnorm; relu", 1),
+    ("input 6x6x3; sepconv 5 3x3 same; batchnorm; relu", 1, 1),
     (
-        "input 4x4x3; deconv 5 3x3 stride 2 same nobias; batchnorm",
+        "input 4x4x3; deconv 5 3x3 stride 2 same nobias; batchnorm; sigmoid",
+        1,
         1,
     ),
     (
         "input 5x5x2; flatten; dense 7; batchnorm noscale nocenter; dense 3 softmax",
         1,
+        0,
     ),
+    // An activation layer right after a conv, without a batchnorm.
+    ("input 6x6x3; conv 4 3x3 same; gelu; conv 2 1x1; tanh", 0, 2),
     // Not folded: an activation or a pool lies between, or nothing feeds it.
-    ("input 6x6x3; conv 4 3x3 same relu; batchnorm", 0),
-    ("input 6x6x3; conv 4 3x3 same; maxpool 2; batchnorm", 0),
-    ("input 4x4x3; batchnorm", 0),
+    ("input 6x6x3; conv 4 3x3 same relu; batchnorm", 0, 0),
+    ("input 6x6x3; conv 4 3x3 same; maxpool 2; batchnorm", 0, 0),
+    ("input 4x4x3; batchnorm; relu", 0, 0),
+    // Not fused: softmax needs whole rows; the conv's own activation; a
+    // conv output that a residual also reads.
+    ("input 4x4x3; conv 4 1x1; batchnorm; softmax", 1, 0),
+    ("input 6x6x3; conv 4 3x3 same relu; relu6", 0, 0),
+    ("input 6x6x4; conv 4 3x3 same; residual { relu }", 0, 0),
+    (
+        "input 6x6x4; conv 4 3x3 same nobias; batchnorm; residual { relu }",
+        1,
+        0,
+    ),
     (
         "input 8x8x1; conv 8 3x3 same nobias; batchnorm; relu; maxpool 2; \
          conv 8 3x3 same nobias; batchnorm; relu; dropout 0.3; flatten; \
          dense 16 nobias; batchnorm; relu; dense 4 softmax",
+        3,
         3,
     ),
 ];
 
 #[test]
 fn predict_folds_batchnorm_and_agrees_with_forward() {
-    for (k, &(src, folds)) in MODELS.iter().enumerate() {
+    for (k, &(src, folds, acts)) in MODELS.iter().enumerate() {
         let mut m = interp(src);
         let plan = m.plan();
         let got = plan.steps.iter().filter(|s| s.fold.is_some()).count();
         assert_eq!(got, folds, "{src}: folds");
+        let got = plan.steps.iter().filter(|s| s.fold_act.is_some()).count();
+        assert_eq!(got, acts, "{src}: activations applied by a kernel");
         assert_eq!(
             plan.steps.iter().filter(|s| s.folded).count(),
-            folds,
-            "{src}: folded batchnorms"
+            folds + acts,
+            "{src}: folded batchnorms and activations"
         );
         randomize(&mut m, 11 + k as u64);
         let x = input(&m, 3, 5 + k as u64);
@@ -103,16 +125,19 @@ fn predict_keeps_only_what_it_computed() {
     randomize(&mut m, 3);
     let x = input(&m, 2, 4);
     m.predict(x.view()).unwrap();
-    let e = m.layer_output(0).unwrap_err().to_string();
-    assert!(e.contains("predict folded the batchnorm"), "{e}");
-    // The batchnorm's and the activation's outputs were computed.
-    assert!(m.layer_output(1).is_ok() && m.layer_output(2).is_ok());
+    // The conv and the batchnorm were absorbed: only the activation's output
+    // was computed.
+    for i in [0, 1] {
+        let e = m.layer_output(i).unwrap_err().to_string();
+        assert!(e.contains("predict folded the batchnorm or activation"), "{e}");
+    }
+    assert!(m.layer_output(2).is_ok());
     let dy = cnn::ndarray::Array2::<f32>::ones((2, 6 * 6 * 4));
     let e = m.backward(dy.view()).unwrap_err().to_string();
     assert!(e.contains("not predict"), "{e}");
     // A forward pass makes every layer's output and the backward pass available.
     m.forward(x.view()).unwrap();
-    assert!(m.layer_output(0).is_ok());
+    assert!(m.layer_output(0).is_ok() && m.layer_output(1).is_ok());
     m.backward(dy.view()).unwrap();
 }
 
@@ -154,7 +179,7 @@ fn generated_predict_folds_as_the_interpreter_does() {
                flatten; dense 10 nobias; batchnorm; relu; dense 3 softmax";
     let mut i = interp(src);
     let mut g = FoldNet::new(1);
-    assert_eq!(FoldNet::plan().steps.iter().filter(|s| s.folded).count(), 4);
+    assert_eq!(FoldNet::plan().steps.iter().filter(|s| s.folded).count(), 8);
     randomize(&mut i, 21);
     randomize(&mut g, 21);
     let x = input(&i, 4, 22);

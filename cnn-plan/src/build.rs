@@ -75,6 +75,7 @@ fn step(layer: LayerSpec, index: usize, input: usize, output: usize) -> Step {
         needs_dx: false,
         needs_backward: false,
         fold: None,
+        fold_act: None,
         folded: false,
     }
 }
@@ -314,6 +315,30 @@ impl Plan {
             {
                 prev.fold = Some(pos);
                 bn.folded = true;
+            }
+        }
+        // It also applies an activation layer that alone reads such a layer's
+        // output (or its folded batchnorm's) in that layer's kernel: one pass
+        // over the activations fewer again. Not softmax, which needs whole
+        // rows where a conv's epilogue sees tiles.
+        for pos in 0..nsteps {
+            let s = &steps[pos];
+            if s.folded
+                || s.layer.fold_stride().is_none()
+                || s.layer.activation() != Activation::Linear
+            {
+                continue;
+            }
+            let last = s.fold.unwrap_or(pos);
+            let Some(next) = steps.get(last + 1) else {
+                continue;
+            };
+            if matches!(next.layer, LayerSpec::Activation { act, .. } if act != Activation::Softmax)
+                && next.input == steps[last].output
+                && readers[next.input] == 1
+            {
+                steps[pos].fold_act = Some(last + 1);
+                steps[last + 1].folded = true;
             }
         }
         // The final softmax's input holds the logits (training leaves the softmax

@@ -104,8 +104,14 @@ pub struct Step {
     /// own) that a folded inference pass absorbs into this layer's kernel and
     /// bias: one pass over the activations fewer.
     pub fold: Option<usize>,
-    /// A batchnorm that a folded inference pass computes in the step before
-    /// (see [`Step::fold`]), so it does not run itself.
+    /// Position in [`Plan::steps`] of an activation layer right after this
+    /// layer (or after the batchnorm it folds, see [`Step::fold`]) that a
+    /// folded inference pass applies in this layer's kernel, writing the
+    /// activation's output: Keras's `conv; batchnorm; relu` as one pass.
+    pub fold_act: Option<usize>,
+    /// A batchnorm or activation that a folded inference pass computes in a
+    /// step before (see [`Step::fold`] and [`Step::fold_act`]), so it does
+    /// not run itself.
     pub folded: bool,
 }
 
@@ -524,6 +530,24 @@ impl Plan {
     /// The buffer holding the model's output.
     pub fn output_buffer(&self) -> usize {
         self.steps.last().map_or(0, |s| s.output)
+    }
+
+    /// The buffer a folded inference pass (`predict`) writes with the step at
+    /// `pos`: the output of the last layer it absorbs, or `None` for a step
+    /// absorbed into an earlier one.
+    pub fn predict_output(&self, pos: usize) -> Option<usize> {
+        let s = &self.steps[pos];
+        if s.folded {
+            return None;
+        }
+        let last = s.fold_act.or(s.fold).unwrap_or(pos);
+        Some(self.steps[last].output)
+    }
+
+    /// Whether a folded inference pass (`predict`) leaves `buffer` holding
+    /// its values: the input, or a buffer some step writes there.
+    pub fn predict_keeps(&self, buffer: usize) -> bool {
+        buffer == 0 || (0..self.steps.len()).any(|p| self.predict_output(p) == Some(buffer))
     }
 
     /// The step of the layer with statement index `index`.

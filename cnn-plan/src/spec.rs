@@ -544,6 +544,20 @@ impl LayerSpec {
         }
     }
 
+    /// The same layer with activation `a` in place of its own, for a layer
+    /// that applies one (see [`LayerSpec::has_kernel`]); others unchanged.
+    pub fn with_activation(mut self, a: Activation) -> LayerSpec {
+        match &mut self {
+            LayerSpec::Conv2d { act, .. }
+            | LayerSpec::DwConv2d { act, .. }
+            | LayerSpec::SepConv2d { act, .. }
+            | LayerSpec::Deconv2d { act, .. }
+            | LayerSpec::Dense { act, .. } => *act = a,
+            _ => {}
+        }
+        self
+    }
+
     /// Whether the layer has trainable parameters (a kernel, or batchnorm's
     /// gamma or beta): the backward pass runs from the first such layer on.
     pub fn has_params(&self) -> bool {

@@ -251,9 +251,10 @@ fn emit(m: &ir::Model, opts: &Options) -> Result<TokenStream, String> {
             }
 
             /// Inference for predictions: as `forward_view`, with each batchnorm after a
-            /// conv or dense layer folded into that layer's kernel and bias (one pass over
-            /// the activations fewer). Only the output is kept: no `layer_output` of a
-            /// layer a batchnorm was folded into, no `backward` after it.
+            /// conv or dense layer folded into that layer's kernel and bias, and an
+            /// activation layer after them applied by that layer's kernel (a pass over
+            /// the activations fewer each). Only the output is kept: no `layer_output`
+            /// of a layer folded into another's, no `backward` after it.
             pub fn predict_view(&mut self, x: #nd::ArrayView4<'_, f32>) -> #rt::Result<#nd::ArrayView2<'_, f32>> {
                 self.state.predict(Self::plan(), Self::PASSES, x)
             }

@@ -226,20 +226,21 @@ pub(super) fn step_const(rt: &TokenStream, k: usize, s: &Step) -> TokenStream {
     .map(lit);
     let acc = s.accumulate;
     let (fused, ndx, nbw, folded) = (s.fused_softmax, s.needs_dx, s.needs_backward, s.folded);
-    let fold = match s.fold {
+    let position = |p: Option<usize>| match p {
         Some(pos) => {
             let pos = lit(pos);
             quote!(::core::option::Option::Some(#pos))
         }
         None => quote!(::core::option::Option::None),
     };
+    let (fold, fold_act) = (position(s.fold), position(s.fold_act));
     quote! {
         const #name: #rt::Step = #rt::Step {
             layer: #l,
             index: #index, id: #id, input: #input, accumulate: #acc, operands: (#o0, #o1),
             output: #output, tensors: (#t0, #t1), argmax: #argmax, stats: #stats,
             fused_softmax: #fused, needs_dx: #ndx, needs_backward: #nbw,
-            fold: #fold, folded: #folded,
+            fold: #fold, fold_act: #fold_act, folded: #folded,
         };
     }
 }

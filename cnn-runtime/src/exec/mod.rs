@@ -431,9 +431,11 @@ impl State {
 
     /// Inference as [`State::forward`], with every batchnorm that follows a
     /// conv, depthwise, transposed conv or dense layer folded into that
-    /// layer's kernel and bias (one pass over the activations fewer). Only
-    /// the output is kept: the outputs of the layers a batchnorm was folded
-    /// into are not written, and [`State::backward`] needs a `forward`.
+    /// layer's kernel and bias, and an activation layer after them applied by
+    /// that layer's kernel (a pass over the activations fewer each). Only the
+    /// output is kept: the outputs of the layers absorbed into a later one
+    /// ([`Plan::predict_keeps`]) are not written, and [`State::backward`]
+    /// needs a `forward`.
     pub fn predict(
         &mut self,
         plan: &Plan,
@@ -719,9 +721,9 @@ impl State {
         let s = plan
             .step_of(i)
             .ok_or_else(|| Error::Invalid(format!("no layer {i}")))?;
-        if self.fwd_mode.fold && s.fold.is_some() {
+        if self.fwd_mode.fold && !plan.predict_keeps(s.output) {
             return Err(Error::Invalid(format!(
-                "layer {i}: predict folded the batchnorm after it into it and kept no output of its own; run forward for every layer's output"
+                "layer {i}: predict folded the batchnorm or activation after it into it and kept no output of its own; run forward for every layer's output"
             )));
         }
         Ok(self.buffer(plan, s.output, self.fwd_batch))

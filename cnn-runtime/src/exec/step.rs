@@ -12,14 +12,21 @@ use crate::ops::{self, batchnorm, Grads, Operands};
 /// out (training fuses it with the cross-entropy).
 #[inline]
 pub fn forward_step(step: &Step, part: &mut Part<'_>, logits: bool) {
-    forward_with(step, part, logits, |f| dynamic_forward(step, f));
+    forward_with(step, part, logits, dynamic_forward);
 }
 
-/// The forward pass of `step` with `kernel`, handed the step's slices. Does nothing for `flatten`, in training for the
-/// final softmax (fused with the loss), and in a folded inference pass for a
-/// batchnorm the step before computed.
+/// The forward pass of `step` with `kernel`, handed the step (its layer's
+/// activation replaced by a fused one's) and its slices. Does nothing for
+/// `flatten`, in training for the final softmax (fused with the loss), and in
+/// a folded inference pass for a batchnorm or activation a step before
+/// computed.
 #[inline]
-fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl FnOnce(Fwd<'_>)) {
+fn forward_with(
+    step: &Step,
+    part: &mut Part<'_>,
+    logits: bool,
+    kernel: impl FnOnce(&Step, Fwd<'_>),
+) {
     if step.input == step.output {
         return;
     }
@@ -33,12 +40,11 @@ fn forward_with(step: &Step, part: &mut Part<'_>, logits: bool, kernel: impl FnO
     if fold && step.folded {
         return;
     }
-    match step.fold {
-        Some(pos) if fold => folded_forward(step, &part.plan().steps[pos], part, kernel),
-        _ => kernel(part.fwd(step)),
+    if fold && (step.fold.is_some() || step.fold_act.is_some()) {
+        return fused_forward(step, part, kernel);
     }
+    kernel(step, part.fwd(step))
 }
-
 /// A join's output from its inputs, one input at a time (a concat's
 /// channel offset runs over the inputs' channels).
 fn join_forward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
@@ -73,11 +79,27 @@ fn join_backward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
     }
 }
 
-/// The forward pass of `step` and of the batchnorm `bn` after it as one
-/// kernel call: the batchnorm's inference scale and shift folded into the
-/// step's kernel and bias (in scratch, so steady state allocates nothing),
-/// writing the batchnorm's output.
-fn folded_forward(step: &Step, bn: &Step, part: &mut Part<'_>, kernel: impl FnOnce(Fwd<'_>)) {
+/// The forward pass of `step` and of the batchnorm and activation after it
+/// that a folded inference pass absorbs ([`Step::fold`], [`Step::fold_act`])
+/// as one kernel call: the batchnorm's inference scale and shift folded into
+/// the step's kernel and bias (in scratch, so steady state allocates
+/// nothing), the activation applied by the kernel, writing the last absorbed
+/// layer's output.
+fn fused_forward(step: &Step, part: &mut Part<'_>, kernel: impl FnOnce(&Step, Fwd<'_>)) {
+    let plan = part.plan();
+    let last = step.fold_act.or(step.fold).expect("a step that absorbs a layer");
+    let out = plan.steps[last].output;
+    let fused = match step.fold_act {
+        Some(a) => Step {
+            layer: step.layer.with_activation(plan.steps[a].layer.activation()),
+            ..*step
+        },
+        None => *step,
+    };
+    let Some(pos) = step.fold else {
+        return kernel(&fused, part.fwd_to(step, out));
+    };
+    let bn = &plan.steps[pos];
     let LayerSpec::BatchNorm(n) = bn.layer else {
         unreachable!("a fold into a step that is not a batchnorm")
     };
@@ -101,11 +123,14 @@ fn folded_forward(step: &Step, bn: &Step, part: &mut Part<'_>, kernel: impl FnOn
         &mut sc.shift,
     );
     batchnorm::fold_into(&sc.scale, &sc.shift, stride, (k0, b0), (&mut k, &mut b));
-    let f = part.fwd_to(step, bn.output);
-    kernel(Fwd {
-        tensors: [&k, &b, &[], &[]],
-        ..f
-    });
+    let f = part.fwd_to(step, out);
+    kernel(
+        &fused,
+        Fwd {
+            tensors: [&k, &b, &[], &[]],
+            ..f
+        },
+    );
     let sc = part.scratch_mut();
     (sc.fold_kernel, sc.fold_bias) = (k, b);
 }
