@@ -129,7 +129,10 @@ fn predict_keeps_only_what_it_computed() {
     // was computed.
     for i in [0, 1] {
         let e = m.layer_output(i).unwrap_err().to_string();
-        assert!(e.contains("predict folded the batchnorm or activation"), "{e}");
+        assert!(
+            e.contains("predict folded the batchnorm or activation"),
+            "{e}"
+        );
     }
     assert!(m.layer_output(2).is_ok());
     let dy = cnn::ndarray::Array2::<f32>::ones((2, 6 * 6 * 4));
@@ -139,6 +142,45 @@ fn predict_keeps_only_what_it_computed() {
     m.forward(x.view()).unwrap();
     assert!(m.layer_output(0).is_ok() && m.layer_output(1).is_ok());
     m.backward(dy.view()).unwrap();
+}
+
+#[test]
+fn predict_follows_every_change_of_the_weights() {
+    // Predict prepares folded (and packed) weights once and keeps them: each
+    // way the weights change must be seen by the next prediction.
+    let src = MODELS[MODELS.len() - 1].0;
+    let mut m = interp(src);
+    randomize(&mut m, 31);
+    let x = input(&m, 4, 32);
+    let agrees = |m: &mut Sequential, what: &str| {
+        let want = flat(m.forward(x.view()).unwrap());
+        let got = flat(m.predict(x.view()).unwrap());
+        assert_forward(what, &got, &want);
+        got
+    };
+    let first = agrees(&mut m, "first predict");
+    randomize(&mut m, 33);
+    let loaded = agrees(&mut m, "after params_mut");
+    assert_ne!(first, loaded, "new weights, new predictions");
+    let mut opt = cnn::runtime::Sgd::new(0.05);
+    let labels = [0, 1, 2, 3];
+    m.train_batch(x.view(), &labels, &mut opt).unwrap();
+    let trained = agrees(&mut m, "after a training step");
+    assert_ne!(loaded, trained, "a step moved the weights");
+    // A training-mode forward pass moves only the moving statistics.
+    m.forward_train_batch(x.view()).unwrap();
+    let moved = agrees(&mut m, "after a training forward pass");
+    assert_ne!(trained, moved, "the moving statistics moved");
+    // Without a batchnorm, only the optimizer's update changes a packed conv.
+    let mut m = interp("input 6x6x3; conv 4 3x3 same; relu; flatten; dense 3 softmax");
+    randomize(&mut m, 35);
+    let x = input(&m, 4, 36);
+    let before = flat(m.predict(x.view()).unwrap());
+    m.train_batch(x.view(), &[0, 1, 2, 0], &mut opt).unwrap();
+    let want = flat(m.forward(x.view()).unwrap());
+    let got = flat(m.predict(x.view()).unwrap());
+    assert_forward("after a step without batchnorm", &got, &want);
+    assert_ne!(before, got, "a step moved the weights");
 }
 
 #[test]

@@ -12,9 +12,11 @@
 //! bit-identical weights on any machine with the same kernels.
 
 mod part;
+mod prepared;
 mod step;
 
 pub use part::{Bwd, Fwd, Mode, Part, Scratch};
+pub use prepared::Weights;
 pub use step::{backward_step, forward_step};
 
 use cnn_plan::{Activation, Init, LayerSpec, Plan};
@@ -28,6 +30,7 @@ use crate::optim::Optimizer;
 use crate::pool as parallel;
 use crate::{Error, Result};
 use part::Arenas;
+use prepared::Prepared;
 
 /// Most batch parts (one scratch each).
 pub const MAX_PARTS: usize = 16;
@@ -125,6 +128,8 @@ pub struct State {
     /// Batchnorm batch statistics of the last training forward pass.
     stats: Vec<f32>,
     scratch: Vec<Scratch>,
+    /// Inference's folded and packed weights (current until the parameters change).
+    prepared: Prepared,
     /// The seed the parameters were drawn with; dropout masks derive from it.
     seed: u64,
     /// Training forward passes run so far (each draws fresh dropout masks).
@@ -172,6 +177,7 @@ impl State {
             argmax: Vec::new(),
             stats: vec![0.0; plan.stats_total],
             scratch: (0..MAX_PARTS).map(|_| Scratch::default()).collect(),
+            prepared: Prepared::default(),
             seed,
             passes: 0,
             step_options: StepOptions::default(),
@@ -201,6 +207,7 @@ impl State {
         self.seed = seed;
         self.passes = 0;
         self.invalidate();
+        self.prepared.invalidate();
     }
 
     /// Sets label smoothing and gradient clipping (see [`StepOptions`]).
@@ -338,6 +345,8 @@ impl State {
             gpart_len: self.gpart.len(),
             scratch: self.scratch.as_mut_ptr(),
             scratch_len: self.scratch.len(),
+            // Only a folded inference pass reads prepared weights.
+            prepared: mode.fold.then_some(&self.prepared as *const Prepared),
             stats: self.stats.as_mut_ptr(),
             stats_len: self.stats.len(),
             grad,
@@ -382,6 +391,7 @@ impl State {
     }
 
     fn update_moving_statistics(&mut self, plan: &Plan) {
+        self.prepared.invalidate();
         for s in plan.steps.iter() {
             let LayerSpec::BatchNorm(n) = s.layer else {
                 continue;
@@ -442,6 +452,7 @@ impl State {
         passes: Passes,
         x: ArrayView4<'_, f32>,
     ) -> Result<ArrayView2<'_, f32>> {
+        self.prepared.ensure(plan, &self.params);
         self.forward_mode(plan, passes, x, self.mode(false, true))
     }
 
@@ -630,6 +641,7 @@ impl State {
             clip(plan, &mut self.grads, c);
         }
         opt.begin_step();
+        self.prepared.invalidate();
         for (slot, t) in plan.tensors.iter().enumerate() {
             if t.trainable {
                 let r = t.offset..t.offset + t.len;
@@ -685,6 +697,7 @@ impl State {
     /// The parameters, writable (loading weights); forgets the last forward pass.
     pub fn params_mut<'s>(&'s mut self, plan: &'s Plan) -> Vec<ParamMut<'s>> {
         self.invalidate();
+        self.prepared.invalidate();
         let mut rest: &mut [f32] = &mut self.params;
         let mut at = 0;
         let mut v = Vec::with_capacity(plan.tensors.len());

@@ -11,8 +11,9 @@ use std::marker::PhantomData;
 
 use cnn_plan::{Plan, Step};
 
+use super::prepared::{Prepared, Weights};
 use crate::ops::conv2d::grouped::GroupedScratch;
-use crate::ops::conv2d::Conv2dScratch;
+use crate::ops::conv2d::{Conv2dScratch, PackedConv};
 
 /// Whether a pass runs in training mode (batchnorm's batch statistics,
 /// dropout's masks) and the seed of this pass's dropout masks.
@@ -38,9 +39,6 @@ pub struct Scratch {
     /// dL/d(input) of a step whose input is also read by a later step: the
     /// step writes it here, then it is added to the input's gradient.
     pub dx_sum: Vec<f32>,
-    /// The kernel and bias of a layer with a batchnorm folded in.
-    pub fold_kernel: Vec<f32>,
-    pub fold_bias: Vec<f32>,
 }
 
 /// Raw pointers to a model's arenas for the duration of one run of parts.
@@ -67,6 +65,8 @@ pub(super) struct Arenas {
     pub gpart_len: usize,
     pub scratch: *mut Scratch,
     pub scratch_len: usize,
+    /// The weights prepared for a folded inference pass (`None` otherwise).
+    pub prepared: Option<*const Prepared>,
     /// Batchnorm batch statistics (one copy: batchnorm plans never split).
     pub stats: *mut f32,
     pub stats_len: usize,
@@ -78,7 +78,8 @@ pub(super) struct Arenas {
 // SAFETY: the pointers are only dereferenced through `Part`, and the executor
 // gives every concurrently running part a disjoint range of samples (disjoint
 // rows of every arena), its own scratch and its own gradient vector; the
-// parameters are only read while parts run; the batch statistics exist only
+// parameters and prepared weights are only read while parts run; the batch
+// statistics exist only
 // in plans that run one part.
 unsafe impl Sync for Arenas {}
 
@@ -112,6 +113,9 @@ pub struct Fwd<'p> {
     pub stats: &'p mut [f32],
     pub scratch: &'p mut Scratch,
     pub mode: Mode,
+    /// A conv's kernel and bias packed for this pass (a folded inference
+    /// pass's prepared weights), to use instead of `tensors`.
+    pub packed: Option<&'p PackedConv>,
 }
 
 /// The slices of a backward step.
@@ -188,13 +192,6 @@ impl<'a> Part<'a> {
     /// The mode of the pass.
     pub fn mode(&self) -> Mode {
         self.arenas.mode
-    }
-
-    /// This part's scratch.
-    pub(super) fn scratch_mut(&mut self) -> &mut Scratch {
-        // SAFETY: `&mut self` keeps every other slice of this part (its
-        // scratch among them) out of reach while the reference lives.
-        unsafe { self.scratch() }
     }
 
     /// This part's rows of activation buffer `buf`.
@@ -328,8 +325,18 @@ impl<'a> Part<'a> {
                 stats: self.stats(step),
                 scratch: self.scratch(),
                 mode: self.arenas.mode,
+                packed: self.prepared(step).filter(|w| w.packed).map(|w| &w.conv),
             }
         }
+    }
+
+    /// The weights a folded inference pass prepared for `step` (`None` in
+    /// other passes and for steps without weights).
+    pub(super) fn prepared(&self, step: &Step) -> Option<&'a Weights> {
+        // SAFETY: the state's prepared weights outlive the run and are not
+        // written while parts run (see `Arenas`).
+        let p: &'a Prepared = unsafe { &*self.arenas.prepared? };
+        p.get(step)
     }
 
     /// Forward slices of input `k` of a join step: that input's rows and the

@@ -82,13 +82,14 @@ fn join_backward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
 /// The forward pass of `step` and of the batchnorm and activation after it
 /// that a folded inference pass absorbs ([`Step::fold`], [`Step::fold_act`])
 /// as one kernel call: the batchnorm's inference scale and shift folded into
-/// the step's kernel and bias (in scratch, so steady state allocates
-/// nothing), the activation applied by the kernel, writing the last absorbed
-/// layer's output.
+/// the step's kernel and bias (prepared once, see `prepared.rs`), the
+/// activation applied by the kernel, writing the last absorbed layer's output.
 fn fused_forward(step: &Step, part: &mut Part<'_>, kernel: impl FnOnce(&Step, Fwd<'_>)) {
     let plan = part.plan();
-    let last = step.fold_act.or(step.fold).expect("a step that absorbs a layer");
-    let out = plan.steps[last].output;
+    let last = step
+        .fold_act
+        .or(step.fold)
+        .expect("a step that absorbs a layer");
     let fused = match step.fold_act {
         Some(a) => Step {
             layer: step.layer.with_activation(plan.steps[a].layer.activation()),
@@ -96,43 +97,24 @@ fn fused_forward(step: &Step, part: &mut Part<'_>, kernel: impl FnOnce(&Step, Fw
         },
         None => *step,
     };
-    let Some(pos) = step.fold else {
-        return kernel(&fused, part.fwd_to(step, out));
-    };
-    let bn = &plan.steps[pos];
-    let LayerSpec::BatchNorm(n) = bn.layer else {
-        unreachable!("a fold into a step that is not a batchnorm")
-    };
-    let stride = step.layer.fold_stride().expect("a layer that folds");
-    let (gamma, beta, mean, var) = batchnorm_tensors(&n, part.params(bn));
-    let [k0, b0, ..] = part.params(step);
-    let sc = part.scratch_mut();
-    let (mut k, mut b) = (
-        std::mem::take(&mut sc.fold_kernel),
-        std::mem::take(&mut sc.fold_bias),
-    );
-    sc.scale.resize(n.c, 0.0);
-    sc.shift.resize(n.c, 0.0);
-    batchnorm::fold(
-        n.epsilon.get(),
-        gamma,
-        beta,
-        mean,
-        var,
-        &mut sc.scale,
-        &mut sc.shift,
-    );
-    batchnorm::fold_into(&sc.scale, &sc.shift, stride, (k0, b0), (&mut k, &mut b));
-    let f = part.fwd_to(step, out);
-    kernel(
-        &fused,
-        Fwd {
-            tensors: [&k, &b, &[], &[]],
-            ..f
-        },
-    );
-    let sc = part.scratch_mut();
-    (sc.fold_kernel, sc.fold_bias) = (k, b);
+    let w = part.prepared(step);
+    let f = part.fwd_to(step, plan.steps[last].output);
+    match w {
+        Some(w) if w.folded => kernel(
+            &fused,
+            Fwd {
+                tensors: [&w.kernel, &w.bias, &[], &[]],
+                ..f
+            },
+        ),
+        _ => {
+            assert!(
+                step.fold.is_none() || f.packed.is_some(),
+                "a folded inference pass without its prepared weights"
+            );
+            kernel(&fused, f)
+        }
+    }
 }
 
 #[inline]
@@ -147,6 +129,7 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
         stats,
         scratch,
         mode,
+        packed,
     } = f;
     let op = Operands {
         batch: b,
@@ -164,9 +147,14 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
             y,
             &mut scratch.grouped,
         ),
-        LayerSpec::Conv2d { spec, act, .. } => {
-            ops::conv2d::conv2d_forward(&spec, act, b, x, t0, op.bias, y, &mut scratch.conv)
-        }
+        LayerSpec::Conv2d { spec, act, .. } => match packed {
+            Some(p) => {
+                ops::conv2d::conv2d_forward_packed(&spec, act, b, x, p, y, &mut scratch.conv)
+            }
+            None => {
+                ops::conv2d::conv2d_forward(&spec, act, b, x, t0, op.bias, y, &mut scratch.conv)
+            }
+        },
         LayerSpec::Dense { spec, act, .. } => {
             ops::dense::dense_forward(&spec, act, b, x, t0, op.bias, y)
         }
@@ -225,7 +213,7 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
 type BatchNormTensors<'a> = (Option<&'a [f32]>, Option<&'a [f32]>, &'a [f32], &'a [f32]);
 
 /// A batchnorm's [`BatchNormTensors`] among its tensors.
-fn batchnorm_tensors<'a>(n: &BatchNormSpec, t: [&'a [f32]; 4]) -> BatchNormTensors<'a> {
+pub(super) fn batchnorm_tensors<'a>(n: &BatchNormSpec, t: [&'a [f32]; 4]) -> BatchNormTensors<'a> {
     let mut k = 0;
     let mut next = |present: bool| {
         present.then(|| {

@@ -177,53 +177,38 @@ pub(super) struct Forward<'a> {
     pub y: &'a mut [f32],
 }
 
-/// Forward pass as an indirect GEMM: the microkernel broadcasts its A values
-/// straight from the padded image through per-pixel base offsets and the column
-/// offset table, so A is never packed (packing cost as much as the FMAs for
-/// small layers). Only the kernel (B) is packed, once per call.
-pub(super) fn direct_forward(s: &Conv2dSpec, f: Forward<'_>, scratch: &mut Conv2dScratch) {
-    // Tile shapes keep accumulators + B vectors + broadcasts within the 32 zmm
-    // registers and the per-row pointers within the general registers (measured:
-    // 14x32 spilled both and ran at half speed).
-    match s.out_c {
-        0..=16 => direct_forward_mr_nv::<12, 1>(s, f, scratch),
-        17..=32 => direct_forward_mr_nv::<10, 2>(s, f, scratch),
-        33..=48 => direct_forward_mr_nv::<8, 3>(s, f, scratch),
-        _ => direct_forward_mr_nv::<6, 4>(s, f, scratch),
+/// Width of the kernel's column panels for a layer of `n` output channels:
+/// 16 times the vectors per tile row of [`direct_run`].
+pub(super) fn panel_width(n: usize) -> usize {
+    match n {
+        0..=16 => 16,
+        17..=32 => 32,
+        33..=48 => 48,
+        _ => 64,
     }
 }
 
-fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
-    s: &Conv2dSpec,
-    f: Forward<'_>,
-    scratch: &mut Conv2dScratch,
-) {
-    let Forward {
-        act,
-        batch,
-        x,
-        kernel,
-        bias,
-        y,
-    } = f;
-    let nrw = NV * 16;
-    let m = batch * s.out_h * s.out_w;
-    let kk = s.kh * s.kw * s.in_c;
-    let n = s.out_c;
+/// Packs `kernel` (`kk x n`, row-major) into column panels of
+/// [`panel_width`], then the bias panels (both zero-padded), into `buf`
+/// starting on a 64-byte boundary: the microkernel's B loads are then whole
+/// cache lines. A heap buffer is only 16-byte aligned, and where it lands
+/// depends on the process's allocation history; measured: split loads cost
+/// conv64_fwd_b8 about 10%. Returns where the packed values start and how
+/// many there are.
+pub(super) fn pack(
+    kk: usize,
+    n: usize,
+    kernel: &[f32],
+    bias: &[f32],
+    buf: &mut Vec<f32>,
+) -> (usize, usize) {
+    let nrw = panel_width(n);
     let panels = n.div_ceil(nrw);
-    let Conv2dScratch {
-        xpad, toff, kpack, ..
-    } = scratch;
-    // Kernel panels, then bias panels (zero-padded like them), starting on a
-    // 64-byte boundary: the microkernel's B loads are then whole cache lines.
-    // A heap buffer is only 16-byte aligned, and where it lands depends on the
-    // process's allocation history; measured: split loads cost conv64_fwd_b8
-    // about 10%.
     let boff = panels * kk * nrw;
     let need = boff + panels * nrw;
-    grow(kpack, need + 15);
-    let off = kpack.as_ptr().align_offset(64).min(15);
-    let kpack = &mut kpack[off..off + need];
+    grow(buf, need + 15);
+    let off = buf.as_ptr().align_offset(64).min(15);
+    let kpack = &mut buf[off..off + need];
     for jp in 0..panels {
         let j0 = jp * nrw;
         let nc = (n - j0).min(nrw);
@@ -240,7 +225,75 @@ fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
         d[..nc].copy_from_slice(&bias[j0..j0 + nc]);
         d[nc..].fill(0.0);
     }
-    let kpack: &[f32] = kpack;
+    (off, need)
+}
+
+/// Forward pass as an indirect GEMM: the microkernel broadcasts its A values
+/// straight from the padded image through per-pixel base offsets and the column
+/// offset table, so A is never packed (packing cost as much as the FMAs for
+/// small layers). Only the kernel (B) is packed, once per call.
+pub(super) fn direct_forward(s: &Conv2dSpec, f: Forward<'_>, scratch: &mut Conv2dScratch) {
+    let kk = s.kh * s.kw * s.in_c;
+    let mut kpack = std::mem::take(&mut scratch.kpack);
+    let (off, len) = pack(kk, s.out_c, f.kernel, f.bias, &mut kpack);
+    let run = Run {
+        act: f.act,
+        batch: f.batch,
+        x: f.x,
+        kpack: &kpack[off..off + len],
+        y: f.y,
+    };
+    direct_run(s, run, scratch);
+    scratch.kpack = kpack;
+}
+
+/// The operands of a forward pass with the kernel and bias packed by [`pack`].
+pub(super) struct Run<'a> {
+    pub act: Activation,
+    pub batch: usize,
+    pub x: &'a [f32],
+    pub kpack: &'a [f32],
+    pub y: &'a mut [f32],
+}
+
+/// The forward pass on a packed kernel.
+pub(super) fn direct_run(s: &Conv2dSpec, r: Run<'_>, scratch: &mut Conv2dScratch) {
+    // Tile shapes keep accumulators + B vectors + broadcasts within the 32 zmm
+    // registers and the per-row pointers within the general registers (measured:
+    // 14x32 spilled both and ran at half speed). NV * 16 is `panel_width`.
+    match s.out_c {
+        0..=16 => direct_forward_mr_nv::<12, 1>(s, r, scratch),
+        17..=32 => direct_forward_mr_nv::<10, 2>(s, r, scratch),
+        33..=48 => direct_forward_mr_nv::<8, 3>(s, r, scratch),
+        _ => direct_forward_mr_nv::<6, 4>(s, r, scratch),
+    }
+}
+
+fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
+    s: &Conv2dSpec,
+    r: Run<'_>,
+    scratch: &mut Conv2dScratch,
+) {
+    let Run {
+        act,
+        batch,
+        x,
+        kpack,
+        y,
+    } = r;
+    let nrw = NV * 16;
+    debug_assert_eq!(nrw, panel_width(s.out_c));
+    let m = batch * s.out_h * s.out_w;
+    let kk = s.kh * s.kw * s.in_c;
+    let n = s.out_c;
+    let panels = n.div_ceil(nrw);
+    let boff = panels * kk * nrw;
+    assert_eq!(
+        kpack.len(),
+        boff + panels * nrw,
+        "conv2d: packed kernel length"
+    );
+    let Conv2dScratch { xpad, toff, .. } = scratch;
     // Bias and relu are applied in the microkernel; other activations after.
     let relu = act == Activation::Relu;
     let rest = if relu || act == Activation::Linear {
@@ -386,6 +439,51 @@ mod tests {
     use super::*;
     use crate::testing::{assert_close, conv_backward, conv_forward, data};
     use crate::{Padding, Window};
+
+    /// A kernel packed once gives the forward pass of packing per call, bit
+    /// for bit, over the four panel widths, with and without a bias; a pack
+    /// for another kernel shape is refused.
+    #[test]
+    fn packed_forward_is_the_forward_pass() {
+        use crate::ops::conv2d::{conv2d_forward, conv2d_forward_packed, conv2d_pack};
+        let mut packed = super::super::PackedConv::default();
+        for (f, bias) in [(5, true), (20, false), (40, true), (70, false)] {
+            let s = Conv2dSpec::new([7, 6, 3], f, Window::new([3, 3], Padding::Same));
+            let batch = 2;
+            let x = data(batch * 7 * 6 * 3, 1);
+            let k = data(9 * 3 * f, 2);
+            let b = data(f, 3);
+            let b = bias.then_some(&b[..]);
+            let mut scratch = Conv2dScratch::default();
+            let mut want = vec![0f32; batch * 7 * 6 * f];
+            conv2d_forward(
+                &s,
+                Activation::Elu,
+                batch,
+                &x,
+                &k,
+                b,
+                &mut want,
+                &mut scratch,
+            );
+            if !conv2d_pack(&s, &k, b, &mut packed) {
+                assert!(!crate::cpu::avx512(), "the AVX-512 path packs");
+                return;
+            }
+            let mut got = vec![0f32; want.len()];
+            let a = Activation::Elu;
+            conv2d_forward_packed(&s, a, batch, &x, &packed, &mut got, &mut scratch);
+            assert_eq!(got, want, "{f} filters");
+        }
+        let s = Conv2dSpec::new([7, 6, 3], 8, Window::new([3, 3], Padding::Same));
+        let other = std::panic::catch_unwind(|| {
+            let mut y = vec![0f32; 7 * 6 * 8];
+            let mut scratch = Conv2dScratch::default();
+            let x = data(7 * 6 * 3, 1);
+            conv2d_forward_packed(&s, Activation::Linear, 1, &x, &packed, &mut y, &mut scratch);
+        });
+        assert!(other.is_err(), "a kernel packed for 70 filters used for 8");
+    }
 
     /// The direct (AVX-512) paths and the portable im2col/col2im paths agree.
     #[test]
