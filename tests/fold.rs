@@ -69,8 +69,19 @@ const MODELS: &[(&str, usize, usize)] = &[
         1,
         0,
     ),
-    // An activation layer right after a conv, without a batchnorm.
+    // An activation layer right after a conv, without a batchnorm, and
+    // after a join.
     ("input 6x6x3; conv 4 3x3 same; gelu; conv 2 1x1; tanh", 0, 2),
+    (
+        "input 6x6x4; residual { conv 4 3x3 same nobias; batchnorm; relu; conv 4 3x3 same }; relu",
+        1,
+        2,
+    ),
+    (
+        "input 6x6x4; concat { conv 2 1x1 } { conv 3 1x1 }; relu6",
+        0,
+        1,
+    ),
     // Not folded: an activation or a pool lies between, or nothing feeds it.
     ("input 6x6x3; conv 4 3x3 same relu; batchnorm", 0, 0),
     ("input 6x6x3; conv 4 3x3 same; maxpool 2; batchnorm", 0, 0),

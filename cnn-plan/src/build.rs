@@ -318,15 +318,13 @@ impl Plan {
             }
         }
         // It also applies an activation layer that alone reads such a layer's
-        // output (or its folded batchnorm's) in that layer's kernel: one pass
-        // over the activations fewer again. Not softmax, which needs whole
-        // rows where a conv's epilogue sees tiles.
+        // output (or its folded batchnorm's), or a join's, in that layer's
+        // kernel: one pass over the activations fewer again. Not softmax,
+        // which needs whole rows where a conv's epilogue sees tiles.
         for pos in 0..nsteps {
             let s = &steps[pos];
-            if s.folded
-                || s.layer.fold_stride().is_none()
-                || s.layer.activation() != Activation::Linear
-            {
+            let absorbs = s.layer.fold_stride().is_some() || matches!(s.layer, LayerSpec::Join(_));
+            if s.folded || !absorbs || s.layer.activation() != Activation::Linear {
                 continue;
             }
             let last = s.fold.unwrap_or(pos);

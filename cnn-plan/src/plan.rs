@@ -105,8 +105,9 @@ pub struct Step {
     /// bias: one pass over the activations fewer.
     pub fold: Option<usize>,
     /// Position in [`Plan::steps`] of an activation layer right after this
-    /// layer (or after the batchnorm it folds, see [`Step::fold`]) that a
-    /// folded inference pass applies in this layer's kernel, writing the
+    /// layer (a conv, depthwise, transposed conv, dense layer or join; or
+    /// after the batchnorm it folds, see [`Step::fold`]) that a folded
+    /// inference pass applies in this layer's kernel, writing the
     /// activation's output: Keras's `conv; batchnorm; relu` as one pass.
     pub fold_act: Option<usize>,
     /// A batchnorm or activation that a folded inference pass computes in a

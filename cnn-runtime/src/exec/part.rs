@@ -340,18 +340,18 @@ impl<'a> Part<'a> {
     }
 
     /// Forward slices of input `k` of a join step: that input's rows and the
-    /// join's output rows.
+    /// rows of buffer `output` (the join's own, or a fused activation's).
     ///
     /// # Panics
-    /// When the step has no input `k`.
-    pub fn join_fwd(&mut self, step: &Step, k: usize) -> (&[f32], &mut [f32]) {
+    /// When the step has no input `k`, or `output` is that input.
+    pub fn join_fwd(&mut self, step: &Step, k: usize, output: usize) -> (&[f32], &mut [f32]) {
         let (first, end) = step.operands;
         assert!(first + k < end, "a join without input {k}");
         let o = self.plan.operands[first + k];
-        assert_ne!(o.buffer, step.output, "a join writing its own input");
+        assert_ne!(o.buffer, output, "a join writing its own input");
         // SAFETY: the input and the output are distinct buffers, and `&mut
         // self` keeps this part's slices to one step at a time.
-        unsafe { (self.act(o.buffer), self.act(step.output)) }
+        unsafe { (self.act(o.buffer), self.act(output)) }
     }
 
     /// Backward slices of input `k` of a join step: dL/d(output), and the

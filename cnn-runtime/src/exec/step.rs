@@ -46,11 +46,19 @@ fn forward_with(
     kernel(step, part.fwd(step))
 }
 /// A join's output from its inputs, one input at a time (a concat's
-/// channel offset runs over the inputs' channels).
+/// channel offset runs over the inputs' channels); in a folded inference
+/// pass, then the activation after it ([`Step::fold_act`]), in place in that
+/// activation's output.
 fn join_forward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
+    let plan = part.plan();
+    let fused = step
+        .fold_act
+        .filter(|_| part.mode().fold)
+        .map(|a| &plan.steps[a]);
+    let out = fused.map_or(step.output, |a| a.output);
     let mut at = 0;
     for k in 0..j.inputs {
-        let (x, y) = part.join_fwd(step, k);
+        let (x, y) = part.join_fwd(step, k, out);
         match j.kind {
             JoinKind::Add if k == 0 => ops::join::add_first(x, y),
             JoinKind::Add => ops::join::add_more(x, y),
@@ -60,6 +68,14 @@ fn join_forward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
                 at += ck;
             }
         }
+    }
+    if let Some(&Step {
+        layer: LayerSpec::Activation { act, channels, .. },
+        ..
+    }) = fused
+    {
+        let (_, y) = part.join_fwd(step, 0, out);
+        ops::activation_forward_inplace(act, channels, y);
     }
 }
 

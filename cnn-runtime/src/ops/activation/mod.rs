@@ -14,12 +14,17 @@ use pointwise::Pointwise;
 /// of `channels`.
 pub fn activation_forward(act: Activation, channels: usize, z: &[f32], y: &mut [f32]) {
     assert_eq!(z.len(), y.len(), "activation: length mismatch");
-    if act == Activation::Linear {
-        y.copy_from_slice(z);
-        return;
+    // The common ones in one pass from z to y; the others copy, then work in place.
+    match act {
+        Activation::Relu => map(Some(z), y, relu),
+        Activation::Relu6 => map(Some(z), y, relu6),
+        Activation::Sigmoid => map(Some(z), y, sigmoid),
+        Activation::Tanh => map(Some(z), y, tanh),
+        _ => {
+            y.copy_from_slice(z);
+            activation_forward_inplace(act, channels, y);
+        }
     }
-    y.copy_from_slice(z);
-    activation_forward_inplace(act, channels, y);
 }
 
 /// `y = act(y)` in place.
@@ -29,15 +34,13 @@ pub fn activation_forward(act: Activation, channels: usize, z: &[f32], y: &mut [
 pub fn activation_forward_inplace(act: Activation, channels: usize, y: &mut [f32]) {
     match act {
         Activation::Linear => {}
-        // A select, not `max` (which would turn NaN into 0 and hide a diverging
-        // model), written branch-free so it vectorises.
-        Activation::Relu => map_inplace(y, |v| if v < 0.0 { 0.0 } else { v }),
+        Activation::Relu => map(None, y, relu),
         // MobileNet's activation: the same values as `Pointwise::value` (which
         // clamps in f64, exact for a clamp), in f32 so that it vectorises; it
         // cost MobileNetV2 more time than its convolutions.
-        Activation::Relu6 => map_inplace(y, relu6),
-        Activation::Sigmoid => map_inplace(y, sigmoid),
-        Activation::Tanh => map_inplace(y, tanh),
+        Activation::Relu6 => map(None, y, relu6),
+        Activation::Sigmoid => map(None, y, sigmoid),
+        Activation::Tanh => map(None, y, tanh),
         Activation::Softmax => {
             assert!(
                 channels > 0 && y.len().is_multiple_of(channels),
@@ -147,14 +150,35 @@ pub(crate) fn relu6(v: f32) -> f32 {
     v.clamp(0.0, 6.0)
 }
 
-/// Applies `f` to every element, with the loop compiled for AVX-512 when the CPU
-/// has it (the crate itself targets baseline x86-64).
+/// A select, not `max` (which would turn NaN into 0 and hide a diverging
+/// model), written branch-free so it vectorises.
 #[inline(always)]
-fn map_inplace<F: Fn(f32) -> f32 + Copy>(y: &mut [f32], f: F) {
+fn relu(v: f32) -> f32 {
+    if v < 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// `y = f(z)` element by element, or `y = f(y)` without `z`, with the loop
+/// compiled for AVX-512 when the CPU has it (the crate itself targets
+/// baseline x86-64).
+#[inline(always)]
+fn map<F: Fn(f32) -> f32 + Copy>(z: Option<&[f32]>, y: &mut [f32], f: F) {
     #[inline(always)]
-    fn body<F: Fn(f32) -> f32>(y: &mut [f32], f: F) {
-        for v in y.iter_mut() {
-            *v = f(*v);
+    fn body<F: Fn(f32) -> f32>(z: Option<&[f32]>, y: &mut [f32], f: F) {
+        match z {
+            Some(z) => {
+                for (o, &v) in y.iter_mut().zip(z) {
+                    *o = f(v);
+                }
+            }
+            None => {
+                for v in y.iter_mut() {
+                    *v = f(*v);
+                }
+            }
         }
     }
     #[cfg(target_arch = "x86_64")]
@@ -164,16 +188,16 @@ fn map_inplace<F: Fn(f32) -> f32 + Copy>(y: &mut [f32], f: F) {
         /// # Safety
         /// AVX-512F/DQ, AVX2 and FMA must be available.
         #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        unsafe fn wide<F: Fn(f32) -> f32>(y: &mut [f32], f: F) {
-            body(y, f)
+        unsafe fn wide<F: Fn(f32) -> f32>(z: Option<&[f32]>, y: &mut [f32], f: F) {
+            body(z, y, f)
         }
         if crate::cpu::avx512() {
             // SAFETY: the features were detected at run time.
-            unsafe { wide(y, f) };
+            unsafe { wide(z, y, f) };
             return;
         }
     }
-    body(y, f)
+    body(z, y, f)
 }
 
 /// Numerically stable softmax of one row, in place.
