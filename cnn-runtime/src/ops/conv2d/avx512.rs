@@ -188,13 +188,26 @@ pub(super) fn panel_width(n: usize) -> usize {
     }
 }
 
+/// Width of the last column panel: its channels rounded up to whole vectors
+/// (MobileNetV2's 144 channels are two panels of 64 and one of 16, not 64:
+/// the last tile of a layer computed up to 48 columns it then dropped).
+fn last_width(n: usize, nrw: usize) -> usize {
+    (n - (n.div_ceil(nrw) - 1) * nrw).div_ceil(16) * 16
+}
+
+/// Where the bias panels start in a packed kernel: after `panels - 1`
+/// panels of `nrw` columns and the last, narrower one.
+fn bias_at(kk: usize, n: usize, nrw: usize) -> usize {
+    (n.div_ceil(nrw) - 1) * kk * nrw + kk * last_width(n, nrw)
+}
+
 /// Packs `kernel` (`kk x n`, row-major) into column panels of
-/// [`panel_width`], then the bias panels (both zero-padded), into `buf`
-/// starting on a 64-byte boundary: the microkernel's B loads are then whole
-/// cache lines. A heap buffer is only 16-byte aligned, and where it lands
-/// depends on the process's allocation history; measured: split loads cost
-/// conv64_fwd_b8 about 10%. Returns where the packed values start and how
-/// many there are.
+/// [`panel_width`] (the last one [`last_width`]), then the bias panels
+/// (both zero-padded), into `buf` starting on a 64-byte boundary: the
+/// microkernel's B loads are then whole cache lines. A heap buffer is only
+/// 16-byte aligned, and where it lands depends on the process's allocation
+/// history; measured: split loads cost conv64_fwd_b8 about 10%. Returns
+/// where the packed values start and how many there are.
 pub(super) fn pack(
     kk: usize,
     n: usize,
@@ -204,7 +217,7 @@ pub(super) fn pack(
 ) -> (usize, usize) {
     let nrw = panel_width(n);
     let panels = n.div_ceil(nrw);
-    let boff = panels * kk * nrw;
+    let boff = bias_at(kk, n, nrw);
     let need = boff + panels * nrw;
     grow(buf, need + 15);
     let off = buf.as_ptr().align_offset(64).min(15);
@@ -212,8 +225,13 @@ pub(super) fn pack(
     for jp in 0..panels {
         let j0 = jp * nrw;
         let nc = (n - j0).min(nrw);
-        for p in 0..kk {
-            let d = &mut kpack[(jp * kk + p) * nrw..(jp * kk + p + 1) * nrw];
+        let w = if jp + 1 == panels {
+            last_width(n, nrw)
+        } else {
+            nrw
+        };
+        let panel = &mut kpack[jp * kk * nrw..jp * kk * nrw + kk * w];
+        for (p, d) in panel.chunks_exact_mut(w).enumerate() {
             d[..nc].copy_from_slice(&kernel[p * n + j0..p * n + j0 + nc]);
             d[nc..].fill(0.0);
         }
@@ -287,7 +305,8 @@ fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
     let kk = s.kh * s.kw * s.in_c;
     let n = s.out_c;
     let panels = n.div_ceil(nrw);
-    let boff = panels * kk * nrw;
+    let boff = bias_at(kk, n, nrw);
+    let last = last_width(n, nrw);
     assert_eq!(
         kpack.len(),
         boff + panels * nrw,
@@ -333,12 +352,20 @@ fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
                 for (tt, pb) in (tile..tend).zip(pbs.iter()) {
                     let rs = tt * DMR;
                     let mr = (m - rs).min(DMR);
+                    // The last panel is narrower than NV vectors when the
+                    // channels do not fill it: a tile of its own width.
+                    let tile = match (jp + 1 == panels, last / 16) {
+                        (true, 1) if NV > 1 => direct_tile::<DMR, 1>,
+                        (true, 2) if NV > 2 => direct_tile::<DMR, 2>,
+                        (true, 3) if NV > 3 => direct_tile::<DMR, 3>,
+                        _ => direct_tile::<DMR, NV>,
+                    };
                     // SAFETY: AVX-512F was detected; offsets stay inside the padded
                     // image (windows fit by construction of `padded_dims`), the
-                    // panel holds kk * nrw values, and rows rs..rs+mr, columns
-                    // j0..j0+nc of y belong to this part.
+                    // panel holds kk times the tile's width values, and rows
+                    // rs..rs+mr, columns j0..j0+nc of y belong to this part.
                     unsafe {
-                        direct_tile::<DMR, NV>(
+                        tile(
                             kk,
                             col.toff.as_ptr(),
                             col.xp.as_ptr(),
@@ -448,13 +475,14 @@ mod tests {
     use crate::{Padding, Window};
 
     /// A kernel packed once gives the forward pass of packing per call, bit
-    /// for bit, over the four panel widths, with and without a bias; a pack
+    /// for bit, over the four panel widths and narrower last panels, with and
+    /// without a bias; a pack
     /// for another kernel shape is refused.
     #[test]
     fn packed_forward_is_the_forward_pass() {
         use crate::ops::conv2d::{conv2d_forward, conv2d_forward_packed, conv2d_pack};
         let mut packed = super::super::PackedConv::default();
-        for (f, bias) in [(5, true), (20, false), (40, true), (70, false)] {
+        for (f, bias) in [(5, true), (20, false), (40, true), (70, false), (100, true)] {
             let s = Conv2dSpec::new([7, 6, 3], f, Window::new([3, 3], Padding::Same));
             let batch = 2;
             let x = data(batch * 7 * 6 * 3, 1);
@@ -506,6 +534,11 @@ mod tests {
             // a single-channel input (vectorised kernel gradient).
             (10, 10, 16, 20, 3, 3, 1, 1, 1, 1, 10, 10),
             (12, 12, 1, 6, 5, 5, 1, 1, 2, 2, 12, 12),
+            // A last panel of 3 and 2 vectors (of 4), as MobileNetV2's 144
+            // channels end in one of 1.
+            (6, 6, 8, 100, 3, 3, 1, 1, 1, 1, 6, 6),
+            (6, 5, 5, 90, 1, 1, 1, 1, 0, 0, 6, 5),
+            (5, 5, 4, 144, 1, 1, 1, 1, 0, 0, 5, 5),
         ];
         for &(h, w, c, f, kh, kw, st, d, pt, pl, oh, ow) in &specs {
             let window = Window::new([kh, kw], Padding::Valid);
