@@ -3,11 +3,57 @@
 //! packed), the stride-1 input gradient as a forward pass of the flipped kernel
 //! (no col2im), and the kernel gradient of a single-channel input vectorised
 //! over pixels. Each has a portable counterpart in [`super`] (im2col GEMM).
+//! The forward pass itself is [`super::direct`], over this file's tile.
 
-use super::{grow, prepare, Conv2dScratch, Im2col};
-use crate::ops::activation::activation_forward_inplace;
-use crate::pool::{self, SendPtr};
+use super::direct::{self, Forward, Run, TileFn, Tiles};
+use super::{grow, Conv2dScratch, Im2col};
+
 use crate::{Activation, Conv2dSpec};
+
+/// AVX-512F's register tiles (a value proves the CPU has it).
+#[derive(Clone, Copy)]
+pub(super) struct Avx512(());
+
+impl Avx512 {
+    /// The token, where [`crate::cpu::avx512`] allows.
+    pub(super) fn detect() -> Option<Self> {
+        crate::cpu::avx512().then_some(Avx512(()))
+    }
+}
+
+impl Tiles for Avx512 {
+    const LANES: usize = 16;
+
+    fn panel_width(n: usize) -> usize {
+        match n {
+            0..=16 => 16,
+            17..=32 => 32,
+            33..=48 => 48,
+            _ => 64,
+        }
+    }
+
+    fn run(self, s: &Conv2dSpec, r: Run<'_>, scratch: &mut Conv2dScratch) {
+        // Tile shapes keep accumulators + B vectors + broadcasts within the 32
+        // zmm registers and the per-row pointers within the general registers
+        // (measured: 14x32 spilled both and ran at half speed).
+        match Self::panel_width(s.out_c) {
+            16 => direct::run_tiles::<Self, 12, 1>(s, r, scratch),
+            32 => direct::run_tiles::<Self, 10, 2>(s, r, scratch),
+            48 => direct::run_tiles::<Self, 8, 3>(s, r, scratch),
+            _ => direct::run_tiles::<Self, 6, 4>(s, r, scratch),
+        }
+    }
+
+    fn tile<const DMR: usize>(nv: usize) -> TileFn<DMR> {
+        match nv {
+            1 => direct_tile::<DMR, 1>,
+            2 => direct_tile::<DMR, 2>,
+            3 => direct_tile::<DMR, 3>,
+            _ => direct_tile::<DMR, 4>,
+        }
+    }
+}
 
 /// Most accumulators (`KH * KW * COUT`) of the single-channel kernel gradient.
 const DK_CIN1_MAX_ACC: usize = 240;
@@ -163,232 +209,8 @@ pub(super) fn input_grad(
         bias: &zeros[..ci],
         y: dx,
     };
-    direct_forward(&t, f, inner);
-}
-
-/// The operands of a forward pass, `y = act(conv(x, kernel) + bias)` over
-/// `batch` samples.
-pub(super) struct Forward<'a> {
-    pub act: Activation,
-    pub batch: usize,
-    pub x: &'a [f32],
-    pub kernel: &'a [f32],
-    pub bias: &'a [f32],
-    pub y: &'a mut [f32],
-}
-
-/// Width of the kernel's column panels for a layer of `n` output channels:
-/// 16 times the vectors per tile row of [`direct_run`].
-pub(super) fn panel_width(n: usize) -> usize {
-    match n {
-        0..=16 => 16,
-        17..=32 => 32,
-        33..=48 => 48,
-        _ => 64,
-    }
-}
-
-/// Width of the last column panel: its channels rounded up to whole vectors
-/// (MobileNetV2's 144 channels are two panels of 64 and one of 16, not 64:
-/// the last tile of a layer computed up to 48 columns it then dropped).
-fn last_width(n: usize, nrw: usize) -> usize {
-    (n - (n.div_ceil(nrw) - 1) * nrw).div_ceil(16) * 16
-}
-
-/// Where the bias panels start in a packed kernel: after `panels - 1`
-/// panels of `nrw` columns and the last, narrower one.
-fn bias_at(kk: usize, n: usize, nrw: usize) -> usize {
-    (n.div_ceil(nrw) - 1) * kk * nrw + kk * last_width(n, nrw)
-}
-
-/// Packs `kernel` (`kk x n`, row-major) into column panels of
-/// [`panel_width`] (the last one [`last_width`]), then the bias panels
-/// (both zero-padded), into `buf` starting on a 64-byte boundary: the
-/// microkernel's B loads are then whole cache lines. A heap buffer is only
-/// 16-byte aligned, and where it lands depends on the process's allocation
-/// history; measured: split loads cost conv64_fwd_b8 about 10%. Returns
-/// where the packed values start and how many there are.
-pub(super) fn pack(
-    kk: usize,
-    n: usize,
-    kernel: &[f32],
-    bias: &[f32],
-    buf: &mut Vec<f32>,
-) -> (usize, usize) {
-    let nrw = panel_width(n);
-    let panels = n.div_ceil(nrw);
-    let boff = bias_at(kk, n, nrw);
-    let need = boff + panels * nrw;
-    grow(buf, need + 15);
-    let off = buf.as_ptr().align_offset(64).min(15);
-    let kpack = &mut buf[off..off + need];
-    for jp in 0..panels {
-        let j0 = jp * nrw;
-        let nc = (n - j0).min(nrw);
-        let w = if jp + 1 == panels {
-            last_width(n, nrw)
-        } else {
-            nrw
-        };
-        let panel = &mut kpack[jp * kk * nrw..jp * kk * nrw + kk * w];
-        for (p, d) in panel.chunks_exact_mut(w).enumerate() {
-            d[..nc].copy_from_slice(&kernel[p * n + j0..p * n + j0 + nc]);
-            d[nc..].fill(0.0);
-        }
-    }
-    for jp in 0..panels {
-        let j0 = jp * nrw;
-        let nc = (n - j0).min(nrw);
-        let d = &mut kpack[boff + j0..boff + j0 + nrw];
-        d[..nc].copy_from_slice(&bias[j0..j0 + nc]);
-        d[nc..].fill(0.0);
-    }
-    (off, need)
-}
-
-/// Forward pass as an indirect GEMM: the microkernel broadcasts its A values
-/// straight from the padded image through per-pixel base offsets and the column
-/// offset table, so A is never packed (packing cost as much as the FMAs for
-/// small layers). Only the kernel (B) is packed, once per call.
-pub(super) fn direct_forward(s: &Conv2dSpec, f: Forward<'_>, scratch: &mut Conv2dScratch) {
-    let kk = s.kh * s.kw * s.in_c;
-    let mut kpack = std::mem::take(&mut scratch.kpack);
-    let (off, len) = pack(kk, s.out_c, f.kernel, f.bias, &mut kpack);
-    let run = Run {
-        act: f.act,
-        batch: f.batch,
-        x: f.x,
-        kpack: &kpack[off..off + len],
-        y: f.y,
-    };
-    direct_run(s, run, scratch);
-    scratch.kpack = kpack;
-}
-
-/// The operands of a forward pass with the kernel and bias packed by [`pack`].
-pub(super) struct Run<'a> {
-    pub act: Activation,
-    pub batch: usize,
-    pub x: &'a [f32],
-    pub kpack: &'a [f32],
-    pub y: &'a mut [f32],
-}
-
-/// The forward pass on a packed kernel.
-pub(super) fn direct_run(s: &Conv2dSpec, r: Run<'_>, scratch: &mut Conv2dScratch) {
-    // Tile shapes keep accumulators + B vectors + broadcasts within the 32 zmm
-    // registers and the per-row pointers within the general registers (measured:
-    // 14x32 spilled both and ran at half speed). NV * 16 is `panel_width`.
-    match s.out_c {
-        0..=16 => direct_forward_mr_nv::<12, 1>(s, r, scratch),
-        17..=32 => direct_forward_mr_nv::<10, 2>(s, r, scratch),
-        33..=48 => direct_forward_mr_nv::<8, 3>(s, r, scratch),
-        _ => direct_forward_mr_nv::<6, 4>(s, r, scratch),
-    }
-}
-
-fn direct_forward_mr_nv<const DMR: usize, const NV: usize>(
-    s: &Conv2dSpec,
-    r: Run<'_>,
-    scratch: &mut Conv2dScratch,
-) {
-    let Run {
-        act,
-        batch,
-        x,
-        kpack,
-        y,
-    } = r;
-    let nrw = NV * 16;
-    debug_assert_eq!(nrw, panel_width(s.out_c));
-    let m = batch * s.out_h * s.out_w;
-    let kk = s.kh * s.kw * s.in_c;
-    let n = s.out_c;
-    let panels = n.div_ceil(nrw);
-    let boff = bias_at(kk, n, nrw);
-    let last = last_width(n, nrw);
-    assert_eq!(
-        kpack.len(),
-        boff + panels * nrw,
-        "conv2d: packed kernel length"
-    );
-    let Conv2dScratch { xpad, toff, .. } = scratch;
-    // Bias and relu are applied in the microkernel; other activations after.
-    let relu = act == Activation::Relu;
-    let rest = if relu || act == Activation::Linear {
-        Activation::Linear
-    } else {
-        act
-    };
-    let col = prepare(s, batch, x, xpad, toff, false);
-    let tiles = m.div_ceil(DMR);
-    let parts = pool::parts_for(2 * m * n * kk, tiles);
-    let yp = SendPtr(y.as_mut_ptr());
-    pool::run(parts, &|t| {
-        let tr = pool::split(tiles, parts, t);
-        // A few tiles at a time: each kernel panel is used for all of them
-        // while it is in L2 (a panel per tile streamed the whole kernel once
-        // per 6 pixels: ResNet-50's 7x7 layers at batch 1 read their 9 MB
-        // kernels 9 times), and the epilogue runs while their rows are in cache.
-        const CHUNK: usize = 8;
-        let mut tile = tr.start;
-        while tile < tr.end {
-            let tend = (tile + CHUNK).min(tr.end);
-            let r0 = tile * DMR;
-            let r1 = (tend * DMR).min(m);
-            let mut pbs = [[0usize; DMR]; CHUNK];
-            for (tt, pb) in (tile..tend).zip(pbs.iter_mut()) {
-                let rs = tt * DMR;
-                let mr = (m - rs).min(DMR);
-                col.for_each_pixel(rs, mr, |i, b| pb[i] = b);
-                // Rows past the end reuse the last pixel; they are not stored.
-                for i in mr..DMR {
-                    pb[i] = pb[mr - 1];
-                }
-            }
-            for jp in 0..panels {
-                let j0 = jp * nrw;
-                let nc = (n - j0).min(nrw);
-                for (tt, pb) in (tile..tend).zip(pbs.iter()) {
-                    let rs = tt * DMR;
-                    let mr = (m - rs).min(DMR);
-                    // The last panel is narrower than NV vectors when the
-                    // channels do not fill it: a tile of its own width.
-                    let tile = match (jp + 1 == panels, last / 16) {
-                        (true, 1) if NV > 1 => direct_tile::<DMR, 1>,
-                        (true, 2) if NV > 2 => direct_tile::<DMR, 2>,
-                        (true, 3) if NV > 3 => direct_tile::<DMR, 3>,
-                        _ => direct_tile::<DMR, NV>,
-                    };
-                    // SAFETY: AVX-512F was detected; offsets stay inside the padded
-                    // image (windows fit by construction of `padded_dims`), the
-                    // panel holds kk times the tile's width values, and rows
-                    // rs..rs+mr, columns j0..j0+nc of y belong to this part.
-                    unsafe {
-                        tile(
-                            kk,
-                            col.toff.as_ptr(),
-                            col.xp.as_ptr(),
-                            pb,
-                            kpack[jp * kk * nrw..].as_ptr(),
-                            kpack[boff + j0..].as_ptr(),
-                            relu,
-                            yp.0.add(rs * n + j0),
-                            n,
-                            mr,
-                            nc,
-                        );
-                    }
-                }
-            }
-            if rest != Activation::Linear {
-                // SAFETY: rows r0..r1 belong to this part.
-                let ys = unsafe { yp.slice(r0 * n, (r1 - r0) * n) };
-                activation_forward_inplace(rest, n, ys);
-            }
-            tile = tend;
-        }
-    });
+    let isa = Avx512::detect().expect("an AVX-512 path where AVX-512 was detected");
+    direct::direct_forward(isa, &t, f, inner);
 }
 
 /// One `mr x nc` tile of the direct forward (`mr <= DMR`, `nc <= NV * 16`):
@@ -520,7 +342,9 @@ mod tests {
         assert!(other.is_err(), "a kernel packed for 70 filters used for 8");
     }
 
-    /// The direct (AVX-512) paths and the portable im2col/col2im paths agree.
+    /// The direct paths and the portable im2col/col2im paths agree: the
+    /// AVX-512 ones, or under `CNN_PORTABLE=avx2` (CI's third pass) the AVX2
+    /// direct forward.
     #[test]
     fn direct_and_portable_paths_agree() {
         let specs = [

@@ -10,11 +10,17 @@
 //!   into `dx`; parts own whole samples so their scatters never overlap.
 //!
 //! This file holds the dispatch and these portable paths; the variants live
-//! beside it: `avx512` (x86-64 only: direct forward, stride-1 input gradient,
-//! single-channel kernel gradient; taken when [`crate::cpu::avx512`] allows).
+//! beside it (x86-64 only): `direct`, the forward pass as an indirect GEMM
+//! over a register tile of `avx512` or `avx2` (whichever [`crate::cpu`]
+//! allows), and in `avx512` the stride-1 input gradient and the
+//! single-channel kernel gradient.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod direct;
 #[cfg(test)]
 mod gradcheck;
 pub mod grouped;
@@ -254,9 +260,37 @@ impl Source for Im2col<'_> {
     }
 }
 
-/// Whether the AVX-512 direct paths may be used (else im2col GEMM + col2im).
+/// Whether the AVX-512 direct paths of the backward pass may be used (else
+/// im2col GEMM + col2im).
 fn fast_paths() -> bool {
     crate::cpu::avx512()
+}
+
+/// The instruction set of the direct forward pass ([`direct`]), where the
+/// CPU has one (else the im2col GEMM).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum DirectIsa {
+    Avx512(avx512::Avx512),
+    Avx2(avx2::Avx2),
+}
+
+#[cfg(target_arch = "x86_64")]
+impl DirectIsa {
+    fn detect() -> Option<Self> {
+        avx512::Avx512::detect()
+            .map(DirectIsa::Avx512)
+            .or_else(|| avx2::Avx2::detect().map(DirectIsa::Avx2))
+    }
+
+    /// Floats per vector: what a packed kernel's layout depends on.
+    fn lanes(self) -> usize {
+        use direct::Tiles;
+        match self {
+            DirectIsa::Avx512(_) => avx512::Avx512::LANES,
+            DirectIsa::Avx2(_) => avx2::Avx2::LANES,
+        }
+    }
 }
 
 fn check_sizes(s: &Conv2dSpec, batch: usize, x: usize, k: usize, y: usize) {
@@ -308,27 +342,28 @@ pub fn conv2d_forward(
     if m == 0 || n == 0 {
         return;
     }
-    if fast_paths() {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // The bias is added in the microkernel's registers (zeros
-            // without one): no pass of its own either way.
-            let mut zeros = std::mem::take(&mut scratch.bias_zeros);
-            if zeros.len() < n {
-                zeros.resize(n, 0.0);
-            }
-            let f = avx512::Forward {
-                act,
-                batch,
-                x,
-                kernel,
-                bias: bias.unwrap_or(&zeros[..n]),
-                y,
-            };
-            avx512::direct_forward(s, f, scratch);
-            scratch.bias_zeros = zeros;
-            return;
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = DirectIsa::detect() {
+        // The bias is added in the microkernel's registers (zeros without
+        // one): no pass of its own either way.
+        let mut zeros = std::mem::take(&mut scratch.bias_zeros);
+        if zeros.len() < n {
+            zeros.resize(n, 0.0);
         }
+        let f = direct::Forward {
+            act,
+            batch,
+            x,
+            kernel,
+            bias: bias.unwrap_or(&zeros[..n]),
+            y,
+        };
+        match isa {
+            DirectIsa::Avx512(t) => direct::direct_forward(t, s, f, scratch),
+            DirectIsa::Avx2(t) => direct::direct_forward(t, s, f, scratch),
+        }
+        scratch.bias_zeros = zeros;
+        return;
     }
     let col = prepare(s, batch, x, &mut scratch.xpad, &mut scratch.toff, false);
     let kmat = Strided::row_major(kernel, n);
@@ -345,16 +380,18 @@ pub fn conv2d_forward(
 /// A conv's kernel and bias laid out once for the forward pass, so that
 /// inference with unchanged weights skips the per-call packing (on ResNet-50
 /// at batch 1 it was about a sixth of the time: a pass over every weight per
-/// image). Made by [`conv2d_pack`], used by [`conv2d_forward_packed`]; only
-/// the AVX-512 path has a packed form (the portable GEMM packs per block).
+/// image). Made by [`conv2d_pack`], used by [`conv2d_forward_packed`]; the
+/// AVX-512 and AVX2 paths have a packed form (the portable GEMM packs per
+/// block).
 #[derive(Default)]
 pub struct PackedConv {
     buf: Vec<f32>,
     /// Where the packed values start in `buf` (a 64-byte boundary), and how many.
     at: usize,
     len: usize,
-    /// The spec's `(kh * kw * in_c, out_c)` it was packed for.
-    dims: (usize, usize),
+    /// The spec's `(kh * kw * in_c, out_c)` it was packed for, and the
+    /// instruction set's floats per vector.
+    dims: (usize, usize, usize),
 }
 
 /// Packs `kernel` and `bias` for the forward pass of `spec` into `into`
@@ -372,11 +409,11 @@ pub fn conv2d_pack(
     let kk = spec.kh * spec.kw * spec.in_c;
     let n = spec.out_c;
     assert_eq!(kernel.len(), kk * n, "conv2d: kernel has the wrong length");
-    if !fast_paths() || kk == 0 || n == 0 {
+    if kk == 0 || n == 0 {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
-    {
+    if let Some(isa) = DirectIsa::detect() {
         let mut zeros = Vec::new();
         let bias = match bias {
             Some(b) => {
@@ -388,15 +425,16 @@ pub fn conv2d_pack(
                 &zeros
             }
         };
-        (into.at, into.len) = avx512::pack(kk, n, kernel, bias, &mut into.buf);
-        into.dims = (kk, n);
-        true
+        let buf = &mut into.buf;
+        (into.at, into.len) = match isa {
+            DirectIsa::Avx512(_) => direct::pack::<avx512::Avx512>(kk, n, kernel, bias, buf),
+            DirectIsa::Avx2(_) => direct::pack::<avx2::Avx2>(kk, n, kernel, bias, buf),
+        };
+        into.dims = (kk, n, isa.lanes());
+        return true;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (bias, into);
-        false
-    }
+    let _ = (bias, into);
+    false
 }
 
 /// [`conv2d_forward`] with the kernel and bias packed by [`conv2d_pack`] for
@@ -416,29 +454,34 @@ pub fn conv2d_forward_packed(
 ) {
     let s = spec;
     let kk = s.kh * s.kw * s.in_c;
-    assert_eq!(
-        packed.dims,
-        (kk, s.out_c),
-        "conv2d: packed for another kernel"
-    );
+    #[cfg(target_arch = "x86_64")]
+    let isa = DirectIsa::detect().filter(|i| packed.dims == (kk, s.out_c, i.lanes()));
+    #[cfg(not(target_arch = "x86_64"))]
+    let isa: Option<()> = None;
+    let Some(isa) = isa else {
+        panic!("conv2d: packed for another kernel or instruction set");
+    };
     check_sizes(s, batch, x.len(), kk * s.out_c, y.len());
     if batch * s.out_h * s.out_w == 0 {
         return;
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let run = avx512::Run {
+        let run = direct::Run {
             act,
             batch,
             x,
             kpack: &packed.buf[packed.at..packed.at + packed.len],
             y,
         };
-        avx512::direct_run(s, run, scratch);
+        match isa {
+            DirectIsa::Avx512(t) => direct::Tiles::run(t, s, run, scratch),
+            DirectIsa::Avx2(t) => direct::Tiles::run(t, s, run, scratch),
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (act, x, y, scratch);
+        let _ = (isa, act, x, y, scratch);
         unreachable!("conv2d_pack packs nothing off x86-64");
     }
 }

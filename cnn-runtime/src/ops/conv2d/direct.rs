@@ -1,0 +1,256 @@
+//! The forward pass as an indirect GEMM, written once over the instruction
+//! set's register tile ([`Tiles`]: AVX-512 in `avx512`, AVX2 with FMA in
+//! `avx2`). The microkernel broadcasts its A values straight from the padded
+//! image through per-pixel base offsets and the column offset table, so A is
+//! never packed (packing cost as much as the FMAs for small layers); only the
+//! kernel (B) is packed, in column panels of whole vectors.
+
+use super::{grow, prepare, Conv2dScratch};
+use crate::ops::activation::activation_forward_inplace;
+use crate::pool::{self, SendPtr};
+use crate::{Activation, Conv2dSpec};
+
+/// One `mr x nc` tile (`mr <= DMR`, `nc` at most the tile's width):
+/// `c[i, j] = act(bias[j] + sum_p xp[pb[i] + toff[p]] * bp[p * width + j])`,
+/// relu applied when asked.
+///
+/// # Safety
+/// The instruction set must be available; `toff` holds `kk` offsets, every
+/// `pb[i] + toff[p]` lies inside `xp`'s image, `bp` holds `kk * width`
+/// values and `bias` `width`, and rows `..mr` x columns `..nc` of `c` (row
+/// stride `ldc`) are the caller's to write.
+pub(super) type TileFn<const DMR: usize> = unsafe fn(
+    usize,
+    *const usize,
+    *const f32,
+    &[usize; DMR],
+    *const f32,
+    *const f32,
+    bool,
+    *mut f32,
+    usize,
+    usize,
+    usize,
+);
+
+/// An instruction set's register tiles: a value proves the CPU has it.
+pub(super) trait Tiles: Copy + Sync {
+    /// Floats per vector.
+    const LANES: usize;
+    /// Width of the kernel's column panels for `n` output channels (whole
+    /// vectors; the tile's width).
+    fn panel_width(n: usize) -> usize;
+    /// The forward pass on a kernel packed for this instruction set: picks
+    /// the tile rows for the panel width, then [`run_tiles`].
+    fn run(self, s: &Conv2dSpec, r: Run<'_>, scratch: &mut Conv2dScratch);
+    /// The tile of `DMR` rows and `nv` vectors (`nv` at most the widest).
+    fn tile<const DMR: usize>(nv: usize) -> TileFn<DMR>;
+}
+
+/// The operands of a forward pass, `y = act(conv(x, kernel) + bias)` over
+/// `batch` samples.
+pub(super) struct Forward<'a> {
+    pub act: Activation,
+    pub batch: usize,
+    pub x: &'a [f32],
+    pub kernel: &'a [f32],
+    pub bias: &'a [f32],
+    pub y: &'a mut [f32],
+}
+
+/// Width of the last column panel: its channels rounded up to whole vectors
+/// (MobileNetV2's 144 channels are two panels of 64 and one of 16, not 64:
+/// the last tile of a layer computed up to 48 columns it then dropped).
+fn last_width(n: usize, nrw: usize, lanes: usize) -> usize {
+    (n - (n.div_ceil(nrw) - 1) * nrw).div_ceil(lanes) * lanes
+}
+
+/// Where the bias panels start in a packed kernel: after `panels - 1`
+/// panels of `nrw` columns and the last, narrower one.
+fn bias_at(kk: usize, n: usize, nrw: usize, lanes: usize) -> usize {
+    (n.div_ceil(nrw) - 1) * kk * nrw + kk * last_width(n, nrw, lanes)
+}
+
+/// Packs `kernel` (`kk x n`, row-major) into column panels of
+/// [`Tiles::panel_width`] (the last one [`last_width`]), then the bias panels
+/// (both zero-padded), into `buf` starting on a 64-byte boundary: the
+/// microkernel's B loads are then whole cache lines. A heap buffer is only
+/// 16-byte aligned, and where it lands depends on the process's allocation
+/// history; measured: split loads cost conv64_fwd_b8 about 10%. Returns
+/// where the packed values start and how many there are.
+pub(super) fn pack<T: Tiles>(
+    kk: usize,
+    n: usize,
+    kernel: &[f32],
+    bias: &[f32],
+    buf: &mut Vec<f32>,
+) -> (usize, usize) {
+    let nrw = T::panel_width(n);
+    let panels = n.div_ceil(nrw);
+    let boff = bias_at(kk, n, nrw, T::LANES);
+    let need = boff + panels * nrw;
+    grow(buf, need + 15);
+    let off = buf.as_ptr().align_offset(64).min(15);
+    let kpack = &mut buf[off..off + need];
+    for jp in 0..panels {
+        let j0 = jp * nrw;
+        let nc = (n - j0).min(nrw);
+        let w = if jp + 1 == panels {
+            last_width(n, nrw, T::LANES)
+        } else {
+            nrw
+        };
+        let panel = &mut kpack[jp * kk * nrw..jp * kk * nrw + kk * w];
+        for (p, d) in panel.chunks_exact_mut(w).enumerate() {
+            d[..nc].copy_from_slice(&kernel[p * n + j0..p * n + j0 + nc]);
+            d[nc..].fill(0.0);
+        }
+    }
+    for jp in 0..panels {
+        let j0 = jp * nrw;
+        let nc = (n - j0).min(nrw);
+        let d = &mut kpack[boff + j0..boff + j0 + nrw];
+        d[..nc].copy_from_slice(&bias[j0..j0 + nc]);
+        d[nc..].fill(0.0);
+    }
+    (off, need)
+}
+
+/// The operands of a forward pass with the kernel and bias packed by [`pack`].
+pub(super) struct Run<'a> {
+    pub act: Activation,
+    pub batch: usize,
+    pub x: &'a [f32],
+    pub kpack: &'a [f32],
+    pub y: &'a mut [f32],
+}
+
+/// Forward pass with the kernel packed on this call (into scratch).
+pub(super) fn direct_forward<T: Tiles>(
+    isa: T,
+    s: &Conv2dSpec,
+    f: Forward<'_>,
+    scratch: &mut Conv2dScratch,
+) {
+    let kk = s.kh * s.kw * s.in_c;
+    let mut kpack = std::mem::take(&mut scratch.kpack);
+    let (off, len) = pack::<T>(kk, s.out_c, f.kernel, f.bias, &mut kpack);
+    let run = Run {
+        act: f.act,
+        batch: f.batch,
+        x: f.x,
+        kpack: &kpack[off..off + len],
+        y: f.y,
+    };
+    isa.run(s, run, scratch);
+    scratch.kpack = kpack;
+}
+
+/// The forward pass in tiles of `DMR` rows and `NV` vectors (the full
+/// panels' width: [`Tiles::panel_width`]).
+pub(super) fn run_tiles<T: Tiles, const DMR: usize, const NV: usize>(
+    s: &Conv2dSpec,
+    r: Run<'_>,
+    scratch: &mut Conv2dScratch,
+) {
+    let Run {
+        act,
+        batch,
+        x,
+        kpack,
+        y,
+    } = r;
+    let nrw = NV * T::LANES;
+    assert_eq!(
+        nrw,
+        T::panel_width(s.out_c),
+        "conv2d: tile and panels differ"
+    );
+    let m = batch * s.out_h * s.out_w;
+    let kk = s.kh * s.kw * s.in_c;
+    let n = s.out_c;
+    let panels = n.div_ceil(nrw);
+    let boff = bias_at(kk, n, nrw, T::LANES);
+    let last = last_width(n, nrw, T::LANES);
+    assert_eq!(
+        kpack.len(),
+        boff + panels * nrw,
+        "conv2d: packed kernel length"
+    );
+    let Conv2dScratch { xpad, toff, .. } = scratch;
+    // Bias and relu are applied in the microkernel; other activations after.
+    let relu = act == Activation::Relu;
+    let rest = if relu || act == Activation::Linear {
+        Activation::Linear
+    } else {
+        act
+    };
+    let col = prepare(s, batch, x, xpad, toff, false);
+    let tiles = m.div_ceil(DMR);
+    let parts = pool::parts_for(2 * m * n * kk, tiles);
+    let yp = SendPtr(y.as_mut_ptr());
+    pool::run(parts, &|t| {
+        let tr = pool::split(tiles, parts, t);
+        // A few tiles at a time: each kernel panel is used for all of them
+        // while it is in L2 (a panel per tile streamed the whole kernel once
+        // per 6 pixels: ResNet-50's 7x7 layers at batch 1 read their 9 MB
+        // kernels 9 times), and the epilogue runs while their rows are in cache.
+        const CHUNK: usize = 8;
+        let mut tile = tr.start;
+        while tile < tr.end {
+            let tend = (tile + CHUNK).min(tr.end);
+            let r0 = tile * DMR;
+            let r1 = (tend * DMR).min(m);
+            let mut pbs = [[0usize; DMR]; CHUNK];
+            for (tt, pb) in (tile..tend).zip(pbs.iter_mut()) {
+                let rs = tt * DMR;
+                let mr = (m - rs).min(DMR);
+                col.for_each_pixel(rs, mr, |i, b| pb[i] = b);
+                // Rows past the end reuse the last pixel; they are not stored.
+                for i in mr..DMR {
+                    pb[i] = pb[mr - 1];
+                }
+            }
+            for jp in 0..panels {
+                let j0 = jp * nrw;
+                let nc = (n - j0).min(nrw);
+                for (tt, pb) in (tile..tend).zip(pbs.iter()) {
+                    let rs = tt * DMR;
+                    let mr = (m - rs).min(DMR);
+                    // The last panel is narrower than NV vectors when the
+                    // channels do not fill it: a tile of its own width.
+                    let tile = if jp + 1 == panels && last < nrw {
+                        T::tile::<DMR>(last / T::LANES)
+                    } else {
+                        T::tile::<DMR>(NV)
+                    };
+                    // SAFETY: the ISA was detected (a `T` exists); offsets stay inside the padded
+                    // image (windows fit by construction of `padded_dims`), the
+                    // panel holds kk times the tile's width values, and rows
+                    // rs..rs+mr, columns j0..j0+nc of y belong to this part.
+                    unsafe {
+                        tile(
+                            kk,
+                            col.toff.as_ptr(),
+                            col.xp.as_ptr(),
+                            pb,
+                            kpack[jp * kk * nrw..].as_ptr(),
+                            kpack[boff + j0..].as_ptr(),
+                            relu,
+                            yp.0.add(rs * n + j0),
+                            n,
+                            mr,
+                            nc,
+                        );
+                    }
+                }
+            }
+            if rest != Activation::Linear {
+                // SAFETY: rows r0..r1 belong to this part.
+                let ys = unsafe { yp.slice(r0 * n, (r1 - r0) * n) };
+                activation_forward_inplace(rest, n, ys);
+            }
+            tile = tend;
+        }
+    });
+}
