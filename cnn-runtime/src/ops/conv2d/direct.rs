@@ -254,3 +254,80 @@ pub(super) fn run_tiles<T: Tiles, const DMR: usize, const NV: usize>(
         }
     });
 }
+
+/// Input channels from which the stride-1 input gradient runs as a direct
+/// convolution rather than GEMM + col2im.
+const DX_DIRECT_MIN_CHANNELS: usize = 12;
+
+/// Whether [`input_grad`] applies: stride 1, enough input channels (few would
+/// fill few lanes of the direct tiles, the input gradient's channels being its
+/// output channels: the GEMM + col2im path wins), and padding no wider than the
+/// dilated kernel.
+pub(super) fn input_grad_fits(s: &Conv2dSpec) -> bool {
+    s.sh == 1
+        && s.sw == 1
+        && s.in_c >= DX_DIRECT_MIN_CHANNELS
+        && (s.kh - 1) * s.dh >= s.pad_top
+        && (s.kw - 1) * s.dw >= s.pad_left
+}
+
+/// Input gradient of a stride-1 convolution ([`input_grad_fits`]) as the
+/// convolution of `dz` with the flipped, transposed kernel, on the direct
+/// forward path: overwrites `dx`, no col2im.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn input_grad<T: Tiles>(
+    isa: T,
+    s: &Conv2dSpec,
+    batch: usize,
+    kernel: &[f32],
+    dz: &[f32],
+    dx: &mut [f32],
+    kflip: &mut Vec<f32>,
+    zeros: &mut Vec<f32>,
+    inner: &mut Option<Box<Conv2dScratch>>,
+) {
+    // Stride 1: dx is the convolution of dz with the flipped, transposed
+    // kernel, `dx[ih] = sum_a' dz[ih - P + a' dh] K[kh-1-a', .., c, o]` with
+    // `P = (kh-1) dh - pad_top`: the fast forward path, no col2im.
+    let t = Conv2dSpec {
+        in_h: s.out_h,
+        in_w: s.out_w,
+        in_c: s.out_c,
+        out_h: s.in_h,
+        out_w: s.in_w,
+        out_c: s.in_c,
+        kh: s.kh,
+        kw: s.kw,
+        sh: 1,
+        sw: 1,
+        dh: s.dh,
+        dw: s.dw,
+        pad_top: (s.kh - 1) * s.dh - s.pad_top,
+        pad_left: (s.kw - 1) * s.dw - s.pad_left,
+    };
+    grow(kflip, kernel.len());
+    let (ci, co) = (s.in_c, s.out_c);
+    for a in 0..s.kh {
+        for b in 0..s.kw {
+            let src = ((s.kh - 1 - a) * s.kw + (s.kw - 1 - b)) * ci * co;
+            let dst = (a * s.kw + b) * co * ci;
+            for o in 0..co {
+                for c in 0..ci {
+                    kflip[dst + o * ci + c] = kernel[src + c * co + o];
+                }
+            }
+        }
+    }
+    grow(zeros, ci);
+    zeros[..ci].fill(0.0);
+    let inner = inner.get_or_insert_with(Box::default);
+    let f = Forward {
+        act: Activation::Linear,
+        batch,
+        x: dz,
+        kernel: &kflip[..kernel.len()],
+        bias: &zeros[..ci],
+        y: dx,
+    };
+    direct_forward(isa, &t, f, inner);
+}

@@ -656,8 +656,15 @@ pub fn conv2d_backward(
     let Some(dx) = dx else { return };
     assert_eq!(dx.len(), x.len(), "conv2d: dx has the wrong length");
     #[cfg(target_arch = "x86_64")]
-    if fast_paths() && avx512::input_grad_fits(s) {
-        avx512::input_grad(s, batch, kernel, dz, dx, kflip, zeros, inner);
+    if let Some(isa) = DirectIsa::detect().filter(|_| direct::input_grad_fits(s)) {
+        match isa {
+            DirectIsa::Avx512(t) => {
+                direct::input_grad(t, s, batch, kernel, dz, dx, kflip, zeros, inner)
+            }
+            DirectIsa::Avx2(t) => {
+                direct::input_grad(t, s, batch, kernel, dz, dx, kflip, zeros, inner)
+            }
+        }
         return;
     }
     dx.fill(0.0);
