@@ -4,9 +4,10 @@
 //! GEMM, whose packing of the image was about a quarter of a ResNet-20
 //! training step there.
 
-use super::direct::{self, Run, TileFn, Tiles};
-use super::Conv2dScratch;
+use super::direct::{self, DkTileFn, Run, TileFn, Tiles};
+use super::{Conv2dScratch, Im2col};
 use crate::Conv2dSpec;
+use std::ops::Range;
 
 /// AVX2 and FMA's register tiles (a value proves the CPU has them).
 #[derive(Clone, Copy)]
@@ -43,6 +44,73 @@ impl Tiles for Avx2 {
         match nv {
             1 => direct_tile::<DMR, 1>,
             _ => direct_tile::<DMR, 2>,
+        }
+    }
+
+    fn dk_tile<const DMR: usize>(nv: usize) -> DkTileFn<DMR> {
+        match nv {
+            1 => dk_tile::<DMR, 1>,
+            _ => dk_tile::<DMR, 2>,
+        }
+    }
+
+    fn kernel_grad(self, col: &Im2col<'_>, pixels: Range<usize>, dz: &[f32], dk: &mut [f32]) {
+        match Self::panel_width(col.s.out_c) {
+            8 => direct::kernel_grad_tiles::<Self, 12, 1>(col, pixels, dz, dk),
+            _ => direct::kernel_grad_tiles::<Self, 6, 2>(col, pixels, dz, dk),
+        }
+    }
+}
+
+/// One tile of the kernel gradient (see [`DkTileFn`]): `mr <= DMR` rows of
+/// dK by `NV` vectors of output channels, summed over `count` pixels.
+///
+/// # Safety
+/// As [`DkTileFn`], with AVX2 and FMA available.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dk_tile<const DMR: usize, const NV: usize>(
+    count: usize,
+    pb: *const usize,
+    xp: *const f32,
+    offs: &[usize; DMR],
+    dz: *const f32,
+    ldz: usize,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); NV]; DMR];
+    for p in 0..count {
+        // SAFETY: p < count: inside the pixel bases and dz's rows (contract).
+        let (base, row) = unsafe { (xp.add(*pb.add(p)), dz.add(p * ldz)) };
+        let mut bv = [_mm256_setzero_ps(); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            // SAFETY: v < NV: inside the row's columns the tile covers.
+            *b = unsafe { _mm256_loadu_ps(row.add(v * 8)) };
+        }
+        for i in 0..DMR {
+            // SAFETY: the window cell at offs[i] is inside the image (contract).
+            let a = _mm256_set1_ps(unsafe { *base.add(offs[i]) });
+            for v in 0..NV {
+                acc[i][v] = _mm256_fmadd_ps(a, bv[v], acc[i][v]);
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        for (v, &val) in row.iter().enumerate() {
+            // SAFETY: i < mr, v < NV: this tile's cells of C (contract).
+            unsafe {
+                let at = c.add(i * ldc + v * 8);
+                let val = if add {
+                    _mm256_add_ps(_mm256_loadu_ps(at), val)
+                } else {
+                    val
+                };
+                _mm256_storeu_ps(at, val);
+            }
         }
     }
 }

@@ -6,8 +6,9 @@
 //! The forward pass and the stride-1 input gradient are [`super::direct`],
 //! over this file's tile.
 
-use super::direct::{self, Run, TileFn, Tiles};
+use super::direct::{self, DkTileFn, Run, TileFn, Tiles};
 use super::{Conv2dScratch, Im2col};
+use std::ops::Range;
 
 use crate::Conv2dSpec;
 
@@ -52,6 +53,78 @@ impl Tiles for Avx512 {
             2 => direct_tile::<DMR, 2>,
             3 => direct_tile::<DMR, 3>,
             _ => direct_tile::<DMR, 4>,
+        }
+    }
+
+    fn dk_tile<const DMR: usize>(nv: usize) -> DkTileFn<DMR> {
+        match nv {
+            1 => dk_tile::<DMR, 1>,
+            2 => dk_tile::<DMR, 2>,
+            3 => dk_tile::<DMR, 3>,
+            _ => dk_tile::<DMR, 4>,
+        }
+    }
+
+    fn kernel_grad(self, col: &Im2col<'_>, pixels: Range<usize>, dz: &[f32], dk: &mut [f32]) {
+        // The forward pass's tile shapes: the same register budget.
+        match Self::panel_width(col.s.out_c) {
+            16 => direct::kernel_grad_tiles::<Self, 12, 1>(col, pixels, dz, dk),
+            32 => direct::kernel_grad_tiles::<Self, 10, 2>(col, pixels, dz, dk),
+            48 => direct::kernel_grad_tiles::<Self, 8, 3>(col, pixels, dz, dk),
+            _ => direct::kernel_grad_tiles::<Self, 6, 4>(col, pixels, dz, dk),
+        }
+    }
+}
+
+/// One tile of the kernel gradient (see [`DkTileFn`]): `mr <= DMR` rows of
+/// dK by `NV` vectors of output channels, summed over `count` pixels.
+///
+/// # Safety
+/// As [`DkTileFn`], with AVX-512F available.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dk_tile<const DMR: usize, const NV: usize>(
+    count: usize,
+    pb: *const usize,
+    xp: *const f32,
+    offs: &[usize; DMR],
+    dz: *const f32,
+    ldz: usize,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); NV]; DMR];
+    for p in 0..count {
+        // SAFETY: p < count: inside the pixel bases and dz's rows (contract).
+        let (base, row) = unsafe { (xp.add(*pb.add(p)), dz.add(p * ldz)) };
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            // SAFETY: v < NV: inside the row's columns the tile covers.
+            *b = unsafe { _mm512_loadu_ps(row.add(v * 16)) };
+        }
+        for i in 0..DMR {
+            // SAFETY: the window cell at offs[i] is inside the image (contract).
+            let a = _mm512_set1_ps(unsafe { *base.add(offs[i]) });
+            for v in 0..NV {
+                acc[i][v] = _mm512_fmadd_ps(a, bv[v], acc[i][v]);
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        for (v, &val) in row.iter().enumerate() {
+            // SAFETY: i < mr, v < NV: this tile's cells of C (contract).
+            unsafe {
+                let at = c.add(i * ldc + v * 16);
+                let val = if add {
+                    _mm512_add_ps(_mm512_loadu_ps(at), val)
+                } else {
+                    val
+                };
+                _mm512_storeu_ps(at, val);
+            }
         }
     }
 }
@@ -287,6 +360,16 @@ mod tests {
             (6, 6, 8, 100, 3, 3, 1, 1, 1, 1, 6, 6),
             (6, 5, 5, 90, 1, 1, 1, 1, 0, 0, 6, 5),
             (5, 5, 4, 144, 1, 1, 1, 1, 0, 0, 5, 5),
+            // Whole vectors of output channels: the direct kernel gradient,
+            // over chunks of pixels (a sample of 400 is two), strided, dilated,
+            // with row blocks that end inside a tap, and (AVX2) 8 and 24
+            // channels.
+            (20, 20, 4, 16, 3, 3, 1, 1, 1, 1, 20, 20),
+            (11, 10, 5, 32, 3, 3, 2, 1, 1, 1, 6, 5),
+            (9, 9, 7, 48, 3, 3, 1, 2, 2, 2, 9, 9),
+            (12, 12, 3, 64, 5, 5, 1, 1, 2, 2, 12, 12),
+            (6, 6, 4, 8, 3, 3, 1, 1, 1, 1, 6, 6),
+            (7, 7, 5, 24, 3, 3, 1, 1, 1, 1, 7, 7),
         ];
         for &(h, w, c, f, kh, kw, st, d, pt, pl, oh, ow) in &specs {
             let window = Window::new([kh, kw], Padding::Valid);

@@ -5,10 +5,11 @@
 //! never packed (packing cost as much as the FMAs for small layers); only the
 //! kernel (B) is packed, in column panels of whole vectors.
 
-use super::{grow, prepare, Conv2dScratch};
+use super::{grow, prepare, Conv2dScratch, Im2col};
 use crate::ops::activation::activation_forward_inplace;
 use crate::pool::{self, SendPtr};
 use crate::{Activation, Conv2dSpec};
+use std::ops::Range;
 
 /// One `mr x nc` tile (`mr <= DMR`, `nc` at most the tile's width):
 /// `c[i, j] = act(bias[j] + sum_p xp[pb[i] + toff[p]] * bp[p * width + j])`,
@@ -33,6 +34,28 @@ pub(super) type TileFn<const DMR: usize> = unsafe fn(
     usize,
 );
 
+/// One `mr x (NV vectors)` tile of the kernel gradient over `count` pixels:
+/// `c[i, j] (+)= sum_p xp[pb[p] + offs[i]] * dz[p * ldz + j]` (added to `c`
+/// when `add`, else written).
+///
+/// # Safety
+/// The instruction set must be available; `pb` holds `count` pixel bases
+/// with every `pb[p] + offs[i]` inside `xp`'s image, `dz` holds `count` rows
+/// of `ldz` values of which the tile reads its width, and rows `..mr` of `c`
+/// (row stride `ldc`, the tile's width) are the caller's to write.
+pub(super) type DkTileFn<const DMR: usize> = unsafe fn(
+    usize,
+    *const usize,
+    *const f32,
+    &[usize; DMR],
+    *const f32,
+    usize,
+    *mut f32,
+    usize,
+    usize,
+    bool,
+);
+
 /// An instruction set's register tiles: a value proves the CPU has it.
 pub(super) trait Tiles: Copy + Sync {
     /// Floats per vector.
@@ -45,6 +68,11 @@ pub(super) trait Tiles: Copy + Sync {
     fn run(self, s: &Conv2dSpec, r: Run<'_>, scratch: &mut Conv2dScratch);
     /// The tile of `DMR` rows and `nv` vectors (`nv` at most the widest).
     fn tile<const DMR: usize>(nv: usize) -> TileFn<DMR>;
+    /// The kernel gradient's tile of `DMR` rows and `nv` vectors.
+    fn dk_tile<const DMR: usize>(nv: usize) -> DkTileFn<DMR>;
+    /// The kernel gradient over `pixels` ([`kernel_grad_fits`]): picks the
+    /// tile rows for the panel width, then [`kernel_grad_tiles`].
+    fn kernel_grad(self, col: &Im2col<'_>, pixels: Range<usize>, dz: &[f32], dk: &mut [f32]);
 }
 
 /// The operands of a forward pass, `y = act(conv(x, kernel) + bias)` over
@@ -330,4 +358,88 @@ pub(super) fn input_grad<T: Tiles>(
         y: dx,
     };
     direct_forward(isa, &t, f, inner);
+}
+
+/// Whether [`Tiles::kernel_grad`] applies: output channels in whole vectors
+/// of the instruction set (its tiles then never read past a row of dz).
+pub(super) fn kernel_grad_fits<T: Tiles>(s: &Conv2dSpec) -> bool {
+    s.out_c > 0 && s.out_c.is_multiple_of(T::LANES)
+}
+
+/// The kernel gradient `dK[kk, o] = sum_p col[p, kk] dz[p, o]` over `pixels`,
+/// written into `dk`, with the image read in place as the forward pass reads
+/// it (the GEMM packed `col^T` from the image, which cost it as much as its
+/// FMAs): per chunk of pixels, every tile of `DMR` rows of dK by `NV` vectors
+/// of output channels sums the chunk in registers, dz's rows in place.
+pub(super) fn kernel_grad_tiles<T: Tiles, const DMR: usize, const NV: usize>(
+    col: &Im2col<'_>,
+    pixels: Range<usize>,
+    dz: &[f32],
+    dk: &mut [f32],
+) {
+    let s = col.s;
+    let n = s.out_c;
+    let kk = s.kh * s.kw * s.in_c;
+    let nrw = NV * T::LANES;
+    assert!(
+        kernel_grad_fits::<T>(s),
+        "conv2d: a kernel gradient without whole vectors"
+    );
+    assert_eq!(nrw, T::panel_width(n), "conv2d: tile and panels differ");
+    assert_eq!(dk.len(), kk * n, "conv2d: dkernel has the wrong length");
+    assert!(
+        pixels.end * n <= dz.len(),
+        "conv2d: dz has the wrong length"
+    );
+    let panels = n.div_ceil(nrw);
+    let last = n - (panels - 1) * nrw;
+    // Pixels per chunk: their dz rows (64 KiB at 64 channels) stay in L2
+    // while every tile sums them.
+    const PCH: usize = 256;
+    let mut pb = [0usize; PCH];
+    let mut first = true;
+    let mut p0 = pixels.start;
+    while p0 < pixels.end {
+        let count = (pixels.end - p0).min(PCH);
+        col.for_each_pixel(p0, count, |i, b| pb[i] = b);
+        for k0 in (0..kk).step_by(DMR) {
+            let mr = (kk - k0).min(DMR);
+            // Rows past the end repeat the last row's offset; they are not stored.
+            let offs: [usize; DMR] = std::array::from_fn(|i| col.toff[k0 + i.min(mr - 1)]);
+            for jp in 0..panels {
+                let j0 = jp * nrw;
+                let tile = if jp + 1 == panels && last < nrw {
+                    T::dk_tile::<DMR>(last / T::LANES)
+                } else {
+                    T::dk_tile::<DMR>(NV)
+                };
+                // SAFETY: the ISA was detected (a `T` exists); every window
+                // of these pixels lies inside the padded image (`prepare`),
+                // dz holds rows p0..p0 + count (checked above) of n values
+                // whose columns j0.. the tile's width covers (whole vectors:
+                // `kernel_grad_fits`), and rows k0..k0 + mr of dk, columns
+                // j0.., are inside dk (its length checked above).
+                unsafe {
+                    tile(
+                        count,
+                        pb.as_ptr(),
+                        col.xp.as_ptr(),
+                        &offs,
+                        dz.as_ptr().add(p0 * n + j0),
+                        n,
+                        dk.as_mut_ptr().add(k0 * n + j0),
+                        n,
+                        mr,
+                        !first,
+                    );
+                }
+            }
+        }
+        first = false;
+        p0 += count;
+    }
+    if first {
+        // No pixels: nothing flows back.
+        dk.fill(0.0);
+    }
 }

@@ -283,6 +283,14 @@ impl DirectIsa {
             .or_else(|| avx2::Avx2::detect().map(DirectIsa::Avx2))
     }
 
+    /// Whether the direct kernel gradient applies to `s`.
+    fn kernel_grad_fits(self, s: &Conv2dSpec) -> bool {
+        match self {
+            DirectIsa::Avx512(_) => direct::kernel_grad_fits::<avx512::Avx512>(s),
+            DirectIsa::Avx2(_) => direct::kernel_grad_fits::<avx2::Avx2>(s),
+        }
+    }
+
     /// Floats per vector: what a packed kernel's layout depends on.
     fn lanes(self) -> usize {
         use direct::Tiles;
@@ -555,7 +563,12 @@ pub fn conv2d_backward(
     let cin1 = fast_paths() && avx512::dk_cin1_fits(s);
     #[cfg(not(target_arch = "x86_64"))]
     let cin1 = false;
-    let flip = !cin1 && fill(n, kk) > fill(kk, n) + 0.05;
+    // Whole vectors of output channels: the direct kernel gradient.
+    #[cfg(target_arch = "x86_64")]
+    let direct_dk = DirectIsa::detect().filter(|i| !cin1 && i.kernel_grad_fits(s));
+    #[cfg(not(target_arch = "x86_64"))]
+    let direct_dk: Option<()> = None;
+    let flip = !cin1 && direct_dk.is_none() && fill(n, kk) > fill(kk, n) + 0.05;
     // The parts' gradients are summed: as many parts on any core count.
     let parts = pool::fixed_parts(flops, batch);
     let own = usize::from(flip);
@@ -591,6 +604,14 @@ pub fn conv2d_backward(
                 unsafe {
                     avx512::dk_cin1(s, sr.clone(), &col, dz, dk)
                 };
+            } else if let Some(isa) = direct_dk {
+                #[cfg(target_arch = "x86_64")]
+                match isa {
+                    DirectIsa::Avx512(t) => direct::Tiles::kernel_grad(t, &col, p0..p1, dz, dk),
+                    DirectIsa::Avx2(t) => direct::Tiles::kernel_grad(t, &col, p0..p1, dz, dk),
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let () = isa;
             } else if flip {
                 // dK^T[o, kk] = sum_p dz[p, o] col[p, kk] over this part's pixels.
                 let dzt = Strided {
