@@ -13,6 +13,7 @@ pub mod dwconv;
 pub mod global_pool;
 pub mod join;
 pub mod pool2d;
+pub(crate) mod simd;
 pub mod upsample;
 pub mod zeropad;
 

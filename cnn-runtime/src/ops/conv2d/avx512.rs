@@ -12,20 +12,9 @@ use std::ops::Range;
 
 use crate::Conv2dSpec;
 
-/// AVX-512F's register tiles (a value proves the CPU has it).
-#[derive(Clone, Copy)]
-pub(super) struct Avx512(());
-
-impl Avx512 {
-    /// The token, where [`crate::cpu::avx512`] allows.
-    pub(super) fn detect() -> Option<Self> {
-        crate::cpu::avx512().then_some(Avx512(()))
-    }
-}
+pub(super) use crate::ops::simd::Avx512;
 
 impl Tiles for Avx512 {
-    const LANES: usize = 16;
-
     fn panel_width(n: usize) -> usize {
         match n {
             0..=16 => 16,
@@ -72,59 +61,6 @@ impl Tiles for Avx512 {
             32 => direct::kernel_grad_tiles::<Self, 10, 2>(col, pixels, dz, dk),
             48 => direct::kernel_grad_tiles::<Self, 8, 3>(col, pixels, dz, dk),
             _ => direct::kernel_grad_tiles::<Self, 6, 4>(col, pixels, dz, dk),
-        }
-    }
-}
-
-/// One tile of the kernel gradient (see [`DkTileFn`]): `mr <= DMR` rows of
-/// dK by `NV` vectors of output channels, summed over `count` pixels.
-///
-/// # Safety
-/// As [`DkTileFn`], with AVX-512F available.
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dk_tile<const DMR: usize, const NV: usize>(
-    count: usize,
-    pb: *const usize,
-    xp: *const f32,
-    offs: &[usize; DMR],
-    dz: *const f32,
-    ldz: usize,
-    c: *mut f32,
-    ldc: usize,
-    mr: usize,
-    add: bool,
-) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); NV]; DMR];
-    for p in 0..count {
-        // SAFETY: p < count: inside the pixel bases and dz's rows (contract).
-        let (base, row) = unsafe { (xp.add(*pb.add(p)), dz.add(p * ldz)) };
-        let mut bv = [_mm512_setzero_ps(); NV];
-        for (v, b) in bv.iter_mut().enumerate() {
-            // SAFETY: v < NV: inside the row's columns the tile covers.
-            *b = unsafe { _mm512_loadu_ps(row.add(v * 16)) };
-        }
-        for i in 0..DMR {
-            // SAFETY: the window cell at offs[i] is inside the image (contract).
-            let a = _mm512_set1_ps(unsafe { *base.add(offs[i]) });
-            for v in 0..NV {
-                acc[i][v] = _mm512_fmadd_ps(a, bv[v], acc[i][v]);
-            }
-        }
-    }
-    for (i, row) in acc.iter().enumerate().take(mr) {
-        for (v, &val) in row.iter().enumerate() {
-            // SAFETY: i < mr, v < NV: this tile's cells of C (contract).
-            unsafe {
-                let at = c.add(i * ldc + v * 16);
-                let val = if add {
-                    _mm512_add_ps(_mm512_loadu_ps(at), val)
-                } else {
-                    val
-                };
-                _mm512_storeu_ps(at, val);
-            }
         }
     }
 }
@@ -210,82 +146,7 @@ pub(super) unsafe fn dk_cin1(
     }
 }
 
-/// One `mr x nc` tile of the direct forward (`mr <= DMR`, `nc <= NV * 16`):
-/// `c[i, j] = act(bias[j] + sum_p xp[pb[i] + toff[p]] * bp[p * NV * 16 + j])`,
-/// with relu applied here when asked (other activations come after).
-///
-/// # Safety
-/// AVX-512F must be available; `toff` must hold `kk` offsets with
-/// `xp + pb[i] + toff[p]` readable for every `i < DMR`, `p < kk`; `bp` must hold
-/// `kk * NV * 16` floats and `bias` `NV * 16`; `c + i * ldc + j` must be
-/// writable for `i < mr`, `j < nc`, and touched by no other thread meanwhile.
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn direct_tile<const DMR: usize, const NV: usize>(
-    kk: usize,
-    toff: *const usize,
-    xp: *const f32,
-    pb: &[usize; DMR],
-    bp: *const f32,
-    bias: *const f32,
-    relu: bool,
-    c: *mut f32,
-    ldc: usize,
-    mr: usize,
-    nc: usize,
-) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); NV]; DMR];
-    for row in acc.iter_mut() {
-        for (v, a) in row.iter_mut().enumerate() {
-            // SAFETY: v < NV: inside the NV * 16 bias values.
-            *a = unsafe { _mm512_loadu_ps(bias.add(v * 16)) };
-        }
-    }
-    let mut ptrs = [xp; DMR];
-    for i in 0..DMR {
-        // SAFETY: the pixel's window base lies inside the image (contract).
-        ptrs[i] = unsafe { xp.add(pb[i]) };
-    }
-    for p in 0..kk {
-        // SAFETY: p < kk: inside the offset table.
-        let t = unsafe { *toff.add(p) };
-        let mut bv = [_mm512_setzero_ps(); NV];
-        for (v, b) in bv.iter_mut().enumerate() {
-            // SAFETY: p < kk and v < NV: inside the kk * NV * 16 panel values.
-            *b = unsafe { _mm512_loadu_ps(bp.add((p * NV + v) * 16)) };
-        }
-        for i in 0..DMR {
-            // SAFETY: the window cell at offset t is readable (contract).
-            let a = _mm512_set1_ps(unsafe { *ptrs[i].add(t) });
-            for v in 0..NV {
-                acc[i][v] = _mm512_fmadd_ps(a, bv[v], acc[i][v]);
-            }
-        }
-    }
-    for v in 0..NV {
-        let left = nc.saturating_sub(v * 16);
-        if left == 0 {
-            break;
-        }
-        let mask: __mmask16 = if left >= 16 {
-            0xffff
-        } else {
-            ((1u32 << left) - 1) as u16
-        };
-        for (i, row) in acc.iter().enumerate().take(mr) {
-            let mut val = row[v];
-            if relu {
-                // Zero where val < 0 (ordered compare: NaN stays NaN).
-                let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(val, _mm512_setzero_ps());
-                val = _mm512_mask_mov_ps(val, neg, _mm512_setzero_ps());
-            }
-            // SAFETY: i < mr and the mask covers columns below nc only: this
-            // tile's cells of C (contract).
-            unsafe { _mm512_mask_storeu_ps(c.add(i * ldc + v * 16), mask, val) };
-        }
-    }
-}
+direct::tile_entry_points!(Avx512, "avx512f");
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@
 
 use super::{grow, prepare, Conv2dScratch, Im2col};
 use crate::ops::activation::activation_forward_inplace;
+use crate::ops::simd::Isa;
 use crate::pool::{self, SendPtr};
 use crate::{Activation, Conv2dSpec};
 use std::ops::Range;
@@ -57,9 +58,9 @@ pub(super) type DkTileFn<const DMR: usize> = unsafe fn(
 );
 
 /// An instruction set's register tiles: a value proves the CPU has it.
-pub(super) trait Tiles: Copy + Sync {
+pub(super) trait Tiles: Isa + Sync {
     /// Floats per vector.
-    const LANES: usize;
+    const LANES: usize = Self::W;
     /// Width of the kernel's column panels for `n` output channels (whole
     /// vectors; the tile's width).
     fn panel_width(n: usize) -> usize;
@@ -443,3 +444,180 @@ pub(super) fn kernel_grad_tiles<T: Tiles, const DMR: usize, const NV: usize>(
         dk.fill(0.0);
     }
 }
+
+/// The body of [`TileFn`] on instruction set `I`, compiled into each one's
+/// entry point by [`tile_entry_points`].
+///
+/// # Safety
+/// As [`TileFn`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn tile<I: Isa, const DMR: usize, const NV: usize>(
+    isa: I,
+    kk: usize,
+    toff: *const usize,
+    xp: *const f32,
+    pb: &[usize; DMR],
+    bp: *const f32,
+    bias: *const f32,
+    relu: bool,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nc: usize,
+) {
+    let w = I::W;
+    let mut acc = [[isa.zero(); NV]; DMR];
+    for row in acc.iter_mut() {
+        for (v, a) in row.iter_mut().enumerate() {
+            // SAFETY: v < NV: inside the NV * W bias values.
+            *a = unsafe { isa.load_at(bias.add(v * w)) };
+        }
+    }
+    let mut ptrs = [xp; DMR];
+    for i in 0..DMR {
+        // SAFETY: the pixel's window base lies inside the image (contract).
+        ptrs[i] = unsafe { xp.add(pb[i]) };
+    }
+    for p in 0..kk {
+        // SAFETY: p < kk: inside the offset table.
+        let t = unsafe { *toff.add(p) };
+        let mut bv = [isa.zero(); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            // SAFETY: p < kk and v < NV: inside the kk * NV * W panel values.
+            *b = unsafe { isa.load_at(bp.add((p * NV + v) * w)) };
+        }
+        for i in 0..DMR {
+            // SAFETY: the window cell at offset t is readable (contract).
+            let a = isa.splat(unsafe { *ptrs[i].add(t) });
+            for v in 0..NV {
+                acc[i][v] = isa.fma(a, bv[v], acc[i][v]);
+            }
+        }
+    }
+    for v in 0..NV {
+        let left = nc.saturating_sub(v * w);
+        if left == 0 {
+            break;
+        }
+        for (i, row) in acc.iter().enumerate().take(mr) {
+            let val = if relu { isa.relu(row[v]) } else { row[v] };
+            // SAFETY: i < mr and the lanes below `left` are columns below nc:
+            // this tile's cells of C (contract).
+            unsafe { isa.store_first(c.add(i * ldc + v * w), val, left) };
+        }
+    }
+}
+
+/// The body of [`DkTileFn`] on instruction set `I`, compiled into each one's
+/// entry point by [`tile_entry_points`].
+///
+/// # Safety
+/// As [`DkTileFn`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn dk_tile<I: Isa, const DMR: usize, const NV: usize>(
+    isa: I,
+    count: usize,
+    pb: *const usize,
+    xp: *const f32,
+    offs: &[usize; DMR],
+    dz: *const f32,
+    ldz: usize,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    add: bool,
+) {
+    let w = I::W;
+    let mut acc = [[isa.zero(); NV]; DMR];
+    for p in 0..count {
+        // SAFETY: p < count: inside the pixel bases and dz's rows (contract).
+        let (base, row) = unsafe { (xp.add(*pb.add(p)), dz.add(p * ldz)) };
+        let mut bv = [isa.zero(); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            // SAFETY: v < NV: inside the row's columns the tile covers.
+            *b = unsafe { isa.load_at(row.add(v * w)) };
+        }
+        for i in 0..DMR {
+            // SAFETY: the window cell at offs[i] is inside the image (contract).
+            let a = isa.splat(unsafe { *base.add(offs[i]) });
+            for v in 0..NV {
+                acc[i][v] = isa.fma(a, bv[v], acc[i][v]);
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        for (v, &val) in row.iter().enumerate() {
+            // SAFETY: i < mr, v < NV: this tile's cells of C (contract).
+            unsafe {
+                let at = c.add(i * ldc + v * w);
+                let val = if add {
+                    isa.add(isa.load_at(at), val)
+                } else {
+                    val
+                };
+                isa.store_at(at, val);
+            }
+        }
+    }
+}
+
+/// The `#[target_feature]` entry points `direct_tile` and `dk_tile` of an
+/// instruction set (its [`Isa`] type and features): [`tile`] and
+/// [`dk_tile`] compiled for it, as [`TileFn`] and [`DkTileFn`].
+macro_rules! tile_entry_points {
+    ($isa:ty, $features:literal) => {
+        /// [`direct::tile`] compiled for this instruction set.
+        ///
+        /// # Safety
+        /// As [`TileFn`], with the instruction set available.
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn direct_tile<const DMR: usize, const NV: usize>(
+            kk: usize,
+            toff: *const usize,
+            xp: *const f32,
+            pb: &[usize; DMR],
+            bp: *const f32,
+            bias: *const f32,
+            relu: bool,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nc: usize,
+        ) {
+            // SAFETY: the caller's contract, the instruction set included.
+            unsafe {
+                let isa = <$isa as crate::ops::simd::Isa>::assume();
+                direct::tile::<_, DMR, NV>(isa, kk, toff, xp, pb, bp, bias, relu, c, ldc, mr, nc)
+            }
+        }
+
+        /// [`direct::dk_tile`] compiled for this instruction set.
+        ///
+        /// # Safety
+        /// As [`DkTileFn`], with the instruction set available.
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn dk_tile<const DMR: usize, const NV: usize>(
+            count: usize,
+            pb: *const usize,
+            xp: *const f32,
+            offs: &[usize; DMR],
+            dz: *const f32,
+            ldz: usize,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            add: bool,
+        ) {
+            // SAFETY: the caller's contract, the instruction set included.
+            unsafe {
+                let isa = <$isa as crate::ops::simd::Isa>::assume();
+                direct::dk_tile::<_, DMR, NV>(isa, count, pb, xp, offs, dz, ldz, c, ldc, mr, add)
+            }
+        }
+    };
+}
+pub(super) use tile_entry_points;

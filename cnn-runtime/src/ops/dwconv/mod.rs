@@ -116,12 +116,12 @@ fn forward_rows(
     // The vector kernels take a multiplier of 1 (what MobileNets use).
     #[cfg(target_arch = "x86_64")]
     if s.out_c == s.in_c {
-        if let Some(isa) = wide::Avx512::detect() {
+        if let Some(isa) = crate::ops::simd::Avx512::detect() {
             // SAFETY: the token proves AVX-512F, AVX2 and FMA were detected.
             unsafe { wide::rows_avx512(isa, s, x, kernel, bias, first, ys) };
             return;
         }
-        if let Some(isa) = wide::Avx2::detect() {
+        if let Some(isa) = crate::ops::simd::Avx2::detect() {
             // SAFETY: the token proves AVX2 and FMA were detected.
             unsafe { wide::rows_avx2(isa, s, x, kernel, bias, first, ys) };
             return;
