@@ -154,6 +154,17 @@ pub(super) struct Run<'a> {
     pub y: &'a mut [f32],
 }
 
+/// Vectors of panel `jp` of `panels`: `nv`, but the last one is narrower
+/// when the channels do not fill it (`last` columns, whole vectors): a tile
+/// of its own width.
+fn panel_vectors<T: Tiles>(jp: usize, panels: usize, last: usize, nv: usize) -> usize {
+    if jp + 1 == panels && last < nv * T::LANES {
+        last / T::LANES
+    } else {
+        nv
+    }
+}
+
 /// Forward pass with the kernel packed on this call (into scratch).
 pub(super) fn direct_forward<T: Tiles>(
     isa: T,
@@ -246,13 +257,7 @@ pub(super) fn run_tiles<T: Tiles, const DMR: usize, const NV: usize>(
                 for (tt, pb) in (tile..tend).zip(pbs.iter()) {
                     let rs = tt * DMR;
                     let mr = (m - rs).min(DMR);
-                    // The last panel is narrower than NV vectors when the
-                    // channels do not fill it: a tile of its own width.
-                    let tile = if jp + 1 == panels && last < nrw {
-                        T::tile::<DMR>(last / T::LANES)
-                    } else {
-                        T::tile::<DMR>(NV)
-                    };
+                    let tile = T::tile::<DMR>(panel_vectors::<T>(jp, panels, last, NV));
                     // SAFETY: the ISA was detected (a `T` exists); offsets stay inside the padded
                     // image (windows fit by construction of `padded_dims`), the
                     // panel holds kk times the tile's width values, and rows
@@ -409,11 +414,7 @@ pub(super) fn kernel_grad_tiles<T: Tiles, const DMR: usize, const NV: usize>(
             let offs: [usize; DMR] = std::array::from_fn(|i| col.toff[k0 + i.min(mr - 1)]);
             for jp in 0..panels {
                 let j0 = jp * nrw;
-                let tile = if jp + 1 == panels && last < nrw {
-                    T::dk_tile::<DMR>(last / T::LANES)
-                } else {
-                    T::dk_tile::<DMR>(NV)
-                };
+                let tile = T::dk_tile::<DMR>(panel_vectors::<T>(jp, panels, last, NV));
                 // SAFETY: the ISA was detected (a `T` exists); every window
                 // of these pixels lies inside the padded image (`prepare`),
                 // dz holds rows p0..p0 + count (checked above) of n values
