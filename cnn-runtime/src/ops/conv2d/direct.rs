@@ -12,50 +12,63 @@ use crate::pool::{self, SendPtr};
 use crate::{Activation, Conv2dSpec};
 use std::ops::Range;
 
-/// One `mr x nc` tile (`mr <= DMR`, `nc` at most the tile's width):
-/// `c[i, j] = act(bias[j] + sum_p xp[pb[i] + toff[p]] * bp[p * width + j])`,
-/// relu applied when asked.
+/// The operands of one `mr x nc` tile (`mr <= DMR`, `nc` at most the
+/// tile's width): `c[i, j] = act(bias[j] + sum_p xp[pb[i] + toff[p]] *
+/// bp[p * width + j])`, relu applied when asked.
 ///
-/// # Safety
-/// The instruction set must be available; `toff` holds `kk` offsets, every
-/// `pb[i] + toff[p]` lies inside `xp`'s image, `bp` holds `kk * width`
+/// A tile function's contract (see [`TileFn`]): `toff` holds `kk` offsets,
+/// every `pb[i] + toff[p]` lies inside `xp`'s image, `bp` holds `kk * width`
 /// values and `bias` `width`, and rows `..mr` x columns `..nc` of `c` (row
 /// stride `ldc`) are the caller's to write.
-pub(super) type TileFn<const DMR: usize> = unsafe fn(
-    usize,
-    *const usize,
-    *const f32,
-    &[usize; DMR],
-    *const f32,
-    *const f32,
-    bool,
-    *mut f32,
-    usize,
-    usize,
-    usize,
-);
+pub(super) struct Tile<'a, const DMR: usize> {
+    pub kk: usize,
+    pub toff: *const usize,
+    pub xp: *const f32,
+    pub pb: &'a [usize; DMR],
+    pub bp: *const f32,
+    pub bias: *const f32,
+    pub relu: bool,
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub mr: usize,
+    pub nc: usize,
+}
 
-/// One `mr x (NV vectors)` tile of the kernel gradient over `count` pixels:
-/// `c[i, j] (+)= sum_p xp[pb[p] + offs[i]] * dz[p * ldz + j]` (added to `c`
-/// when `add`, else written).
+/// A tile of the forward pass, compiled for one instruction set.
 ///
 /// # Safety
-/// The instruction set must be available; `pb` holds `count` pixel bases
-/// with every `pb[p] + offs[i]` inside `xp`'s image, `dz` holds `count` rows
-/// of `ldz` values of which the tile reads its width, and rows `..mr` of `c`
-/// (row stride `ldc`, the tile's width) are the caller's to write.
-pub(super) type DkTileFn<const DMR: usize> = unsafe fn(
-    usize,
-    *const usize,
-    *const f32,
-    &[usize; DMR],
-    *const f32,
-    usize,
-    *mut f32,
-    usize,
-    usize,
-    bool,
-);
+/// The instruction set must be available, and the operands must keep
+/// [`Tile`]'s contract.
+pub(super) type TileFn<const DMR: usize> = unsafe fn(&Tile<'_, DMR>);
+
+/// The operands of one `mr x (NV vectors)` tile of the kernel gradient over
+/// `count` pixels: `c[i, j] (+)= sum_p xp[pb[p] + offs[i]] * dz[p * ldz + j]`
+/// (added to `c` when `add`, else written).
+///
+/// A tile function's contract (see [`DkTileFn`]): `pb` holds `count` pixel
+/// bases with every `pb[p] + offs[i]` inside `xp`'s image, `dz` holds
+/// `count` rows of `ldz` values of which the tile reads its width, and rows
+/// `..mr` of `c` (row stride `ldc`, the tile's width) are the caller's to
+/// write.
+pub(super) struct DkTile<'a, const DMR: usize> {
+    pub count: usize,
+    pub pb: *const usize,
+    pub xp: *const f32,
+    pub offs: &'a [usize; DMR],
+    pub dz: *const f32,
+    pub ldz: usize,
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub mr: usize,
+    pub add: bool,
+}
+
+/// A tile of the kernel gradient, compiled for one instruction set.
+///
+/// # Safety
+/// The instruction set must be available, and the operands must keep
+/// [`DkTile`]'s contract.
+pub(super) type DkTileFn<const DMR: usize> = unsafe fn(&DkTile<'_, DMR>);
 
 /// An instruction set's register tiles: a value proves the CPU has it.
 pub(super) trait Tiles: Isa + Sync {
@@ -263,19 +276,19 @@ pub(super) fn run_tiles<T: Tiles, const DMR: usize, const NV: usize>(
                     // panel holds kk times the tile's width values, and rows
                     // rs..rs+mr, columns j0..j0+nc of y belong to this part.
                     unsafe {
-                        tile(
+                        tile(&Tile {
                             kk,
-                            col.toff.as_ptr(),
-                            col.xp.as_ptr(),
+                            toff: col.toff.as_ptr(),
+                            xp: col.xp.as_ptr(),
                             pb,
-                            kpack[jp * kk * nrw..].as_ptr(),
-                            kpack[boff + j0..].as_ptr(),
+                            bp: kpack[jp * kk * nrw..].as_ptr(),
+                            bias: kpack[boff + j0..].as_ptr(),
                             relu,
-                            yp.0.add(rs * n + j0),
-                            n,
+                            c: yp.0.add(rs * n + j0),
+                            ldc: n,
                             mr,
                             nc,
-                        );
+                        });
                     }
                 }
             }
@@ -422,18 +435,18 @@ pub(super) fn kernel_grad_tiles<T: Tiles, const DMR: usize, const NV: usize>(
                 // `kernel_grad_fits`), and rows k0..k0 + mr of dk, columns
                 // j0.., are inside dk (its length checked above).
                 unsafe {
-                    tile(
+                    tile(&DkTile {
                         count,
-                        pb.as_ptr(),
-                        col.xp.as_ptr(),
-                        &offs,
-                        dz.as_ptr().add(p0 * n + j0),
-                        n,
-                        dk.as_mut_ptr().add(k0 * n + j0),
-                        n,
+                        pb: pb.as_ptr(),
+                        xp: col.xp.as_ptr(),
+                        offs: &offs,
+                        dz: dz.as_ptr().add(p0 * n + j0),
+                        ldz: n,
+                        c: dk.as_mut_ptr().add(k0 * n + j0),
+                        ldc: n,
                         mr,
-                        !first,
-                    );
+                        add: !first,
+                    });
                 }
             }
         }
@@ -452,21 +465,20 @@ pub(super) fn kernel_grad_tiles<T: Tiles, const DMR: usize, const NV: usize>(
 /// # Safety
 /// As [`TileFn`].
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn tile<I: Isa, const DMR: usize, const NV: usize>(
-    isa: I,
-    kk: usize,
-    toff: *const usize,
-    xp: *const f32,
-    pb: &[usize; DMR],
-    bp: *const f32,
-    bias: *const f32,
-    relu: bool,
-    c: *mut f32,
-    ldc: usize,
-    mr: usize,
-    nc: usize,
-) {
+pub(super) unsafe fn tile<I: Isa, const DMR: usize, const NV: usize>(isa: I, t: &Tile<'_, DMR>) {
+    let Tile {
+        kk,
+        toff,
+        xp,
+        pb,
+        bp,
+        bias,
+        relu,
+        c,
+        ldc,
+        mr,
+        nc,
+    } = *t;
     let w = I::W;
     let mut acc = [[isa.zero(); NV]; DMR];
     for row in acc.iter_mut() {
@@ -516,20 +528,22 @@ pub(super) unsafe fn tile<I: Isa, const DMR: usize, const NV: usize>(
 /// # Safety
 /// As [`DkTileFn`].
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn dk_tile<I: Isa, const DMR: usize, const NV: usize>(
     isa: I,
-    count: usize,
-    pb: *const usize,
-    xp: *const f32,
-    offs: &[usize; DMR],
-    dz: *const f32,
-    ldz: usize,
-    c: *mut f32,
-    ldc: usize,
-    mr: usize,
-    add: bool,
+    t: &DkTile<'_, DMR>,
 ) {
+    let DkTile {
+        count,
+        pb,
+        xp,
+        offs,
+        dz,
+        ldz,
+        c,
+        ldc,
+        mr,
+        add,
+    } = *t;
     let w = I::W;
     let mut acc = [[isa.zero(); NV]; DMR];
     for p in 0..count {
@@ -572,52 +586,21 @@ macro_rules! tile_entry_points {
         /// [`direct::tile`] compiled for this instruction set.
         ///
         /// # Safety
-        /// As [`TileFn`], with the instruction set available.
+        /// As [`TileFn`].
         #[target_feature(enable = $features)]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn direct_tile<const DMR: usize, const NV: usize>(
-            kk: usize,
-            toff: *const usize,
-            xp: *const f32,
-            pb: &[usize; DMR],
-            bp: *const f32,
-            bias: *const f32,
-            relu: bool,
-            c: *mut f32,
-            ldc: usize,
-            mr: usize,
-            nc: usize,
-        ) {
+        unsafe fn direct_tile<const DMR: usize, const NV: usize>(t: &direct::Tile<'_, DMR>) {
             // SAFETY: the caller's contract, the instruction set included.
-            unsafe {
-                let isa = <$isa as crate::ops::simd::Isa>::assume();
-                direct::tile::<_, DMR, NV>(isa, kk, toff, xp, pb, bp, bias, relu, c, ldc, mr, nc)
-            }
+            unsafe { direct::tile::<_, DMR, NV>(<$isa as crate::ops::simd::Isa>::assume(), t) }
         }
 
         /// [`direct::dk_tile`] compiled for this instruction set.
         ///
         /// # Safety
-        /// As [`DkTileFn`], with the instruction set available.
+        /// As [`DkTileFn`].
         #[target_feature(enable = $features)]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn dk_tile<const DMR: usize, const NV: usize>(
-            count: usize,
-            pb: *const usize,
-            xp: *const f32,
-            offs: &[usize; DMR],
-            dz: *const f32,
-            ldz: usize,
-            c: *mut f32,
-            ldc: usize,
-            mr: usize,
-            add: bool,
-        ) {
+        unsafe fn dk_tile<const DMR: usize, const NV: usize>(t: &direct::DkTile<'_, DMR>) {
             // SAFETY: the caller's contract, the instruction set included.
-            unsafe {
-                let isa = <$isa as crate::ops::simd::Isa>::assume();
-                direct::dk_tile::<_, DMR, NV>(isa, count, pb, xp, offs, dz, ldz, c, ldc, mr, add)
-            }
+            unsafe { direct::dk_tile::<_, DMR, NV>(<$isa as crate::ops::simd::Isa>::assume(), t) }
         }
     };
 }
