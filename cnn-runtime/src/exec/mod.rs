@@ -16,7 +16,6 @@ mod prepared;
 mod step;
 
 pub use part::{Bwd, Fwd, Mode, Part, Scratch};
-pub use prepared::Weights;
 pub use step::{backward_step, forward_step};
 
 use cnn_plan::{Activation, Init, LayerSpec, Plan};

@@ -12,7 +12,7 @@ use crate::ops::conv2d::{conv2d_pack, PackedConv};
 
 /// One layer's prepared weights.
 #[derive(Default)]
-pub struct Weights {
+pub(super) struct Weights {
     /// The kernel and bias with the batchnorm after the layer folded in
     /// (when [`Weights::folded`]).
     pub kernel: Vec<f32>,
