@@ -72,7 +72,8 @@ cnn! {
 }
 
 // A graph with batchnorm and dropout: residual blocks (identity and
-// projected shortcuts: summed gradients), a concat, a repeated block.
+// projected shortcuts: summed gradients), a concat (its last branch writes
+// its channels in place), a repeated block.
 cnn! {
     block basic f {
         residual { conv f 3x3 same nobias; batchnorm; relu; conv f 3x3 same nobias; batchnorm }
@@ -83,7 +84,7 @@ cnn! {
         conv 8 3x3 same nobias; batchnorm; relu;
         repeat 2 { basic 8 }
         residual { conv 16 3x3 stride 2 same } shortcut { conv 16 1x1 stride 2; batchnorm }
-        concat { } { conv 4 1x1 relu; dropout 0.5 } { maxpool 3 stride 1 same };
+        concat { } { conv 4 1x1 relu; dropout 0.5 } { maxpool 3 stride 1 same } { conv 4 3x3 same relu };
         globalavgpool;
         dense 7 softmax;
     }

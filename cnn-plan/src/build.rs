@@ -11,8 +11,8 @@
 use std::borrow::Cow;
 
 use crate::plan::{
-    bad, checked_len, expand, layer_shapes, tensor_names, Buffer, Operand, Plan, Step, Tensor,
-    MAX_LEN, SPLIT_MAX_PARAMS, SPLIT_MAX_SAMPLE_LEN,
+    bad, checked_len, expand, layer_shapes, tensor_names, Buffer, Operand, Place, Plan, Step,
+    Tensor, MAX_LEN, SPLIT_MAX_PARAMS, SPLIT_MAX_SAMPLE_LEN,
 };
 use crate::spec::{Activation, JoinKind, JoinSpec, LayerSpec, PoolKind};
 
@@ -85,6 +85,7 @@ impl Builder {
         self.buffers.push(Buffer {
             len,
             offset: self.buffer_total,
+            place: None,
         });
         self.buffer_total = self
             .buffer_total
@@ -235,6 +236,43 @@ impl Builder {
     }
 }
 
+/// Places each concat input whose one writer can write it with a cell
+/// stride, and that nothing else reads, in the concat's output ([`Place`]).
+fn place_concat_inputs(
+    steps: &[Step],
+    buffers: &mut [Buffer],
+    operands: &[Operand],
+    readers: &[usize],
+) {
+    let mut writer = vec![None; buffers.len()];
+    for s in steps.iter().filter(|s| s.input != s.output) {
+        writer[s.output] = Some(s.layer);
+    }
+    for s in steps {
+        let LayerSpec::Join(j) = s.layer else {
+            continue;
+        };
+        let cells = buffers[s.output].len / j.c.max(1);
+        if j.kind != JoinKind::Concat || cells == 0 {
+            continue;
+        }
+        let mut at = 0;
+        for o in &operands[s.operands.0..s.operands.1] {
+            let width = buffers[o.buffer].len / cells;
+            let fits = writer[o.buffer].is_some_and(|w| w.writes_cells() && w.channels() == width)
+                && readers[o.buffer] == 1;
+            if fits {
+                buffers[o.buffer].place = Some(Place {
+                    buffer: s.output,
+                    at,
+                    stride: j.c,
+                });
+            }
+            at += width;
+        }
+    }
+}
+
 impl Plan {
     /// The plan of a model's statements on a `[H, W, C]` input (see the
     /// module's description). [`Plan::sequential`] is the plan of a chain.
@@ -251,7 +289,7 @@ impl Plan {
         b.buffer(in_len)?;
         let (out_buf, out_shape) = b.chain(nodes, true, (0, input.to_vec()))?;
         let Builder {
-            buffers,
+            mut buffers,
             buffer_total,
             tensors,
             param_total,
@@ -317,14 +355,26 @@ impl Plan {
                 bn.folded = true;
             }
         }
+        place_concat_inputs(&steps, &mut buffers, &operands, &readers);
         // It also applies an activation layer that alone reads such a layer's
         // output (or its folded batchnorm's), or a join's, in that layer's
         // kernel: one pass over the activations fewer again. Not softmax,
-        // which needs whole rows where a conv's epilogue sees tiles.
+        // which needs whole rows where a conv's epilogue sees tiles; not
+        // after a concat whose inputs are written in place (they are in the
+        // concat's own buffer), and not into a layer that cannot write a
+        // placed activation's cells.
         for pos in 0..nsteps {
             let s = &steps[pos];
             let absorbs = s.layer.fold_stride().is_some() || matches!(s.layer, LayerSpec::Join(_));
             if s.folded || !absorbs || s.layer.activation() != Activation::Linear {
+                continue;
+            }
+            let placed_into = |out: usize| {
+                buffers
+                    .iter()
+                    .any(|b| b.place.is_some_and(|p| p.buffer == out))
+            };
+            if matches!(s.layer, LayerSpec::Join(_)) && placed_into(s.output) {
                 continue;
             }
             let last = s.fold.unwrap_or(pos);
@@ -334,6 +384,7 @@ impl Plan {
             if matches!(next.layer, LayerSpec::Activation { act, .. } if act != Activation::Softmax)
                 && next.input == steps[last].output
                 && readers[next.input] == 1
+                && (buffers[next.output].place.is_none() || s.layer.writes_cells())
             {
                 steps[pos].fold_act = Some(last + 1);
                 steps[last + 1].folded = true;

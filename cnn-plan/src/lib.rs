@@ -17,7 +17,7 @@ pub mod plan;
 pub mod spec;
 
 pub use build::{Node, NodeKind};
-pub use plan::{Buffer, Init, Operand, Plan, Step, Tensor};
+pub use plan::{Buffer, Init, Operand, Place, Plan, Step, Tensor};
 pub use spec::{
     Activation, Augment, AugmentSpec, BatchNormSpec, Conv2dSpec, DenseSpec, GlobalPoolSpec,
     Interpolation, JoinKind, JoinSpec, LayerSpec, Padding, Pool2dSpec, PoolKind, Real,

@@ -49,6 +49,27 @@ pub struct Buffer {
     /// Offset of this buffer in a sample-major arena, in values per sample: with
     /// room for `cap` samples the buffer starts at `cap * offset`.
     pub offset: usize,
+    /// Where the buffer's values live instead, when the one step that writes
+    /// it writes them straight into a concat's output (see [`Place`]); its
+    /// own region then holds nothing, and its gradient stays its own.
+    pub place: Option<Place>,
+}
+
+/// A concat input written in place: its values are channels
+/// `at..at + width` of each cell of buffer `buffer`, whose cells have
+/// `stride` channels. So a branch's last layer writes its channels of the
+/// concat's output itself, and the concat copies nothing forward (its
+/// backward pass still hands each branch its own gradient buffer).
+///
+/// The plan places an input when the one layer writing it can write with a
+/// cell stride (a conv, a transposed conv, or an activation other than
+/// softmax) in training and in a folded inference pass alike, nothing but
+/// the concat reads it, and its cells are the concat's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub buffer: usize,
+    pub at: usize,
+    pub stride: usize,
 }
 
 /// One input of a join step.

@@ -600,6 +600,19 @@ impl LayerSpec {
         }
     }
 
+    /// Whether the layer's kernel can write its output with a cell stride,
+    /// straight into its channels of a concat's output ([`crate::Place`]):
+    /// a conv (not grouped), a transposed conv, or an activation other than
+    /// softmax.
+    pub fn writes_cells(&self) -> bool {
+        match *self {
+            LayerSpec::Conv2d { groups, .. } => groups == 1,
+            LayerSpec::Deconv2d { .. } => true,
+            LayerSpec::Activation { act, .. } => act != Activation::Softmax,
+            _ => false,
+        }
+    }
+
     /// Length of the output's last axis: what softmax normalises over.
     pub fn channels(&self) -> usize {
         match *self {

@@ -109,6 +109,36 @@ pub(crate) fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     }
 }
 
+/// Runs `write` into a plain output of `cells` cells of `width` values, then
+/// into channels `3..3 + width` of cells of `width + 5` (the others holding
+/// a sentinel), as into a concat's output ([`crate::ops::Cells`]); asserts
+/// the same bits land and the other channels are untouched.
+pub(crate) fn assert_cells_agree(
+    what: &str,
+    cells: usize,
+    width: usize,
+    mut write: impl FnMut(crate::ops::Cells<'_>),
+) {
+    let mut plain = vec![f32::NAN; cells * width];
+    write((&mut plain[..]).into());
+    let (at, stride, sentinel) = (3, width + 5, -7.25f32);
+    let mut wide = vec![sentinel; cells * stride];
+    write(crate::ops::Cells {
+        y: &mut wide[at..],
+        stride: Some(stride),
+    });
+    for (k, cell) in wide.chunks_exact(stride).enumerate() {
+        for (j, &v) in cell.iter().enumerate() {
+            if (at..at + width).contains(&j) {
+                let want = plain[k * width + j - at];
+                assert_eq!(v.to_bits(), want.to_bits(), "{what}: cell {k} channel {j}");
+            } else {
+                assert_eq!(v, sentinel, "{what}: cell {k} channel {j} is another's");
+            }
+        }
+    }
+}
+
 /// [`conv2d_forward`] into a fresh output (NaN-filled first, so every value
 /// must be written).
 #[allow(clippy::too_many_arguments)]

@@ -261,7 +261,12 @@ fn dwconv_and_deconv_match_keras() {
                 "{}",
                 k.name
             );
-            (t, "kernel", deconv_forward, deconv_backward)
+            (
+                t,
+                "kernel",
+                |t, a, op, y| deconv_forward(t, a, op, y),
+                deconv_backward,
+            )
         };
         let (act, channels) = (k.act(), k.sizes("output_shape")[2]);
         check_kernel_layer(

@@ -281,7 +281,14 @@ pub(super) fn plan_expr(rt: &TokenStream, owner: &Ident, p: &Plan) -> TokenStrea
         .iter()
         .map(|b| {
             let (len, off) = (lit(b.len), lit(b.offset));
-            quote!(#rt::plan::Buffer { len: #len, offset: #off })
+            let place = match b.place {
+                Some(p) => {
+                    let (buffer, at, stride) = (lit(p.buffer), lit(p.at), lit(p.stride));
+                    quote!(Some(#rt::plan::Place { buffer: #buffer, at: #at, stride: #stride }))
+                }
+                None => quote!(None),
+            };
+            quote!(#rt::plan::Buffer { len: #len, offset: #off, place: #place })
         })
         .collect();
     let tensors: Vec<TokenStream> = p.tensors.iter().map(|t| tensor(rt, t)).collect();

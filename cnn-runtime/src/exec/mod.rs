@@ -575,8 +575,19 @@ impl State {
             } else {
                 s.output
             }];
-            let v = rows(&self.acts, self.cap, d.offset, d.len, b);
-            v.iter().find(|v| !v.is_finite()).map(|&v| (s, v))
+            let bad = |v: &[f32]| v.iter().find(|v| !v.is_finite()).copied();
+            let found = match d.place {
+                // A concat input written in place: its channels of each cell.
+                Some(p) => {
+                    let c = plan.buffers[p.buffer];
+                    let width = d.len / (c.len / p.stride);
+                    rows(&self.acts, self.cap, c.offset, c.len, b)
+                        .chunks_exact(p.stride)
+                        .find_map(|cell| bad(&cell[p.at..p.at + width]))
+                }
+                None => bad(rows(&self.acts, self.cap, d.offset, d.len, b)),
+            };
+            found.map(|v| (s, v))
         });
         let (culprit, value) = match found {
             Some((s, v)) => (

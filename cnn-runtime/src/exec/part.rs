@@ -104,6 +104,9 @@ pub struct Fwd<'p> {
     pub first: usize,
     pub x: &'p [f32],
     pub y: &'p mut [f32],
+    /// With a stride, `y` is the step's channels of a concat's output,
+    /// written in place: cells `stride` apart (see [`cnn_plan::Place`]).
+    pub y_stride: Option<usize>,
     /// The step's tensors in plan order (kernel, bias; gamma, beta, moving
     /// mean, moving variance; ...), empty past the last.
     pub tensors: [&'p [f32]; 4],
@@ -125,6 +128,8 @@ pub struct Bwd<'p> {
     pub first: usize,
     pub x: &'p [f32],
     pub y: &'p [f32],
+    /// As [`Fwd::y_stride`] (dL/d(output) is always the step's own).
+    pub y_stride: Option<usize>,
     /// dL/d(output) of the step.
     pub dy: &'p [f32],
     /// dL/d(input) of the step, written by it.
@@ -204,6 +209,21 @@ impl<'a> Part<'a> {
         let at = a.cap * b.offset + self.start * b.len;
         // SAFETY: parts cover disjoint samples; the caller keeps buffers apart.
         unsafe { rows(a.acts, a.acts_len, at, self.batch * b.len) }
+    }
+
+    /// Where this part's values of buffer `buf` are: its own rows, or, for a
+    /// concat input written in place, the concat's rows from the input's
+    /// first channel, with the concat's cell stride.
+    ///
+    /// # Safety
+    /// As [`Self::act`], for the concat's buffer too.
+    unsafe fn out(&self, buf: usize) -> (&'a mut [f32], Option<usize>) {
+        match self.plan.buffers[buf].place {
+            // SAFETY: the caller's contract.
+            Some(p) => (unsafe { &mut self.act(p.buffer)[p.at..] }, Some(p.stride)),
+            // SAFETY: the caller's contract.
+            None => (unsafe { self.act(buf) }, None),
+        }
     }
 
     /// This part's rows of gradient buffer `buf`.
@@ -312,14 +332,17 @@ impl<'a> Part<'a> {
     /// When `output` is the step's input.
     pub fn fwd_to(&mut self, step: &Step, output: usize) -> Fwd<'_> {
         assert_ne!(step.input, output, "a step writing its own input");
-        // SAFETY: input and output are distinct buffers, and `&mut self` keeps
+        // SAFETY: input and output are distinct buffers (a placed output is
+        // in a concat's, which comes after the input), and `&mut self` keeps
         // this part's slices to one step at a time.
         unsafe {
+            let (y, y_stride) = self.out(output);
             Fwd {
                 b: self.batch,
                 first: self.start,
                 x: self.act(step.input),
-                y: self.act(output),
+                y,
+                y_stride,
                 tensors: self.params(step),
                 argmax: self.argmax(step),
                 stats: self.stats(step),
@@ -386,11 +409,13 @@ impl<'a> Part<'a> {
         // SAFETY: as in `fwd`; the gradient buffers of input and output are
         // distinct too, and this part's dz rows are its own.
         unsafe {
+            let (y, y_stride) = self.out(step.output);
             Bwd {
                 b: self.batch,
                 first: self.start,
                 x: self.act(step.input),
-                y: self.act(step.output),
+                y,
+                y_stride,
                 dy: self.dact(step.output),
                 dx: self.dact(step.input),
                 dz: rows(a.dz, a.dz_len, dz_at, dz_len),

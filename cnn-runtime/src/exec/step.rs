@@ -58,6 +58,16 @@ fn join_forward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
     let out = fused.map_or(step.output, |a| a.output);
     let mut at = 0;
     for k in 0..j.inputs {
+        let input = plan.buffers[plan.operands[step.operands.0 + k].buffer];
+        if let Some(p) = input.place {
+            // Its layer wrote its channels here already.
+            assert!(
+                p.buffer == out && p.at == at && p.stride == j.c,
+                "a concat input placed elsewhere"
+            );
+            at += input.len / (plan.buffers[out].len / j.c);
+            continue;
+        }
         let (x, y) = part.join_fwd(step, k, out);
         match j.kind {
             JoinKind::Add if k == 0 => ops::join::add_first(x, y),
@@ -140,6 +150,7 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
         first,
         x,
         y,
+        y_stride,
         tensors: [t0, t1, t2, t3],
         argmax,
         stats,
@@ -153,6 +164,14 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
         kernel: t0,
         bias: (!t1.is_empty()).then_some(t1),
     };
+    assert!(
+        y_stride.is_none() || step.layer.writes_cells(),
+        "a concat input placed for a layer that cannot write it"
+    );
+    let cells = |y| ops::Cells {
+        y,
+        stride: y_stride,
+    };
     match step.layer {
         LayerSpec::Conv2d {
             spec, act, groups, ..
@@ -163,22 +182,23 @@ fn dynamic_forward(step: &Step, f: Fwd<'_>) {
             y,
             &mut scratch.grouped,
         ),
-        LayerSpec::Conv2d { spec, act, .. } => match packed {
-            Some(p) => {
-                ops::conv2d::conv2d_forward_packed(&spec, act, b, x, p, y, &mut scratch.conv)
+        LayerSpec::Conv2d { spec, act, .. } => {
+            let (y, s) = (cells(y), &mut scratch.conv);
+            match packed {
+                Some(p) => ops::conv2d::conv2d_forward_packed(&spec, act, b, x, p, y, s),
+                None => ops::conv2d::conv2d_forward(&spec, act, b, x, t0, op.bias, y, s),
             }
-            None => {
-                ops::conv2d::conv2d_forward(&spec, act, b, x, t0, op.bias, y, &mut scratch.conv)
-            }
-        },
+        }
         LayerSpec::Dense { spec, act, .. } => {
             ops::dense::dense_forward(&spec, act, b, x, t0, op.bias, y)
         }
         LayerSpec::DwConv2d { spec, act, .. } => ops::dwconv::dwconv_forward(&spec, act, op, y),
-        LayerSpec::Deconv2d { spec, act, .. } => ops::deconv::deconv_forward(&spec, act, op, y),
+        LayerSpec::Deconv2d { spec, act, .. } => {
+            ops::deconv::deconv_forward(&spec, act, op, cells(y))
+        }
         LayerSpec::Pool2d(spec) => ops::pool2d::pool2d_forward(&spec, b, x, y, argmax),
         LayerSpec::Activation { act, channels, .. } => {
-            ops::activation::activation_forward(act, channels, x, y)
+            ops::activation::activation_forward_cells(act, channels, x, cells(y))
         }
         LayerSpec::BatchNorm(n) => {
             let (gamma, beta, mean, var) = batchnorm_tensors(&n, [t0, t1, t2, t3]);
@@ -298,6 +318,7 @@ fn backward_with(
         first,
         x,
         y,
+        y_stride,
         dy,
         dx: dx_buffer,
         dz,
@@ -336,7 +357,8 @@ fn backward_with(
                 dy
             } else {
                 let ch = step.layer.channels();
-                ops::activation::activation_backward(act, ch, y, dy, dz);
+                let y = (y, y_stride.unwrap_or(ch));
+                ops::activation::activation_backward_cells(act, ch, None, y, dy, dz);
                 dz
             };
             param_grad(ParamGrad {
@@ -362,7 +384,8 @@ fn backward_with(
         LayerSpec::Activation { act, channels, .. } => {
             // A fused final softmax: the loss wrote dL/dlogits into dx already.
             if !(ce && step.fused_softmax) {
-                ops::activation::activation_backward_zy(act, channels, x, y, dy, dx);
+                let y = (y, y_stride.unwrap_or(channels));
+                ops::activation::activation_backward_cells(act, channels, Some(x), y, dy, dx);
             }
         }
         LayerSpec::BatchNorm(n) => {

@@ -22,6 +22,60 @@ pub use conv2d::{conv2d_backward, conv2d_forward, Conv2dScratch};
 pub use dense::{dense_backward, dense_forward};
 pub use pool2d::{pool2d_backward, pool2d_forward};
 
+/// Where a kernel writes its output: `y`, one cell (pixel) of the layer's
+/// channels after another, or, with a `stride`, one cell every `stride`
+/// values: the layer's channels of a concat's output, written in place
+/// (`y` then starts at the layer's first channel; see [`cnn_plan::Place`]).
+/// A plain slice converts to the former.
+pub struct Cells<'a> {
+    pub y: &'a mut [f32],
+    pub stride: Option<usize>,
+}
+
+impl<'a> From<&'a mut [f32]> for Cells<'a> {
+    fn from(y: &'a mut [f32]) -> Self {
+        Cells { y, stride: None }
+    }
+}
+
+impl<'a> From<&'a mut Vec<f32>> for Cells<'a> {
+    fn from(y: &'a mut Vec<f32>) -> Self {
+        Cells { y, stride: None }
+    }
+}
+
+impl Cells<'_> {
+    /// Values from one cell's start to the next's, for cells of `width`.
+    pub fn step(&self, width: usize) -> usize {
+        self.stride.unwrap_or(width)
+    }
+
+    /// Checks that `cells` cells of `width` values fit.
+    ///
+    /// # Panics
+    /// When they do not: a plain slice must hold exactly that many values,
+    /// a strided one must reach the last cell's end.
+    pub(crate) fn check(&self, op: &str, cells: usize, width: usize) {
+        match self.stride {
+            None => check_lens(op, [("y", self.y.len(), cells * width)]),
+            Some(stride) => assert!(
+                stride >= width && (cells == 0 || self.y.len() >= (cells - 1) * stride + width),
+                "{op}: {cells} cells of {width} every {stride} do not fit {} values",
+                self.y.len()
+            ),
+        }
+    }
+
+    /// The first `cells` cells' `width` values each, in order.
+    pub(crate) fn each(&mut self, cells: usize, width: usize) -> impl Iterator<Item = &mut [f32]> {
+        let step = self.step(width).max(1);
+        self.y
+            .chunks_mut(step)
+            .take(cells)
+            .map(move |c| &mut c[..width])
+    }
+}
+
 /// What a language-2 layer with a kernel reads: `batch` samples of input, its
 /// kernel, and its bias (`None` for `nobias`; the backward passes ignore it).
 #[derive(Clone, Copy)]

@@ -51,3 +51,38 @@ fn activations_forward_and_backward() {
     activation_backward(Activation::Relu, 1, &[0.0, 0.0], &[1.0, -1.0], &mut dz);
     assert_eq!(dz, [0.0, 0.0]);
 }
+
+#[test]
+fn cells_apart_give_the_plain_bits_forward_and_backward() {
+    // A concat's channels written in place: the forward pass writes them,
+    // the backward pass reads the output from them.
+    use super::{activation_backward_cells, activation_forward_cells};
+    use crate::testing::assert_cells_agree;
+    let (ch, cells) = (6, 7);
+    let z: Vec<f32> = noise(ch * cells, 31).iter().map(|v| v * 4.0).collect();
+    let g = noise(ch * cells, 32);
+    for act in ACTIVATIONS
+        .into_iter()
+        .filter(|&a| a != Activation::Softmax)
+    {
+        assert_cells_agree(&format!("{act:?}"), cells, ch, |y| {
+            activation_forward_cells(act, ch, &z, y)
+        });
+        let mut y = vec![0f32; z.len()];
+        activation_forward(act, ch, &z, &mut y);
+        let stride = ch + 4;
+        let mut wide = vec![f32::NAN; cells * stride];
+        for (w, c) in wide.chunks_exact_mut(stride).zip(y.chunks_exact(ch)) {
+            w[2..2 + ch].copy_from_slice(c);
+        }
+        let (mut plain, mut strided) = (vec![0f32; z.len()], vec![0f32; z.len()]);
+        activation_backward_cells(act, ch, Some(&z), (&y, ch), &g, &mut plain);
+        activation_backward_cells(act, ch, Some(&z), (&wide[2..], stride), &g, &mut strided);
+        assert_eq!(plain, strided, "{act:?} backward");
+        if act.from_output() {
+            activation_backward(act, ch, &y, &g, &mut plain);
+            activation_backward_cells(act, ch, None, (&wide[2..], stride), &g, &mut strided);
+            assert_eq!(plain, strided, "{act:?} backward from the output");
+        }
+    }
+}

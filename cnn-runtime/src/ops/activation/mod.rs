@@ -4,6 +4,7 @@
 mod gradcheck;
 pub mod pointwise;
 
+use super::Cells;
 use crate::Activation;
 use pointwise::Pointwise;
 
@@ -75,6 +76,74 @@ pub fn activation_backward_zy(
     match Pointwise::of(act) {
         Some(p) => p.backward(z, dy, dz),
         None => activation_backward(act, channels, y, dy, dz),
+    }
+}
+
+/// [`activation_forward`] of `z`'s cells of `channels` values into `y`'s
+/// (one after another, or `y.stride` apart: a concat's channels written in
+/// place, see [`Cells`]).
+///
+/// # Panics
+/// When the cells do not fit, or `z` is not whole cells.
+pub fn activation_forward_cells<'a>(
+    act: Activation,
+    channels: usize,
+    z: &[f32],
+    y: impl Into<Cells<'a>>,
+) {
+    let mut y = y.into();
+    if y.stride.is_none() {
+        return activation_forward(act, channels, z, y.y);
+    }
+    assert!(
+        channels > 0 && z.len().is_multiple_of(channels),
+        "activation: {} values are not cells of {channels}",
+        z.len()
+    );
+    y.check("activation", z.len() / channels, channels);
+    let cells = z.len() / channels;
+    for (zc, yc) in z.chunks_exact(channels).zip(y.each(cells, channels)) {
+        activation_forward(act, channels, zc, yc);
+    }
+}
+
+/// [`activation_backward`] (with `z`, [`activation_backward_zy`]) reading
+/// the output `y` as cells of `channels` values `stride` apart (a concat's
+/// channels written in place, see [`Cells`]); `dy` and `dz` are whole cells.
+///
+/// # Panics
+/// As those, and when the cells do not fit `y`.
+pub fn activation_backward_cells(
+    act: Activation,
+    channels: usize,
+    z: Option<&[f32]>,
+    (y, stride): (&[f32], usize),
+    dy: &[f32],
+    dz: &mut [f32],
+) {
+    let run = |z: Option<&[f32]>, y: &[f32], dy: &[f32], dz: &mut [f32]| match z {
+        Some(z) => activation_backward_zy(act, channels, z, y, dy, dz),
+        None => activation_backward(act, channels, y, dy, dz),
+    };
+    if stride == channels {
+        return run(z, y, dy, dz);
+    }
+    let cells = dy.len() / channels.max(1);
+    assert!(
+        channels > 0
+            && stride > channels
+            && dy.len() == cells * channels
+            && (cells == 0 || y.len() >= (cells - 1) * stride + channels),
+        "activation backward: {cells} cells of {channels} every {stride} do not fit {} values",
+        y.len()
+    );
+    for (k, (g, d)) in dy
+        .chunks_exact(channels)
+        .zip(dz.chunks_exact_mut(channels))
+        .enumerate()
+    {
+        let zc = z.map(|z| &z[k * channels..(k + 1) * channels]);
+        run(zc, &y[k * stride..k * stride + channels], g, d);
     }
 }
 

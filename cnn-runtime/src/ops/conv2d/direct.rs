@@ -8,6 +8,7 @@
 use super::{grow, prepare, Conv2dScratch, Im2col};
 use crate::ops::activation::activation_forward_inplace;
 use crate::ops::simd::Isa;
+use crate::ops::Cells;
 use crate::pool::{self, SendPtr};
 use crate::{Activation, Conv2dSpec};
 use std::ops::Range;
@@ -97,7 +98,7 @@ pub(super) struct Forward<'a> {
     pub x: &'a [f32],
     pub kernel: &'a [f32],
     pub bias: &'a [f32],
-    pub y: &'a mut [f32],
+    pub y: Cells<'a>,
 }
 
 /// Width of the last column panel: its channels rounded up to whole vectors
@@ -164,7 +165,7 @@ pub(super) struct Run<'a> {
     pub batch: usize,
     pub x: &'a [f32],
     pub kpack: &'a [f32],
-    pub y: &'a mut [f32],
+    pub y: Cells<'a>,
 }
 
 /// Vectors of panel `jp` of `panels`: `nv`, but the last one is narrower
@@ -238,10 +239,12 @@ pub(super) fn run_tiles<T: Tiles, const DMR: usize, const NV: usize>(
     } else {
         act
     };
+    y.check("conv2d", m, n);
+    let ldy = y.step(n);
     let col = prepare(s, batch, x, xpad, toff, false);
     let tiles = m.div_ceil(DMR);
     let parts = pool::parts_for(2 * m * n * kk, tiles);
-    let yp = SendPtr(y.as_mut_ptr());
+    let yp = SendPtr(y.y.as_mut_ptr());
     pool::run(parts, &|t| {
         let tr = pool::split(tiles, parts, t);
         // A few tiles at a time: each kernel panel is used for all of them
@@ -284,18 +287,24 @@ pub(super) fn run_tiles<T: Tiles, const DMR: usize, const NV: usize>(
                             bp: kpack[jp * kk * nrw..].as_ptr(),
                             bias: kpack[boff + j0..].as_ptr(),
                             relu,
-                            c: yp.0.add(rs * n + j0),
-                            ldc: n,
+                            c: yp.0.add(rs * ldy + j0),
+                            ldc: ldy,
                             mr,
                             nc,
                         });
                     }
                 }
             }
-            if rest != Activation::Linear {
+            if rest != Activation::Linear && ldy == n {
                 // SAFETY: rows r0..r1 belong to this part.
                 let ys = unsafe { yp.slice(r0 * n, (r1 - r0) * n) };
                 activation_forward_inplace(rest, n, ys);
+            } else if rest != Activation::Linear {
+                for r in r0..r1 {
+                    // SAFETY: as above, row r's cell of n values.
+                    let ys = unsafe { yp.slice(r * ldy, n) };
+                    activation_forward_inplace(rest, n, ys);
+                }
             }
             tile = tend;
         }
@@ -374,7 +383,7 @@ pub(super) fn input_grad<T: Tiles>(
         x: dz,
         kernel: &kflip[..kernel.len()],
         bias: &zeros[..ci],
-        y: dx,
+        y: dx.into(),
     };
     direct_forward(isa, &t, f, inner);
 }

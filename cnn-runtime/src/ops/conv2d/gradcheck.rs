@@ -174,3 +174,48 @@ fn without_a_bias_the_other_gradients_are_the_same() {
         assert_eq!((dx, dk), (dx2, dk2));
     }
 }
+
+#[test]
+fn writing_into_a_concat_gives_the_plain_outputs_bits() {
+    // The direct tiles (relu in the tile, tanh after it; a narrower last
+    // panel) on AVX-512 and AVX2, the GEMM path under CNN_PORTABLE=1, and
+    // the packed form.
+    use crate::ops::conv2d::{conv2d_forward, conv2d_forward_packed, conv2d_pack, PackedConv};
+    use crate::testing::assert_cells_agree;
+    for (s, batch) in [
+        (
+            Conv2dSpec::new([7, 6, 3], 20, Window::new([3, 3], Padding::Same)),
+            2,
+        ),
+        (
+            Conv2dSpec::new(
+                [9, 9, 16],
+                48,
+                Window::new([3, 3], Padding::Valid).stride([2, 2]),
+            ),
+            3,
+        ),
+        (
+            Conv2dSpec::new([5, 5, 8], 4, Window::new([1, 1], Padding::Valid)),
+            1,
+        ),
+    ] {
+        let x = noise(batch * s.in_h * s.in_w * s.in_c, 5);
+        let k = noise(s.kh * s.kw * s.in_c * s.out_c, 6);
+        let b = noise(s.out_c, 7);
+        let cells = batch * s.out_h * s.out_w;
+        for act in [Activation::Linear, Activation::Relu, Activation::Tanh] {
+            let what = format!("{s:?} {act:?}");
+            let mut scratch = Conv2dScratch::default();
+            assert_cells_agree(&what, cells, s.out_c, |y| {
+                conv2d_forward(&s, act, batch, &x, &k, Some(&b), y, &mut scratch)
+            });
+            let mut packed = PackedConv::default();
+            if conv2d_pack(&s, &k, Some(&b), &mut packed) {
+                assert_cells_agree(&format!("packed {what}"), cells, s.out_c, |y| {
+                    conv2d_forward_packed(&s, act, batch, &x, &packed, y, &mut scratch)
+                });
+            }
+        }
+    }
+}

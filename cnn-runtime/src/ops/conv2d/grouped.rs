@@ -132,7 +132,7 @@ pub fn conv2d_grouped_forward(
             }
             None => None,
         };
-        conv2d_forward(&gs, act, batch, p.x, p.k, gb, p.y, p.conv);
+        conv2d_forward(&gs, act, batch, p.x, p.k, gb, &mut *p.y, p.conv);
         scatter(p.y, s.out_c, f, g, y);
     }
 }

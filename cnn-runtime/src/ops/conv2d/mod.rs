@@ -26,6 +26,7 @@ mod gradcheck;
 pub mod grouped;
 
 use super::activation::bias_activation;
+use super::Cells;
 use crate::gemm::{self, Source, Strided, MR};
 use crate::pool::{self, SendPtr};
 use crate::{Activation, Conv2dSpec};
@@ -329,22 +330,24 @@ fn check_sizes(s: &Conv2dSpec, batch: usize, x: usize, k: usize, y: usize) {
 /// When a slice length does not match the spec and batch (a caller bug: the
 /// interpreter and generated code size their buffers from the same spec).
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_forward(
+pub fn conv2d_forward<'y>(
     spec: &Conv2dSpec,
     act: Activation,
     batch: usize,
     x: &[f32],
     kernel: &[f32],
     bias: Option<&[f32]>,
-    y: &mut [f32],
+    y: impl Into<Cells<'y>>,
     scratch: &mut Conv2dScratch,
 ) {
     let s = spec;
-    check_sizes(s, batch, x.len(), kernel.len(), y.len());
+    let y = y.into();
+    let m = batch * s.out_h * s.out_w;
+    check_sizes(s, batch, x.len(), kernel.len(), m * s.out_c);
+    y.check("conv2d", m, s.out_c);
     if let Some(bias) = bias {
         assert_eq!(bias.len(), s.out_c, "conv2d: bias has the wrong length");
     }
-    let m = batch * s.out_h * s.out_w;
     let kk = s.kh * s.kw * s.in_c;
     let n = s.out_c;
     if m == 0 || n == 0 {
@@ -376,12 +379,23 @@ pub fn conv2d_forward(
     let col = prepare(s, batch, x, &mut scratch.xpad, &mut scratch.toff, false);
     let kmat = Strided::row_major(kernel, n);
     let parts = pool::parts_for(2 * m * n * kk, m.div_ceil(MR));
-    let yp = SendPtr(y.as_mut_ptr());
+    let ldy = y.step(n);
+    let yp = SendPtr(y.y.as_mut_ptr());
     gemm::for_row_tiles(m, parts, &|rows| {
-        // SAFETY: these rows of y belong to this part only.
-        let ys = unsafe { yp.slice(rows.start * n, rows.len() * n) };
-        gemm::gemm(rows.len(), n, kk, &col, rows.start, &kmat, ys, n, false);
-        bias_activation(ys, bias, n, act);
+        if rows.is_empty() {
+            return;
+        }
+        // SAFETY: these rows of y (each `n` values, `ldy` apart) belong to
+        // this part only.
+        let ys = unsafe { yp.slice(rows.start * ldy, (rows.len() - 1) * ldy + n) };
+        gemm::gemm(rows.len(), n, kk, &col, rows.start, &kmat, ys, ldy, false);
+        if ldy == n {
+            bias_activation(ys, bias, n, act);
+        } else {
+            for row in ys.chunks_mut(ldy) {
+                bias_activation(&mut row[..n], bias, n, act);
+            }
+        }
     });
 }
 
@@ -451,15 +465,16 @@ pub fn conv2d_pack(
 /// # Panics
 /// When a slice length does not match the spec and batch, or `packed` was
 /// made for another shape of kernel.
-pub fn conv2d_forward_packed(
+pub fn conv2d_forward_packed<'y>(
     spec: &Conv2dSpec,
     act: Activation,
     batch: usize,
     x: &[f32],
     packed: &PackedConv,
-    y: &mut [f32],
+    y: impl Into<Cells<'y>>,
     scratch: &mut Conv2dScratch,
 ) {
+    let y = y.into();
     let s = spec;
     let kk = s.kh * s.kw * s.in_c;
     #[cfg(target_arch = "x86_64")]
@@ -469,8 +484,10 @@ pub fn conv2d_forward_packed(
     let Some(isa) = isa else {
         panic!("conv2d: packed for another kernel or instruction set");
     };
-    check_sizes(s, batch, x.len(), kk * s.out_c, y.len());
-    if batch * s.out_h * s.out_w == 0 {
+    let m = batch * s.out_h * s.out_w;
+    check_sizes(s, batch, x.len(), kk * s.out_c, m * s.out_c);
+    y.check("conv2d", m, s.out_c);
+    if m == 0 {
         return;
     }
     #[cfg(target_arch = "x86_64")]

@@ -94,3 +94,33 @@ fn deconv_matches_reference_and_finite_differences() {
         }
     }
 }
+
+#[test]
+fn writing_into_a_concat_gives_the_plain_outputs_bits() {
+    use crate::testing::{assert_cells_agree, noise};
+    for (t, act) in [
+        (
+            Conv2dSpec::transposed([3, 4, 5], 6, [2, 2], [2, 2], false),
+            Activation::Relu,
+        ),
+        (
+            Conv2dSpec::transposed([4, 4, 3], 2, [3, 3], [2, 2], true),
+            Activation::Sigmoid,
+        ),
+    ] {
+        let batch = 2;
+        let x = noise(batch * t.out_h * t.out_w * t.out_c, 1);
+        let k = noise(t.kh * t.kw * t.in_c * t.out_c, 2);
+        let b = noise(t.in_c, 3);
+        let op = Operands {
+            batch,
+            x: &x,
+            kernel: &k,
+            bias: Some(&b),
+        };
+        let cells = batch * t.in_h * t.in_w;
+        assert_cells_agree(&format!("{t:?}"), cells, t.in_c, |y| {
+            deconv_forward(&t, act, op, y)
+        });
+    }
+}

@@ -17,7 +17,7 @@
 #[cfg(test)]
 mod gradcheck;
 
-use crate::ops::{activation_forward_inplace, check_lens, Grads, Operands};
+use crate::ops::{activation_forward_inplace, check_lens, Cells, Grads, Operands};
 use crate::{Activation, Conv2dSpec};
 
 /// Checks the operands and an output (or output gradient) of `y` values.
@@ -67,24 +67,43 @@ fn for_each_tap(t: &Conv2dSpec, mut f: impl FnMut(usize, usize, usize)) {
 ///
 /// # Panics
 /// When a slice length does not match `t` and the batch.
-pub fn deconv_forward(t: &Conv2dSpec, act: Activation, op: Operands<'_>, y: &mut [f32]) {
-    check(t, &op, y.len());
+pub fn deconv_forward<'y>(
+    t: &Conv2dSpec,
+    act: Activation,
+    op: Operands<'_>,
+    y: impl Into<Cells<'y>>,
+) {
+    let mut y = y.into();
     let (f, c) = (t.in_c, t.out_c);
-    let (xs_len, ys_len) = (t.out_h * t.out_w * c, t.in_h * t.in_w * f);
-    for (xs, ys) in op.x.chunks_exact(xs_len).zip(y.chunks_exact_mut(ys_len)) {
-        match op.bias {
-            Some(b) => ys.chunks_exact_mut(f).for_each(|p| p.copy_from_slice(b)),
-            None => ys.fill(0.0),
+    let (xs_len, pixels) = (t.out_h * t.out_w * c, t.in_h * t.in_w);
+    check(t, &op, op.batch * pixels * f);
+    y.check("deconv", op.batch * pixels, f);
+    let ld = y.step(f);
+    for (n, xs) in op.x.chunks_exact(xs_len.max(1)).enumerate() {
+        // Sample n's cells: pixel p's f values at (n * pixels + p) * ld.
+        let ys = &mut y.y[n * pixels * ld..];
+        for p in 0..pixels {
+            let cell = &mut ys[p * ld..p * ld + f];
+            match op.bias {
+                Some(b) => cell.copy_from_slice(b),
+                None => cell.fill(0.0),
+            }
         }
         for_each_tap(t, |px, py, tap| {
             let xp = &xs[px * c..(px + 1) * c];
             let w = &op.kernel[tap * f * c..(tap + 1) * f * c];
-            for (o, wr) in ys[py * f..(py + 1) * f].iter_mut().zip(w.chunks_exact(c)) {
+            for (o, wr) in ys[py * ld..py * ld + f].iter_mut().zip(w.chunks_exact(c)) {
                 *o += wr.iter().zip(xp).map(|(a, b)| a * b).sum::<f32>();
             }
         });
     }
-    activation_forward_inplace(act, f, y);
+    if y.stride.is_none() {
+        activation_forward_inplace(act, f, y.y);
+    } else {
+        for cell in y.each(op.batch * pixels, f) {
+            activation_forward_inplace(act, f, cell);
+        }
+    }
 }
 
 /// Backward pass from `dz = dL/d(pre-activation)` into `grads` (see [`Grads`]).
