@@ -377,6 +377,22 @@ impl<'a> Part<'a> {
         unsafe { (self.act(o.buffer), self.act(output)) }
     }
 
+    /// Forward slices of the first two inputs of a join step and of buffer
+    /// `output` (as [`Self::join_fwd`]): a sum's first pass adds them.
+    ///
+    /// # Panics
+    /// When the step has fewer than two inputs, or `output` is one of them.
+    pub fn join_fwd_pair(&mut self, step: &Step, output: usize) -> (&[f32], &[f32], &mut [f32]) {
+        let (first, end) = step.operands;
+        assert!(first + 2 <= end, "a join without two inputs");
+        let [a, b] = [0, 1].map(|k| self.plan.operands[first + k].buffer);
+        assert!(a != output && b != output, "a join writing its own input");
+        // SAFETY: the output is neither input (the inputs are only read, and
+        // may be one buffer), and `&mut self` keeps this part's slices to one
+        // step at a time.
+        unsafe { (self.act(a), self.act(b), self.act(output)) }
+    }
+
     /// Backward slices of input `k` of a join step: dL/d(output), and the
     /// gradient buffer of that input with whether to add to it (see
     /// [`cnn_plan::Operand::accumulate`]).

@@ -68,6 +68,15 @@ fn join_forward(step: &Step, j: &JoinSpec, part: &mut Part<'_>) {
             at += input.len / (plan.buffers[out].len / j.c);
             continue;
         }
+        if j.kind == JoinKind::Add && k < 2 && j.inputs >= 2 {
+            // The first two inputs in one pass (`y = x0 + x1`, the bits of
+            // a copy then an add).
+            if k == 1 {
+                let (x0, x1, y) = part.join_fwd_pair(step, out);
+                ops::join::add_pair(x0, x1, y);
+            }
+            continue;
+        }
         let (x, y) = part.join_fwd(step, k, out);
         match j.kind {
             JoinKind::Add if k == 0 => ops::join::add_first(x, y),

@@ -18,6 +18,17 @@ pub fn add_more(x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `y = a + b` (the first two inputs of a sum, in one pass).
+pub fn add_pair(a: &[f32], b: &[f32], y: &mut [f32]) {
+    assert!(
+        a.len() == y.len() && b.len() == y.len(),
+        "add: input and output lengths differ"
+    );
+    for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
+        *y = a + b;
+    }
+}
+
 /// The backward pass of a sum for one input: `dx = dy`, or `dx += dy`.
 pub fn add_backward(dy: &[f32], dx: &mut [f32], acc: bool) {
     assert_eq!(dx.len(), dy.len(), "add: gradient lengths differ");
@@ -104,6 +115,9 @@ mod tests {
         for k in 0..12 {
             assert_eq!(y[k], x0[k] + x1[k]);
         }
+        let mut pair = vec![f32::NAN; 12];
+        add_pair(&x0, &x1, &mut pair);
+        assert_eq!(pair, y, "one pass, the same bits");
         let dy = noise(12, 5);
         let mut dx = vec![f32::NAN; 12];
         add_backward(&dy, &mut dx, false);
