@@ -1,6 +1,8 @@
 //! Same seed, same weights, anywhere: two epochs of LeNet-5 on 6,000 MNIST
 //! digits end with bit-identical weights whatever `CNN_THREADS` is (1, 2, 3)
-//! and whether the model runs interpreted or as generated code.
+//! and whether the model runs interpreted or as generated code. So does a
+//! batchnorm net (whose plan runs the batch as one part, its channel sums
+//! split over the cores in blocks of rows fixed by the batch alone).
 //!
 //! The pool's size is read once per process, so the test runs this binary
 //! again as a child for each configuration (`CNN_REPRO_CHILD=interp|generated`
@@ -17,6 +19,12 @@ use std::process::Command;
 cnn::cnn!(include "examples/models/lenet5.cnn");
 
 const CHILD: &str = "CNN_REPRO_CHILD";
+
+/// Batchnorm in training (its moments and backward sums) at sizes that the
+/// pool splits.
+const BATCHNORM_NET: &str = "input 28x28x1; conv 16 3x3 same nobias; batchnorm; relu; \
+    maxpool 2; residual { conv 16 3x3 same nobias; batchnorm; relu }; \
+    globalavgpool; dense 10 softmax";
 const SEED: u64 = 7;
 
 fn data_dir() -> PathBuf {
@@ -74,6 +82,10 @@ fn child() {
             let ir = cnn_compiler::compile(&src, "Lenet5").models.remove(0);
             train(&mut cnn::lower::interpreter(&ir, SEED).unwrap())
         }
+        "batchnorm" => {
+            let ir = cnn_compiler::compile(BATCHNORM_NET, "Bn").models.remove(0);
+            train(&mut cnn::lower::interpreter(&ir, SEED).unwrap())
+        }
         other => panic!("{CHILD}={other}"),
     };
     println!("sha256 {digest}");
@@ -92,7 +104,7 @@ fn same_weights_on_any_core_count_interpreted_or_generated() {
     }
     let me = std::env::current_exe().unwrap();
     let mut seen = Vec::new();
-    for how in ["interp", "generated"] {
+    for how in ["interp", "generated", "batchnorm"] {
         for threads in [1, 2, 3] {
             let out = Command::new(&me)
                 .args(["child", "--exact", "--ignored", "--nocapture"])
@@ -115,11 +127,11 @@ fn same_weights_on_any_core_count_interpreted_or_generated() {
             seen.push((how, threads, digest));
         }
     }
-    let first = &seen[0].2;
     for (how, threads, digest) in &seen {
+        let (first_how, _, first) = &seen[if *how == "batchnorm" { 6 } else { 0 }];
         assert_eq!(
             digest, first,
-            "{how} with CNN_THREADS={threads} differs from interp with CNN_THREADS=1"
+            "{how} with CNN_THREADS={threads} differs from {first_how} with CNN_THREADS=1"
         );
     }
 }

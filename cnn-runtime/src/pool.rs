@@ -330,21 +330,21 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
 
 /// A raw pointer that may be sent to workers; each part writes a disjoint region.
 #[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub *mut f32);
+pub(crate) struct SendPtr<T = f32>(pub *mut T);
 // SAFETY: the pointer is only turned into slices through `slice`, whose
-// contract makes the parts' regions disjoint.
-unsafe impl Send for SendPtr {}
+// contract makes the parts' regions disjoint; the values are plain floats.
+unsafe impl<T: Send> Send for SendPtr<T> {}
 // SAFETY: as for Send: sharing the pointer is harmless, using it is `unsafe`.
-unsafe impl Sync for SendPtr {}
+unsafe impl<T: Send> Sync for SendPtr<T> {}
 
-impl SendPtr {
+impl<T> SendPtr<T> {
     /// The region `start..start + len` of the original slice, mutably.
     ///
     /// # Safety
     /// The range must be in bounds of the original slice, the slice must outlive
     /// the returned one, and no other part may touch the range meanwhile.
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+    pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
         // SAFETY: the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }

@@ -17,6 +17,10 @@
 #[cfg(test)]
 mod gradcheck;
 
+use std::ops::Range;
+
+use crate::pool::{self, SendPtr};
+
 /// The scale and shift of each channel that inference applies: `y = x * a + b`
 /// with `a = gamma / sqrt(var + eps)` and `b = beta - mean * a`.
 ///
@@ -89,6 +93,24 @@ pub fn fold_into(
     b_out.extend((0..c).map(|o| bias.get(o).map_or(0.0, |z| z * a[o]) + b[o]));
 }
 
+/// Blocks of rows that the channel sums run over: each block summed in row
+/// order, then the blocks in order, so that the sums' bits depend on the
+/// rows alone, never on how many cores summed the blocks.
+const SUM_BLOCKS: usize = pool::FIXED_PARTS;
+
+/// Calls `f(part, rows)` for `parts` near-equal ranges of `0..rows`, on the
+/// pool when `work` (flops) is worth it, else in order on this thread: the
+/// same calls either way. (Batchnorm plans run the batch as one part, so
+/// without this its passes would use one core.)
+fn over_rows(rows: usize, parts: usize, work: usize, f: &(dyn Fn(usize, Range<usize>) + Sync)) {
+    let go = |t: usize| f(t, pool::split(rows, parts, t));
+    if parts > 1 && pool::parts_for(work, parts) > 1 {
+        pool::run(parts, &go);
+    } else {
+        (0..parts).for_each(go);
+    }
+}
+
 /// `y = x * a + b` per channel (`a`, `b` from [`fold`]); `x` and `y` may be
 /// the same length only.
 ///
@@ -102,11 +124,15 @@ pub fn scale_shift(a: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
         c > 0 && x.len().is_multiple_of(c),
         "batchnorm: length not a multiple of channels"
     );
-    for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-        for j in 0..c {
-            yr[j] = xr[j] * a[j] + b[j];
-        }
-    }
+    let rows = x.len() / c;
+    let work = 2 * x.len();
+    let yp = SendPtr(y.as_mut_ptr());
+    over_rows(rows, pool::parts_for(work, rows), work, &|_, r| {
+        // SAFETY: rows `r` of y (in bounds: y is as long as x) are this
+        // part's alone.
+        let ys = unsafe { yp.slice(r.start * c, r.len() * c) };
+        rows::scale_shift(a, b, &x[r.start * c..r.end * c], ys);
+    });
 }
 
 /// `n` zeros at the start of `v`, which grows (only) to hold them: the f64
@@ -118,6 +144,33 @@ fn zeroed(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
     let s = &mut v[..n];
     s.fill(0.0);
     s
+}
+
+/// Sums `f(rows, sums)` over the [`SUM_BLOCKS`] blocks of `0..rows` into
+/// `out` (`width` sums): block `t` adds its rows into its own `width` values
+/// of `blocks` (zeroed first), then the blocks are added in order.
+fn block_sums(
+    rows: usize,
+    work: usize,
+    (blocks, out): (&mut [f64], &mut [f64]),
+    f: &(dyn Fn(Range<usize>, &mut [f64]) + Sync),
+) {
+    let width = out.len();
+    let nb = SUM_BLOCKS.min(rows).max(1);
+    assert!(blocks.len() >= nb * width, "batchnorm: block sums scratch");
+    let bp = SendPtr(blocks.as_mut_ptr());
+    over_rows(rows, nb, work, &|t, r| {
+        // SAFETY: block t's `width` sums (in bounds, checked above) are its own.
+        let sums = unsafe { bp.slice(t * width, width) };
+        sums.fill(0.0);
+        f(r, sums);
+    });
+    out.fill(0.0);
+    for block in blocks[..nb * width].chunks_exact(width) {
+        for (o, s) in out.iter_mut().zip(block) {
+            *o += s;
+        }
+    }
 }
 
 /// Per-channel mean and biased variance of `x` (runs of `c` values), in f64
@@ -135,25 +188,23 @@ pub fn batch_moments(c: usize, x: &[f32], mean: &mut [f32], var: &mut [f32], sum
         mean.len() == c && var.len() == c,
         "batchnorm: statistics length"
     );
-    let rows = (x.len() / c) as f64;
-    let (mu, sq) = zeroed(sums, 2 * c).split_at_mut(c);
-    for r in x.chunks_exact(c) {
-        for (s, v) in mu.iter_mut().zip(r) {
-            *s += f64::from(*v);
-        }
-    }
+    let rows = x.len() / c;
+    let (acc, blocks) = zeroed(sums, (2 + SUM_BLOCKS) * c).split_at_mut(2 * c);
+    let (mu, sq) = acc.split_at_mut(c);
+    let rows_of = |r: Range<usize>| &x[r.start * c..r.end * c];
+    block_sums(rows, x.len(), (&mut *blocks, &mut *mu), &|r, s| {
+        rows::sum(c, rows_of(r), s)
+    });
     for m in mu.iter_mut() {
-        *m /= rows;
+        *m /= rows as f64;
     }
-    for r in x.chunks_exact(c) {
-        for j in 0..c {
-            let d = f64::from(r[j]) - mu[j];
-            sq[j] += d * d;
-        }
-    }
+    let mu: &[f64] = mu;
+    block_sums(rows, 3 * x.len(), (blocks, &mut *sq), &|r, s| {
+        rows::sum_squared_deviations(c, rows_of(r), mu, s)
+    });
     for j in 0..c {
         mean[j] = mu[j] as f32;
-        var[j] = (sq[j] / rows) as f32;
+        var[j] = (sq[j] / rows as f64) as f32;
     }
 }
 
@@ -214,29 +265,27 @@ pub struct BatchNormGrads<'a> {
 }
 
 /// Checks the lengths and writes `dgamma = sum(dy * xh)` and `dbeta = sum(dy)`
-/// (those asked for), with `xh = (x - mean) * inv`; `sdy` and `sdyxh` (zeroed)
-/// receive both sums.
+/// (those asked for), with `xh = (x - mean) * inv`; `sums` (`2 * c`)
+/// receives both, `sum(dy)` first (`blocks`: scratch for [`block_sums`]).
 fn param_grads(
     c: usize,
-    (mean, inv): (&[f32], &[f64]),
-    x: &[f32],
-    dy: &[f32],
+    (mean, inv): (&[f64], &[f64]),
+    (x, dy): (&[f32], &[f32]),
     grads: &mut BatchNormGrads<'_>,
-    (sdy, sdyxh): (&mut [f64], &mut [f64]),
+    (sums, blocks): (&mut [f64], &mut [f64]),
 ) {
     assert_eq!(x.len(), dy.len(), "batchnorm: x and dy lengths");
     assert!(
         c > 0 && !x.is_empty() && x.len().is_multiple_of(c),
         "batchnorm: length not a positive multiple of channels"
     );
-    for (xr, dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
-        for j in 0..c {
-            let xh = (f64::from(xr[j]) - f64::from(mean[j])) * inv[j];
-            sdy[j] += f64::from(dr[j]);
-            sdyxh[j] += f64::from(dr[j]) * xh;
-        }
-    }
-    for (out, sums) in [(&mut grads.dgamma, &*sdyxh), (&mut grads.dbeta, &*sdy)] {
+    block_sums(x.len() / c, 4 * x.len(), (blocks, &mut *sums), &|r, s| {
+        let (sdy, sdyxh) = s.split_at_mut(c);
+        let (xs, dys) = (&x[r.start * c..r.end * c], &dy[r.start * c..r.end * c]);
+        rows::sum_grads(c, xs, dys, mean, inv, sdy, sdyxh);
+    });
+    let (sdy, sdyxh) = sums.split_at(c);
+    for (out, sums) in [(&mut grads.dgamma, sdyxh), (&mut grads.dbeta, sdy)] {
         if let Some(d) = out.as_deref_mut() {
             for (d, s) in d.iter_mut().zip(sums) {
                 *d = *s as f32;
@@ -253,7 +302,7 @@ fn param_grads(
 /// training, where it also flows through the batch mean and variance,
 /// `dx = gamma / sqrt(var + eps) * (dy - (dbeta + xh * dgamma) / m)`.
 ///
-/// `sums` is scratch for the f64 sums (`3 * c` values; it grows only).
+/// `sums` is scratch for the f64 sums (it grows only).
 ///
 /// # Panics
 /// When a length does not match `c` channels.
@@ -272,27 +321,162 @@ pub fn batchnorm_backward(
         mean,
         var,
     } = n;
-    assert_eq!(var.len(), c, "batchnorm: statistics length");
-    let (inv, rest) = zeroed(sums, 3 * c).split_at_mut(c);
-    let (sdy, sdyxh) = rest.split_at_mut(c);
-    // 1 / sqrt(var + eps) per channel, in f64.
-    for (i, v) in inv.iter_mut().zip(var) {
+    assert!(
+        var.len() == c && mean.len() == c,
+        "batchnorm: statistics length"
+    );
+    assert!(
+        gamma.is_none_or(|g| g.len() == c),
+        "batchnorm: gamma length"
+    );
+    // Per channel, in f64: 1 / sqrt(var + eps), the mean, the two sums, the
+    // input gradient's coefficients; then the blocks' sums.
+    let (per, blocks) = zeroed(sums, (7 + 2 * SUM_BLOCKS) * c).split_at_mut(7 * c);
+    let (inv, rest) = per.split_at_mut(c);
+    let (mean64, rest) = rest.split_at_mut(c);
+    let (both, coef) = rest.split_at_mut(2 * c);
+    for ((i, m), (v, mv)) in inv
+        .iter_mut()
+        .zip(mean64.iter_mut())
+        .zip(var.iter().zip(mean))
+    {
         *i = 1.0 / (f64::from(*v) + f64::from(eps)).sqrt();
+        *m = f64::from(*mv);
     }
-    param_grads(c, (mean, inv), x, dy, &mut grads, (sdy, sdyxh));
+    param_grads(c, (mean64, inv), (x, dy), &mut grads, (&mut *both, blocks));
     let Some(dx) = grads.dx else { return };
     assert_eq!(dx.len(), x.len(), "batchnorm: dx length");
-    let rows = (x.len() / c) as f64;
-    let pairs = x.chunks_exact(c).zip(dy.chunks_exact(c));
-    for ((xr, dr), dxr) in pairs.zip(dx.chunks_exact_mut(c)) {
-        for j in 0..c {
-            let a = gamma.map_or(1.0, |g| f64::from(g[j])) * inv[j];
-            let mut d = f64::from(dr[j]);
-            if train {
-                let xh = (f64::from(xr[j]) - f64::from(mean[j])) * inv[j];
-                d -= (sdy[j] + xh * sdyxh[j]) / rows;
+    // dx = a dy - k1 - k2 (x - mean), with a = gamma * inv, and in training
+    // k1 = a sum(dy) / m, k2 = a inv sum(dy xh) / m (in inference 0: dx
+    // does not depend on x).
+    let rows = x.len() / c;
+    let (a, k) = coef.split_at_mut(c);
+    let (k1, k2) = k.split_at_mut(c);
+    let (sdy, sdyxh) = both.split_at(c);
+    for j in 0..c {
+        a[j] = gamma.map_or(1.0, |g| f64::from(g[j])) * inv[j];
+        k1[j] = a[j] * sdy[j] / rows as f64;
+        k2[j] = a[j] * inv[j] * sdyxh[j] / rows as f64;
+    }
+    let (a, k1, k2, mean64): (&[f64], &[f64], &[f64], &[f64]) = (a, k1, k2, mean64);
+    let work = 4 * x.len();
+    let dxp = SendPtr(dx.as_mut_ptr());
+    over_rows(rows, pool::parts_for(work, rows), work, &|_, r| {
+        // SAFETY: rows `r` of dx (as long as x, checked above) are this
+        // part's alone.
+        let dxs = unsafe { dxp.slice(r.start * c, r.len() * c) };
+        let (xs, dys) = (&x[r.start * c..r.end * c], &dy[r.start * c..r.end * c]);
+        if train {
+            rows::input_grad(c, xs, dys, a, k1, k2, mean64, dxs);
+        } else {
+            rows::input_grad_constant(c, dys, a, dxs);
+        }
+    });
+}
+
+/// The loops over rows (runs of `c` channels), each compiled for AVX-512,
+/// AVX2 and the portable path (the crate itself targets baseline x86-64,
+/// whose two-lane SSE2 made them twice as slow as their share of the sums).
+mod rows {
+    use crate::cpu::avx512_twin;
+
+    avx512_twin! {
+        /// `y = x * a + b` per channel.
+        pub fn scale_shift(a: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) => "avx512f,avx2,fma", {
+            let c = a.len();
+            let b = &b[..c];
+            for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+                for (((y, x), a), b) in yr.iter_mut().zip(xr).zip(a).zip(b) {
+                    *y = x * a + b;
+                }
             }
-            dxr[j] = (a * d) as f32;
+        }
+    }
+
+    avx512_twin! {
+        /// `s += x`, row by row, in f64.
+        pub fn sum(c: usize, x: &[f32], s: &mut [f64]) => "avx512f,avx2,fma", {
+            let s = &mut s[..c];
+            for row in x.chunks_exact(c) {
+                for (s, v) in s.iter_mut().zip(row) {
+                    *s += f64::from(*v);
+                }
+            }
+        }
+    }
+
+    avx512_twin! {
+        /// `s += (x - mu)^2`, row by row, in f64.
+        pub fn sum_squared_deviations(c: usize, x: &[f32], mu: &[f64], s: &mut [f64])
+            => "avx512f,avx2,fma", {
+            let (mu, s) = (&mu[..c], &mut s[..c]);
+            for row in x.chunks_exact(c) {
+                for ((s, v), m) in s.iter_mut().zip(row).zip(mu) {
+                    let d = f64::from(*v) - m;
+                    *s += d * d;
+                }
+            }
+        }
+    }
+
+    avx512_twin! {
+        /// `sdy += dy` and `sdyxh += dy * (x - mean) * inv`, row by row, in f64.
+        pub fn sum_grads(
+            c: usize,
+            x: &[f32],
+            dy: &[f32],
+            mean: &[f64],
+            inv: &[f64],
+            sdy: &mut [f64],
+            sdyxh: &mut [f64],
+        ) => "avx512f,avx2,fma", {
+            let (mean, inv) = (&mean[..c], &inv[..c]);
+            let (sdy, sdyxh) = (&mut sdy[..c], &mut sdyxh[..c]);
+            for (xr, dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+                let sums = sdy.iter_mut().zip(sdyxh.iter_mut());
+                for ((((s1, s2), x), g), (m, i)) in sums.zip(xr).zip(dr).zip(mean.iter().zip(inv)) {
+                    let g = f64::from(*g);
+                    *s1 += g;
+                    *s2 += g * ((f64::from(*x) - m) * i);
+                }
+            }
+        }
+    }
+
+    avx512_twin! {
+        /// Training's `dx = a dy - k1 - k2 (x - mean)`, in f64.
+        #[allow(clippy::too_many_arguments)]
+        pub fn input_grad(
+            c: usize,
+            x: &[f32],
+            dy: &[f32],
+            a: &[f64],
+            k1: &[f64],
+            k2: &[f64],
+            mean: &[f64],
+            dx: &mut [f32],
+        ) => "avx512f,avx2,fma", {
+            let (a, k1, k2, mean) = (&a[..c], &k1[..c], &k2[..c], &mean[..c]);
+            let rows = x.chunks_exact(c).zip(dy.chunks_exact(c));
+            for ((xr, dr), dxr) in rows.zip(dx.chunks_exact_mut(c)) {
+                let coef = a.iter().zip(k1).zip(k2.iter().zip(mean));
+                for (((d, x), g), ((a, k1), (k2, m))) in dxr.iter_mut().zip(xr).zip(dr).zip(coef) {
+                    *d = (a * f64::from(*g) - k1 - k2 * (f64::from(*x) - m)) as f32;
+                }
+            }
+        }
+    }
+
+    avx512_twin! {
+        /// Inference's `dx = a dy` (constant statistics), in f64.
+        pub fn input_grad_constant(c: usize, dy: &[f32], a: &[f64], dx: &mut [f32])
+            => "avx512f,avx2,fma", {
+            let a = &a[..c];
+            for (dr, dxr) in dy.chunks_exact(c).zip(dx.chunks_exact_mut(c)) {
+                for ((d, g), a) in dxr.iter_mut().zip(dr).zip(a) {
+                    *d = (a * f64::from(*g)) as f32;
+                }
+            }
         }
     }
 }
