@@ -261,6 +261,19 @@ pub fn parts_for(flops: usize, items: usize) -> usize {
     parts_upto(num_threads(), flops, items)
 }
 
+/// Calls `f` on near-equal ranges covering `0..n` independent items, on
+/// the pool when work of `flops` is worth splitting ([`parts_for`]), else
+/// once on the whole range: for passes whose values never depend on the
+/// split (element by element, row by row).
+pub(crate) fn over_ranges(n: usize, flops: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    let parts = parts_for(flops, n);
+    if parts > 1 {
+        run(parts, &|t| f(split(n, parts, t)));
+    } else {
+        f(0..n);
+    }
+}
+
 /// Most parts of [`fixed_parts`].
 pub const FIXED_PARTS: usize = 4;
 

@@ -4,29 +4,49 @@
 //! concat, each branch its own channels). A gradient is written or, for an
 //! input that another step reads too, added (`acc`).
 
+use crate::pool::{self, SendPtr};
+
+/// `f(y, a, b)` on matching ranges of `y`, `a` and `b` (as long as `y`),
+/// split across the pool in whole cache lines when the pass is large (a
+/// batchnorm plan runs the batch as one part).
+fn elementwise(y: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync) {
+    const LINE: usize = 16;
+    let n = y.len();
+    assert!(
+        a.len() == n && (b.is_empty() || b.len() == n),
+        "add: input and output lengths differ"
+    );
+    let yp = SendPtr(y.as_mut_ptr());
+    pool::over_ranges(n.div_ceil(LINE), n, &|r| {
+        let (s, e) = (r.start * LINE, (r.end * LINE).min(n));
+        // SAFETY: values s..e of y (in bounds) are this part's alone.
+        let ys = unsafe { yp.slice(s, e - s) };
+        f(ys, &a[s..e], if b.is_empty() { b } else { &b[s..e] });
+    });
+}
+
 /// `y = x` (the first input of a sum).
 pub fn add_first(x: &[f32], y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "add: input and output lengths differ");
-    y.copy_from_slice(x);
+    elementwise(y, x, &[], |y, x, _| y.copy_from_slice(x));
 }
 
 /// `y += x` (every further input of a sum).
 pub fn add_more(x: &[f32], y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "add: input and output lengths differ");
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += x;
-    }
+    elementwise(y, x, &[], |y, x, _| {
+        for (y, x) in y.iter_mut().zip(x) {
+            *y += x;
+        }
+    });
 }
 
 /// `y = a + b` (the first two inputs of a sum, in one pass).
 pub fn add_pair(a: &[f32], b: &[f32], y: &mut [f32]) {
-    assert!(
-        a.len() == y.len() && b.len() == y.len(),
-        "add: input and output lengths differ"
-    );
-    for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
-        *y = a + b;
-    }
+    assert_eq!(b.len(), y.len(), "add: input and output lengths differ");
+    elementwise(y, a, b, |y, a, b| {
+        for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
+            *y = a + b;
+        }
+    });
 }
 
 /// The backward pass of a sum for one input: `dx = dy`, or `dx += dy`.
@@ -35,7 +55,7 @@ pub fn add_backward(dy: &[f32], dx: &mut [f32], acc: bool) {
     if acc {
         add_more(dy, dx);
     } else {
-        dx.copy_from_slice(dy);
+        add_first(dy, dx);
     }
 }
 
@@ -58,7 +78,9 @@ pub fn concat_backward(c: usize, at: usize, ck: usize, dy: &[f32], dx: &mut [f32
     for (dxs, dys) in dx.chunks_exact_mut(ck).zip(dy.chunks_exact(c)).take(cells) {
         let g = &dys[at..at + ck];
         if acc {
-            add_more(g, dxs);
+            for (d, g) in dxs.iter_mut().zip(g) {
+                *d += g;
+            }
         } else {
             dxs.copy_from_slice(g);
         }

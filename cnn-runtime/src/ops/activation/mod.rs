@@ -5,6 +5,7 @@ mod gradcheck;
 pub mod pointwise;
 
 use super::Cells;
+use crate::pool::{self, SendPtr};
 use crate::Activation;
 use pointwise::Pointwise;
 
@@ -233,8 +234,29 @@ fn relu(v: f32) -> f32 {
 /// `y = f(z)` element by element, or `y = f(y)` without `z`, with the loop
 /// compiled for AVX-512 when the CPU has it (the crate itself targets
 /// baseline x86-64).
+///
+/// Split across the pool in whole cache lines when the pass is large (in a
+/// batchnorm plan, which runs the batch as one part, it would otherwise use
+/// one core); inside a part of a split batch it runs whole.
 #[inline(always)]
-fn map<F: Fn(f32) -> f32 + Copy>(z: Option<&[f32]>, y: &mut [f32], f: F) {
+fn map<F: Fn(f32) -> f32 + Copy + Sync>(z: Option<&[f32]>, y: &mut [f32], f: F) {
+    const LINE: usize = 16;
+    let n = y.len();
+    if let Some(z) = z {
+        assert_eq!(z.len(), n, "activation: length mismatch");
+    }
+    let yp = SendPtr(y.as_mut_ptr());
+    pool::over_ranges(n.div_ceil(LINE), 2 * n, &|r| {
+        let (a, b) = (r.start * LINE, (r.end * LINE).min(n));
+        // SAFETY: values a..b of y (in bounds) are this part's alone.
+        let ys = unsafe { yp.slice(a, b - a) };
+        map_part(z.map(|z| &z[a..b]), ys, f);
+    });
+}
+
+/// [`map`] on one part, on this thread.
+#[inline(always)]
+fn map_part<F: Fn(f32) -> f32 + Copy>(z: Option<&[f32]>, y: &mut [f32], f: F) {
     #[inline(always)]
     fn body<F: Fn(f32) -> f32>(z: Option<&[f32]>, y: &mut [f32], f: F) {
         match z {
@@ -300,6 +322,28 @@ pub fn activation_backward(
     dy: &[f32],
     dz: &mut [f32],
 ) {
+    assert!(
+        y.len() == dy.len() && y.len() == dz.len(),
+        "activation backward: length mismatch"
+    );
+    // Whole runs of `channels` per part (softmax's rows), split across the
+    // pool when the pass is large (see `map`).
+    let ch = channels.max(1);
+    if !y.len().is_multiple_of(ch) {
+        return backward_part(act, channels, y, dy, dz);
+    }
+    let dzp = SendPtr(dz.as_mut_ptr());
+    pool::over_ranges(y.len() / ch, 2 * y.len(), &|r| {
+        let (a, b) = (r.start * ch, r.end * ch);
+        // SAFETY: values a..b of dz (in bounds: as long as y) are this
+        // part's alone.
+        let dzs = unsafe { dzp.slice(a, b - a) };
+        backward_part(act, channels, &y[a..b], &dy[a..b], dzs);
+    });
+}
+
+/// [`activation_backward`] on one part, on this thread.
+fn backward_part(act: Activation, channels: usize, y: &[f32], dy: &[f32], dz: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         /// `backward_body` compiled for AVX-512.
