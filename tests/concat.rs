@@ -11,7 +11,7 @@ use cnn::ndarray::Array4;
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::plan::{LayerSpec, Place, Plan};
 use cnn::runtime::{Model, Sgd};
-use codegen_support::{flat, XorShift};
+use codegen_support::{flat, randomize, XorShift};
 
 fn interp(src: &str) -> Sequential {
     let c = cnn_compiler::compile(src, "Concat");
@@ -122,17 +122,6 @@ cnn::cnn! { model PlacedNet {
     { conv 3 3x3 stride 2 same relu; deconv 7 2x2 stride 2 sigmoid } { conv 16 3x3 same relu };
     conv 4 3x3 same relu; globalavgpool; dense 3 softmax
 } }
-
-fn randomize(m: &mut dyn Model, seed: u64) {
-    let mut rng = XorShift(seed | 1);
-    for p in m.params_mut() {
-        let variance = p.name.ends_with("moving_variance");
-        for v in p.data.iter_mut() {
-            let r = rng.unit();
-            *v = if variance { 1.25 + r } else { r };
-        }
-    }
-}
 
 /// Forward, predict, three SGD steps (losses) and the trained parameters.
 fn run(m: &mut dyn Model) -> Vec<Vec<f32>> {

@@ -12,20 +12,7 @@ mod codegen_support;
 use cnn::ndarray::Array4;
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::Model;
-use codegen_support::{assert_forward, flat, XorShift};
-
-/// Every parameter random; variances in [0.25, 2.25), so that folding has
-/// something to fold.
-fn randomize(m: &mut dyn Model, seed: u64) {
-    let mut rng = XorShift(seed | 1);
-    for p in m.params_mut() {
-        let variance = p.name.ends_with("moving_variance");
-        for v in p.data.iter_mut() {
-            let r = rng.unit();
-            *v = if variance { 1.25 + r } else { r };
-        }
-    }
-}
+use codegen_support::{assert_forward, flat, randomize, XorShift};
 
 fn interp(src: &str) -> Sequential {
     let c = cnn_compiler::compile(src, "Fold");

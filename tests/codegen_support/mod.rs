@@ -27,6 +27,19 @@ impl XorShift {
     }
 }
 
+/// Every parameter of `m` random in `[-1, 1)`, moving variances in
+/// `[0.25, 2.25)`: so that folding a batchnorm has something to fold.
+pub fn randomize(m: &mut dyn Model, seed: u64) {
+    let mut rng = XorShift(seed | 1);
+    for p in m.params_mut() {
+        let variance = p.name.ends_with("moving_variance");
+        for v in p.data.iter_mut() {
+            let r = rng.unit();
+            *v = if variance { 1.25 + r } else { r };
+        }
+    }
+}
+
 /// An optimizer that changes nothing and keeps a copy of each gradient it is
 /// handed: it exposes exactly what `train_step` computed.
 #[derive(Default)]
