@@ -384,6 +384,10 @@ fn builtin(w: &mut Workloads) {
     // The same networks at batch 8 (throughput: the batch is split over cores).
     graph_workload(w, "mobilenetv2_infer_b8", mobilenet, 8, false);
     graph_workload(w, "resnet50_infer_b8", resnet50, 8, false);
+    // A small U-Net on 64x64x1: concats whose transposed-conv branches write
+    // their channels in place.
+    let unet = include_str!("../examples/models/unet_small.cnn");
+    graph_workload(w, "unet_infer_b8", unet, 8, false);
 
     // The README's first command renders 2,000 training and 400 test images of
     // 150x150x3 (`data::shapes`): items are images, no flops are counted.
