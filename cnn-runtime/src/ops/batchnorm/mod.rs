@@ -98,19 +98,6 @@ pub fn fold_into(
 /// rows alone, never on how many cores summed the blocks.
 const SUM_BLOCKS: usize = pool::FIXED_PARTS;
 
-/// Calls `f(part, rows)` for `parts` near-equal ranges of `0..rows`, on the
-/// pool when `work` (flops) is worth it, else in order on this thread: the
-/// same calls either way. (Batchnorm plans run the batch as one part, so
-/// without this its passes would use one core.)
-fn over_rows(rows: usize, parts: usize, work: usize, f: &(dyn Fn(usize, Range<usize>) + Sync)) {
-    let go = |t: usize| f(t, pool::split(rows, parts, t));
-    if parts > 1 && pool::parts_for(work, parts) > 1 {
-        pool::run(parts, &go);
-    } else {
-        (0..parts).for_each(go);
-    }
-}
-
 /// `y = x * a + b` per channel (`a`, `b` from [`fold`]); `x` and `y` may be
 /// the same length only.
 ///
@@ -124,10 +111,8 @@ pub fn scale_shift(a: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
         c > 0 && x.len().is_multiple_of(c),
         "batchnorm: length not a multiple of channels"
     );
-    let rows = x.len() / c;
-    let work = 2 * x.len();
     let yp = SendPtr(y.as_mut_ptr());
-    over_rows(rows, pool::parts_for(work, rows), work, &|_, r| {
+    pool::over_ranges(x.len() / c, 2 * x.len(), &|r| {
         // SAFETY: rows `r` of y (in bounds: y is as long as x) are this
         // part's alone.
         let ys = unsafe { yp.slice(r.start * c, r.len() * c) };
@@ -159,12 +144,18 @@ fn block_sums(
     let nb = SUM_BLOCKS.min(rows).max(1);
     assert!(blocks.len() >= nb * width, "batchnorm: block sums scratch");
     let bp = SendPtr(blocks.as_mut_ptr());
-    over_rows(rows, nb, work, &|t, r| {
+    // The same blocks on the pool or in order on this thread: the same sums.
+    let block = |t: usize| {
         // SAFETY: block t's `width` sums (in bounds, checked above) are its own.
         let sums = unsafe { bp.slice(t * width, width) };
         sums.fill(0.0);
-        f(r, sums);
-    });
+        f(pool::split(rows, nb, t), sums);
+    };
+    if nb > 1 && pool::parts_for(work, nb) > 1 {
+        pool::run(nb, &block);
+    } else {
+        (0..nb).for_each(block);
+    }
     out.fill(0.0);
     for block in blocks[..nb * width].chunks_exact(width) {
         for (o, s) in out.iter_mut().zip(block) {
@@ -359,9 +350,8 @@ pub fn batchnorm_backward(
         k2[j] = a[j] * inv[j] * sdyxh[j] / rows as f64;
     }
     let (a, k1, k2, mean64): (&[f64], &[f64], &[f64], &[f64]) = (a, k1, k2, mean64);
-    let work = 4 * x.len();
     let dxp = SendPtr(dx.as_mut_ptr());
-    over_rows(rows, pool::parts_for(work, rows), work, &|_, r| {
+    pool::over_ranges(rows, 4 * x.len(), &|r| {
         // SAFETY: rows `r` of dx (as long as x, checked above) are this
         // part's alone.
         let dxs = unsafe { dxp.slice(r.start * c, r.len() * c) };
