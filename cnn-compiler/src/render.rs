@@ -23,6 +23,78 @@ struct SourceFile<'a> {
     name: &'a str,
     source: &'a str,
     lines: LineIndex,
+    /// The shown part of each long line ([`clip`]), by line index, for the
+    /// diagnostic being rendered.
+    clipped: Vec<(usize, Range<usize>)>,
+}
+
+/// Lines longer than this (in bytes) are shown clipped, so that an error in a
+/// generated one-line file (a 10,000-deep nesting is 60 KB on one line)
+/// prints the part around its token, not the whole line.
+const LONG_LINE: usize = 200;
+/// Bytes kept on each side of the labels in a clipped line.
+const CONTEXT: usize = 60;
+
+impl SourceFile<'_> {
+    /// Sets the clipped lines for labels at `spans`: on a long line, the part
+    /// from `CONTEXT` bytes before its first label to `CONTEXT` after its
+    /// last (on char boundaries); a long line without labels (context codespan
+    /// may print) shows its first `LONG_LINE` bytes. Returns a note naming
+    /// what was left out, if anything was.
+    fn clip(&mut self, spans: &[Range<usize>]) -> Option<String> {
+        self.clipped.clear();
+        let src = self.source;
+        let floor = |mut i: usize| {
+            while !src.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let ceil = |mut i: usize| {
+            while !src.is_char_boundary(i) {
+                i += 1;
+            }
+            i
+        };
+        let mut lines: Vec<usize> = spans
+            .iter()
+            .flat_map(|r| [self.lines.index(r.start), self.lines.index(r.end)])
+            .collect();
+        lines.sort_unstable();
+        lines.dedup();
+        // Lines codespan may show around a multi-line label, too.
+        let (first, last) = (lines.first().copied()?, lines.last().copied()?);
+        let mut notes = Vec::new();
+        for line in first.saturating_sub(3)..=(last + 1).min(self.lines.count() - 1) {
+            let Some(whole) = self.lines.range(line) else {
+                continue;
+            };
+            let text = src[whole.clone()].trim_end_matches(['\n', '\r']);
+            let end = whole.start + text.len();
+            if text.len() <= LONG_LINE {
+                continue;
+            }
+            let ends = spans.iter().flat_map(|r| [r.start, r.end]);
+            let (lo, hi) = ends
+                .filter(|&b| whole.contains(&b) || b == whole.end)
+                .fold((usize::MAX, 0), |(lo, hi), b| (lo.min(b), hi.max(b)));
+            let shown = if lo == usize::MAX {
+                whole.start..floor(whole.start + LONG_LINE)
+            } else {
+                floor(lo.saturating_sub(CONTEXT).max(whole.start))..ceil((hi + CONTEXT).min(end))
+            };
+            let col = |b: usize| self.lines.line_col(src, b).1;
+            notes.push(format!(
+                "line {} is {} characters long; shown: columns {} to {}",
+                line + 1,
+                text.chars().count(),
+                col(shown.start),
+                col(shown.end) - 1
+            ));
+            self.clipped.push((line, shown));
+        }
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
 }
 
 impl<'a> Files<'a> for SourceFile<'a> {
@@ -42,7 +114,20 @@ impl<'a> Files<'a> for SourceFile<'a> {
         Ok(self.lines.index(byte_index))
     }
 
+    fn column_number(
+        &'a self,
+        (): (),
+        _line_index: usize,
+        byte_index: usize,
+    ) -> Result<usize, FilesError> {
+        // From the line's real start, whatever part of it is shown.
+        Ok(self.lines.line_col(self.source, byte_index).1)
+    }
+
     fn line_range(&'a self, (): (), line_index: usize) -> Result<Range<usize>, FilesError> {
+        if let Some((_, shown)) = self.clipped.iter().find(|(l, _)| *l == line_index) {
+            return Ok(shown.clone());
+        }
         // One past the last line is the empty end of the text, as codespan's
         // own files answer.
         match self.lines.range(line_index) {
@@ -98,10 +183,11 @@ fn to_codespan(source: &str, d: &Diagnostic) -> CsDiagnostic<()> {
 /// source line with carets under the offending token, notes and a help line.
 /// `color` adds ANSI colours (for terminals). Each diagnostic ends with a blank line.
 pub fn render(file_name: &str, source: &str, diags: &[Diagnostic], color: bool) -> String {
-    let file = SourceFile {
+    let mut file = SourceFile {
         name: file_name,
         source,
         lines: LineIndex::new(source),
+        clipped: Vec::new(),
     };
     let config = term::Config {
         chars: term::Chars::ascii(),
@@ -113,7 +199,11 @@ pub fn render(file_name: &str, source: &str, diags: &[Diagnostic], color: bool) 
         termcolor::Buffer::no_color()
     };
     for d in diags {
-        let cs = to_codespan(source, d);
+        let mut cs = to_codespan(source, d);
+        let spans: Vec<Range<usize>> = cs.labels.iter().map(|l| l.range.clone()).collect();
+        if let Some(note) = file.clip(&spans) {
+            cs.notes.push(format!("note: {note}"));
+        }
         if term::emit(&mut buf, &config, &file, &cs).is_err() {
             // Unreachable with clamped spans; fall back to a plain line rather than panic.
             let _ = std::io::Write::write_all(
@@ -296,6 +386,46 @@ mod tests {
         let m = message_with_source("m.cnn", src, &d);
         assert!(m.starts_with("[E003] too big\nerror[E003]: too big"), "{m}");
         assert!(m.contains("m.cnn:1:21"), "{m}");
+    }
+
+    /// A long line is shown around the error's token, with the real column in
+    /// the header and a note saying what is shown; short lines stay whole.
+    #[test]
+    fn long_lines_are_clipped_around_the_token() {
+        let src = format!(
+            "input 4x4x1; {}conv 2 5x5;{}\nflatten;",
+            "é ".repeat(300),
+            " ".repeat(500)
+        );
+        let at = src.find("5x5").unwrap();
+        let d = Diagnostic::new(Code::WindowTooBig, "too big", Span::new(at, at + 3), "here");
+        let r = render("m.cnn", &src, &[d], false);
+        let col = line_col(&src, at).1;
+        assert_eq!(col, 621);
+        assert!(r.contains(&format!("m.cnn:1:{col}\n")), "{r}");
+        assert!(r.len() < 700, "{} bytes:\n{r}", r.len());
+        assert!(r.contains("é conv 2 5x5;"), "{r}");
+        assert!(!r.contains("input"), "{r}");
+        assert!(
+            r.contains("note: line 1 is 1124 characters long; shown: columns 578 to 683"),
+            "{r}"
+        );
+        let caret = r.lines().find(|l| l.contains("^^^")).unwrap();
+        let text = r.lines().find(|l| l.contains("conv 2 5x5")).unwrap();
+        let chars_before = |l: &str, b: usize| l[..b].chars().count();
+        assert_eq!(
+            chars_before(caret, caret.find('^').unwrap()),
+            chars_before(text, text.find("5x5").unwrap()),
+            "{r}"
+        );
+        // A short file is untouched.
+        let short = "input 4x4x1; conv 2 5x5;";
+        let d = Diagnostic::new(Code::WindowTooBig, "too big", Span::new(20, 23), "here");
+        let r = render("m.cnn", short, &[d], false);
+        assert!(
+            r.contains("1 | input 4x4x1; conv 2 5x5;") && !r.contains("characters long"),
+            "{r}"
+        );
     }
 
     /// A CR-only file prints the error's own line (codespan's `SimpleFile`

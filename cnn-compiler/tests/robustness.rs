@@ -669,6 +669,15 @@ fn deep_nesting_and_many_uses_answer_in_under_a_second() {
         .diagnostics
         .iter()
         .any(|d| d.code == cnn_compiler::Code::TooDeep));
+    // Shown around the 65th `{` of the 110 KB line, not the whole line.
+    let shown = cnn_compiler::render("deep.cnn", &deep, &c.diagnostics, false);
+    assert!(shown.len() < 2_000, "{} bytes", shown.len());
+    let col = 14 + 64 * "residual { ".len() + "residual ".len();
+    assert!(shown.contains(&format!("deep.cnn:1:{col}\n")), "{shown}");
+    assert!(
+        shown.contains("line 1 is 130017 characters long"),
+        "{shown}"
+    );
     let uses = format!(
         "block b f {{ conv f 3x3 same relu; batchnorm }}\nmodel M {{ input 8x8x3; {} }}",
         "b 4; ".repeat(10_000)
