@@ -19,8 +19,12 @@ use cnn::ndarray::Array4;
 use cnn::runtime::data::shapes::shapes;
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::ops::dwconv::{dwconv_backward, dwconv_forward};
-use cnn::runtime::ops::{conv2d_backward, conv2d_forward, Conv2dScratch, Grads, Operands};
-use cnn::runtime::{gemm, Activation, Conv2dSpec, LayerSpec, Model, Padding, Sgd, Window};
+use cnn::runtime::ops::{
+    conv2d_backward, conv2d_forward, dense_forward, Conv2dScratch, Grads, Operands,
+};
+use cnn::runtime::{
+    gemm, Activation, Conv2dSpec, DenseSpec, LayerSpec, Model, Padding, Sgd, Window,
+};
 use cnn_compiler::ir;
 
 mod generated;
@@ -364,6 +368,25 @@ fn builtin(w: &mut Workloads) {
             black_box((dx[0], dk[0]));
         },
     );
+
+    // The course model's 41472 -> 256 dense layer at batch 8: bound by
+    // reading its 42 MB of weights once per call.
+    let (batch, spec) = (
+        8,
+        DenseSpec {
+            inputs: 41472,
+            units: 256,
+        },
+    );
+    let x = noise(batch * spec.inputs, 12);
+    let k = noise(spec.inputs * spec.units, 13);
+    let bias = noise(spec.units, 14);
+    let mut y = vec![0f32; batch * spec.units];
+    let flops = 2.0 * (batch * spec.inputs * spec.units) as f64;
+    w.add("dense41472x256_b8", batch as f64, flops, move || {
+        dense_forward(&spec, Activation::Relu, batch, &x, &k, Some(&bias), &mut y);
+        black_box(y[0]);
+    });
 
     model_workload(w, "lenet_train_b64", lenet(), 64, true);
     model_workload(w, "lenet_infer_b256", lenet(), 256, false);

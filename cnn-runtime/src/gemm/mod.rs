@@ -64,7 +64,7 @@ mod small;
 use avx2::kernel_avx2;
 use avx512::kernel_avx512;
 use portable::kernel_generic;
-use small::{small_m_dot, small_m_stream_b, SMALL_M};
+use small::{small_m_dot, small_m_split_k, small_m_stream_b, SMALL_M};
 
 use std::ops::Range;
 
@@ -367,12 +367,17 @@ pub fn gemm_par<A: Source + ?Sized, B: Source + ?Sized>(
 ) {
     let flops = 2 * m * n * k;
     let col_panels = n.div_ceil(NR);
-    if m <= SMALL_M && b.as_row_major().is_some() {
-        // One thread streaming whole rows of B beats two threads each reading
-        // half-rows (a strided pattern the prefetchers miss): measured 6.6 ms
-        // vs 14.7 ms for a 41472 x 256 dense layer at batch 8 (busy machine).
-        gemm(m, n, k, a, a_row0, b, c, ldc, accumulate);
-        return;
+    if m <= SMALL_M {
+        if let Some(bd) = b.as_row_major() {
+            // Whole rows of B per thread: two threads each reading half-rows
+            // (a strided pattern the prefetchers miss) measured 14.7 ms
+            // against one thread's 6.6 ms for a 41472 x 256 dense layer at
+            // batch 8 (busy machine); runs of rows split the bandwidth.
+            if !small_m_split_k(m, n, k, a, a_row0, bd, c, ldc, accumulate) {
+                gemm(m, n, k, a, a_row0, b, c, ldc, accumulate);
+            }
+            return;
+        }
     }
     if m.div_ceil(MR) < 2 * pool::num_threads() && col_panels >= 2 {
         // Few rows: split the columns instead.
@@ -572,6 +577,56 @@ mod tests {
                         "gemm {m}x{n}x{k} {tb}: {x} vs {y}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A dense layer's product at small batch with large weights: B's rows
+    /// streamed in parts (4, 3, and none for a B too shallow to cut), right
+    /// against a naive product, overwriting and accumulating, with a row
+    /// stride wider than C; and the same bits when every part runs on one
+    /// thread (inside a part of another job, where the pool does not split).
+    #[test]
+    fn few_rows_with_large_weights_stream_parts_of_b_in_a_fixed_order() {
+        for &(m, n, k) in &[(8, 300, 4000), (16, 1100, 1000), (3, 20_000, 60)] {
+            let ldc = n + 3;
+            let ad = testing::data(m * k, 1);
+            let bd = testing::data(k * n, 2);
+            let (a, b) = (Strided::row_major(&ad, k), Strided::row_major(&bd, n));
+            let want = naive(m, n, k, &a, &b);
+            let start = testing::data(m * ldc, 3);
+            for accumulate in [false, true] {
+                let mut c = start.clone();
+                gemm_par(m, n, k, &a, 0, &b, &mut c, ldc, accumulate);
+                for i in 0..m {
+                    for j in 0..n {
+                        let w = want[i * n + j]
+                            + if accumulate {
+                                start[i * ldc + j] as f64
+                            } else {
+                                0.0
+                            };
+                        let x = c[i * ldc + j] as f64;
+                        assert!(
+                            (x - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                            "{m}x{n}x{k} ({i}, {j}): {x} vs {w}"
+                        );
+                    }
+                    let pad = i * ldc + n..(i + 1) * ldc;
+                    assert_eq!(c[pad.clone()], start[pad], "wrote between rows");
+                }
+                let one = std::sync::Mutex::new(start.clone());
+                pool::run(2, &|t| {
+                    if t == 0 {
+                        let mut c1 = one.lock().unwrap();
+                        gemm_par(m, n, k, &a, 0, &b, &mut c1, ldc, accumulate);
+                    }
+                });
+                let one = one.into_inner().unwrap();
+                assert!(
+                    c.iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}x{n}x{k}: one thread gave other bits"
+                );
             }
         }
     }

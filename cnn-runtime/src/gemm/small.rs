@@ -5,6 +5,8 @@
 use super::avx512::kernel_avx512;
 use super::{with_packs, Source, KC, MR, NR};
 use crate::cpu::avx512_twin;
+use crate::pool::{self, SendPtr};
+use std::ops::Range;
 
 /// Largest row count handled by the streaming small-`m` paths.
 pub(super) const SMALL_M: usize = 16;
@@ -34,25 +36,132 @@ pub(super) fn small_m_stream_b<A: Source + ?Sized>(
         direct_b(m, n, k, (a, a_row0), (bd, ldb), (c, ldc), accumulate);
         return;
     }
-    // Column chunks keep the m rows of C being updated in L1.
-    const NCH: usize = 512;
     with_packs(|apack, _| {
-        for j0 in (0..n).step_by(NCH) {
-            let nc = (n - j0).min(NCH);
-            if !accumulate {
-                for i in 0..m {
-                    c[i * ldc + j0..i * ldc + j0 + nc].fill(0.0);
-                }
+        stream_rows(
+            m,
+            n,
+            0..k,
+            (a, a_row0),
+            (bd, ldb),
+            (c, ldc),
+            accumulate,
+            apack,
+        )
+    });
+}
+
+/// Weights (`k x n` values of B) from which [`small_m_split_k`] streams B's
+/// rows in several parts: 4 MB, well past the caches.
+const SPLIT_K_MIN: usize = 1 << 20;
+
+/// [`small_m_stream_b`] for at most [`SMALL_M`] rows with B's rows cut into
+/// parts streamed on the pool: each part reads a contiguous run of whole rows
+/// (one core streaming alone left the other's share of the memory bandwidth
+/// unused; two cores on half-rows each defeated the prefetchers, see
+/// `gemm_par`). Part 0 writes C, the others private sums added to C in part
+/// order afterwards. The number of parts depends on the shape alone, so the
+/// result is the same bits on any number of cores. Returns `false`, having done
+/// nothing, for a product too small to gain or too wide for the scratch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn small_m_split_k<A: Source + ?Sized>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &A,
+    a_row0: usize,
+    (bd, ldb): (&[f32], usize),
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> bool {
+    if m == 0 || m > SMALL_M || k.saturating_mul(n) < SPLIT_K_MIN {
+        return false;
+    }
+    // Each part packs its A block; parts 1.. also keep an m x n sum.
+    let need = |parts: usize| parts * m * KC + (parts - 1) * m * n;
+    let Some(parts) = (2..=pool::FIXED_PARTS)
+        .rev()
+        .find(|&p| need(p) <= pool::THREAD_SCRATCH && k >= p * KC)
+    else {
+        return false;
+    };
+    assert!(
+        c.len() >= (m - 1) * ldc + n && bd.len() >= (k - 1) * ldb + n,
+        "gemm: C or B too small"
+    );
+    pool::with_scratch(need(parts), |buf| {
+        let (apacks, sums) = buf.split_at_mut(parts * m * KC);
+        let (ap, sp, cp) = (
+            SendPtr(apacks.as_mut_ptr()),
+            SendPtr(sums.as_mut_ptr()),
+            SendPtr(c.as_mut_ptr()),
+        );
+        let clen = c.len();
+        pool::run(parts, &|t| {
+            let ks = pool::split(k, parts, t);
+            // SAFETY: part t alone uses the A block t of `apacks`, and (t > 0)
+            // the sum t - 1 of `sums`, or (t = 0) C; all outlive the run.
+            let apack = unsafe { ap.slice(t * m * KC, m * KC) };
+            if t == 0 {
+                // SAFETY: as above: C is part 0's alone.
+                let c = unsafe { cp.slice(0, clen) };
+                stream_rows(
+                    m,
+                    n,
+                    ks,
+                    (a, a_row0),
+                    (bd, ldb),
+                    (c, ldc),
+                    accumulate,
+                    apack,
+                );
+            } else {
+                // SAFETY: as above.
+                let sum = unsafe { sp.slice((t - 1) * m * n, m * n) };
+                stream_rows(m, n, ks, (a, a_row0), (bd, ldb), (sum, n), false, apack);
             }
-            for pc in (0..k).step_by(KC) {
-                let kc = (k - pc).min(KC);
-                a.pack_rows(a_row0, m, pc, kc, m, apack);
-                let bs = &bd[pc * ldb + j0..];
-                let cs = &mut c[j0..];
-                axpy_block(m, nc, kc, apack, bs, ldb, cs, ldc);
+        });
+        for sum in sums.chunks_exact(m * n) {
+            for (i, srow) in sum.chunks_exact(n).enumerate() {
+                for (cv, sv) in c[i * ldc..i * ldc + n].iter_mut().zip(srow) {
+                    *cv += sv;
+                }
             }
         }
     });
+    true
+}
+
+/// `C (+)= A[:, ks] B[ks, :]` for at most [`SMALL_M`] rows, B's rows `ks` read
+/// once, in order; `apack` holds `m * KC` values.
+#[allow(clippy::too_many_arguments)]
+fn stream_rows<A: Source + ?Sized>(
+    m: usize,
+    n: usize,
+    ks: Range<usize>,
+    (a, a_row0): (&A, usize),
+    (bd, ldb): (&[f32], usize),
+    (c, ldc): (&mut [f32], usize),
+    accumulate: bool,
+    apack: &mut [f32],
+) {
+    // Column chunks keep the m rows of C being updated in L1.
+    const NCH: usize = 512;
+    for j0 in (0..n).step_by(NCH) {
+        let nc = (n - j0).min(NCH);
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc + j0..i * ldc + j0 + nc].fill(0.0);
+            }
+        }
+        for pc in ks.clone().step_by(KC) {
+            let kc = (ks.end - pc).min(KC);
+            a.pack_rows(a_row0, m, pc, kc, m, apack);
+            let bs = &bd[pc * ldb + j0..];
+            let cs = &mut c[j0..];
+            axpy_block(m, nc, kc, apack, bs, ldb, cs, ldc);
+        }
+    }
 }
 
 avx512_twin! {
