@@ -44,12 +44,7 @@ impl SourceFile<'_> {
     fn clip(&mut self, spans: &[Range<usize>]) -> Option<String> {
         self.clipped.clear();
         let src = self.source;
-        let floor = |mut i: usize| {
-            while !src.is_char_boundary(i) {
-                i -= 1;
-            }
-            i
-        };
+        let floor = |i| floor_boundary(src, i);
         let ceil = |mut i: usize| {
             while !src.is_char_boundary(i) {
                 i += 1;
@@ -145,16 +140,18 @@ impl<'a> Files<'a> for SourceFile<'a> {
 /// boundaries, so that rendering can never fail on a span that came from
 /// elsewhere (e.g. the macro's token map) and no label starts before its line.
 fn clamp(source: &str, s: Span) -> Range<usize> {
-    let fix = |mut i: usize| {
-        i = i.min(source.len()).max(bom_len(source));
-        while !source.is_char_boundary(i) {
-            i -= 1;
-        }
-        i
-    };
+    let fix = |i: usize| floor_boundary(source, i.min(source.len()).max(bom_len(source)));
     let start = fix(s.start);
     let end = fix(s.end).max(start);
     start..end
+}
+
+/// The last char boundary at or before byte `i` (`i <= src.len()`).
+fn floor_boundary(src: &str, mut i: usize) -> usize {
+    while !src.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// The codespan form: primary label under the span, secondary labels, then the
