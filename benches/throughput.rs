@@ -16,6 +16,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use cnn::ndarray::Array4;
+use cnn::runtime::aligned::AlignedVec;
 use cnn::runtime::data::shapes::shapes;
 use cnn::runtime::interp::Sequential;
 use cnn::runtime::ops::dwconv::{dwconv_backward, dwconv_forward};
@@ -153,7 +154,19 @@ pub fn seed150() -> ([usize; 3], Vec<LayerSpec>) {
 }
 
 /// Deterministic pseudo-random values in [-1, 1).
-pub fn noise(len: usize, seed: u64) -> Vec<f32> {
+/// `len` pseudo-random values in [-1, 1), 64-byte aligned as the runtime's
+/// buffers are (an unaligned buffer makes every vector access straddle two
+/// cache lines, which the runtime never sees).
+pub fn noise(len: usize, seed: u64) -> AlignedVec {
+    let mut v = AlignedVec::from_elem(0.0, len);
+    for (d, s) in v.iter_mut().zip(noise_values(len, seed)) {
+        *d = s;
+    }
+    v
+}
+
+/// The values of [`noise`].
+fn noise_values(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
@@ -181,7 +194,8 @@ pub fn workload<M: Model + 'static>(
 ) {
     let [h, wd, c] = net.input_shape();
     let classes = net.output_shape().iter().product::<usize>();
-    let x = Array4::from_shape_vec((batch, h, wd, c), noise(batch * h * wd * c, 7)).expect("x");
+    let x =
+        Array4::from_shape_vec((batch, h, wd, c), noise_values(batch * h * wd * c, 7)).expect("x");
     let labels: Vec<usize> = (0..batch).map(|i| i % classes).collect();
     let mut opt = Sgd::new(0.01);
     let flops = flops * batch as f64 * if train { 3.0 } else { 1.0 };
@@ -227,10 +241,10 @@ pub fn graph_workload(w: &mut Workloads, name: &str, source: &str, batch: usize,
 struct ConvBench {
     spec: Conv2dSpec,
     batch: usize,
-    x: Vec<f32>,
-    k: Vec<f32>,
-    bias: Vec<f32>,
-    y: Vec<f32>,
+    x: AlignedVec,
+    k: AlignedVec,
+    bias: AlignedVec,
+    y: AlignedVec,
     scratch: Conv2dScratch,
     /// When the workload runs the backward pass too.
     grads: Option<ConvGrads>,
@@ -238,10 +252,10 @@ struct ConvBench {
 
 /// The output gradient a conv backward pass reads and the gradients it writes.
 struct ConvGrads {
-    dz: Vec<f32>,
-    dx: Vec<f32>,
-    dk: Vec<f32>,
-    db: Vec<f32>,
+    dz: AlignedVec,
+    dx: AlignedVec,
+    dk: AlignedVec,
+    db: AlignedVec,
 }
 
 impl ConvBench {
@@ -251,13 +265,13 @@ impl ConvBench {
         let y_len = batch * spec.out_h * spec.out_w * spec.out_c;
         let grads = backward.then(|| ConvGrads {
             dz: noise(y_len, 6),
-            dx: vec![0f32; x.len()],
-            dk: vec![0f32; k.len()],
-            db: vec![0f32; spec.out_c],
+            dx: AlignedVec::from_elem(0.0, x.len()),
+            dk: AlignedVec::from_elem(0.0, k.len()),
+            db: AlignedVec::from_elem(0.0, spec.out_c),
         });
         ConvBench {
             bias: noise(spec.out_c, 5),
-            y: vec![0f32; y_len],
+            y: AlignedVec::from_elem(0.0, y_len),
             scratch: Conv2dScratch::default(),
             spec,
             batch,
@@ -277,7 +291,7 @@ impl ConvBench {
             &b.x,
             &b.k,
             Some(&b.bias),
-            &mut b.y,
+            &mut b.y[..],
             &mut b.scratch,
         );
         let Some(g) = b.grads.as_mut() else {
@@ -304,7 +318,7 @@ fn builtin(w: &mut Workloads) {
     let n = 1024;
     let a = noise(n * n, 1);
     let b = noise(n * n, 2);
-    let mut c = vec![0f32; n * n];
+    let mut c = AlignedVec::from_elem(0.0, n * n);
     w.add("sgemm_1024", 1.0, 2.0 * (n * n * n) as f64, move || {
         gemm::sgemm(n, n, n, &a, &b, &mut c);
         black_box(c[0]);
@@ -332,7 +346,7 @@ fn builtin(w: &mut Workloads) {
     let x = noise(batch * 112 * 112 * 32, 8);
     let k = noise(9 * 32, 9);
     let bias = noise(32, 10);
-    let mut y = vec![0f32; x.len()];
+    let mut y = AlignedVec::from_elem(0.0, x.len());
     w.add("dwconv3x3_112x112x32_b8", batch as f64, fwd, move || {
         let op = Operands {
             batch,
@@ -347,7 +361,10 @@ fn builtin(w: &mut Workloads) {
     let x = noise(batch * 112 * 112 * 32, 8);
     let k = noise(9 * 32, 9);
     let dz = noise(x.len(), 11);
-    let (mut dx, mut dk) = (vec![0f32; x.len()], vec![0f32; k.len()]);
+    let (mut dx, mut dk) = (
+        AlignedVec::from_elem(0.0, x.len()),
+        AlignedVec::from_elem(0.0, k.len()),
+    );
     w.add(
         "dwconv3x3_112x112x32_bwd_b8",
         batch as f64,
@@ -381,7 +398,7 @@ fn builtin(w: &mut Workloads) {
     let x = noise(batch * spec.inputs, 12);
     let k = noise(spec.inputs * spec.units, 13);
     let bias = noise(spec.units, 14);
-    let mut y = vec![0f32; batch * spec.units];
+    let mut y = AlignedVec::from_elem(0.0, batch * spec.units);
     let flops = 2.0 * (batch * spec.inputs * spec.units) as f64;
     w.add("dense41472x256_b8", batch as f64, flops, move || {
         dense_forward(&spec, Activation::Relu, batch, &x, &k, Some(&bias), &mut y);

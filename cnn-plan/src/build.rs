@@ -87,9 +87,11 @@ impl Builder {
             offset: self.buffer_total,
             place: None,
         });
+        // Whole 64-byte runs, so that every buffer of a 64-byte-aligned arena
+        // starts aligned (a vector load of an unaligned one straddles lines).
         self.buffer_total = self
             .buffer_total
-            .checked_add(len)
+            .checked_add(len.next_multiple_of(16))
             .filter(|&n| n <= MAX_LEN)
             .ok_or_else(|| bad("buffers too large".into()))?;
         Ok(self.buffers.len() - 1)

@@ -622,6 +622,10 @@ mod tests {
         let lens: Vec<usize> = p.buffers.iter().map(|b| b.len).collect();
         assert_eq!(lens, [784, 3456, 864, 10, 10]);
         assert_eq!(p.buffers[3].offset, 784 + 3456 + 864);
+        // Each buffer takes whole 16-value (64-byte) runs of the arena, so
+        // the 10 logits still leave the next buffer aligned.
+        assert_eq!(p.buffers[4].offset, 784 + 3456 + 864 + 16);
+        assert!(p.buffers.iter().all(|b| b.offset.is_multiple_of(16)));
         // The final dense softmax is the dense layer, then a softmax step.
         assert_eq!(p.steps.len(), 5);
         assert_eq!(p.steps[4].index, 3);

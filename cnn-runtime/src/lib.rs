@@ -15,6 +15,7 @@
 //!   and FMA kernels where the CPU has AVX-512 too. Results agree across the
 //!   paths up to float rounding. Read once per process.
 
+pub mod aligned;
 pub mod callbacks;
 pub mod checkpoint;
 pub mod cpu;

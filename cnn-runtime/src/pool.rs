@@ -25,6 +25,7 @@
 //! call. This module needs nothing of its users: they depend on it, never the
 //! other way round.
 
+use crate::aligned::AlignedVec;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -322,7 +323,7 @@ pub(crate) const THREAD_SCRATCH: usize = 5 << 16;
 
 thread_local! {
     /// This thread's scratch buffer; see [`with_scratch`].
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<AlignedVec> = const { RefCell::new(AlignedVec::new()) };
 }
 
 /// Runs `f` on this thread's scratch buffer of at least `len` floats (contents

@@ -21,6 +21,7 @@ pub use step::{backward_step, forward_step};
 use cnn_plan::{Activation, Init, LayerSpec, Plan};
 use ndarray::{ArrayView2, ArrayView4};
 
+use crate::aligned::AlignedVec;
 use crate::error::{Culprit, Divergence};
 use crate::init::{glorot_uniform, model_rng};
 use crate::loss::SoftmaxCrossEntropy;
@@ -119,10 +120,10 @@ pub struct State {
     params: Vec<f32>,
     grads: Vec<f32>,
     /// Private parameter gradients of batch parts 1.., summed into `grads`.
-    gpart: Vec<f32>,
-    acts: Vec<f32>,
-    dacts: Vec<f32>,
-    dz: Vec<f32>,
+    gpart: AlignedVec,
+    acts: AlignedVec,
+    dacts: AlignedVec,
+    dz: AlignedVec,
     argmax: Vec<u32>,
     /// Batchnorm batch statistics of the last training forward pass.
     stats: Vec<f32>,
@@ -169,10 +170,10 @@ impl State {
         let mut s = State {
             params: vec![0.0; plan.param_total],
             grads: vec![0.0; plan.param_total],
-            gpart: Vec::new(),
-            acts: Vec::new(),
-            dacts: Vec::new(),
-            dz: Vec::new(),
+            gpart: AlignedVec::new(),
+            acts: AlignedVec::new(),
+            dacts: AlignedVec::new(),
+            dz: AlignedVec::new(),
             argmax: Vec::new(),
             stats: vec![0.0; plan.stats_total],
             scratch: (0..MAX_PARTS).map(|_| Scratch::default()).collect(),

@@ -6,6 +6,7 @@
 //! kernel (B) is packed, in column panels of whole vectors.
 
 use super::{grow, prepare, Conv2dScratch, Im2col};
+use crate::aligned::AlignedVec;
 use crate::ops::activation::activation_forward_inplace;
 use crate::ops::simd::Isa;
 use crate::ops::Cells;
@@ -116,25 +117,22 @@ fn bias_at(kk: usize, n: usize, nrw: usize, lanes: usize) -> usize {
 
 /// Packs `kernel` (`kk x n`, row-major) into column panels of
 /// [`Tiles::panel_width`] (the last one [`last_width`]), then the bias panels
-/// (both zero-padded), into `buf` starting on a 64-byte boundary: the
-/// microkernel's B loads are then whole cache lines. A heap buffer is only
-/// 16-byte aligned, and where it lands depends on the process's allocation
-/// history; measured: split loads cost conv64_fwd_b8 about 10%. Returns
-/// where the packed values start and how many there are.
+/// (both zero-padded), into `buf`, which it sizes: an [`AlignedVec`] starts on
+/// a 64-byte boundary, so the microkernel's B loads are whole cache lines
+/// (measured: split loads cost conv64_fwd_b8 about 10%).
 pub(super) fn pack<T: Tiles>(
     kk: usize,
     n: usize,
     kernel: &[f32],
     bias: &[f32],
-    buf: &mut Vec<f32>,
-) -> (usize, usize) {
+    buf: &mut AlignedVec,
+) {
     let nrw = T::panel_width(n);
     let panels = n.div_ceil(nrw);
     let boff = bias_at(kk, n, nrw, T::LANES);
     let need = boff + panels * nrw;
-    grow(buf, need + 15);
-    let off = buf.as_ptr().align_offset(64).min(15);
-    let kpack = &mut buf[off..off + need];
+    buf.resize(need, 0.0);
+    let kpack = &mut buf[..];
     for jp in 0..panels {
         let j0 = jp * nrw;
         let nc = (n - j0).min(nrw);
@@ -156,7 +154,6 @@ pub(super) fn pack<T: Tiles>(
         d[..nc].copy_from_slice(&bias[j0..j0 + nc]);
         d[nc..].fill(0.0);
     }
-    (off, need)
 }
 
 /// The operands of a forward pass with the kernel and bias packed by [`pack`].
@@ -188,12 +185,12 @@ pub(super) fn direct_forward<T: Tiles>(
 ) {
     let kk = s.kh * s.kw * s.in_c;
     let mut kpack = std::mem::take(&mut scratch.kpack);
-    let (off, len) = pack::<T>(kk, s.out_c, f.kernel, f.bias, &mut kpack);
+    pack::<T>(kk, s.out_c, f.kernel, f.bias, &mut kpack);
     let run = Run {
         act: f.act,
         batch: f.batch,
         x: f.x,
-        kpack: &kpack[off..off + len],
+        kpack: &kpack,
         y: f.y,
     };
     isa.run(s, run, scratch);

@@ -27,6 +27,7 @@ pub mod grouped;
 
 use super::activation::bias_activation;
 use super::Cells;
+use crate::aligned::AlignedVec;
 use crate::gemm::{self, Source, Strided, MR};
 use crate::pool::{self, SendPtr};
 use crate::{Activation, Conv2dSpec};
@@ -45,7 +46,7 @@ pub struct Conv2dScratch {
     /// Partial bias gradients of parts 1...
     db_part: Vec<f32>,
     /// The kernel packed in column panels for the direct (indirect-GEMM) path.
-    kpack: Vec<f32>,
+    kpack: AlignedVec,
     /// The flipped, transposed kernel of the input-gradient convolution.
     kflip: Vec<f32>,
     /// A zero bias for it.
@@ -407,10 +408,7 @@ pub fn conv2d_forward<'y>(
 /// block).
 #[derive(Default)]
 pub struct PackedConv {
-    buf: Vec<f32>,
-    /// Where the packed values start in `buf` (a 64-byte boundary), and how many.
-    at: usize,
-    len: usize,
+    buf: AlignedVec,
     /// The spec's `(kh * kw * in_c, out_c)` it was packed for, and the
     /// instruction set's floats per vector.
     dims: (usize, usize, usize),
@@ -448,7 +446,7 @@ pub fn conv2d_pack(
             }
         };
         let buf = &mut into.buf;
-        (into.at, into.len) = match isa {
+        match isa {
             DirectIsa::Avx512(_) => direct::pack::<avx512::Avx512>(kk, n, kernel, bias, buf),
             DirectIsa::Avx2(_) => direct::pack::<avx2::Avx2>(kk, n, kernel, bias, buf),
         };
@@ -496,7 +494,7 @@ pub fn conv2d_forward_packed<'y>(
             act,
             batch,
             x,
-            kpack: &packed.buf[packed.at..packed.at + packed.len],
+            kpack: &packed.buf,
             y,
         };
         match isa {
